@@ -1,0 +1,34 @@
+#include "domain/lots.h"
+
+namespace loyalty::domain {
+
+std::vector<Allocation> allocate_debit(const std::vector<Lot>& lots, Points debit,
+                                       const std::string& preferred_lot) {
+  std::vector<Allocation> out;
+  Points todo = debit;
+  auto take = [&](const Lot& lot) {
+    if (todo <= Points(0) || lot.remaining <= Points(0)) return;
+    const Points t = min(todo, lot.remaining);
+    out.push_back(Allocation{lot.lot_id, t});
+    todo -= t;
+  };
+  if (!preferred_lot.empty()) {
+    for (const Lot& lot : lots) {
+      if (lot.lot_id == preferred_lot) take(lot);
+    }
+  }
+  for (const Lot& lot : lots) {
+    if (lot.lot_id != preferred_lot) take(lot);
+  }
+  return out;
+}
+
+std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& at) {
+  std::vector<Lot> out;
+  for (const Lot& lot : lots) {
+    if (lot.remaining > Points(0) && lot.expires_at <= at) out.push_back(lot);
+  }
+  return out;
+}
+
+}  // namespace loyalty::domain

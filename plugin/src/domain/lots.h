@@ -1,0 +1,40 @@
+// Rule 6: lots, oldest expiry first. Invariant kept by every caller:
+// Σ lot.remaining == max(0, balance).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "domain/fixed.h"
+#include "domain/time.h"
+
+namespace loyalty::domain {
+
+struct Lot {
+  std::string lot_id;  // the entry id of the credit that created it
+  std::string account_id;
+  BusinessTime earned_at;
+  BusinessTime expires_at;
+  Points original{0};
+  Points remaining{0};
+};
+
+struct Allocation {
+  std::string lot_id;
+  Points points{0};  // taken from the lot (> 0)
+};
+
+// Takes up to `debit` points from `lots`, which must be in consumption order
+// (expires_at, earned_at, lot_id). A `preferred_lot` (a clawback's own sale) goes first.
+std::vector<Allocation> allocate_debit(const std::vector<Lot>& lots, Points debit,
+                                       const std::string& preferred_lot = {});
+
+// The remaining points of the lot a credit creates, given the balance before it.
+inline Points lot_remaining_for_credit(Points balance_before, Points credit) {
+  return max(Points(0), min(credit, balance_before + credit));
+}
+
+// Lots whose expiry is at or before `at` and that still hold points.
+std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& at);
+
+}  // namespace loyalty::domain
