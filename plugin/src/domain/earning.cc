@@ -5,7 +5,7 @@
 namespace loyalty::domain {
 namespace {
 
-using i128 = __int128;
+__extension__ typedef __int128 i128;
 
 // floor(a / b) for b > 0.
 i128 floor_div(i128 a, i128 b) {

@@ -5,7 +5,7 @@
 namespace loyalty::domain {
 namespace {
 
-using i128 = __int128;
+__extension__ typedef __int128 i128;
 
 std::string line_field(size_t i, const char* name) {
   return "lines[" + std::to_string(i) + "]." + name;
