@@ -1,0 +1,171 @@
+// The ledger as the application sees it. ledger/ implements it on SQLite; tests may fake it.
+//
+// A LedgerTx is one write transaction (BEGIN IMMEDIATE ... COMMIT). Every method either
+// succeeds or throws StoreFailure; the service then rolls back, so a request is applied
+// fully or not at all. Points balances are kept incrementally by append_entry().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "domain/lots.h"
+#include "domain/refunds.h"
+#include "domain/responses.h"
+#include "domain/result.h"
+#include "domain/time.h"
+
+namespace loyalty::app {
+
+// A storage failure: kUnavailable (busy, disk full, read-only) or kInternal (corruption, a
+// broken invariant, a defect). kConflict for a reference that already names another account.
+class StoreFailure : public std::runtime_error {
+ public:
+  StoreFailure(domain::ErrorCode code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  domain::ErrorCode code() const { return code_; }
+
+ private:
+  domain::ErrorCode code_;
+};
+
+struct Account {
+  std::string account_id;  // "<branch>-<26 char ULID>", globally unique
+  std::string category;    // customer category ("" = none)
+  std::string birthday;    // "YYYY-MM-DD" or "" (from customer_pii)
+  domain::Points balance{0};
+  domain::BusinessTime created_at;
+  int64_t sales_count = 0;  // completed sales with this account (first visit = 0)
+};
+
+struct Pii {
+  std::optional<std::string> name, email, phone, birthday;
+};
+
+// One row of the append-only entry log.
+struct EntryRow {
+  std::string entry_id;       // globally unique; set by the caller (see Service)
+  std::string origin_branch;  // the branch that wrote it
+  int64_t origin_seq = 0;     // assigned by append_entry: 1, 2, 3... per origin branch
+  std::string account_id;
+  std::string kind;  // earn redeem clawback restore expire adjust transfer_in transfer_out
+                     // welcome void_clawback void_restore
+  domain::Points points{0};   // signed
+  std::string request_id;
+  std::string branch;         // business branch of the request (usually origin_branch)
+  std::string ticket;
+  std::string ref_entry_id;   // e.g. the sale's earn entry for a clawback, the lot for expiry
+  domain::BusinessTime business_at;
+  int64_t recorded_at_ms = 0; // wall clock
+  std::optional<domain::BusinessTime> expires_at;  // credits that create a lot
+  std::string program_version;
+  std::string reason;         // adjust reason / operator, promotions...
+  std::string body_hash;      // hash of the request that produced it (hex)
+};
+
+struct Hold {
+  std::string hold_id;
+  std::string account_id;
+  std::string branch;
+  std::string request_id;
+  std::string ticket;
+  domain::Points points{0};
+  domain::Money amount;
+  std::string status;  // active captured released expired
+  domain::BusinessTime created_at;       // business time of the authorize
+  domain::BusinessTime business_deadline;
+  int64_t wall_deadline_ms = 0;          // wall clock deadline
+};
+
+struct StoredRequest {
+  std::string body_hash;
+  int code = 0;               // C ABI code of the stored response
+  std::string response_json;  // exactly what was returned the first time
+};
+
+struct QuarantineRow {
+  int64_t received_at_ms = 0;
+  std::string source;  // "abi", "http", "poslog:<file>", ...
+  std::string raw;     // the bytes received (possibly only the head of a huge request)
+  std::string error_code;
+  std::string field;
+  std::string message;
+};
+
+class LedgerTx {
+ public:
+  virtual ~LedgerTx() = default;
+
+  // ---- idempotency (requests table) ----
+  virtual std::optional<StoredRequest> find_request(const std::string& branch,
+                                                    const std::string& request_id) = 0;
+  virtual void put_request(const std::string& branch, const std::string& request_id,
+                           const StoredRequest& stored, int64_t at_ms) = 0;
+
+  // ---- accounts ----
+  virtual std::optional<Account> find_account_by_ref(const std::string& ref) = 0;
+  virtual std::optional<Account> find_account(const std::string& account_id) = 0;
+  // Mints a new account id for `branch`, registers `ref` as its first alias.
+  virtual Account create_account(const std::string& branch, const std::string& ref,
+                                 const std::string& category,
+                                 const domain::BusinessTime& at) = 0;
+  // Registers `ref` for the account; no-op if already its own; throws StoreFailure
+  // kConflict if it names another account.
+  virtual void add_alias(const std::string& account_id, const std::string& ref) = 0;
+  virtual std::vector<std::string> aliases(const std::string& account_id) = 0;
+  virtual void set_category(const std::string& account_id, const std::string& category) = 0;
+  virtual void upsert_pii(const std::string& account_id, const Pii& pii) = 0;
+  virtual void count_sale(const std::string& account_id) = 0;  // sales_count += 1
+
+  // ---- entries, lots ----
+  // Appends the entry (origin_seq assigned and written back), adds `points` to the
+  // account's balance, takes `allocations` from their lots (recording lot_allocations),
+  // and creates `new_lot` when given (lot_id = entry_id). One call, one entry.
+  virtual void append_entry(EntryRow& entry, const std::vector<domain::Allocation>& allocations,
+                            const std::optional<domain::Lot>& new_lot) = 0;
+  virtual bool entry_exists(const std::string& entry_id) = 0;
+  // The account's lots with remaining > 0 in consumption order (expires_at, earned_at, lot_id).
+  virtual std::vector<domain::Lot> open_lots(const std::string& account_id) = 0;
+
+  // ---- sales (rule 7 bookkeeping) ----
+  virtual std::optional<domain::SaleRecord> find_sale(const std::string& branch,
+                                                      const std::string& ticket) = 0;
+  // Inserts or replaces the record of (sale.branch, sale.ticket), lines included.
+  virtual void put_sale(const domain::SaleRecord& sale) = 0;
+
+  // ---- holds ----
+  virtual void insert_hold(const Hold& hold) = 0;
+  virtual std::optional<Hold> find_hold(const std::string& hold_id) = 0;
+  virtual std::vector<Hold> active_holds_of_account(const std::string& account_id) = 0;
+  virtual std::vector<Hold> active_holds_of_ticket(const std::string& branch,
+                                                   const std::string& ticket) = 0;
+  // Moves an active hold to captured/released/expired; throws kInternal if not active.
+  virtual void resolve_hold(const std::string& hold_id, const std::string& status,
+                            int64_t at_ms) = 0;
+
+  // ---- queries used by history.query ----
+  virtual std::vector<EntryRow> entries_of_account(const std::string& account_id,
+                                                   std::optional<int64_t> from_ms,
+                                                   std::optional<int64_t> to_ms,
+                                                   int64_t limit) = 0;
+
+  virtual void commit() = 0;  // throws StoreFailure; otherwise the destructor rolls back
+};
+
+// Read-only snapshot for queries (balance.query, history.query). Same methods subset.
+class LedgerStore {
+ public:
+  virtual ~LedgerStore() = default;
+  // BEGIN IMMEDIATE; retries SQLITE_BUSY up to busy_timeout, then StoreFailure kUnavailable.
+  virtual std::unique_ptr<LedgerTx> begin_write() = 0;
+  // A read transaction (BEGIN DEFERRED); commit() just ends it.
+  virtual std::unique_ptr<LedgerTx> begin_read() = 0;
+  // Keeps a malformed request (own small transaction; trims the table to its cap).
+  virtual void quarantine(const QuarantineRow& row) = 0;
+  virtual int64_t schema_version() = 0;
+};
+
+}  // namespace loyalty::app
