@@ -1,0 +1,708 @@
+#include "app/service.h"
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "domain/earning.h"
+#include "domain/lots.h"
+#include "domain/refunds.h"
+#include "loyalty/loyalty.h"
+#include "protocol/codec.h"
+#include "receipt/receipt.h"
+
+namespace loyalty::app {
+
+using domain::BusinessTime;
+using domain::Error;
+using domain::ErrorCode;
+using domain::Money;
+using domain::Points;
+using domain::Result;
+
+namespace {
+
+constexpr size_t kQuarantineHeadBytes = 64 * 1024;
+
+// Business outcomes that are answers, not malformed input: they are stored with the request
+// id so that a retry gets the same answer.
+bool is_business_error(ErrorCode c) {
+  return c == ErrorCode::kInsufficientPoints || c == ErrorCode::kNotFound ||
+         c == ErrorCode::kForbidden || c == ErrorCode::kConflict;
+}
+
+Error not_found(const std::string& field, const std::string& ref) {
+  return domain::make_error(ErrorCode::kNotFound, field, "no customer with reference '" + ref + "'");
+}
+
+// MM-DD of a YYYY-MM-DD birthday, for promotions.
+std::string month_day(const std::string& birthday) {
+  return birthday.size() == 10 ? birthday.substr(5) : std::string();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// One request inside one write (or read) transaction.
+class Service::Run {
+ public:
+  Run(LedgerTx& tx, const config::Settings& s, const Clock& clock,
+      const protocol::ParsedRequest& parsed)
+      : tx_(tx), s_(s), p_(s.program), now_ms_(clock.now_ms()), parsed_(parsed),
+        h_(domain::header_of(parsed.request)) {}
+
+  Result<domain::Response> execute() {
+    return std::visit([this](const auto& r) -> Result<domain::Response> { return on(r); },
+                      parsed_.request);
+  }
+
+ private:
+  // ---- requests --------------------------------------------------------------------
+
+  Result<domain::Response> on(const domain::SaleCompleted& sale) {
+    domain::SaleResponse out;
+    out.customer = sale.customer;
+    out.program_version = p_.version;
+    std::optional<Account> acct;
+    if (!sale.customer.empty()) {
+      acct = tx_.find_account_by_ref(sale.customer);
+      if (!acct && p_.auto_enroll) {
+        acct = enroll(sale.customer, "");
+      } else if (!acct) {
+        out.warnings.push_back("customer '" + sale.customer +
+                               "' is not enrolled and auto_enroll is off: nothing earned");
+      }
+    }
+    if (acct) {
+      out.account = acct->account_id;
+      touch(*acct);
+    }
+
+    if (auto prev = tx_.find_sale(h_.branch, sale.ticket)) {
+      out.warnings.push_back("ticket " + sale.ticket + " was already recorded by request " +
+                             prev->request_id + "; refunds of it now refer to this sale");
+    }
+
+    // Points tenders: capture holds, redeem (rule 5). A completed sale is a fact.
+    Points redeem{0};
+    std::vector<std::string> captured;
+    for (size_t i = 0; i < sale.tenders.size(); ++i) {
+      const domain::Tender& t = sale.tenders[i];
+      if (!p_.is_points_method(t.method)) continue;
+      const Money net = domain::net_of(t);
+      if (net <= Money{}) continue;
+      const Points cost = domain::redeem_cost(p_, net);
+      if (!acct) {
+        out.warnings.push_back("tenders[" + std::to_string(i) +
+                               "] pays with points but the sale has no enrolled customer");
+        continue;
+      }
+      redeem += cost;
+      if (!t.hold.empty()) {
+        auto hold = tx_.find_hold(t.hold);
+        if (hold && hold->status == "active" && hold->account_id == acct->account_id) {
+          tx_.resolve_hold(hold->hold_id, "captured", now_ms_);
+          captured.push_back(hold->hold_id);
+        } else {
+          out.warnings.push_back("hold " + t.hold + (hold ? " is " + hold->status : " is unknown") +
+                                 "; the points were redeemed without it");
+        }
+      }
+    }
+    if (acct) {
+      // Any other hold of this ticket ends with the sale.
+      for (const Hold& h : tx_.active_holds_of_ticket(h_.branch, sale.ticket)) {
+        if (h.account_id == acct->account_id) tx_.resolve_hold(h.hold_id, "released", now_ms_);
+      }
+    }
+    if (redeem > Points(0)) {
+      const Points available = acct->balance - active_held(acct->account_id);
+      if (redeem > available) {
+        out.warnings.push_back("points tender of " + std::to_string(redeem.value()) +
+                               " points exceeds the available " +
+                               std::to_string(available.value()) + "; balance goes negative");
+      }
+      debit(*acct, redeem, "redeem", sale.ticket, "", {});
+    }
+
+    // Earning (rules 1-4, promotions).
+    domain::CustomerFacts facts;
+    if (acct) {
+      facts.category = acct->category;
+      facts.first_visit = acct->sales_count == 0;
+      facts.birthday = month_day(acct->birthday);
+    }
+    auto earning = domain::compute_earning(p_, sale, facts);
+    if (!earning) return earning.error();
+    Points earned{0};
+    std::string earn_entry;
+    if (acct) {
+      earned = earning->earned;
+      if (earned > Points(0)) {
+        std::string reason;
+        for (const auto& promo : earning->promotions) {
+          reason += (reason.empty() ? "" : "; ") + promo.reason;
+        }
+        earn_entry = credit(*acct, earned, "earn", sale.ticket, "", reason);
+      }
+      tx_.count_sale(acct->account_id);
+    }
+    explain_zero_earn(*earning, acct.has_value(), earned, sale, out.notes);
+
+    domain::SaleRecord rec;
+    rec.branch = h_.branch;
+    rec.ticket = sale.ticket;
+    rec.request_id = h_.id;
+    rec.account_id = acct ? acct->account_id : "";
+    rec.earn_entry_id = earn_entry;
+    rec.earned = earned;
+    rec.redeemed = redeem;
+    rec.at = h_.at;
+    for (size_t i = 0; i < sale.lines.size(); ++i) {
+      const auto& l = sale.lines[i];
+      rec.lines.push_back(domain::SaleLineRecord{l.n, l.amount, l.qty, earning->lines[i].percent, Money{}});
+    }
+    tx_.put_sale(rec);
+
+    out.earned = earned;
+    out.redeemed = redeem;
+    if (acct) fill_balance(*acct, out.balance, out.available, out.balance_value, out.expiring);
+    out.receipt = receipt(receipt::ReceiptFacts::Kind::kSale, sale.customer, earned, redeem,
+                          Points(0), Points(0), out.balance, out.available, out.balance_value,
+                          out.expiring, out.notes);
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::RefundCompleted& refund) {
+    domain::RefundResponse out;
+    out.customer = refund.customer;
+    std::optional<domain::SaleRecord> sale;
+    if (!refund.original_ticket.empty()) {
+      const std::string& branch = refund.original_branch.empty() ? h_.branch : refund.original_branch;
+      sale = tx_.find_sale(branch, refund.original_ticket);
+    }
+    std::optional<Account> acct;
+    if (sale && !sale->account_id.empty()) acct = tx_.find_account(sale->account_id);
+    if (!acct && !refund.customer.empty()) acct = tx_.find_account_by_ref(refund.customer);
+    if (acct) touch(*acct);
+    out.matched = sale.has_value();
+
+    Points clawback{0};
+    if (sale) {
+      auto d = domain::clawback_for_refund(*sale, refund);
+      if (!d) return d.error();
+      out.warnings.insert(out.warnings.end(), d->warnings.begin(), d->warnings.end());
+      clawback = acct ? d->clawback : Points(0);
+      sale->lines = std::move(d->lines_after);
+      sale->clawed_back += clawback;
+      tx_.put_sale(*sale);
+    } else {
+      if (!refund.original_ticket.empty()) {
+        out.warnings.push_back("original sale " + refund.original_ticket + " is unknown here");
+      }
+      if (acct && p_.unmatched_refund == domain::UnmatchedRefundPolicy::kClawbackAtRate) {
+        domain::CustomerFacts facts{acct->category, false, month_day(acct->birthday)};
+        auto c = domain::clawback_at_rate(p_, refund, facts);
+        if (!c) return c.error();
+        clawback = *c;
+      }
+    }
+    if (clawback > Points(0)) {
+      debit(*acct, clawback, "clawback", refund.ticket,
+            sale ? sale->earn_entry_id : std::string(), sale ? sale->earn_entry_id : std::string());
+    }
+    Points restored{0};
+    if (acct) {
+      restored = domain::restored_by_refund(p_, refund);
+      if (restored > Points(0)) credit(*acct, restored, "restore", refund.ticket, "", "refund to points");
+    } else if (domain::restored_by_refund(p_, refund) > Points(0)) {
+      out.warnings.push_back("refund paid in points but no customer is known: nothing restored");
+    }
+    out.clawed_back = clawback;
+    out.restored = restored;
+    if (acct) {
+      out.account = acct->account_id;
+      fill_balance(*acct, out.balance, out.available, out.balance_value, out.expiring);
+    }
+    const std::string who = !refund.customer.empty() ? refund.customer : (acct ? first_alias(*acct) : "");
+    out.receipt = receipt(receipt::ReceiptFacts::Kind::kRefund, acct ? who : std::string(),
+                          Points(0), Points(0), clawback, restored, out.balance, out.available,
+                          out.balance_value, out.expiring, {});
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::PointsAuthorize& r) {
+    auto acct = tx_.find_account_by_ref(r.customer);
+    if (!acct) return not_found("customer", r.customer);
+    touch(*acct);
+    const Points cost = domain::redeem_cost(p_, r.amount);
+    const Points available = acct->balance - active_held(acct->account_id);
+    if (acct->balance < Points(0) || available < cost) {
+      return domain::make_error(ErrorCode::kInsufficientPoints, "amount",
+                                "paying " + r.amount.str(2) + " needs " + std::to_string(cost.value()) +
+                                    " points; " + std::to_string(std::max<int64_t>(0, available.value())) +
+                                    " available");
+    }
+    Hold h;
+    h.hold_id = new_hold_id();
+    h.account_id = acct->account_id;
+    h.branch = h_.branch;
+    h.request_id = h_.id;
+    h.ticket = r.ticket;
+    h.points = cost;
+    h.amount = r.amount;
+    h.status = "active";
+    h.created_at = h_.at;
+    h.business_deadline = h_.at.plus_minutes(p_.hold_minutes);
+    h.wall_deadline_ms = now_ms_ + p_.hold_minutes * 60'000;
+    tx_.insert_hold(h);
+    domain::AuthorizeResponse out;
+    out.hold = h.hold_id;
+    out.points = cost;
+    out.amount = r.amount;
+    out.expires_at = h.business_deadline;
+    out.available = available - cost;
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::PointsRelease& r) {
+    domain::ReleaseResponse out;
+    std::vector<Hold> holds;
+    if (!r.hold.empty()) {
+      auto h = tx_.find_hold(r.hold);
+      if (!h) return domain::make_error(ErrorCode::kNotFound, "hold", "no hold '" + r.hold + "'");
+      if (h->status == "active") holds.push_back(*h);
+    } else {
+      holds = tx_.active_holds_of_ticket(h_.branch, r.ticket);
+    }
+    for (const Hold& h : holds) {
+      tx_.resolve_hold(h.hold_id, "released", now_ms_);
+      out.released.push_back(h.hold_id);
+      out.points += h.points;
+    }
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::SaleVoided& v) {
+    domain::VoidResponse out;
+    out.ticket = v.ticket;
+    for (const Hold& h : tx_.active_holds_of_ticket(h_.branch, v.ticket)) {
+      tx_.resolve_hold(h.hold_id, "released", now_ms_);
+      out.released.push_back(h.hold_id);
+    }
+    auto sale = tx_.find_sale(h_.branch, v.ticket);
+    if (sale && !sale->voided) {
+      out.reversed_sale = true;
+      sale->voided = true;
+      if (!sale->account_id.empty()) {
+        if (auto acct = tx_.find_account(sale->account_id)) {
+          touch(*acct);
+          const Points left = sale->earned - sale->clawed_back;
+          if (left > Points(0)) {
+            debit(*acct, left, "void_clawback", v.ticket, sale->earn_entry_id, sale->earn_entry_id);
+            sale->clawed_back += left;
+            out.clawed_back = left;
+          }
+          const Points back = sale->redeemed - sale->restored;
+          if (back > Points(0)) {
+            credit(*acct, back, "void_restore", v.ticket, "", "sale voided");
+            sale->restored += back;
+            out.restored = back;
+          }
+          out.balance = acct->balance;
+        }
+      }
+      tx_.put_sale(*sale);
+    }
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::CustomerUpsert& c) {
+    domain::CustomerResponse out;
+    out.customer = c.customer;
+    auto acct = tx_.find_account_by_ref(c.customer);
+    if (!acct) {
+      acct = enroll(c.customer, c.category.value_or(""));
+      out.created = true;
+    } else {
+      touch(*acct);
+      if (c.category && *c.category != acct->category) {
+        tx_.set_category(acct->account_id, *c.category);
+        acct->category = *c.category;
+      }
+    }
+    for (size_t i = 0; i < c.aliases.size(); ++i) {
+      auto other = tx_.find_account_by_ref(c.aliases[i]);
+      if (other && other->account_id != acct->account_id) {
+        return domain::make_error(ErrorCode::kConflict, "aliases[" + std::to_string(i) + "]",
+                                  "reference '" + c.aliases[i] + "' already belongs to another account");
+      }
+      if (!other) tx_.add_alias(acct->account_id, c.aliases[i]);
+    }
+    if (c.name || c.email || c.phone || c.birthday) {
+      tx_.upsert_pii(acct->account_id, Pii{c.name, c.email, c.phone, c.birthday});
+    }
+    out.account = acct->account_id;
+    out.aliases = tx_.aliases(acct->account_id);
+    out.category = acct->category;
+    out.balance = acct->balance;
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::BalanceQuery& q) {
+    auto acct = tx_.find_account_by_ref(q.customer);
+    if (!acct) return not_found("customer", q.customer);
+    domain::BalanceResponse out;
+    out.customer = q.customer;
+    out.account = acct->account_id;
+    out.category = acct->category;
+    // Read-only: what expiry and lapsed holds will do at `at`, without writing it.
+    const auto lots = tx_.open_lots(acct->account_id);
+    Points expired{0};
+    for (const auto& lot : lots) {
+      if (lot.expires_at <= h_.at) {
+        expired += lot.remaining;
+      } else if (out.expiring.size() < 3) {
+        out.expiring.push_back(domain::ExpiringPoints{lot.remaining, lot.expires_at});
+      }
+    }
+    out.balance = acct->balance - expired;
+    Points held{0};
+    for (const Hold& h : tx_.active_holds_of_account(acct->account_id)) {
+      if (!lapsed(h)) held += h.points;
+    }
+    out.available = std::max(Points(0), out.balance - held);
+    out.balance_value = domain::value_of(p_, out.balance);
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::HistoryQuery& q) {
+    auto acct = tx_.find_account_by_ref(q.customer);
+    if (!acct) return not_found("customer", q.customer);
+    domain::HistoryResponse out;
+    out.customer = q.customer;
+    out.account = acct->account_id;
+    std::optional<int64_t> from, to;
+    if (q.from) from = q.from->unix_ms;
+    if (q.to) to = q.to->unix_ms;
+    auto rows = tx_.entries_of_account(acct->account_id, from, to, q.limit + 1);
+    if (static_cast<int64_t>(rows.size()) > q.limit) {
+      rows.resize(static_cast<size_t>(q.limit));
+      out.truncated = true;
+    }
+    for (auto& e : rows) {
+      out.entries.push_back(domain::HistoryEntry{e.entry_id, e.kind, e.points, e.branch, e.ticket,
+                                                 e.business_at, e.expires_at, e.reason});
+    }
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::PointsAdjust& a) {
+    auto acct = tx_.find_account_by_ref(a.customer);
+    if (!acct) return not_found("customer", a.customer);
+    touch(*acct);
+    const std::string reason = a.operator_name.empty() ? a.reason : a.reason + " (by " + a.operator_name + ")";
+    if (a.points > Points(0)) {
+      credit(*acct, a.points, "adjust", "", "", reason);
+    } else if (a.points < Points(0)) {
+      debit(*acct, -a.points, "adjust", "", "", {}, reason);
+    }
+    domain::AdjustResponse out;
+    out.customer = a.customer;
+    out.points = a.points;
+    out.balance = acct->balance;
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::PointsTransfer& t) {
+    if (!p_.allow_transfers) {
+      return domain::make_error(ErrorCode::kForbidden, "type",
+                                "transfers are disabled (program.allow_transfers = false)");
+    }
+    auto from = tx_.find_account_by_ref(t.from);
+    if (!from) return not_found("from", t.from);
+    auto to = tx_.find_account_by_ref(t.to);
+    if (!to) return not_found("to", t.to);
+    if (from->account_id == to->account_id) {
+      return domain::make_error(ErrorCode::kInvalidEvent, "to", "cannot transfer to the same account");
+    }
+    touch(*from);
+    touch(*to);
+    const Points available = from->balance - active_held(from->account_id);
+    if (from->balance < Points(0) || available < t.points) {
+      return domain::make_error(ErrorCode::kInsufficientPoints, "points",
+                                "transfer of " + std::to_string(t.points.value()) + " points; " +
+                                    std::to_string(std::max<int64_t>(0, available.value())) + " available");
+    }
+    debit(*from, t.points, "transfer_out", "", "", {}, t.reason);
+    credit(*to, t.points, "transfer_in", "", "", t.reason);
+    domain::TransferResponse out{t.from, t.to, t.points, from->balance, to->balance};
+    return domain::Response{std::move(out)};
+  }
+
+  Result<domain::Response> on(const domain::PluginInfo&) {
+    domain::InfoResponse out;
+    out.abi_version = LOYALTY_ABI_VERSION;
+    out.version = LOYALTY_VERSION_STRING;
+    out.branch = s_.branch;
+    out.program_version = p_.version;
+    out.currency = p_.currency;
+    return domain::Response{std::move(out)};
+  }
+
+  // ---- ledger helpers --------------------------------------------------------------
+
+  Account enroll(const std::string& ref, const std::string& category) {
+    Account a = tx_.create_account(h_.branch, ref, category, h_.at);
+    if (p_.welcome_bonus > Points(0)) credit(a, p_.welcome_bonus, "welcome", "", "", "welcome bonus");
+    return a;
+  }
+
+  // Applies what time did to the account before the request: expired lots (rule 6) and
+  // lapsed holds.
+  void touch(Account& a) {
+    for (const domain::Lot& lot : domain::expired_lots(tx_.open_lots(a.account_id), h_.at)) {
+      EntryRow e = entry(a, "expire", -lot.remaining, "", lot.lot_id, "");
+      e.entry_id = "expire:" + lot.lot_id;
+      e.business_at = lot.expires_at;
+      tx_.append_entry(e, {domain::Allocation{lot.lot_id, lot.remaining}}, std::nullopt);
+      a.balance -= lot.remaining;
+    }
+    for (const Hold& h : tx_.active_holds_of_account(a.account_id)) {
+      if (lapsed(h)) tx_.resolve_hold(h.hold_id, "expired", now_ms_);
+    }
+  }
+
+  bool lapsed(const Hold& h) const {
+    return h.business_deadline <= h_.at || h.wall_deadline_ms <= now_ms_;
+  }
+
+  Points active_held(const std::string& account_id) {
+    Points held{0};
+    for (const Hold& h : tx_.active_holds_of_account(account_id)) held += h.points;
+    return held;
+  }
+
+  EntryRow entry(const Account& a, const std::string& kind, Points points, const std::string& ticket,
+                 const std::string& ref_entry, const std::string& reason) {
+    EntryRow e;
+    e.entry_id = h_.branch + "/" + h_.id + "/" + kind;
+    e.origin_branch = s_.branch;
+    e.account_id = a.account_id;
+    e.kind = kind;
+    e.points = points;
+    e.request_id = h_.id;
+    e.branch = h_.branch;
+    e.ticket = ticket;
+    e.ref_entry_id = ref_entry;
+    e.business_at = h_.at;
+    e.recorded_at_ms = now_ms_;
+    e.program_version = p_.version;
+    e.reason = reason;
+    e.body_hash = parsed_.body_hash;
+    return e;
+  }
+
+  // A credit is a new lot: it first repays a negative balance (lot invariant).
+  std::string credit(Account& a, Points points, const std::string& kind, const std::string& ticket,
+                     const std::string& ref_entry, const std::string& reason) {
+    EntryRow e = entry(a, kind, points, ticket, ref_entry, reason);
+    e.expires_at = h_.at.plus_days(p_.expiry_days);
+    domain::Lot lot{e.entry_id, a.account_id, h_.at, *e.expires_at, points,
+                    domain::lot_remaining_for_credit(a.balance, points)};
+    std::optional<domain::Lot> new_lot;
+    if (lot.remaining > Points(0)) new_lot = lot;
+    tx_.append_entry(e, {}, new_lot);
+    a.balance += points;
+    return e.entry_id;
+  }
+
+  // A debit consumes lots oldest expiry first (a clawback its own sale's lot first).
+  void debit(Account& a, Points points, const std::string& kind, const std::string& ticket,
+             const std::string& ref_entry, const std::string& preferred_lot,
+             const std::string& reason = {}) {
+    EntryRow e = entry(a, kind, -points, ticket, ref_entry, reason);
+    auto alloc = domain::allocate_debit(tx_.open_lots(a.account_id), points, preferred_lot);
+    tx_.append_entry(e, alloc, std::nullopt);
+    a.balance -= points;
+  }
+
+  void fill_balance(const Account& a, Points& balance, Points& available, Money& value,
+                    std::vector<domain::ExpiringPoints>& expiring) {
+    balance = a.balance;
+    available = std::max(Points(0), a.balance - active_held(a.account_id));
+    value = domain::value_of(p_, a.balance);
+    for (const auto& lot : tx_.open_lots(a.account_id)) {
+      if (expiring.size() >= 3) break;
+      expiring.push_back(domain::ExpiringPoints{lot.remaining, lot.expires_at});
+    }
+  }
+
+  std::string first_alias(const Account& a) {
+    auto refs = tx_.aliases(a.account_id);
+    return refs.empty() ? a.account_id : refs.front();
+  }
+
+  std::string new_hold_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string id = "H-";
+    uint64_t x = rng(), y = rng();
+    for (int i = 0; i < 16; ++i) id += kHex[(x >> (i * 4)) & 0xF];
+    for (int i = 0; i < 4; ++i) id += kHex[(y >> (i * 4)) & 0xF];
+    return id;
+  }
+
+  // What earned nothing and why (the receipt says it in words).
+  static void explain_zero_earn(const domain::EarnBreakdown& b, bool has_account, Points earned,
+                                const domain::SaleCompleted& sale,
+                                std::vector<domain::ZeroEarnNote>& notes) {
+    using domain::ZeroEarnReason;
+    if (!has_account) {
+      notes.push_back({ZeroEarnReason::kNoCustomer, ""});
+      return;
+    }
+    if (b.blocked_by_points) {
+      notes.push_back({ZeroEarnReason::kPaidWithPoints, ""});
+      return;
+    }
+    if (b.excluded_method_amount > Money{}) {
+      for (const auto& m : b.excluded_methods) notes.push_back({ZeroEarnReason::kExcludedMethod, m});
+    }
+    for (size_t i = 0; i < b.lines.size(); ++i) {
+      const auto& l = b.lines[i];
+      if (l.excluded == domain::LineExclusion::kNone || l.amount.is_zero()) continue;
+      const std::string& what = l.excluded == domain::LineExclusion::kSku ? sale.lines[i].sku
+                                                                           : sale.lines[i].category;
+      const bool seen = std::any_of(notes.begin(), notes.end(), [&](const domain::ZeroEarnNote& n) {
+        return n.reason == ZeroEarnReason::kExcludedProduct && n.detail == what;
+      });
+      if (!seen) notes.push_back({ZeroEarnReason::kExcludedProduct, what});
+    }
+    if (earned == Points(0) && notes.empty()) {
+      const bool paid_something = std::any_of(b.lines.begin(), b.lines.end(),
+                                              [](const domain::LineEarning& l) { return l.amount > Money{}; });
+      if (paid_something) notes.push_back({ZeroEarnReason::kRoundedToZero, ""});
+    }
+  }
+
+  std::vector<std::string> receipt(receipt::ReceiptFacts::Kind kind, const std::string& customer,
+                                   Points earned, Points redeemed, Points clawed, Points restored,
+                                   Points balance, Points available, Money value,
+                                   const std::vector<domain::ExpiringPoints>& expiring,
+                                   const std::vector<domain::ZeroEarnNote>& notes) {
+    receipt::ReceiptFacts f;
+    f.kind = kind;
+    f.customer = customer;
+    f.currency = p_.currency;
+    f.earned = earned;
+    f.redeemed = redeemed;
+    f.clawed_back = clawed;
+    f.restored = restored;
+    f.balance = balance;
+    f.available = available;
+    f.balance_value = value;
+    if (!expiring.empty()) f.expiring = expiring.front();
+    f.notes = notes;
+    return receipt::render(s_.receipt, f);
+  }
+
+  LedgerTx& tx_;
+  const config::Settings& s_;
+  const domain::ProgramConfig& p_;
+  const int64_t now_ms_;
+  const protocol::ParsedRequest& parsed_;
+  const domain::RequestHeader& h_;
+};
+
+// ---------------------------------------------------------------------------------------
+
+Service::Service(std::shared_ptr<LedgerStore> store, std::shared_ptr<const config::Settings> settings,
+                 std::shared_ptr<const Clock> clock)
+    : store_(std::move(store)), clock_(std::move(clock)), settings_(std::move(settings)) {}
+
+Service::~Service() = default;
+
+void Service::replace_settings(std::shared_ptr<const config::Settings> settings) {
+  std::lock_guard lock(settings_mu_);
+  settings_ = std::move(settings);
+}
+
+std::shared_ptr<const config::Settings> Service::settings() const {
+  std::lock_guard lock(settings_mu_);
+  return settings_;
+}
+
+void Service::quarantine(std::string_view raw, std::string_view source, const Error& e) {
+  QuarantineRow row;
+  row.received_at_ms = clock_->now_ms();
+  row.source = std::string(source);
+  row.raw = std::string(raw.substr(0, std::min(raw.size(), kQuarantineHeadBytes)));
+  row.error_code = std::string(domain::error_code_word(e.code));
+  row.field = e.field;
+  row.message = e.message;
+  try {
+    store_->quarantine(row);
+  } catch (const StoreFailure&) {
+    // The error still reaches the POS; a full disk must not turn into a crash.
+  }
+}
+
+Outcome Service::handle(std::string_view raw, std::string_view source) {
+  const auto settings = this->settings();
+  auto fail = [&](const Error& e, std::string_view id = {}) {
+    return Outcome{static_cast<int>(e.code), protocol::encode_error(e, id)};
+  };
+
+  if (static_cast<int64_t>(raw.size()) > settings->max_request_bytes) {
+    Error e = domain::make_error(ErrorCode::kInvalidEvent, "",
+                                 "request of " + std::to_string(raw.size()) + " bytes exceeds the limit of " +
+                                     std::to_string(settings->max_request_bytes));
+    quarantine(raw, source, e);
+    return fail(e);
+  }
+  auto parsed = protocol::parse_request(raw, settings->branch);
+  if (!parsed) {
+    quarantine(raw, source, parsed.error());
+    return fail(parsed.error());
+  }
+  const domain::RequestHeader& h = domain::header_of(parsed->request);
+
+  try {
+    if (domain::is_query(parsed->request)) {
+      auto tx = store_->begin_read();
+      Run run(*tx, *settings, *clock_, *parsed);
+      auto r = run.execute();
+      tx->commit();
+      if (!r) return fail(r.error(), h.id);
+      return Outcome{0, protocol::encode_response(h, *r)};
+    }
+
+    auto tx = store_->begin_write();
+    if (auto stored = tx->find_request(h.branch, h.id)) {
+      if (stored->body_hash == parsed->body_hash) return Outcome{stored->code, stored->response_json};
+      return fail(domain::make_error(ErrorCode::kConflict, "id",
+                                     "request id '" + h.id + "' was already used with a different body"),
+                  h.id);
+    }
+    Run run(*tx, *settings, *clock_, *parsed);
+    auto r = run.execute();
+    Outcome out;
+    if (r) {
+      out = Outcome{0, protocol::encode_response(h, *r)};
+    } else if (is_business_error(r.error().code)) {
+      out = fail(r.error(), h.id);
+    } else {
+      tx.reset();  // roll back: malformed input changes nothing
+      quarantine(raw, source, r.error());
+      return fail(r.error(), h.id);
+    }
+    tx->put_request(h.branch, h.id, StoredRequest{parsed->body_hash, out.code, out.json}, clock_->now_ms());
+    tx->commit();
+    return out;
+  } catch (const StoreFailure& f) {
+    return fail(domain::make_error(f.code(), "", f.what()), h.id);
+  }
+}
+
+}  // namespace loyalty::app

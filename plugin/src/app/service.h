@@ -1,0 +1,56 @@
+// The application service: one call per POS request, the same code path for the C ABI,
+// loyaltyd and loyaltyctl.
+//
+// handle() parses the request, checks idempotency, applies the rules of contract section 3
+// inside one write transaction, renders the receipt, stores the response with the request
+// id, commits, and returns the JSON. Malformed input is quarantined and changes nothing.
+// Thread-safe: the ledger serialises writers; the program can be swapped while serving.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "app/clock.h"
+#include "app/ledger_port.h"
+#include "config/settings.h"
+#include "domain/requests.h"
+#include "domain/responses.h"
+
+namespace loyalty::app {
+
+struct Outcome {
+  int code = 0;          // the C ABI code (0 = ok)
+  std::string json;      // the response document
+};
+
+class Service {
+ public:
+  Service(std::shared_ptr<LedgerStore> store, std::shared_ptr<const config::Settings> settings,
+          std::shared_ptr<const Clock> clock);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // One request as raw bytes; `source` names where it came from in the quarantine.
+  Outcome handle(std::string_view raw, std::string_view source = "abi");
+
+  // Replaces the settings (a new program version) for the next requests; requests in
+  // flight finish under the settings they started with.
+  void replace_settings(std::shared_ptr<const config::Settings> settings);
+  std::shared_ptr<const config::Settings> settings() const;
+
+  LedgerStore& store() { return *store_; }
+
+ private:
+  class Run;  // one request's work (service.cc)
+  void quarantine(std::string_view raw, std::string_view source, const domain::Error& e);
+
+  std::shared_ptr<LedgerStore> store_;
+  std::shared_ptr<const Clock> clock_;
+  mutable std::mutex settings_mu_;
+  std::shared_ptr<const config::Settings> settings_;
+};
+
+}  // namespace loyalty::app

@@ -1,0 +1,67 @@
+#include "bootstrap/runtime.h"
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "config/load.h"
+#include "ledger/sqlite_ledger.h"
+
+namespace loyalty::bootstrap {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> make_logger(const config::Settings& s) {
+  // Never stdout: the POS owns the terminal. A file when configured, else nothing.
+  if (s.log_path.empty()) {
+    return std::make_shared<spdlog::logger>("loyalty", std::make_shared<spdlog::sinks::null_sink_mt>());
+  }
+  auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(s.log_path, 10 * 1024 * 1024, 5);
+  auto logger = std::make_shared<spdlog::logger>("loyalty", sink);
+  logger->set_level(spdlog::level::from_str(s.log_level));
+  logger->flush_on(spdlog::level::warn);
+  return logger;
+}
+
+}  // namespace
+
+Runtime::~Runtime() {
+  service_.reset();
+  store_.reset();
+  if (logger_) logger_->flush();
+}
+
+domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config_path,
+                                                       const OpenOptions& options) {
+  auto settings = config::load_settings(config_path);
+  if (!settings) return settings.error();
+  std::unique_ptr<Runtime> rt(new Runtime());
+  rt->settings_ = std::make_shared<const config::Settings>(std::move(*settings));
+  const config::Settings& s = *rt->settings_;
+  try {
+    rt->logger_ = make_logger(s);
+  } catch (const std::exception& e) {
+    return domain::make_error(domain::ErrorCode::kInvalidConfig, "plugin.log",
+                              std::string("cannot open the log file: ") + e.what());
+  }
+  try {
+    ledger::LedgerOptions lo;
+    lo.path = s.db_path;
+    lo.branch = s.branch;
+    lo.synchronous = static_cast<int>(s.synchronous);
+    lo.busy_timeout_ms = s.busy_timeout_ms;
+    lo.quarantine_max_rows = s.quarantine_max_rows;
+    lo.read_only = options.read_only;
+    rt->store_ = ledger::SqliteLedger::open(lo);
+  } catch (const app::StoreFailure& f) {
+    rt->logger_->error("cannot open the ledger {}: {}", s.db_path, f.what());
+    return domain::make_error(f.code(), "plugin.db", std::string("ledger ") + s.db_path + ": " + f.what());
+  }
+  rt->service_ = std::make_unique<app::Service>(rt->store_, rt->settings_,
+                                                std::make_shared<app::SystemClock>());
+  rt->logger_->info("plugin open: branch {}, ledger {}, program {}", s.branch, s.db_path,
+                    s.program.version);
+  return rt;
+}
+
+}  // namespace loyalty::bootstrap

@@ -1,0 +1,42 @@
+// Wires a running plugin from its TOML file: settings, logger, ledger, service.
+// Shared by the C ABI, loyaltyd and loyaltyctl so that all run the same code path.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "app/service.h"
+#include "config/settings.h"
+#include "domain/result.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace loyalty::bootstrap {
+
+struct OpenOptions {
+  bool read_only = false;  // loyaltyctl report/verify: never writes the ledger
+};
+
+class Runtime {
+ public:
+  ~Runtime();
+  app::Service& service() { return *service_; }
+  const config::Settings& settings() const { return *settings_; }
+  std::shared_ptr<app::LedgerStore> store() { return store_; }
+  std::shared_ptr<spdlog::logger> logger() { return logger_; }
+
+  // The error body of a failed open, as the ABI returns it.
+  static domain::Result<std::unique_ptr<Runtime>> open(const std::string& config_path,
+                                                       const OpenOptions& options = {});
+
+ private:
+  Runtime() = default;
+  std::shared_ptr<const config::Settings> settings_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<app::LedgerStore> store_;
+  std::unique_ptr<app::Service> service_;
+};
+
+}  // namespace loyalty::bootstrap
