@@ -1,0 +1,262 @@
+// loyaltyctl: the admin's command line for a branch ledger.
+//
+// balance, history and adjust go through the same service as the POS (same rules, same
+// idempotency); verify and report read the ledger directly.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bootstrap/runtime.h"
+#include "domain/time.h"
+#include "ledger/admin.h"
+#include "ledger/sqlite_ledger.h"
+
+namespace {
+
+using nlohmann::json;
+
+enum class Format { kTable, kJson, kCsv };
+
+struct Common {
+  std::string config = std::getenv("LOYALTY_CONFIG") ? std::getenv("LOYALTY_CONFIG") : "/etc/loyalty/loyalty.toml";
+  bool as_json = false;
+  bool as_csv = false;
+  Format format() const { return as_json ? Format::kJson : as_csv ? Format::kCsv : Format::kTable; }
+};
+
+std::string now_rfc3339() {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+  return loyalty::domain::format_rfc3339(loyalty::domain::BusinessTime{ms, 0});
+}
+
+std::unique_ptr<loyalty::bootstrap::Runtime> open_runtime(const Common& c, bool read_only = false) {
+  loyalty::bootstrap::OpenOptions o;
+  o.read_only = read_only;
+  auto rt = loyalty::bootstrap::Runtime::open(c.config, o);
+  if (!rt) {
+    std::cerr << "loyaltyctl: " << c.config << ": " << (rt.error().field.empty() ? "" : rt.error().field + ": ")
+              << rt.error().message << "\n";
+    std::exit(2);
+  }
+  return std::move(*rt);
+}
+
+// Runs one contract request through the service; prints the error and exits on failure.
+json call(loyalty::bootstrap::Runtime& rt, const json& request) {
+  auto out = rt.service().handle(request.dump(), "loyaltyctl");
+  json resp = json::parse(out.json, nullptr, false);
+  if (out.code != 0) {
+    const auto& e = resp["error"];
+    std::cerr << "loyaltyctl: " << e.value("code", "error") << ": " << e.value("message", "")
+              << (e.value("field", "").empty() ? "" : " (" + e.value("field", "") + ")") << "\n";
+    std::exit(1);
+  }
+  return resp;
+}
+
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
+std::string cell(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+// Prints rows (objects with `columns` keys) as an aligned table, CSV or a JSON array.
+void print_rows(const std::vector<std::string>& columns, const json& rows, Format f) {
+  if (f == Format::kJson) {
+    std::cout << rows.dump(2) << "\n";
+    return;
+  }
+  if (f == Format::kCsv) {
+    for (size_t i = 0; i < columns.size(); ++i) std::cout << (i ? "," : "") << columns[i];
+    std::cout << "\n";
+    for (const auto& r : rows) {
+      for (size_t i = 0; i < columns.size(); ++i) std::cout << (i ? "," : "") << csv_cell(cell(r[columns[i]]));
+      std::cout << "\n";
+    }
+    return;
+  }
+  std::vector<size_t> width(columns.size());
+  for (size_t i = 0; i < columns.size(); ++i) width[i] = columns[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < columns.size(); ++i) width[i] = std::max(width[i], cell(r[columns[i]]).size());
+  auto line = [&](auto get) {
+    for (size_t i = 0; i < columns.size(); ++i) {
+      std::string s = get(i);
+      std::cout << (i ? "  " : "") << s << std::string(width[i] - std::min(width[i], s.size()), ' ');
+    }
+    std::cout << "\n";
+  };
+  line([&](size_t i) { return columns[i]; });
+  line([&](size_t i) { return std::string(width[i], '-'); });
+  for (const auto& r : rows) line([&](size_t i) { return cell(r[columns[i]]); });
+}
+
+int64_t parse_day(const std::string& day, bool end_of_day, const std::string& flag) {
+  const std::string text = day + (end_of_day ? "T23:59:59.999Z" : "T00:00:00Z");
+  auto t = loyalty::domain::parse_rfc3339(day.size() == 10 ? text : day);
+  if (!t) {
+    std::cerr << "loyaltyctl: " << flag << ": expected a date like 2026-11-22 or an RFC 3339 time, got '"
+              << day << "'\n";
+    std::exit(2);
+  }
+  return t->unix_ms;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"loyaltyctl — administer a branch's loyalty ledger"};
+  app.footer(
+      "Examples:\n"
+      "  loyaltyctl -c /etc/loyalty/loyalty.toml balance card:4000123\n"
+      "  loyaltyctl history card:4000123 --from 2026-11-01 --csv\n"
+      "  loyaltyctl adjust card:4000123 -- -50 --reason \"damaged card\" --operator ana\n"
+      "  loyaltyctl verify\n"
+      "  loyaltyctl report --from 2026-11-01 --to 2026-11-30 --branch B01 --json\n"
+      "The configuration defaults to $LOYALTY_CONFIG, else /etc/loyalty/loyalty.toml.");
+  app.require_subcommand(1);
+  Common c;
+  app.add_option("-c,--config", c.config, "the plugin's TOML file");
+
+  auto add_format = [&](CLI::App* sub) {
+    auto* j = sub->add_flag("--json", c.as_json, "print JSON");
+    auto* v = sub->add_flag("--csv", c.as_csv, "print CSV");
+    j->excludes(v);
+  };
+
+  std::string ref, reason, op, id, from, to, branch;
+  int64_t points = 0;
+
+  auto* balance = app.add_subcommand("balance", "a customer's balance, available points and next expiries");
+  balance->add_option("customer", ref, "customer reference (card:..., phone:...)")->required();
+  add_format(balance);
+  balance->footer("Example: loyaltyctl balance card:4000123 --json");
+
+  auto* history = app.add_subcommand("history", "a customer's ledger entries");
+  history->add_option("customer", ref, "customer reference")->required();
+  history->add_option("--from", from, "first day (2026-11-01) or RFC 3339 time");
+  history->add_option("--to", to, "last day (2026-11-30) or RFC 3339 time");
+  add_format(history);
+  history->footer("Example: loyaltyctl history card:4000123 --from 2026-11-01 --csv");
+
+  auto* adjust = app.add_subcommand("adjust", "add or remove points by hand (recorded with reason and operator)");
+  adjust->add_option("customer", ref, "customer reference")->required();
+  adjust->add_option("points", points, "points to add (negative removes)")->required();
+  adjust->add_option("--reason", reason, "why (kept in the ledger)")->required();
+  adjust->add_option("--operator", op, "who (default: $USER)");
+  adjust->add_option("--id", id, "idempotency key (default: generated); resend the same to retry safely");
+  add_format(adjust);
+  adjust->footer("Example: loyaltyctl adjust card:4000123 -- -50 --reason \"damaged card\" --operator ana");
+
+  auto* verify = app.add_subcommand("verify", "recompute every balance from the entries and check the ledger");
+  add_format(verify);
+  verify->footer("Example: loyaltyctl verify   (exit code 0 = clean, 1 = problems found)");
+
+  auto* report = app.add_subcommand("report", "points earned, redeemed, clawed back... per day and branch");
+  report->add_option("--from", from, "first day (2026-11-01)")->required();
+  report->add_option("--to", to, "last day (2026-11-30)")->required();
+  report->add_option("--branch", branch, "only this branch");
+  add_format(report);
+  report->footer("Example: loyaltyctl report --from 2026-11-01 --to 2026-11-30 --csv");
+
+  CLI11_PARSE(app, argc, argv);
+  const Format fmt = c.format();
+
+  if (balance->parsed()) {
+    auto rt = open_runtime(c);
+    json r = call(*rt, {{"type", "balance.query"}, {"id", "loyaltyctl"}, {"at", now_rfc3339()}, {"customer", ref}});
+    if (fmt == Format::kJson) {
+      std::cout << r.dump(2) << "\n";
+      return 0;
+    }
+    json rows = json::array({{{"customer", r["customer"]}, {"account", r["account"]}, {"balance", r["balance"]},
+                              {"available", r["available"]}, {"value", r["balance_value"]},
+                              {"category", r["category"]}}});
+    print_rows({"customer", "account", "balance", "available", "value", "category"}, rows, fmt);
+    if (fmt == Format::kTable && !r["expiring"].empty()) {
+      std::cout << "\nnext expiries:\n";
+      print_rows({"points", "date"}, r["expiring"], fmt);
+    }
+    return 0;
+  }
+  if (history->parsed()) {
+    auto rt = open_runtime(c);
+    json q = {{"type", "history.query"}, {"id", "loyaltyctl"}, {"at", now_rfc3339()}, {"customer", ref},
+              {"limit", 10000}};
+    if (!from.empty()) q["from"] = loyalty::domain::format_rfc3339({parse_day(from, false, "--from"), 0});
+    if (!to.empty()) q["to"] = loyalty::domain::format_rfc3339({parse_day(to, true, "--to"), 0});
+    json r = call(*rt, q);
+    print_rows({"at", "kind", "points", "branch", "ticket", "expires_at", "reason", "id"}, r["entries"], fmt);
+    if (r.value("truncated", false)) std::cerr << "loyaltyctl: only the first 10000 entries shown\n";
+    return 0;
+  }
+  if (adjust->parsed()) {
+    if (points == 0) {
+      std::cerr << "loyaltyctl: points: must not be 0\n";
+      return 2;
+    }
+    if (op.empty() && std::getenv("USER")) op = std::getenv("USER");
+    auto rt = open_runtime(c);
+    if (id.empty()) id = "adjust-" + now_rfc3339() + "-" + std::to_string(getpid());
+    json r = call(*rt, {{"type", "points.adjust"}, {"id", id}, {"at", now_rfc3339()}, {"customer", ref},
+                        {"points", points}, {"reason", reason}, {"operator", op}});
+    if (fmt == Format::kJson) {
+      std::cout << r.dump(2) << "\n";
+    } else {
+      print_rows({"customer", "points", "balance"}, json::array({r}), fmt);
+    }
+    return 0;
+  }
+  if (verify->parsed()) {
+    auto rt = open_runtime(c, true);
+    auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
+    const bool tty = isatty(2) != 0;
+    if (tty) std::cerr << "verifying " << rt->settings().db_path << " ...\r" << std::flush;
+    auto rep = loyalty::ledger::verify(ledger);
+    if (tty) std::cerr << std::string(60, ' ') << "\r";
+    if (fmt == Format::kJson) {
+      std::cout << json{{"ok", rep.ok()}, {"accounts", rep.accounts_checked}, {"entries", rep.entries_checked},
+                        {"problems", rep.problems}}.dump(2)
+                << "\n";
+    } else {
+      std::cout << (rep.ok() ? "verify: clean" : "verify: PROBLEMS FOUND") << " (" << rep.accounts_checked
+                << " accounts, " << rep.entries_checked << " entries)\n";
+      for (const auto& p : rep.problems) std::cout << "  " << p << "\n";
+    }
+    return rep.ok() ? 0 : 1;
+  }
+  if (report->parsed()) {
+    auto rt = open_runtime(c, true);
+    auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
+    std::optional<std::string> only;
+    if (!branch.empty()) only = branch;
+    auto rows = loyalty::ledger::points_report(ledger, parse_day(from, false, "--from"),
+                                               parse_day(to, true, "--to"), only);
+    json out = json::array();
+    for (const auto& r : rows) {
+      out.push_back({{"day", r.day}, {"branch", r.branch}, {"earned", r.earned}, {"redeemed", r.redeemed},
+                     {"clawed_back", r.clawed_back}, {"restored", r.restored}, {"expired", r.expired},
+                     {"adjusted", r.adjusted}, {"sales", r.sales}, {"customers", r.customers}});
+    }
+    print_rows({"day", "branch", "earned", "redeemed", "clawed_back", "restored", "expired", "adjusted", "sales",
+                "customers"},
+               out, fmt);
+    return 0;
+  }
+  return 0;
+}
