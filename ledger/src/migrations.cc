@@ -35,7 +35,7 @@ CREATE TABLE customer_pii (
 ) STRICT;
 
 CREATE TABLE entries (
-  entry_id        TEXT PRIMARY KEY,
+  entry_id        TEXT NOT NULL UNIQUE,
   origin_branch   TEXT NOT NULL,
   origin_seq      INTEGER NOT NULL,
   node_epoch      TEXT NOT NULL,
@@ -53,12 +53,11 @@ CREATE TABLE entries (
   expires_offset  INTEGER,
   program_version TEXT NOT NULL,
   reason          TEXT NOT NULL,
-  body_hash       TEXT NOT NULL,
+  body_hash       BLOB NOT NULL,
   hub_offset      INTEGER,
   UNIQUE (origin_branch, origin_seq)
 ) STRICT;
 CREATE INDEX entries_account ON entries(account_id, business_at_ms, origin_seq);
-CREATE INDEX entries_day ON entries(business_at_ms);
 
 CREATE TRIGGER entries_append_only_delete BEFORE DELETE ON entries
 BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
@@ -72,21 +71,21 @@ CREATE TRIGGER entries_hub_offset_once BEFORE UPDATE OF hub_offset ON entries
 BEGIN SELECT RAISE(ABORT, 'hub_offset is set once'); END;
 
 CREATE TABLE lots (
-  lot_id         TEXT PRIMARY KEY,
   account_id     TEXT NOT NULL REFERENCES accounts(account_id),
-  earned_at_ms   INTEGER NOT NULL,
-  earned_offset  INTEGER NOT NULL,
   expires_at_ms  INTEGER NOT NULL,
+  earned_at_ms   INTEGER NOT NULL,
+  lot_id         TEXT NOT NULL,
+  earned_offset  INTEGER NOT NULL,
   expires_offset INTEGER NOT NULL,
   original       INTEGER NOT NULL,
   initial        INTEGER NOT NULL,
-  remaining      INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= initial)
-) STRICT;
-CREATE INDEX lots_open ON lots(account_id, expires_at_ms, earned_at_ms, lot_id) WHERE remaining > 0;
+  remaining      INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= initial),
+  PRIMARY KEY (account_id, expires_at_ms, earned_at_ms, lot_id)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE lot_allocations (
-  entry_id TEXT NOT NULL REFERENCES entries(entry_id),
-  lot_id   TEXT NOT NULL REFERENCES lots(lot_id),
+  entry_id TEXT NOT NULL,
+  lot_id   TEXT NOT NULL,
   points   INTEGER NOT NULL CHECK (points > 0),
   PRIMARY KEY (entry_id, lot_id)
 ) STRICT, WITHOUT ROWID;
@@ -105,21 +104,11 @@ CREATE TABLE sales (
   voided        INTEGER NOT NULL,
   at_ms         INTEGER NOT NULL,
   at_offset     INTEGER NOT NULL,
-  PRIMARY KEY (branch, ticket)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX sales_day ON sales(at_ms);
-
-CREATE TABLE sale_lines (
-  branch   TEXT NOT NULL,
-  ticket   TEXT NOT NULL,
-  n        INTEGER NOT NULL,
-  pos      INTEGER NOT NULL,
-  amount   INTEGER NOT NULL,
-  qty      INTEGER NOT NULL,
-  percent  INTEGER NOT NULL,
-  refunded INTEGER NOT NULL,
-  PRIMARY KEY (branch, ticket, n)
-) STRICT, WITHOUT ROWID;
+  -- the lines, in ticket order: "n amount qty percent refunded" (integers, micro-units),
+  -- separated by ';'. Kept in the sale's own row so a sale writes one row.
+  lines         TEXT NOT NULL,
+  UNIQUE (branch, ticket)
+) STRICT;
 
 CREATE TABLE holds (
   hold_id              TEXT PRIMARY KEY,
@@ -142,12 +131,12 @@ CREATE INDEX holds_active_ticket ON holds(branch, ticket) WHERE status = 'active
 CREATE TABLE requests (
   branch        TEXT NOT NULL,
   request_id    TEXT NOT NULL,
-  body_hash     TEXT NOT NULL,
+  body_hash     BLOB NOT NULL,
   code          INTEGER NOT NULL,
   response_json TEXT NOT NULL,
   created_at_ms INTEGER NOT NULL,
-  PRIMARY KEY (branch, request_id)
-) STRICT, WITHOUT ROWID;
+  UNIQUE (branch, request_id)
+) STRICT;
 
 CREATE TABLE quarantine (
   id             INTEGER PRIMARY KEY,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <random>
 
 #include "ledger/migrations.h"
@@ -82,6 +83,25 @@ int64_t now_ms() {
       .count();
 }
 
+// Hashes travel as hex in the program and are stored as 32-byte blobs.
+std::string hex_to_bytes(const std::string& hex) {
+  std::string out;
+  out.reserve(hex.size() / 2);
+  auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(nib(hex[i]) << 4 | nib(hex[i + 1]));
+  return out;
+}
+
+std::string bytes_to_hex(const std::string& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+  }
+  return out;
+}
+
 BusinessTime bt(int64_t ms, int64_t offset) { return BusinessTime{ms, static_cast<int32_t>(offset)}; }
 
 }  // namespace
@@ -91,16 +111,16 @@ BusinessTime bt(int64_t ms, int64_t offset) { return BusinessTime{ms, static_cas
 class SqliteTx final : public app::LedgerTx {
  public:
   SqliteTx(SqliteLedger& l, bool write) : l_(l), lock_(l.mu_) {
-    const int rc = sqlite3_exec(l_.db_, write ? "BEGIN IMMEDIATE" : "BEGIN", nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) fail(l_.db_, rc, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    l_.query(write ? "BEGIN IMMEDIATE" : "BEGIN").run();
   }
   ~SqliteTx() override {
-    if (!done_) sqlite3_exec(l_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (!done_ && sqlite3_get_autocommit(l_.db_) == 0) {
+      sqlite3_exec(l_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
   }
 
   void commit() override {
-    const int rc = sqlite3_exec(l_.db_, "COMMIT", nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) fail(l_.db_, rc, "COMMIT");
+    l_.query("COMMIT").run();
     done_ = true;
   }
 
@@ -109,7 +129,7 @@ class SqliteTx final : public app::LedgerTx {
     auto q = l_.query("SELECT body_hash, code, response_json FROM requests WHERE branch = ?1 AND request_id = ?2");
     q.bind(1, branch).bind(2, id);
     if (!q.step()) return std::nullopt;
-    return app::StoredRequest{q.text(0), static_cast<int>(q.i64(1)), q.text(2)};
+    return app::StoredRequest{bytes_to_hex(q.text(0)), static_cast<int>(q.i64(1)), q.text(2)};
   }
 
   void put_request(const std::string& branch, const std::string& id, const app::StoredRequest& s,
@@ -117,7 +137,7 @@ class SqliteTx final : public app::LedgerTx {
     auto q = l_.query(
         "INSERT INTO requests(branch, request_id, body_hash, code, response_json, created_at_ms) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    q.bind(1, branch).bind(2, id).bind(3, s.body_hash).bind(4, int64_t{s.code}).bind(5, s.response_json).bind(6, at_ms);
+    q.bind(1, branch).bind(2, id).bind_blob(3, hex_to_bytes(s.body_hash)).bind(4, int64_t{s.code}).bind(5, s.response_json).bind(6, at_ms);
     q.run();
   }
 
@@ -242,7 +262,7 @@ class SqliteTx final : public app::LedgerTx {
       q.bind(10, e.ticket).bind(11, e.ref_entry_id).bind(12, e.business_at.unix_ms);
       q.bind(13, int64_t{e.business_at.offset_minutes}).bind(14, e.recorded_at_ms);
       if (e.expires_at) q.bind(15, e.expires_at->unix_ms).bind(16, int64_t{e.expires_at->offset_minutes});
-      q.bind(17, e.program_version).bind(18, e.reason).bind(19, e.body_hash);
+      q.bind(17, e.program_version).bind(18, e.reason).bind_blob(19, hex_to_bytes(e.body_hash));
       q.run();
     }
     {
@@ -255,8 +275,9 @@ class SqliteTx final : public app::LedgerTx {
     }
     for (const auto& a : allocations) {
       {
-        auto q = l_.query("UPDATE lots SET remaining = remaining - ?2 WHERE lot_id = ?1 AND remaining >= ?2");
-        q.bind(1, a.lot_id).bind(2, a.points.value());
+        auto q = l_.query(
+            "UPDATE lots SET remaining = remaining - ?2 WHERE account_id = ?3 AND lot_id = ?1 AND remaining >= ?2");
+        q.bind(1, a.lot_id).bind(2, a.points.value()).bind(3, e.account_id);
         q.run();
         if (sqlite3_changes(l_.db_) != 1) {
           throw StoreFailure(ErrorCode::kInternal, "lot " + a.lot_id + " cannot give " +
@@ -288,7 +309,7 @@ class SqliteTx final : public app::LedgerTx {
   std::vector<domain::Lot> open_lots(const std::string& account_id) override {
     auto q = l_.query(
         "SELECT lot_id, earned_at_ms, earned_offset, expires_at_ms, expires_offset, original, remaining "
-        "FROM lots WHERE account_id = ?1 AND remaining > 0 ORDER BY expires_at_ms, earned_at_ms, lot_id");
+        "FROM lots WHERE account_id = ?1 AND remaining > 0 ORDER BY account_id, expires_at_ms, earned_at_ms, lot_id");
     q.bind(1, account_id);
     std::vector<domain::Lot> out;
     while (q.step()) {
@@ -301,62 +322,65 @@ class SqliteTx final : public app::LedgerTx {
   // ---- sales ----
   std::optional<domain::SaleRecord> find_sale(const std::string& branch, const std::string& ticket) override {
     domain::SaleRecord s;
-    {
-      auto q = l_.query(
-          "SELECT request_id, account_id, earn_entry_id, earned, clawed_back, redeemed, restored, voided, at_ms, "
-          "at_offset FROM sales WHERE branch = ?1 AND ticket = ?2");
-      q.bind(1, branch).bind(2, ticket);
-      if (!q.step()) return std::nullopt;
-      s.branch = branch;
-      s.ticket = ticket;
-      s.request_id = q.text(0);
-      s.account_id = q.text(1);
-      s.earn_entry_id = q.text(2);
-      s.earned = Points(q.i64(3));
-      s.clawed_back = Points(q.i64(4));
-      s.redeemed = Points(q.i64(5));
-      s.restored = Points(q.i64(6));
-      s.voided = q.i64(7) != 0;
-      s.at = bt(q.i64(8), q.i64(9));
-    }
     auto q = l_.query(
-        "SELECT n, amount, qty, percent, refunded FROM sale_lines WHERE branch = ?1 AND ticket = ?2 ORDER BY pos");
+        "SELECT request_id, account_id, earn_entry_id, earned, clawed_back, redeemed, restored, voided, at_ms, "
+        "at_offset, lines FROM sales WHERE branch = ?1 AND ticket = ?2");
     q.bind(1, branch).bind(2, ticket);
-    while (q.step()) {
-      s.lines.push_back(domain::SaleLineRecord{q.i64(0), domain::Money::from_micros(q.i64(1)),
-                                               domain::Quantity::from_micros(q.i64(2)),
-                                               domain::Percent::from_micros(q.i64(3)),
-                                               domain::Money::from_micros(q.i64(4))});
-    }
+    if (!q.step()) return std::nullopt;
+    s.branch = branch;
+    s.ticket = ticket;
+    s.request_id = q.text(0);
+    s.account_id = q.text(1);
+    s.earn_entry_id = q.text(2);
+    s.earned = Points(q.i64(3));
+    s.clawed_back = Points(q.i64(4));
+    s.redeemed = Points(q.i64(5));
+    s.restored = Points(q.i64(6));
+    s.voided = q.i64(7) != 0;
+    s.at = bt(q.i64(8), q.i64(9));
+    s.lines = decode_lines(q.text(10));
     return s;
   }
 
   void put_sale(const domain::SaleRecord& s) override {
-    {
-      auto q = l_.query(
-          "INSERT OR REPLACE INTO sales(branch, ticket, request_id, account_id, earn_entry_id, earned, clawed_back, "
-          "redeemed, restored, voided, at_ms, at_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-      q.bind(1, s.branch).bind(2, s.ticket).bind(3, s.request_id).bind(4, s.account_id).bind(5, s.earn_entry_id);
-      q.bind(6, s.earned.value()).bind(7, s.clawed_back.value()).bind(8, s.redeemed.value());
-      q.bind(9, s.restored.value()).bind(10, int64_t{s.voided ? 1 : 0}).bind(11, s.at.unix_ms);
-      q.bind(12, int64_t{s.at.offset_minutes});
-      q.run();
+    auto q = l_.query(
+        "INSERT OR REPLACE INTO sales(branch, ticket, request_id, account_id, earn_entry_id, earned, clawed_back, "
+        "redeemed, restored, voided, at_ms, at_offset, lines) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+    q.bind(1, s.branch).bind(2, s.ticket).bind(3, s.request_id).bind(4, s.account_id).bind(5, s.earn_entry_id);
+    q.bind(6, s.earned.value()).bind(7, s.clawed_back.value()).bind(8, s.redeemed.value());
+    q.bind(9, s.restored.value()).bind(10, int64_t{s.voided ? 1 : 0}).bind(11, s.at.unix_ms);
+    q.bind(12, int64_t{s.at.offset_minutes}).bind(13, encode_lines(s.lines));
+    q.run();
+  }
+
+  static std::string encode_lines(const std::vector<domain::SaleLineRecord>& lines) {
+    std::string out;
+    for (const auto& l : lines) {
+      if (!out.empty()) out += ';';
+      out += std::to_string(l.n) + ' ' + std::to_string(l.amount.micros()) + ' ' + std::to_string(l.qty.micros()) +
+             ' ' + std::to_string(l.percent.micros()) + ' ' + std::to_string(l.refunded.micros());
     }
-    {
-      auto q = l_.query("DELETE FROM sale_lines WHERE branch = ?1 AND ticket = ?2");
-      q.bind(1, s.branch).bind(2, s.ticket);
-      q.run();
+    return out;
+  }
+
+  static std::vector<domain::SaleLineRecord> decode_lines(const std::string& text) {
+    std::vector<domain::SaleLineRecord> out;
+    const char* p = text.c_str();
+    while (*p) {
+      int64_t v[5] = {0, 0, 0, 0, 0};
+      for (int64_t& x : v) {
+        char* end = nullptr;
+        x = std::strtoll(p, &end, 10);
+        if (end == p) throw StoreFailure(ErrorCode::kInternal, "corrupt sale lines: " + text);
+        p = end;
+        while (*p == ' ') ++p;
+      }
+      out.push_back(domain::SaleLineRecord{v[0], domain::Money::from_micros(v[1]), domain::Quantity::from_micros(v[2]),
+                                           domain::Percent::from_micros(v[3]), domain::Money::from_micros(v[4])});
+      if (*p == ';') ++p;
     }
-    int64_t pos = 0;
-    for (const auto& line : s.lines) {
-      auto q = l_.query(
-          "INSERT INTO sale_lines(branch, ticket, n, pos, amount, qty, percent, refunded) "
-          "VALUES (?1, ?2, ?3, ?8, ?4, ?5, ?6, ?7)");
-      q.bind(8, pos++);
-      q.bind(1, s.branch).bind(2, s.ticket).bind(3, line.n).bind(4, line.amount.micros()).bind(5, line.qty.micros());
-      q.bind(6, line.percent.micros()).bind(7, line.refunded.micros());
-      q.run();
-    }
+    return out;
   }
 
   // ---- holds ----
@@ -510,7 +534,8 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
   l->exec(kSync[std::clamp(options.synchronous, 0, 3)]);
   l->exec("PRAGMA foreign_keys=ON");
   l->exec("PRAGMA temp_store=MEMORY");
-  l->exec("PRAGMA cache_size=-32768");  // 32 MiB
+  l->exec("PRAGMA cache_size=-65536");  // 64 MiB
+  l->exec("PRAGMA mmap_size=268435456");  // reads through the page cache without copies
   if (!options.read_only) l->migrate();
   {
     auto q = l->query("SELECT value FROM meta WHERE key = 'schema_version'");
@@ -524,9 +549,50 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
                                                  std::to_string(l->schema_version_) + ", newer than this program's " +
                                                  std::to_string(kSchemaVersion) + "; upgrade the plugin");
   }
-  auto q = l->query("SELECT value FROM meta WHERE key = 'node_epoch'");
-  if (q.step()) l->node_epoch_ = q.text(0);
+  {
+    auto q = l->query("SELECT value FROM meta WHERE key = 'node_epoch'");
+    if (q.step()) l->node_epoch_ = q.text(0);
+  }
+  if (!options.read_only && options.checkpoint_pages > 0) l->start_checkpointer();
   return l;
+}
+
+int SqliteLedger::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+  auto* l = static_cast<SqliteLedger*>(self);
+  if (pages >= l->options_.checkpoint_pages) {
+    std::lock_guard lock(l->ckpt_mu_);
+    l->ckpt_wanted_ = true;
+    l->ckpt_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteLedger::start_checkpointer() {
+  if (sqlite3_open_v2(options_.path.c_str(), &ckpt_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_close_v2(ckpt_db_);
+    ckpt_db_ = nullptr;
+    return;  // the main connection keeps SQLite's own auto-checkpoint
+  }
+  sqlite3_busy_timeout(ckpt_db_, 100);
+  static const char* kSync[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL", "PRAGMA synchronous=FULL",
+                                "PRAGMA synchronous=EXTRA"};
+  sqlite3_exec(ckpt_db_, kSync[std::clamp(options_.synchronous, 0, 3)], nullptr, nullptr, nullptr);
+  sqlite3_wal_hook(db_, &SqliteLedger::on_wal_commit, this);  // replaces the auto-checkpoint
+  ckpt_thread_ = std::thread([this] { checkpointer_loop(); });
+}
+
+void SqliteLedger::checkpointer_loop() {
+  std::unique_lock lock(ckpt_mu_);
+  while (!ckpt_stop_) {
+    ckpt_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return ckpt_wanted_ || ckpt_stop_; });
+    if (ckpt_stop_) break;
+    ckpt_wanted_ = false;
+    lock.unlock();
+    // PASSIVE: copies what it can without waiting for or blocking the POS writer.
+    sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+  }
 }
 
 void SqliteLedger::migrate() {
@@ -558,7 +624,7 @@ void SqliteLedger::migrate() {
     exec(("INSERT INTO meta(key, value) VALUES ('schema_version', '" + std::to_string(current) +
           "') ON CONFLICT(key) DO UPDATE SET value = excluded.value")
              .c_str());
-    exec(("INSERT OR IGNORE INTO meta(key, value) VALUES ('node_epoch', '" + random_hex(16) + "')").c_str());
+    exec(("INSERT OR IGNORE INTO meta(key, value) VALUES ('node_epoch', '" + random_hex(8) + "')").c_str());
     exec(("INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at_ms', '" + std::to_string(now_ms()) + "')")
              .c_str());
     {
@@ -574,6 +640,15 @@ void SqliteLedger::migrate() {
 }
 
 SqliteLedger::~SqliteLedger() {
+  if (ckpt_thread_.joinable()) {
+    {
+      std::lock_guard lock(ckpt_mu_);
+      ckpt_stop_ = true;
+      ckpt_cv_.notify_one();
+    }
+    ckpt_thread_.join();
+  }
+  if (ckpt_db_) sqlite3_close_v2(ckpt_db_);
   for (auto& [sql, s] : cache_) sqlite3_finalize(s);
   if (db_) sqlite3_close_v2(db_);
 }

@@ -7,9 +7,12 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <unordered_map>
 
@@ -26,6 +29,10 @@ struct LedgerOptions {
   int64_t busy_timeout_ms = 5000;
   int64_t quarantine_max_rows = 100000;
   bool read_only = false;
+  // The WAL is checkpointed by a background thread (on its own connection) once it holds
+  // this many pages, so that no POS call pays for a checkpoint. 0 = SQLite's own
+  // auto-checkpoint on the committing thread.
+  int64_t checkpoint_pages = 1000;
 };
 
 // Throws app::StoreFailure with the right code for an SQLite result code.
@@ -102,6 +109,9 @@ class SqliteLedger final : public app::LedgerStore {
  private:
   explicit SqliteLedger(LedgerOptions options) : options_(std::move(options)) {}
   void migrate();
+  void start_checkpointer();
+  void checkpointer_loop();
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
 
   friend class SqliteTx;
   LedgerOptions options_;
@@ -110,6 +120,14 @@ class SqliteLedger final : public app::LedgerStore {
   std::unordered_map<const char*, sqlite3_stmt*> cache_;
   int64_t schema_version_ = 0;
   std::string node_epoch_;
+
+  // Background WAL checkpoints.
+  sqlite3* ckpt_db_ = nullptr;
+  std::thread ckpt_thread_;
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_wanted_ = false;
+  bool ckpt_stop_ = false;
 };
 
 }  // namespace loyalty::ledger
