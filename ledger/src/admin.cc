@@ -89,7 +89,7 @@ VerifyReport verify(SqliteLedger& ledger) {
   return r;
 }
 
-std::vector<ReportRow> points_report(SqliteLedger& ledger, int64_t from_ms, int64_t to_ms,
+std::vector<ReportRow> points_report(SqliteLedger& ledger, const std::string& from_day, const std::string& to_day,
                                      const std::optional<std::string>& branch) {
   std::map<std::pair<std::string, std::string>, ReportRow> rows;
   ledger.with_db([&](sqlite3*) {
@@ -103,9 +103,9 @@ std::vector<ReportRow> points_report(SqliteLedger& ledger, int64_t from_ms, int6
           "-sum(CASE WHEN kind = 'expire' THEN points ELSE 0 END), "
           "sum(CASE WHEN kind IN ('adjust', 'welcome', 'transfer_in', 'transfer_out') THEN points ELSE 0 END), "
           "count(DISTINCT account_id) "
-          "FROM entries WHERE business_at_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR branch = ?3) "
+          "FROM entries WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR branch = ?3) "
           "GROUP BY day, branch");
-      q.bind(1, from_ms).bind(2, to_ms);
+      q.bind(1, from_day).bind(2, to_day);
       if (branch) q.bind(3, *branch);
       while (q.step()) {
         ReportRow& r = rows[{q.text(0), q.text(1)}];
@@ -122,8 +122,8 @@ std::vector<ReportRow> points_report(SqliteLedger& ledger, int64_t from_ms, int6
     }
     auto q = ledger.query(
         "SELECT date((at_ms / 1000) + at_offset * 60, 'unixepoch') AS day, branch, count(*) FROM sales "
-        "WHERE at_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR branch = ?3) GROUP BY day, branch");
-    q.bind(1, from_ms).bind(2, to_ms);
+        "WHERE day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR branch = ?3) GROUP BY day, branch");
+    q.bind(1, from_day).bind(2, to_day);
     if (branch) q.bind(3, *branch);
     while (q.step()) {
       ReportRow& r = rows[{q.text(0), q.text(1)}];

@@ -245,8 +245,9 @@ int main(int argc, char** argv) {
     auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
     std::optional<std::string> only;
     if (!branch.empty()) only = branch;
-    auto rows = loyalty::ledger::points_report(ledger, parse_day(from, false, "--from"),
-                                               parse_day(to, true, "--to"), only);
+    parse_day(from, false, "--from");  // validates
+    parse_day(to, true, "--to");
+    auto rows = loyalty::ledger::points_report(ledger, from.substr(0, 10), to.substr(0, 10), only);
     json out = json::array();
     for (const auto& r : rows) {
       out.push_back({{"day", r.day}, {"branch", r.branch}, {"earned", r.earned}, {"redeemed", r.redeemed},

@@ -36,8 +36,9 @@ struct ReportRow {
   int64_t customers = 0;  // distinct accounts with entries that day
 };
 
-// Points per business day and branch for entries with business time in [from_ms, to_ms].
-std::vector<ReportRow> points_report(SqliteLedger& ledger, int64_t from_ms, int64_t to_ms,
+// Points per business day and branch for business days (in each entry's own UTC offset,
+// as the POS wrote `at`) from `from_day` to `to_day` inclusive ("2026-11-22").
+std::vector<ReportRow> points_report(SqliteLedger& ledger, const std::string& from_day, const std::string& to_day,
                                      const std::optional<std::string>& branch);
 
 }  // namespace loyalty::ledger
