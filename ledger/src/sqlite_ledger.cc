@@ -496,11 +496,11 @@ class SqliteTx final : public app::LedgerTx {
 
 // ---------------------------------------------------------------------------------------
 
-Query SqliteLedger::query(const char* sql) {
+Query SqliteLedger::query(const std::string& sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {
     sqlite3_stmt* s = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    const int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
     if (rc != SQLITE_OK) fail(db_, rc, std::string("prepare: ") + sql);
     it = cache_.emplace(sql, s).first;
   }

@@ -103,7 +103,7 @@ class SqliteLedger final : public app::LedgerStore {
   }
 
   // A cached statement for `sql` (compiled on first use). Caller holds the lock.
-  Query query(const char* sql);
+  Query query(const std::string& sql);
   void exec(const char* sql);
 
  private:
@@ -117,7 +117,7 @@ class SqliteLedger final : public app::LedgerStore {
   LedgerOptions options_;
   sqlite3* db_ = nullptr;
   std::mutex mu_;
-  std::unordered_map<const char*, sqlite3_stmt*> cache_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;  // by SQL text
   int64_t schema_version_ = 0;
   std::string node_epoch_;
 

@@ -1,0 +1,356 @@
+// The service on a real SQLite ledger in a temporary directory, with a clock the test moves.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "app/service.h"
+#include "config/load.h"
+#include "ledger/admin.h"
+#include "ledger/sqlite_ledger.h"
+
+namespace loyalty {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class FakeClock final : public app::Clock {
+ public:
+  int64_t now_ms() const override { return now; }
+  int64_t now = 1'795'000'000'000;  // 2026-11-18
+};
+
+constexpr const char* kBaseConfig = R"(
+[plugin]
+branch = "B01"
+db = "ledger.db"
+synchronous = "normal"
+[program]
+point_value = "0.10"
+earn_percent = "5"
+expiry_days = 30
+excluded_payment_methods = ["credit_card"]
+hold_minutes = 15
+[program.categories]
+gold = "8"
+[program.overrides.sku]
+"GIFT-100" = "0"
+)";
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(kBaseConfig); }
+  void TearDown() override {
+    if (ledger_) {
+      auto report = ledger::verify(*ledger_);
+      EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems.front());
+    }
+    service_.reset();
+    ledger_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void open(const std::string& toml) {
+    service_.reset();
+    ledger_.reset();
+    if (dir_.empty()) {
+      char tmpl[] = "/tmp/loyalty-service-XXXXXX";
+      dir_ = mkdtemp(tmpl);
+    }
+    auto settings = config::parse_settings(toml, dir_ + "/loyalty.toml");
+    ASSERT_TRUE(settings.ok()) << settings.error().field << ": " << settings.error().message;
+    ledger::LedgerOptions o;
+    o.path = settings->db_path;
+    o.branch = settings->branch;
+    o.synchronous = 1;
+    ledger_ = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
+    service_ = std::make_unique<app::Service>(
+        ledger_, std::make_shared<const config::Settings>(std::move(*settings)), clock_);
+  }
+
+  json call(json request, int expected_code = 0) {
+    auto out = service_->handle(request.dump());
+    EXPECT_EQ(out.code, expected_code) << out.json;
+    return json::parse(out.json);
+  }
+
+  std::string next_id() { return "req-" + std::to_string(++seq_); }
+
+  json sale(const std::string& customer, const std::string& amount, const std::string& at,
+            const std::string& method = "cash", std::string ticket = "") {
+    if (ticket.empty()) ticket = "T" + std::to_string(seq_ + 1);
+    return call({{"type", "sale.completed"}, {"id", next_id()}, {"at", at}, {"ticket", ticket},
+                 {"customer", customer},
+                 {"lines", {{{"n", 1}, {"sku", "CAFE"}, {"qty", "1"}, {"amount", amount}}}},
+                 {"tenders", {{{"method", method}, {"amount", amount}}}}});
+  }
+
+  json balance(const std::string& customer, const std::string& at) {
+    return call({{"type", "balance.query"}, {"id", "q"}, {"at", at}, {"customer", customer}});
+  }
+
+  int64_t count(const std::string& sql) {
+    return ledger_->with_db([&](sqlite3*) {
+      auto q = ledger_->query(sql.c_str());
+      q.step();
+      return q.i64(0);
+    });
+  }
+
+  std::string dir_;
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
+  std::shared_ptr<ledger::SqliteLedger> ledger_;
+  std::unique_ptr<app::Service> service_;
+  int seq_ = 0;
+};
+
+const char* kAt = "2026-11-22T10:15:00-06:00";
+
+TEST_F(ServiceTest, ContractSaleEarnsAndPrintsTheReceipt) {
+  auto r = call(json::parse(R"({"type":"sale.completed","id":"B01-T1-000123","at":"2026-11-22T10:15:00-06:00",
+     "branch":"B01","terminal":"T1","ticket":"000123","currency":"MXN","customer":"card:4000123",
+     "lines":[{"n":1,"sku":"CAFE-AMER","category":"bebidas","qty":"2","amount":"90.00"},
+              {"n":2,"sku":"GIFT-100","category":"gift-cards","qty":"1","amount":"100.00"}],
+     "tenders":[{"method":"cash","amount":"200.00","change":"10.00"}]})"));
+  EXPECT_EQ(r["earned"], 45);
+  EXPECT_EQ(r["balance"], 45);
+  EXPECT_EQ(r["balance_value"], "4.50");
+  EXPECT_EQ(r["customer"], "card:4000123");
+  ASSERT_TRUE(r["receipt"].is_array());
+  bool mentions_gift = false;
+  for (const auto& l : r["receipt"]) {
+    EXPECT_LE(l.get<std::string>().size(), 42u);
+    mentions_gift |= l.get<std::string>().find("GIFT-100") != std::string::npos;
+  }
+  EXPECT_TRUE(mentions_gift);
+}
+
+TEST_F(ServiceTest, SameIdSameBodyReturnsTheFirstResponseAndChangesNothing) {
+  json req = {{"type", "sale.completed"}, {"id", "dup"}, {"at", kAt}, {"ticket", "1"}, {"customer", "card:1"},
+              {"lines", {{{"amount", "90.00"}}}}};
+  auto first = service_->handle(req.dump());
+  auto again = service_->handle(json::parse(req.dump()).dump(2));  // other whitespace, same body
+  EXPECT_EQ(first.json, again.json);
+  EXPECT_EQ(balance("card:1", kAt)["balance"], 45);
+  req["lines"][0]["amount"] = "91.00";
+  auto conflict = call(req, 4);
+  EXPECT_EQ(conflict["error"]["code"], "conflict");
+  EXPECT_EQ(balance("card:1", kAt)["balance"], 45);
+}
+
+TEST_F(ServiceTest, MalformedRequestsAreQuarantinedAndChangeNothing) {
+  sale("card:1", "90.00", kAt);
+  const int64_t entries = count("SELECT count(*) FROM entries");
+  auto bad = service_->handle(std::string("{\"type\":\"sale.completed\",\"id\":\"x\0y\"}", 32));
+  EXPECT_EQ(bad.code, 1);
+  auto neg = call({{"type", "sale.completed"}, {"id", "neg"}, {"at", kAt}, {"ticket", "9"},
+                   {"lines", {{{"amount", "-5.00"}}}}}, 2);
+  EXPECT_EQ(neg["error"]["field"], "lines[0].amount");
+  auto unknown = call({{"type", "sale.completed"}, {"id", "u"}, {"at", kAt}, {"ticket", "9"},
+                       {"lines", {{{"amount", "5.00"}, {"price", "5"}}}}}, 2);
+  EXPECT_EQ(unknown["error"]["field"], "lines[0].price");
+  auto line_gone = call({{"type", "refund.completed"}, {"id", "rf"}, {"at", kAt}, {"ticket", "R"},
+                         {"original_ticket", "T1"}, {"lines", {{{"n", 7}, {"amount", "1.00"}}}}}, 2);
+  EXPECT_EQ(line_gone["error"]["field"], "lines[0].n");
+  EXPECT_EQ(count("SELECT count(*) FROM entries"), entries);
+  EXPECT_EQ(count("SELECT count(*) FROM quarantine"), 4);
+  EXPECT_EQ(count("SELECT length(raw) FROM quarantine WHERE error_code = 'invalid_json'"), 32);
+}
+
+TEST_F(ServiceTest, HoldReservesCapturesAndTimesOut) {
+  sale("card:1", "1000.00", kAt);  // 500 points
+  auto hold = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                    {"ticket", "P1"}, {"amount", "40.00"}});
+  EXPECT_EQ(hold["points"], 400);
+  EXPECT_EQ(balance("card:1", kAt)["available"], 100);
+  auto refused = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                       {"ticket", "P2"}, {"amount", "20.00"}}, 5);
+  EXPECT_EQ(refused["error"]["code"], "insufficient_points");
+  // Capture.
+  auto paid = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P1"},
+                    {"customer", "card:1"}, {"lines", {{{"amount", "40.00"}}}},
+                    {"tenders", {{{"method", "points"}, {"amount", "40.00"}, {"hold", hold["hold"]}}}}});
+  EXPECT_EQ(paid["redeemed"], 400);
+  EXPECT_EQ(paid["earned"], 0);
+  EXPECT_EQ(paid["balance"], 100);
+  EXPECT_EQ(paid["notes"][0]["reason"], "paid_with_points");
+  // A hold that is never used lapses after hold_minutes of business time...
+  call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}, {"ticket", "P3"},
+        {"amount", "10.00"}});
+  EXPECT_EQ(balance("card:1", kAt)["available"], 0);
+  EXPECT_EQ(balance("card:1", "2026-11-22T10:31:00-06:00")["available"], 100);
+  // ...or of wall-clock time.
+  call({{"type", "points.authorize"}, {"id", next_id()}, {"at", "2026-11-22T10:31:00-06:00"},
+        {"customer", "card:1"}, {"ticket", "P4"}, {"amount", "10.00"}});
+  clock_->now += 16 * 60 * 1000;
+  EXPECT_EQ(balance("card:1", "2026-11-22T10:31:00-06:00")["available"], 100);
+}
+
+TEST_F(ServiceTest, PointsTenderBeyondTheBalanceIsRecordedWithAWarning) {
+  sale("card:1", "100.00", kAt);  // 50 points
+  auto r = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "X"}, {"customer", "card:1"},
+                 {"lines", {{{"amount", "10.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "10.00"}}}}});
+  EXPECT_EQ(r["balance"], -50);
+  EXPECT_FALSE(r["warnings"].empty());
+  call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}, {"amount", "0.10"}}, 5);
+  // The next earning repays the debt first.
+  EXPECT_EQ(sale("card:1", "200.00", kAt)["balance"], 50);
+}
+
+TEST_F(ServiceTest, ReleaseAndVoidOfAnOpenTicketFreeTheHold) {
+  sale("card:1", "1000.00", kAt);
+  auto h1 = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                  {"ticket", "P1"}, {"amount", "10.00"}});
+  auto rel = call({{"type", "points.release"}, {"id", next_id()}, {"at", kAt}, {"hold", h1["hold"]}});
+  EXPECT_EQ(rel["points"], 100);
+  call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}, {"ticket", "P2"},
+        {"amount", "10.00"}});
+  auto v = call({{"type", "sale.voided"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P2"}});
+  EXPECT_EQ(v["released"].size(), 1u);
+  EXPECT_EQ(balance("card:1", kAt)["available"], 500);
+}
+
+TEST_F(ServiceTest, VoidOfACompletedSaleReversesIt) {
+  sale("card:1", "100.00", kAt, "cash", "S1");
+  auto v = call({{"type", "sale.voided"}, {"id", next_id()}, {"at", kAt}, {"ticket", "S1"}});
+  EXPECT_TRUE(v["reversed_sale"]);
+  EXPECT_EQ(v["clawed_back"], 50);
+  EXPECT_EQ(balance("card:1", kAt)["balance"], 0);
+}
+
+TEST_F(ServiceTest, RefundsClawBackExactlyAndRefundToPointsRestores) {
+  call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "S1"}, {"customer", "card:1"},
+        {"lines", {{{"n", 1}, {"amount", "33.33"}}, {{"n", 2}, {"amount", "66.67"}}, {{"n", 3}, {"amount", "0.99"}}}}});
+  const int64_t earned = balance("card:1", kAt)["balance"];
+  ASSERT_EQ(earned, 50);
+  int64_t clawed = 0;
+  for (const char* part : {"10.00", "10.00", "13.33"}) {
+    clawed += call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R"},
+                    {"original_ticket", "S1"}, {"lines", {{{"n", 1}, {"amount", part}}}}})["clawed_back"]
+                  .get<int64_t>();
+  }
+  auto last = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R"},
+                    {"original_ticket", "S1"}, {"lines", {{{"n", 2}, {"amount", "66.67"}}, {{"n", 3}, {"amount", "0.99"}}}},
+                    {"tenders", {{{"method", "points"}, {"amount", "5.00"}}}}});
+  clawed += last["clawed_back"].get<int64_t>();
+  EXPECT_EQ(clawed, earned);
+  EXPECT_EQ(last["restored"], 50);
+  EXPECT_EQ(last["balance"], 50);
+  EXPECT_TRUE(last["matched"]);
+}
+
+TEST_F(ServiceTest, UnmatchedRefundClawsBackAtTheCurrentRateOrNothing) {
+  sale("card:1", "200.00", kAt);  // 100
+  auto r = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R"},
+                 {"original_ticket", "NOPE"}, {"customer", "card:1"}, {"lines", {{{"amount", "90.00"}}}}});
+  EXPECT_FALSE(r["matched"]);
+  EXPECT_EQ(r["clawed_back"], 45);
+  std::string toml = kBaseConfig;
+  toml.replace(toml.find("hold_minutes"), 0, "unmatched_refund = \"ignore\"\n");
+  open(toml);
+  auto r2 = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R2"},
+                  {"customer", "card:1"}, {"lines", {{{"amount", "90.00"}}}}});
+  EXPECT_EQ(r2["clawed_back"], 0);
+}
+
+TEST_F(ServiceTest, ExpiryAcrossLotsOldestFirst) {
+  sale("card:1", "100.00", "2026-01-01T10:00:00-06:00");  // 50, expires 01-31
+  sale("card:1", "200.00", "2026-01-20T10:00:00-06:00");  // 100, expires 02-19
+  // Redeem 60: all of the first lot and 10 of the second.
+  call({{"type", "sale.completed"}, {"id", next_id()}, {"at", "2026-01-25T10:00:00-06:00"}, {"ticket", "P"},
+        {"customer", "card:1"}, {"lines", {{{"amount", "6.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "6.00"}}}}});
+  auto b = balance("card:1", "2026-02-01T10:00:00-06:00");
+  EXPECT_EQ(b["balance"], 90);  // nothing left of lot 1 to expire
+  ASSERT_EQ(b["expiring"].size(), 1u);
+  EXPECT_EQ(b["expiring"][0]["points"], 90);
+  EXPECT_EQ(balance("card:1", "2026-02-20T10:00:00-06:00")["balance"], 0);
+  // A request after expiry writes the expiry entry (deterministic id) and earns anew.
+  auto s = sale("card:1", "20.00", "2026-02-20T10:00:00-06:00");
+  EXPECT_EQ(s["balance"], 10);
+  auto h = call({{"type", "history.query"}, {"id", "h"}, {"at", kAt}, {"customer", "card:1"}});
+  int expiries = 0;
+  for (const auto& e : h["entries"]) {
+    if (e["kind"] == "expire") {
+      ++expiries;
+      EXPECT_EQ(e["points"], -90);
+      EXPECT_EQ(e["id"].get<std::string>().rfind("expire:", 0), 0u);
+    }
+  }
+  EXPECT_EQ(expiries, 1);
+}
+
+TEST_F(ServiceTest, CustomersAliasesCategoriesAndAdjustments) {
+  auto c = call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                 {"name", "Ana"}, {"category", "gold"}, {"aliases", {"phone:+5215555"}}});
+  EXPECT_TRUE(c["created"]);
+  EXPECT_EQ(sale("phone:+5215555", "100.00", kAt)["earned"], 80);  // gold rate through the alias
+  call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:2"}});
+  auto clash = call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:2"},
+                     {"aliases", {"phone:+5215555"}}}, 4);
+  EXPECT_EQ(clash["error"]["field"], "aliases[0]");
+  auto adj = call({{"type", "points.adjust"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                   {"points", -30}, {"reason", "correction"}, {"operator", "ana"}});
+  EXPECT_EQ(adj["balance"], 50);
+  call({{"type", "points.adjust"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:404"}, {"points", 5},
+        {"reason", "x"}}, 6);
+}
+
+TEST_F(ServiceTest, TransfersAreForbiddenUnlessAllowed) {
+  sale("card:1", "100.00", kAt);
+  call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:2"}});
+  json t = {{"type", "points.transfer"}, {"id", "t1"}, {"at", kAt}, {"from", "card:1"}, {"to", "card:2"}, {"points", 20}};
+  EXPECT_EQ(call(t, 11)["error"]["code"], "forbidden");
+  std::string toml = kBaseConfig;
+  toml.replace(toml.find("hold_minutes"), 0, "allow_transfers = true\n");
+  open(toml);
+  t["id"] = "t2";
+  auto r = call(t);
+  EXPECT_EQ(r["from_balance"], 30);
+  EXPECT_EQ(r["to_balance"], 20);
+  t["id"] = "t3";
+  t["points"] = 31;
+  call(t, 5);
+}
+
+TEST_F(ServiceTest, AnonymousAndUnenrolledSalesEarnNothingButAreRecorded) {
+  auto anon = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "A"},
+                    {"lines", {{{"amount", "90.00"}}}}});
+  EXPECT_EQ(anon["earned"], 0);
+  EXPECT_TRUE(anon["receipt"].empty());
+  std::string toml = kBaseConfig;
+  toml.replace(toml.find("hold_minutes"), 0, "auto_enroll = false\nwelcome_bonus = 10\n");
+  open(toml);
+  auto r = sale("card:new", "90.00", kAt);
+  EXPECT_EQ(r["earned"], 0);
+  EXPECT_FALSE(r["warnings"].empty());
+  auto c = call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:new"}});
+  EXPECT_EQ(c["balance"], 10);  // welcome bonus
+  EXPECT_EQ(count("SELECT count(*) FROM sales"), 2);
+}
+
+TEST_F(ServiceTest, ExcludedPaymentMethodIsExplainedOnTheReceipt) {
+  auto r = sale("card:1", "90.00", kAt, "credit_card");
+  EXPECT_EQ(r["earned"], 0);
+  EXPECT_EQ(r["notes"][0]["reason"], "excluded_method");
+  bool said = false;
+  for (const auto& l : r["receipt"]) said |= l.get<std::string>().find("credit_card") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
+TEST_F(ServiceTest, EveryEntryRecordsTheProgramVersion) {
+  sale("card:1", "90.00", kAt);
+  const std::string v1 = service_->settings()->program.version;
+  std::string toml = kBaseConfig;
+  toml.replace(toml.find("earn_percent = \"5\""), 18, "earn_percent = \"6\"");
+  open(toml);
+  sale("card:1", "90.00", kAt);
+  EXPECT_NE(service_->settings()->program.version, v1);
+  EXPECT_EQ(count("SELECT count(DISTINCT program_version) FROM entries"), 2);
+}
+
+}  // namespace
+}  // namespace loyalty
