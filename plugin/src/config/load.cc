@@ -246,7 +246,6 @@ Result<Settings> parse_settings(std::string_view text, const std::string& source
   if (!err.message.empty()) return err;
   Table plugin(plugin_t, "plugin");
   TRY(plugin.string("branch", s.branch));
-  if (s.branch.empty()) return config_error("plugin.branch", "is required (this branch's id, e.g. \"B01\")");
   std::string db = "ledger.db";
   TRY(plugin.string("db", db));
   if (db.empty()) return config_error("plugin.db", "must not be empty");
@@ -269,6 +268,7 @@ Result<Settings> parse_settings(std::string_view text, const std::string& source
   TRY(plugin.integer("max_request_bytes", s.max_request_bytes, 1024, int64_t{1} << 30));
   TRY(plugin.integer("quarantine_max_rows", s.quarantine_max_rows, 1, 100'000'000));
   TRY(plugin.no_unknown());
+  if (s.branch.empty()) return config_error("plugin.branch", "is required (this branch's id, e.g. \"B01\")");
 
   // [program]
   const toml::table* program_t = top.subtable("program", err);
