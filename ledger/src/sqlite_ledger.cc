@@ -119,9 +119,11 @@ class SqliteTx final : public app::LedgerTx {
     }
   }
 
+  // Ends the transaction and releases the connection for other threads.
   void commit() override {
     l_.query("COMMIT").run();
     done_ = true;
+    lock_.unlock();
   }
 
   // ---- idempotency ----

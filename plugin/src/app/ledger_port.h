@@ -152,7 +152,9 @@ class LedgerTx {
                                                    std::optional<int64_t> to_ms,
                                                    int64_t limit) = 0;
 
-  virtual void commit() = 0;  // throws StoreFailure; otherwise the destructor rolls back
+  // Commits and ends the transaction (no other call may follow); throws StoreFailure.
+  // Without commit() the destructor rolls back.
+  virtual void commit() = 0;
 };
 
 // Read-only snapshot for queries (balance.query, history.query). Same methods subset.
