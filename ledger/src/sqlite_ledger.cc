@@ -591,8 +591,15 @@ void SqliteLedger::checkpointer_loop() {
     if (ckpt_stop_) break;
     ckpt_wanted_ = false;
     lock.unlock();
-    // PASSIVE: copies what it can without waiting for or blocking the POS writer.
+    // First a PASSIVE checkpoint beside the POS writers: it copies most of the WAL without
+    // blocking anyone. Then a second one holding the connection's lock, so that no writer
+    // appends meanwhile: it copies the few frames written during the first and completes,
+    // which lets the next write start the WAL over instead of growing it forever.
     sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    {
+      std::lock_guard writers(mu_);
+      sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
     lock.lock();
   }
 }
