@@ -1,663 +1,832 @@
+// parse_request: bytes -> validated domain::Request (contract section 2).
+//
+// Steps: screen the bytes (NUL, UTF-8), parse with nlohmann's SAX parser into a DOM while
+// refusing deep nesting and duplicate keys, read every field with its JSON path for
+// errors, refuse members nobody read, then hash the canonical text for idempotency.
+// The success path throws nothing and builds no error strings.
 #include "protocol/codec.h"
 
-#include <openssl/evp.h>
-
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <new>
 #include <nlohmann/json.hpp>
-
-#include <set>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "protocol/canonical.h"
+#include "protocol/json_text.h"
 
 namespace loyalty::protocol {
 
+using domain::BusinessTime;
 using domain::Error;
 using domain::ErrorCode;
 using domain::Money;
+using domain::Quantity;
 using domain::Result;
 using nlohmann::json;
-using ojson = nlohmann::ordered_json;
 
 namespace {
 
-constexpr int kMaxDepth = 64;
-constexpr size_t kMaxIdChars = 128;
+constexpr size_t kMaxDepth = 64;
+constexpr size_t kMaxIdChars = 128;     // id, customer references, tickets, holds, branches
+constexpr size_t kMaxNameChars = 128;   // terminal, sku, category, operator
+constexpr size_t kMaxMethodChars = 64;  // tender method
+constexpr size_t kMaxCurrencyChars = 8;
+constexpr size_t kMaxTextChars = 512;    // name, email, phone, reason, customer category
+constexpr size_t kMaxDecimalBytes = 32;  // "-" + 12 digits + "." + 6 digits fits easily
+constexpr size_t kMaxTimeBytes = 64;
+constexpr int64_t kMaxPoints = 1'000'000'000'000;  // 10^12, like whole money units
+constexpr int64_t kMaxLineNumber = 1'000'000'000;
+constexpr int64_t kMaxHistoryLimit = 10'000;
+constexpr int64_t kDefaultHistoryLimit = 1'000;
+constexpr size_t kMaxFieldsPerObject = 16;  // the most any request type reads is 12
 
-Error event_error(const std::string& field, const std::string& message) {
-  return domain::make_error(ErrorCode::kInvalidEvent, field, message);
+Error json_error(std::string message) {
+  return domain::make_error(ErrorCode::kInvalidJson, "", std::move(message));
 }
 
-// Checks UTF-8 and rejects NUL bytes; returns the offset of the first bad byte or npos.
-size_t bad_utf8_offset(std::string_view s, bool& is_nul) {
-  is_nul = false;
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c == 0) {
-      is_nul = true;
-      return i;
-    }
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return i;
-    }
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-// Nesting depth outside strings, so that a hostile document never reaches the parser.
-bool too_deep(std::string_view s) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) return true;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return false;
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xF];
-  }
-  return out;
+Error event_error(std::string field, std::string message) {
+  return domain::make_error(ErrorCode::kInvalidEvent, std::move(field), std::move(message));
 }
 
 const char* type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::number_float: return "a fractional number";
-    default: return "a number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::number_float:
+      return "a fractional number";
+    default:
+      return "a number";
   }
 }
 
-// Reads the fields of one JSON object, remembering which were used so that anything left
-// over is reported as an unknown field.
+// "lines[3]"
+std::string element_path(std::string_view array, size_t index) {
+  std::string p(array);
+  p += '[';
+  p += std::to_string(index);
+  p += ']';
+  return p;
+}
+
+// ---- JSON text -> DOM ------------------------------------------------------------------
+
+// A SAX handler that builds the same DOM as json::parse (so the canonical text equals
+// json::dump()), with three refusals the stock parser lacks: nesting deeper than kMaxDepth
+// (stops at once, so a 100k-deep document never becomes a 100k-deep tree), a key repeated
+// in one object (json::parse silently keeps the last), and "\u0000" inside a string.
+// Strings are moved into the tree, not copied.
+class DomBuilder {
+ public:
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+
+  enum class Failure { kNone = 0, kSyntax, kTooDeep, kDuplicateKey, kEscapedNul };
+
+  explicit DomBuilder(json& root) : root_(root) { stack_.reserve(8); }
+
+  bool null() { return place(json(nullptr)) != nullptr; }
+  bool boolean(bool v) { return place(json(v)) != nullptr; }
+  bool number_integer(number_integer_t v) { return place(json(v)) != nullptr; }
+  bool number_unsigned(number_unsigned_t v) { return place(json(v)) != nullptr; }
+  bool number_float(number_float_t v, const string_t& /*text*/) {
+    return place(json(v)) != nullptr;
+  }
+  bool string(string_t& v) {
+    if (v.find('\0') != string_t::npos) return fail(Failure::kEscapedNul, next_path());
+    return place(json(std::move(v))) != nullptr;
+  }
+  bool binary(binary_t& /*v*/) { return fail(Failure::kSyntax, "binary values are not JSON"); }
+
+  bool start_object(std::size_t /*elements*/) { return open(json::value_t::object); }
+  bool start_array(std::size_t /*elements*/) { return open(json::value_t::array); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(string_t& k) {
+    if (k.find('\0') != string_t::npos) return fail(Failure::kEscapedNul, here_path(k));
+    auto& object = *stack_.back().value->get_ptr<json::object_t*>();
+    auto [it, inserted] = object.try_emplace(std::move(k));  // k is untouched if not inserted
+    if (!inserted) return fail(Failure::kDuplicateKey, here_path(k));
+    slot_ = &it->second;
+    slot_key_ = &it->first;
+    return true;
+  }
+
+  template <class Exception>
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const Exception& ex) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..." without the
+    // bracketed prefix; the message can quote a whole (huge) token, so keep the head.
+    std::string_view what = ex.what();
+    if (const size_t close = what.find("] ");
+        !what.empty() && what[0] == '[' && close != std::string_view::npos) {
+      what.remove_prefix(close + 2);
+    }
+    return fail(Failure::kSyntax, excerpt(what, 240));
+  }
+
+  Failure failure() const { return failure_; }
+  // kSyntax: the parser's message. kDuplicateKey, kEscapedNul: the JSON path.
+  const std::string& detail() const { return detail_; }
+
+ private:
+  struct Frame {
+    json* value = nullptr;
+    const std::string* key = nullptr;  // member name in the parent object, or
+    size_t index = 0;                  // position in the parent array
+  };
+
+  // Puts a value where the parser is: the root, the end of the open array, or the member
+  // whose key was just read. Never returns nullptr (the return feeds the SAX booleans).
+  json* place(json&& v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    json& top = *stack_.back().value;
+    if (top.is_array()) {
+      auto& array = *top.get_ptr<json::array_t*>();
+      array.push_back(std::move(v));
+      return &array.back();
+    }
+    *slot_ = std::move(v);
+    return slot_;
+  }
+
+  bool open(json::value_t type) {
+    if (stack_.size() >= kMaxDepth) return fail(Failure::kTooDeep, {});
+    Frame frame;
+    if (!stack_.empty()) {
+      const json& parent = *stack_.back().value;
+      if (parent.is_array()) {
+        frame.index = parent.size();
+      } else {
+        frame.key = slot_key_;
+      }
+    }
+    frame.value = place(json(type));
+    stack_.push_back(frame);
+    return true;
+  }
+
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  bool fail(Failure f, std::string detail) {
+    failure_ = f;
+    detail_ = std::move(detail);
+    return false;
+  }
+
+  static void append_segment(std::string& path, const std::string* key, size_t index) {
+    if (key != nullptr) {
+      if (!path.empty()) path += '.';
+      path += excerpt(*key, 64);
+    } else {
+      path += '[';
+      path += std::to_string(index);
+      path += ']';
+    }
+  }
+
+  // Path of the innermost open container, plus `member` when given.
+  std::string here_path(const std::string& member = {}) const {
+    std::string path;
+    for (size_t i = 1; i < stack_.size(); ++i) append_segment(path, stack_[i].key, stack_[i].index);
+    if (!member.empty()) append_segment(path, &member, 0);
+    return path;
+  }
+
+  // Path of the value the parser is about to place.
+  std::string next_path() const {
+    if (stack_.empty()) return {};
+    std::string path = here_path();
+    const json& top = *stack_.back().value;
+    append_segment(path, top.is_array() ? nullptr : slot_key_, top.size());
+    return path;
+  }
+
+  json& root_;
+  std::vector<Frame> stack_;
+  json* slot_ = nullptr;
+  const std::string* slot_key_ = nullptr;
+  Failure failure_ = Failure::kNone;
+  std::string detail_;
+};
+
+// ---- DOM -> fields ---------------------------------------------------------------------
+
+enum class Need { kOptional = 1, kRequired = 2 };
+enum class Sign { kZeroOrPositive = 1, kPositive = 2 };
+
+// Why `s` is not an acceptable identifier (request id, customer reference, ticket, hold,
+// branch), or nullptr.
+const char* identifier_problem(std::string_view s) {
+  if (s.empty()) return "must not be empty";
+  if (s.size() > kMaxIdChars && (s.size() > 4 * kMaxIdChars || count_chars(s) > kMaxIdChars)) {
+    return "is longer than 128 characters";
+  }
+  if (has_control_chars(s)) return "must not contain control characters";
+  return nullptr;
+}
+
+bool valid_date(std::string_view d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
+  int parts[3] = {0, 0, 0};
+  const size_t starts[3] = {0, 5, 8}, lengths[3] = {4, 2, 2};
+  for (int k = 0; k < 3; ++k) {
+    for (size_t i = starts[k]; i < starts[k] + lengths[k]; ++i) {
+      if (d[i] < '0' || d[i] > '9') return false;
+      parts[k] = parts[k] * 10 + (d[i] - '0');
+    }
+  }
+  const int y = parts[0], m = parts[1], day = parts[2];
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1 || m < 1 || m > 12 || day < 1) return false;
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return day <= kDays[m - 1] + (m == 2 && leap ? 1 : 0);
+}
+
+// Reads the members of one JSON object. Each reader records the key it asked for, so that
+// members nobody asked for can be reported as unknown. A reader returns false after
+// putting the error (with the member's JSON path) into the shared `error`. Absent members
+// and members set to null are the same thing. Each key is read at most once.
 class Fields {
  public:
-  Fields(const json& obj, std::string path) : obj_(obj), path_(std::move(path)) {}
+  Fields(const json::object_t& object, Error& error, std::string_view array = {}, size_t index = 0)
+      : object_(object), error_(error), array_(array), index_(index) {}
 
-  std::string path(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
-
-  const json* find(const char* key) {
-    used_.insert(key);
-    auto it = obj_.find(key);
-    return it == obj_.end() || it->is_null() ? nullptr : &*it;
+  std::string path(std::string_view key) const {
+    std::string p = array_.empty() ? std::string() : element_path(array_, index_) + ".";
+    p += key;
+    return p;
   }
 
-  Result<std::string> str(const char* key, bool required, size_t max_len = 4096) {
-    const json* v = find(key);
+  bool fail(std::string_view key, std::string message) {
+    error_ = event_error(path(key), std::move(message));
+    return false;
+  }
+
+  // The member's value, or nullptr when it is absent or null.
+  const json* get(std::string_view key) {
+    if (asked_count_ < asked_.size()) asked_[asked_count_++] = key;
+    const auto it = object_.find(key);
+    if (it == object_.end()) return nullptr;
+    ++present_;
+    return it->second.is_null() ? nullptr : &it->second;
+  }
+
+  bool missing(std::string_view key, Need need) {
+    return need == Need::kRequired ? fail(key, "is required") : true;
+  }
+
+  bool wrong_type(std::string_view key, const json& v, const char* expected) {
+    return fail(key, std::string("must be ") + expected + ", not " + type_name(v));
+  }
+
+  // A string of at most `max_chars` characters; a required one must not be empty.
+  const std::string* str(std::string_view key, Need need, size_t max_chars, bool& ok) {
+    ok = true;
+    const json* v = get(key);
     if (v == nullptr) {
-      if (required) return event_error(path(key), "required field is missing");
-      return std::string();
+      ok = missing(key, need);
+      return nullptr;
     }
-    if (!v->is_string()) return event_error(path(key), std::string("must be a string, not ") + type_name(*v));
-    const auto& s = v->get_ref<const std::string&>();
-    if (required && s.empty()) return event_error(path(key), "must not be empty");
-    if (s.size() > max_len) {
-      return event_error(path(key), "is longer than " + std::to_string(max_len) + " characters");
+    if (!v->is_string()) {
+      ok = wrong_type(key, *v, "a string");
+      return nullptr;
     }
-    return s;
+    const std::string& s = v->get_ref<const std::string&>();
+    if (need == Need::kRequired && s.empty()) {
+      ok = fail(key, "must not be empty");
+      return nullptr;
+    }
+    if (s.size() > max_chars && (s.size() > 4 * max_chars || count_chars(s) > max_chars)) {
+      ok = fail(key, "is longer than " + std::to_string(max_chars) + " characters");
+      return nullptr;
+    }
+    return &s;
   }
 
-  Result<std::optional<std::string>> opt_str(const char* key) {
-    const json* v = find(key);
-    if (v == nullptr) return std::optional<std::string>();
-    if (!v->is_string()) return event_error(path(key), std::string("must be a string, not ") + type_name(*v));
-    return std::optional<std::string>(v->get<std::string>());
+  bool text(std::string_view key, Need need, size_t max_chars, std::string& out) {
+    bool ok;
+    if (const std::string* s = str(key, need, max_chars, ok)) out = *s;
+    return ok;
   }
 
-  // A customer reference such as "card:4000123".
-  Result<std::string> ref(const char* key, bool required) {
-    auto s = str(key, required, kMaxIdChars);
-    if (!s) return s;
-    for (unsigned char c : *s) {
-      if (c < 0x20 || c == 0x7F) return event_error(path(key), "must not contain control characters");
-    }
-    return s;
+  bool text(std::string_view key, size_t max_chars, std::optional<std::string>& out) {
+    bool ok;
+    if (const std::string* s = str(key, Need::kOptional, max_chars, ok)) out = *s;
+    return ok;
   }
 
-  // A decimal string; `positive` also refuses zero.
+  // An id, customer reference, ticket, hold or branch: when present, non-empty, at most
+  // 128 characters, no control characters.
+  bool identifier(std::string_view key, Need need, std::string& out) {
+    const json* v = get(key);
+    if (v == nullptr) return missing(key, need);
+    if (!v->is_string()) return wrong_type(key, *v, "a string");
+    const std::string& s = v->get_ref<const std::string&>();
+    if (const char* problem = identifier_problem(s)) return fail(key, problem);
+    out = s;
+    return true;
+  }
+
+  // A decimal string ("90.00"); JSON numbers are refused so that no binary float ever
+  // carries money. `negative_hint` finishes the sentence for a negative value.
   template <class T>
-  Result<std::optional<T>> decimal(const char* key, bool required, bool positive = false) {
-    const json* v = find(key);
-    if (v == nullptr) {
-      if (required) return event_error(path(key), "required field is missing");
-      return std::optional<T>();
-    }
+  bool decimal(std::string_view key, Need need, Sign sign, std::optional<T>& out,
+               std::string_view negative_hint = {}) {
+    const json* v = get(key);
+    if (v == nullptr) return missing(key, need);
     if (v->is_number()) {
-      return event_error(path(key), "amounts and quantities are decimal strings such as \"90.00\", not JSON numbers");
+      return fail(key,
+                  "amounts and quantities are decimal strings such as \"90.00\", not JSON numbers");
     }
-    if (!v->is_string()) return event_error(path(key), std::string("must be a decimal string, not ") + type_name(*v));
-    auto parsed = T::parse(v->get_ref<const std::string&>());
-    if (!parsed) {
-      return event_error(path(key), "\"" + v->get<std::string>() + "\" is not a decimal: " + parsed.error().message);
+    if (!v->is_string()) return wrong_type(key, *v, "a decimal string such as \"90.00\"");
+    const std::string& s = v->get_ref<const std::string&>();
+    if (s.size() > kMaxDecimalBytes) {
+      return fail(key, "'" + excerpt(s, 24) + "' is not a decimal (too long)");
     }
+    auto parsed = T::parse(s);
+    if (!parsed) return fail(key, parsed.error().message);
     if (parsed->is_negative()) {
-      return event_error(path(key), "must be zero or positive (goods coming back are a refund.completed)");
+      std::string message = "must be zero or positive";
+      if (!negative_hint.empty()) message.append(" (").append(negative_hint).append(")");
+      return fail(key, std::move(message));
     }
-    if (positive && parsed->is_zero()) return event_error(path(key), "must be greater than zero");
-    return std::optional<T>(*parsed);
+    if (sign == Sign::kPositive && parsed->is_zero()) return fail(key, "must be greater than zero");
+    out = *parsed;
+    return true;
   }
 
-  Result<std::optional<int64_t>> integer(const char* key, bool required) {
-    const json* v = find(key);
-    if (v == nullptr) {
-      if (required) return event_error(path(key), "required field is missing");
-      return std::optional<int64_t>();
+  // A JSON integer in [lo, hi] (not a fractional number, not a string).
+  bool integer(std::string_view key, Need need, int64_t lo, int64_t hi,
+               std::optional<int64_t>& out) {
+    const json* v = get(key);
+    if (v == nullptr) return missing(key, need);
+    if (v->is_number_float()) return fail(key, "must be a JSON integer, not a fractional number");
+    if (!v->is_number()) return wrong_type(key, *v, "a JSON integer");
+    int64_t x;
+    if (v->is_number_unsigned()) {
+      const uint64_t u = v->get<uint64_t>();
+      x = u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+              ? std::numeric_limits<int64_t>::max()
+              : static_cast<int64_t>(u);
+    } else {
+      x = v->get<int64_t>();
     }
-    if (v->is_number_integer()) {
-      if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX / 4)) {
-        return event_error(path(key), "is too large");
+    if (x < lo || x > hi) {
+      if (lo == 0 && x < 0) return fail(key, "must be zero or positive");
+      if (lo == 1 && x < 1) return fail(key, "must be greater than zero");
+      return fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    }
+    out = x;
+    return true;
+  }
+
+  // An RFC 3339 time with a UTC offset.
+  bool time(std::string_view key, Need need, std::optional<BusinessTime>& out) {
+    const json* v = get(key);
+    if (v == nullptr) return missing(key, need);
+    if (!v->is_string()) return wrong_type(key, *v, "an RFC 3339 time string");
+    const std::string& s = v->get_ref<const std::string&>();
+    if (s.size() > kMaxTimeBytes) {
+      return fail(key, "'" + excerpt(s, 32) + "' is not an RFC 3339 time with offset (too long)");
+    }
+    auto t = domain::parse_rfc3339(s);
+    if (!t) return fail(key, t.error().message);
+    out = *t;
+    return true;
+  }
+
+  // An array; `out` stays nullptr when the member is absent.
+  bool array(std::string_view key, Need need, const json::array_t*& out) {
+    out = nullptr;
+    const json* v = get(key);
+    if (v == nullptr) return missing(key, need);
+    if (!v->is_array()) return wrong_type(key, *v, "an array");
+    out = v->get_ptr<const json::array_t*>();
+    return true;
+  }
+
+  // The element at `index` of an array member read with array(), which must be an object.
+  const json::object_t* element_object(std::string_view array_key, const json::array_t& a,
+                                       size_t index) {
+    const json& e = a[index];
+    if (e.is_object()) return e.get_ptr<const json::object_t*>();
+    error_ = event_error(path(element_path(array_key, index)),
+                         std::string("must be an object, not ") + type_name(e));
+    return nullptr;
+  }
+
+  // Fails on the first member (in key order) that no reader asked for.
+  bool no_unknown_fields() {
+    if (present_ == object_.size()) return true;
+    for (const auto& member : object_) {
+      const std::string& k = member.first;
+      const auto end = asked_.begin() + static_cast<std::ptrdiff_t>(asked_count_);
+      if (std::find(asked_.begin(), end, std::string_view(k)) == end) {
+        return fail(excerpt(k, 64), "unknown field");
       }
-      const int64_t x = v->get<int64_t>();
-      if (x > INT64_MAX / 4 || x < -(INT64_MAX / 4)) return event_error(path(key), "is too large");
-      return std::optional<int64_t>(x);
     }
-    return event_error(path(key), std::string("must be an integer, not ") + type_name(*v));
-  }
-
-  Result<std::optional<domain::BusinessTime>> time(const char* key, bool required) {
-    auto s = str(key, required, 64);
-    if (!s) return s.error();
-    if (s->empty()) return std::optional<domain::BusinessTime>();
-    auto t = domain::parse_rfc3339(*s);
-    if (!t) return event_error(path(key), "\"" + *s + "\" is not an RFC 3339 time with offset: " + t.error().message);
-    return std::optional<domain::BusinessTime>(*t);
-  }
-
-  const json* array(const char* key, bool required, Error& err) {
-    const json* v = find(key);
-    if (v == nullptr) {
-      if (required) err = event_error(path(key), "required field is missing");
-      return nullptr;
-    }
-    if (!v->is_array()) {
-      err = event_error(path(key), std::string("must be an array, not ") + type_name(*v));
-      return nullptr;
-    }
-    return v;
-  }
-
-  // The first key that no reader asked for.
-  std::optional<Error> unknown() const {
-    for (auto it = obj_.begin(); it != obj_.end(); ++it) {
-      if (!used_.count(it.key())) return event_error(path(it.key().c_str()), "unknown field");
-    }
-    return std::nullopt;
+    return true;
   }
 
  private:
-  const json& obj_;
-  std::string path_;
-  std::set<std::string, std::less<>> used_;
+  const json::object_t& object_;
+  Error& error_;
+  std::string_view array_;  // "lines" for the members of lines[index]; empty at the top
+  size_t index_;
+  std::array<std::string_view, kMaxFieldsPerObject> asked_{};
+  size_t asked_count_ = 0;
+  size_t present_ = 0;  // asked-for keys that the object has
 };
 
-#define TRY_ASSIGN(lhs, expr)         \
-  do {                                \
-    auto _r = (expr);                 \
-    if (!_r) return _r.error();       \
-    lhs = std::move(*_r);             \
-  } while (0)
+constexpr std::string_view kSaleNegativeHint = "goods coming back are a refund.completed";
+constexpr std::string_view kTenderNegativeHint = "money given back is the \"change\"";
 
-Result<std::vector<domain::Tender>> tenders_of(Fields& f) {
-  std::vector<domain::Tender> out;
-  Error err;
-  const json* arr = f.array("tenders", false, err);
-  if (!arr && !err.message.empty()) return err;
-  if (!arr) return out;
-  for (size_t i = 0; i < arr->size(); ++i) {
-    const std::string p = "tenders[" + std::to_string(i) + "]";
-    const json& t = (*arr)[i];
-    if (!t.is_object()) return event_error(p, "must be an object");
-    Fields tf(t, p);
-    domain::Tender tender;
-    TRY_ASSIGN(tender.method, tf.str("method", true, 64));
+bool read_tenders(Fields& f, Error& err, std::vector<domain::Tender>& out) {
+  const json::array_t* a;
+  if (!f.array("tenders", Need::kOptional, a)) return false;
+  if (a == nullptr) return true;
+  out.reserve(a->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    const json::object_t* o = f.element_object("tenders", *a, i);
+    if (o == nullptr) return false;
+    Fields t(*o, err, "tenders", i);
+    domain::Tender& tender = out.emplace_back();
     std::optional<Money> amount, change;
-    TRY_ASSIGN(amount, tf.decimal<Money>("amount", true));
-    TRY_ASSIGN(change, tf.decimal<Money>("change", false));
+    if (!t.text("method", Need::kRequired, kMaxMethodChars, tender.method) ||
+        !t.decimal("amount", Need::kRequired, Sign::kZeroOrPositive, amount, kTenderNegativeHint) ||
+        !t.decimal("change", Need::kOptional, Sign::kZeroOrPositive, change, kTenderNegativeHint) ||
+        !t.identifier("hold", Need::kOptional, tender.hold)) {
+      return false;
+    }
     tender.amount = *amount;
     tender.change = change.value_or(Money{});
-    if (tender.change > tender.amount) return event_error(p + ".change", "change is larger than the amount");
-    TRY_ASSIGN(tender.hold, tf.str("hold", false, kMaxIdChars));
-    if (auto u = tf.unknown()) return *u;
-    out.push_back(std::move(tender));
+    if (tender.change > tender.amount)
+      return t.fail("change", "must not exceed the tender's amount");
+    if (!t.no_unknown_fields()) return false;
   }
-  return out;
+  return true;
 }
 
-Result<domain::Request> sale_of(Fields& f, domain::RequestHeader h) {
-  domain::SaleCompleted s;
-  s.h = std::move(h);
-  TRY_ASSIGN(s.ticket, f.str("ticket", true, kMaxIdChars));
-  TRY_ASSIGN(s.currency, f.str("currency", false, 8));
-  TRY_ASSIGN(s.customer, f.ref("customer", false));
-  Error err;
-  const json* lines = f.array("lines", true, err);
-  if (!lines) return err;
-  for (size_t i = 0; i < lines->size(); ++i) {
-    const std::string p = "lines[" + std::to_string(i) + "]";
-    const json& l = (*lines)[i];
-    if (!l.is_object()) return event_error(p, "must be an object");
-    Fields lf(l, p);
-    domain::SaleLine line;
-    std::optional<int64_t> n;
-    TRY_ASSIGN(n, lf.integer("n", false));
-    if (n && *n < 0) return event_error(p + ".n", "must be zero or positive");
-    line.n = n.value_or(static_cast<int64_t>(i + 1));
-    for (const auto& other : s.lines) {
-      if (other.n == line.n) return event_error(p + ".n", "line number " + std::to_string(line.n) + " appears twice");
-    }
-    TRY_ASSIGN(line.sku, lf.str("sku", false, 128));
-    TRY_ASSIGN(line.category, lf.str("category", false, 128));
-    std::optional<domain::Quantity> qty;
-    std::optional<Money> amount;
-    TRY_ASSIGN(qty, lf.decimal<domain::Quantity>("qty", false));
-    TRY_ASSIGN(amount, lf.decimal<Money>("amount", true));
-    line.qty = qty.value_or(domain::Quantity::from_units(1));
-    line.amount = *amount;
-    if (auto u = lf.unknown()) return *u;
-    s.lines.push_back(std::move(line));
-  }
-  TRY_ASSIGN(s.tenders, tenders_of(f));
-  return domain::Request{std::move(s)};
-}
-
-Result<domain::Request> refund_of(Fields& f, domain::RequestHeader h) {
-  domain::RefundCompleted r;
-  r.h = std::move(h);
-  TRY_ASSIGN(r.ticket, f.str("ticket", true, kMaxIdChars));
-  TRY_ASSIGN(r.original_ticket, f.str("original_ticket", false, kMaxIdChars));
-  TRY_ASSIGN(r.original_branch, f.str("original_branch", false, kMaxIdChars));
-  TRY_ASSIGN(r.customer, f.ref("customer", false));
-  TRY_ASSIGN(r.currency, f.str("currency", false, 8));
-  Error err;
-  const json* lines = f.array("lines", true, err);
-  if (!lines) return err;
-  for (size_t i = 0; i < lines->size(); ++i) {
-    const std::string p = "lines[" + std::to_string(i) + "]";
-    const json& l = (*lines)[i];
-    if (!l.is_object()) return event_error(p, "must be an object");
-    Fields lf(l, p);
-    domain::RefundLine line;
-    TRY_ASSIGN(line.n, lf.integer("n", false));
-    if (line.n && *line.n < 0) return event_error(p + ".n", "must be zero or positive");
-    TRY_ASSIGN(line.sku, lf.str("sku", false, 128));
-    TRY_ASSIGN(line.category, lf.str("category", false, 128));
-    TRY_ASSIGN(line.qty, lf.decimal<domain::Quantity>("qty", false));
-    TRY_ASSIGN(line.amount, lf.decimal<Money>("amount", false));
-    if (!line.qty && !line.amount) return event_error(p + ".amount", "a refund line needs an amount or a qty");
-    if (auto u = lf.unknown()) return *u;
-    r.lines.push_back(std::move(line));
-  }
-  TRY_ASSIGN(r.tenders, tenders_of(f));
-  return domain::Request{std::move(r)};
-}
-
-bool valid_date(const std::string& d) {
-  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
-  return domain::parse_rfc3339(d + "T00:00:00Z").ok();
-}
-
-Result<domain::Request> body_of(const std::string& type, Fields& f, domain::RequestHeader h) {
-  if (type == "sale.completed") return sale_of(f, std::move(h));
-  if (type == "refund.completed") return refund_of(f, std::move(h));
-  if (type == "points.authorize") {
-    domain::PointsAuthorize r;
-    r.h = std::move(h);
-    TRY_ASSIGN(r.customer, f.ref("customer", true));
-    TRY_ASSIGN(r.ticket, f.str("ticket", false, kMaxIdChars));
-    std::optional<Money> amount;
-    TRY_ASSIGN(amount, f.decimal<Money>("amount", true, true));
-    r.amount = *amount;
-    return domain::Request{std::move(r)};
-  }
-  if (type == "points.release") {
-    domain::PointsRelease r;
-    r.h = std::move(h);
-    TRY_ASSIGN(r.hold, f.str("hold", false, kMaxIdChars));
-    TRY_ASSIGN(r.ticket, f.str("ticket", false, kMaxIdChars));
-    if (r.hold.empty() && r.ticket.empty()) return event_error("hold", "name the hold or the ticket to release");
-    return domain::Request{std::move(r)};
-  }
-  if (type == "sale.voided") {
-    domain::SaleVoided r;
-    r.h = std::move(h);
-    TRY_ASSIGN(r.ticket, f.str("ticket", true, kMaxIdChars));
-    return domain::Request{std::move(r)};
-  }
-  if (type == "customer.upsert") {
-    domain::CustomerUpsert r;
-    r.h = std::move(h);
-    TRY_ASSIGN(r.customer, f.ref("customer", true));
-    TRY_ASSIGN(r.name, f.opt_str("name"));
-    TRY_ASSIGN(r.email, f.opt_str("email"));
-    TRY_ASSIGN(r.phone, f.opt_str("phone"));
-    TRY_ASSIGN(r.birthday, f.opt_str("birthday"));
-    if (r.birthday && !valid_date(*r.birthday)) {
-      return event_error(f.path("birthday"), "must be a date like 1990-05-17");
-    }
-    TRY_ASSIGN(r.category, f.opt_str("category"));
-    Error err;
-    if (const json* a = f.array("aliases", false, err)) {
-      for (size_t i = 0; i < a->size(); ++i) {
-        const std::string p = "aliases[" + std::to_string(i) + "]";
-        const json& v = (*a)[i];
-        if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
-            v.get_ref<const std::string&>().size() > kMaxIdChars) {
-          return event_error(p, "must be a non-empty customer reference string");
-        }
-        r.aliases.push_back(v.get<std::string>());
+// The first line whose number repeats an earlier line's, or npos.
+size_t repeated_line_number(const std::vector<domain::SaleLine>& lines) {
+  constexpr size_t kNone = std::string::npos;
+  if (lines.size() <= 32) {
+    for (size_t j = 1; j < lines.size(); ++j) {
+      for (size_t i = 0; i < j; ++i) {
+        if (lines[i].n == lines[j].n) return j;
       }
-    } else if (!err.message.empty()) {
-      return err;
     }
-    return domain::Request{std::move(r)};
+    return kNone;
   }
-  if (type == "balance.query") {
-    domain::BalanceQuery r;
-    r.h = std::move(h);
-    TRY_ASSIGN(r.customer, f.ref("customer", true));
-    return domain::Request{std::move(r)};
+  std::vector<std::pair<int64_t, size_t>> order;
+  order.reserve(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) order.emplace_back(lines[i].n, i);
+  std::sort(order.begin(), order.end());
+  size_t first = kNone;
+  for (size_t k = 1; k < order.size(); ++k) {
+    if (order[k].first == order[k - 1].first) first = std::min(first, order[k].second);
   }
-  if (type == "history.query") {
-    domain::HistoryQuery r;
-    r.h = std::move(h);
-    TRY_ASSIGN(r.customer, f.ref("customer", true));
-    TRY_ASSIGN(r.from, f.time("from", false));
-    TRY_ASSIGN(r.to, f.time("to", false));
-    std::optional<int64_t> limit;
-    TRY_ASSIGN(limit, f.integer("limit", false));
-    if (limit && (*limit < 1 || *limit > 10000)) return event_error("limit", "must be between 1 and 10000");
-    r.limit = limit.value_or(1000);
-    return domain::Request{std::move(r)};
-  }
-  if (type == "points.adjust") {
-    domain::PointsAdjust r;
-    r.h = std::move(h);
-    TRY_ASSIGN(r.customer, f.ref("customer", true));
-    std::optional<int64_t> points;
-    TRY_ASSIGN(points, f.integer("points", true));
-    if (*points == 0) return event_error("points", "must not be zero");
-    r.points = domain::Points(*points);
-    TRY_ASSIGN(r.reason, f.str("reason", true, 512));
-    TRY_ASSIGN(r.operator_name, f.str("operator", false, 128));
-    return domain::Request{std::move(r)};
-  }
-  if (type == "points.transfer") {
-    domain::PointsTransfer r;
-    r.h = std::move(h);
-    TRY_ASSIGN(r.from, f.ref("from", true));
-    TRY_ASSIGN(r.to, f.ref("to", true));
-    std::optional<int64_t> points;
-    TRY_ASSIGN(points, f.integer("points", true));
-    if (*points <= 0) return event_error("points", "must be greater than zero");
-    r.points = domain::Points(*points);
-    TRY_ASSIGN(r.reason, f.str("reason", false, 512));
-    return domain::Request{std::move(r)};
-  }
-  if (type == "plugin.info") {
-    domain::PluginInfo r;
-    r.h = std::move(h);
-    return domain::Request{std::move(r)};
-  }
-  return domain::make_error(ErrorCode::kUnknownType, "type",
-                            "unknown request type \"" + type +
-                                "\"; known: sale.completed, points.authorize, points.release, sale.voided, "
-                                "refund.completed, customer.upsert, balance.query, history.query, "
-                                "points.adjust, points.transfer, plugin.info");
+  return first;
 }
 
-// ---- responses ----------------------------------------------------------------------
-
-ojson points_list(const std::vector<domain::ExpiringPoints>& xs) {
-  ojson a = ojson::array();
-  for (const auto& x : xs) {
-    a.push_back({{"points", x.points.value()},
-                 {"expires_at", domain::format_rfc3339(x.expires_at)},
-                 {"date", domain::format_date(x.expires_at)}});
+bool read_sale(Fields& f, Error& err, domain::SaleCompleted& s) {
+  const json::array_t* lines;
+  if (!f.identifier("ticket", Need::kRequired, s.ticket) ||
+      !f.text("currency", Need::kOptional, kMaxCurrencyChars, s.currency) ||
+      !f.identifier("customer", Need::kOptional, s.customer) ||
+      !f.array("lines", Need::kRequired, lines)) {
+    return false;
   }
-  return a;
-}
-
-std::string money(const Money& m) { return m.str_trimmed(2); }
-
-const char* reason_word(domain::ZeroEarnReason r) {
-  switch (r) {
-    case domain::ZeroEarnReason::kNoCustomer: return "no_customer";
-    case domain::ZeroEarnReason::kExcludedMethod: return "excluded_method";
-    case domain::ZeroEarnReason::kExcludedProduct: return "excluded_product";
-    case domain::ZeroEarnReason::kPaidWithPoints: return "paid_with_points";
-    case domain::ZeroEarnReason::kRoundedToZero: return "rounded_to_zero";
-  }
-  return "unknown";
-}
-
-struct Encoder {
-  ojson& j;
-  void operator()(const domain::SaleResponse& r) {
-    j["customer"] = r.customer;
-    j["account"] = r.account;
-    j["earned"] = r.earned.value();
-    j["redeemed"] = r.redeemed.value();
-    j["balance"] = r.balance.value();
-    j["balance_value"] = money(r.balance_value);
-    j["available"] = r.available.value();
-    j["expiring"] = points_list(r.expiring);
-    ojson notes = ojson::array();
-    for (const auto& n : r.notes) notes.push_back({{"reason", reason_word(n.reason)}, {"detail", n.detail}});
-    j["notes"] = std::move(notes);
-    j["warnings"] = r.warnings;
-    j["receipt"] = r.receipt;
-    j["program_version"] = r.program_version;
-  }
-  void operator()(const domain::AuthorizeResponse& r) {
-    j["hold"] = r.hold;
-    j["points"] = r.points.value();
-    j["amount"] = money(r.amount);
-    j["expires_at"] = domain::format_rfc3339(r.expires_at);
-    j["available"] = r.available.value();
-  }
-  void operator()(const domain::ReleaseResponse& r) {
-    j["released"] = r.released;
-    j["points"] = r.points.value();
-  }
-  void operator()(const domain::VoidResponse& r) {
-    j["ticket"] = r.ticket;
-    j["released"] = r.released;
-    j["reversed_sale"] = r.reversed_sale;
-    j["clawed_back"] = r.clawed_back.value();
-    j["restored"] = r.restored.value();
-    if (r.balance) j["balance"] = r.balance->value();
-  }
-  void operator()(const domain::RefundResponse& r) {
-    j["customer"] = r.customer;
-    j["account"] = r.account;
-    j["matched"] = r.matched;
-    j["clawed_back"] = r.clawed_back.value();
-    j["restored"] = r.restored.value();
-    j["balance"] = r.balance.value();
-    j["balance_value"] = money(r.balance_value);
-    j["available"] = r.available.value();
-    j["expiring"] = points_list(r.expiring);
-    j["warnings"] = r.warnings;
-    j["receipt"] = r.receipt;
-  }
-  void operator()(const domain::CustomerResponse& r) {
-    j["customer"] = r.customer;
-    j["account"] = r.account;
-    j["created"] = r.created;
-    j["aliases"] = r.aliases;
-    j["category"] = r.category;
-    j["balance"] = r.balance.value();
-  }
-  void operator()(const domain::BalanceResponse& r) {
-    j["customer"] = r.customer;
-    j["account"] = r.account;
-    j["balance"] = r.balance.value();
-    j["available"] = r.available.value();
-    j["balance_value"] = money(r.balance_value);
-    j["category"] = r.category;
-    j["expiring"] = points_list(r.expiring);
-  }
-  void operator()(const domain::HistoryResponse& r) {
-    j["customer"] = r.customer;
-    j["account"] = r.account;
-    ojson entries = ojson::array();
-    for (const auto& e : r.entries) {
-      entries.push_back({{"id", e.entry_id},
-                         {"kind", e.kind},
-                         {"points", e.points.value()},
-                         {"branch", e.branch},
-                         {"ticket", e.ticket},
-                         {"at", domain::format_rfc3339(e.at)},
-                         {"expires_at", e.expires_at ? ojson(domain::format_rfc3339(*e.expires_at)) : ojson()},
-                         {"reason", e.reason}});
+  s.lines.reserve(lines->size());
+  for (size_t i = 0; i < lines->size(); ++i) {
+    const json::object_t* o = f.element_object("lines", *lines, i);
+    if (o == nullptr) return false;
+    Fields l(*o, err, "lines", i);
+    domain::SaleLine& line = s.lines.emplace_back();
+    std::optional<int64_t> n;
+    std::optional<Quantity> qty;
+    std::optional<Money> amount;
+    if (!l.integer("n", Need::kOptional, 0, kMaxLineNumber, n) ||
+        !l.text("sku", Need::kOptional, kMaxNameChars, line.sku) ||
+        !l.text("category", Need::kOptional, kMaxNameChars, line.category) ||
+        !l.decimal("qty", Need::kOptional, Sign::kZeroOrPositive, qty, kSaleNegativeHint) ||
+        !l.decimal("amount", Need::kRequired, Sign::kZeroOrPositive, amount, kSaleNegativeHint) ||
+        !l.no_unknown_fields()) {
+      return false;
     }
-    j["entries"] = std::move(entries);
-    j["truncated"] = r.truncated;
+    line.n = n.value_or(static_cast<int64_t>(i) + 1);
+    line.qty = qty.value_or(Quantity::from_units(1));
+    line.amount = *amount;
   }
-  void operator()(const domain::AdjustResponse& r) {
-    j["customer"] = r.customer;
-    j["points"] = r.points.value();
-    j["balance"] = r.balance.value();
+  if (const size_t j = repeated_line_number(s.lines); j != std::string::npos) {
+    err = event_error(element_path("lines", j) + ".n",
+                      "line number " + std::to_string(s.lines[j].n) +
+                          " appears twice (a line without \"n\" is numbered by its position)");
+    return false;
   }
-  void operator()(const domain::TransferResponse& r) {
-    j["from"] = r.from;
-    j["to"] = r.to;
-    j["points"] = r.points.value();
-    j["from_balance"] = r.from_balance.value();
-    j["to_balance"] = r.to_balance.value();
+  return read_tenders(f, err, s.tenders);
+}
+
+bool read_refund(Fields& f, Error& err, domain::RefundCompleted& r) {
+  const json::array_t* lines;
+  if (!f.identifier("ticket", Need::kRequired, r.ticket) ||
+      !f.identifier("original_ticket", Need::kOptional, r.original_ticket) ||
+      !f.identifier("original_branch", Need::kOptional, r.original_branch) ||
+      !f.identifier("customer", Need::kOptional, r.customer) ||
+      !f.text("currency", Need::kOptional, kMaxCurrencyChars, r.currency) ||
+      !f.array("lines", Need::kRequired, lines)) {
+    return false;
   }
-  void operator()(const domain::InfoResponse& r) {
-    j["abi_version"] = r.abi_version;
-    j["version"] = r.version;
-    j["branch"] = r.branch;
-    j["program_version"] = r.program_version;
-    j["schema_version"] = r.schema_version;
-    j["currency"] = r.currency;
+  r.lines.reserve(lines->size());
+  for (size_t i = 0; i < lines->size(); ++i) {
+    const json::object_t* o = f.element_object("lines", *lines, i);
+    if (o == nullptr) return false;
+    Fields l(*o, err, "lines", i);
+    domain::RefundLine& line = r.lines.emplace_back();
+    if (!l.integer("n", Need::kOptional, 0, kMaxLineNumber, line.n) ||
+        !l.text("sku", Need::kOptional, kMaxNameChars, line.sku) ||
+        !l.text("category", Need::kOptional, kMaxNameChars, line.category) ||
+        !l.decimal("qty", Need::kOptional, Sign::kZeroOrPositive, line.qty) ||
+        !l.decimal("amount", Need::kOptional, Sign::kZeroOrPositive, line.amount)) {
+      return false;
+    }
+    if (!line.qty && !line.amount)
+      return l.fail("amount", "a refund line needs an amount or a qty");
+    if (!l.no_unknown_fields()) return false;
   }
+  return read_tenders(f, err, r.tenders);
+}
+
+bool read_authorize(Fields& f, domain::PointsAuthorize& r) {
+  std::optional<Money> amount;
+  if (!f.identifier("customer", Need::kRequired, r.customer) ||
+      !f.identifier("ticket", Need::kOptional, r.ticket) ||
+      !f.decimal("amount", Need::kRequired, Sign::kPositive, amount)) {
+    return false;
+  }
+  r.amount = *amount;
+  return true;
+}
+
+bool read_release(Fields& f, domain::PointsRelease& r) {
+  if (!f.identifier("hold", Need::kOptional, r.hold) ||
+      !f.identifier("ticket", Need::kOptional, r.ticket)) {
+    return false;
+  }
+  if (r.hold.empty() && r.ticket.empty())
+    return f.fail("hold", "name the hold or the ticket to release");
+  return true;
+}
+
+bool read_void(Fields& f, domain::SaleVoided& r) {
+  return f.identifier("ticket", Need::kRequired, r.ticket);
+}
+
+bool read_upsert(Fields& f, Error& err, domain::CustomerUpsert& r) {
+  const json::array_t* aliases;
+  if (!f.identifier("customer", Need::kRequired, r.customer) ||
+      !f.text("name", kMaxTextChars, r.name) || !f.text("email", kMaxTextChars, r.email) ||
+      !f.text("phone", kMaxTextChars, r.phone) || !f.text("birthday", kMaxTextChars, r.birthday) ||
+      !f.text("category", kMaxTextChars, r.category) ||
+      !f.array("aliases", Need::kOptional, aliases)) {
+    return false;
+  }
+  if (r.birthday && !valid_date(*r.birthday)) {
+    return f.fail("birthday", "must be a date such as \"1990-05-17\"");
+  }
+  if (aliases == nullptr) return true;
+  r.aliases.reserve(aliases->size());
+  for (size_t i = 0; i < aliases->size(); ++i) {
+    const json& a = (*aliases)[i];
+    const char* problem = a.is_string() ? identifier_problem(a.get_ref<const std::string&>())
+                                        : "must be a customer reference string";
+    if (problem != nullptr) {
+      err = event_error(element_path("aliases", i), problem);
+      return false;
+    }
+    r.aliases.push_back(a.get_ref<const std::string&>());
+  }
+  return true;
+}
+
+bool read_balance(Fields& f, domain::BalanceQuery& r) {
+  return f.identifier("customer", Need::kRequired, r.customer);
+}
+
+bool read_history(Fields& f, domain::HistoryQuery& r) {
+  std::optional<int64_t> limit;
+  if (!f.identifier("customer", Need::kRequired, r.customer) ||
+      !f.time("from", Need::kOptional, r.from) || !f.time("to", Need::kOptional, r.to) ||
+      !f.integer("limit", Need::kOptional, 1, kMaxHistoryLimit, limit)) {
+    return false;
+  }
+  if (r.from && r.to && *r.to < *r.from) return f.fail("to", "must not be before \"from\"");
+  r.limit = limit.value_or(kDefaultHistoryLimit);
+  return true;
+}
+
+bool read_adjust(Fields& f, domain::PointsAdjust& r) {
+  std::optional<int64_t> points;
+  if (!f.identifier("customer", Need::kRequired, r.customer) ||
+      !f.integer("points", Need::kRequired, -kMaxPoints, kMaxPoints, points) ||
+      !f.text("reason", Need::kRequired, kMaxTextChars, r.reason) ||
+      !f.text("operator", Need::kOptional, kMaxNameChars, r.operator_name)) {
+    return false;
+  }
+  if (*points == 0) return f.fail("points", "must not be zero");
+  r.points = domain::Points(*points);
+  return true;
+}
+
+bool read_transfer(Fields& f, domain::PointsTransfer& r) {
+  std::optional<int64_t> points;
+  if (!f.identifier("from", Need::kRequired, r.from) ||
+      !f.identifier("to", Need::kRequired, r.to) ||
+      !f.integer("points", Need::kRequired, 1, kMaxPoints, points) ||
+      !f.text("reason", Need::kOptional, kMaxTextChars, r.reason)) {
+    return false;
+  }
+  r.points = domain::Points(*points);
+  return true;
+}
+
+enum class Type {
+  kSaleCompleted = 1,
+  kPointsAuthorize,
+  kPointsRelease,
+  kSaleVoided,
+  kRefundCompleted,
+  kCustomerUpsert,
+  kBalanceQuery,
+  kHistoryQuery,
+  kPointsAdjust,
+  kPointsTransfer,
+  kPluginInfo,
 };
 
-template <class J>
-std::string dump(const J& j) {
-  return j.dump(-1, ' ', false, J::error_handler_t::replace);
+constexpr std::array<std::pair<std::string_view, Type>, 11> kTypes = {{
+    {"sale.completed", Type::kSaleCompleted},
+    {"points.authorize", Type::kPointsAuthorize},
+    {"points.release", Type::kPointsRelease},
+    {"sale.voided", Type::kSaleVoided},
+    {"refund.completed", Type::kRefundCompleted},
+    {"customer.upsert", Type::kCustomerUpsert},
+    {"balance.query", Type::kBalanceQuery},
+    {"history.query", Type::kHistoryQuery},
+    {"points.adjust", Type::kPointsAdjust},
+    {"points.transfer", Type::kPointsTransfer},
+    {"plugin.info", Type::kPluginInfo},
+}};
+
+Error unknown_type(std::string_view word) {
+  std::string message = "unknown request type '" + excerpt(word, 64) + "'; known types:";
+  for (size_t i = 0; i < kTypes.size(); ++i) {
+    message += i == 0 ? " " : ", ";
+    message += kTypes[i].first;
+  }
+  return domain::make_error(ErrorCode::kUnknownType, "type", std::move(message));
+}
+
+// Emplaces the request's alternative, moves the header in and reads its own fields.
+template <class T, class Reader>
+bool read_body(domain::Request& out, domain::RequestHeader& h, Reader&& reader) {
+  T& r = out.emplace<T>();
+  r.h = std::move(h);
+  return reader(r);
+}
+
+bool read_request(Fields& f, Error& err, Type type, domain::RequestHeader& h,
+                  domain::Request& out) {
+  switch (type) {
+    case Type::kSaleCompleted:
+      return read_body<domain::SaleCompleted>(out, h,
+                                              [&](auto& r) { return read_sale(f, err, r); });
+    case Type::kPointsAuthorize:
+      return read_body<domain::PointsAuthorize>(out, h,
+                                                [&](auto& r) { return read_authorize(f, r); });
+    case Type::kPointsRelease:
+      return read_body<domain::PointsRelease>(out, h, [&](auto& r) { return read_release(f, r); });
+    case Type::kSaleVoided:
+      return read_body<domain::SaleVoided>(out, h, [&](auto& r) { return read_void(f, r); });
+    case Type::kRefundCompleted:
+      return read_body<domain::RefundCompleted>(out, h,
+                                                [&](auto& r) { return read_refund(f, err, r); });
+    case Type::kCustomerUpsert:
+      return read_body<domain::CustomerUpsert>(out, h,
+                                               [&](auto& r) { return read_upsert(f, err, r); });
+    case Type::kBalanceQuery:
+      return read_body<domain::BalanceQuery>(out, h, [&](auto& r) { return read_balance(f, r); });
+    case Type::kHistoryQuery:
+      return read_body<domain::HistoryQuery>(out, h, [&](auto& r) { return read_history(f, r); });
+    case Type::kPointsAdjust:
+      return read_body<domain::PointsAdjust>(out, h, [&](auto& r) { return read_adjust(f, r); });
+    case Type::kPointsTransfer:
+      return read_body<domain::PointsTransfer>(out, h,
+                                               [&](auto& r) { return read_transfer(f, r); });
+    case Type::kPluginInfo:
+      return read_body<domain::PluginInfo>(out, h, [](auto&) { return true; });
+  }
+  return false;
+}
+
+Result<ParsedRequest> parse(std::string_view text, const std::string& default_branch) {
+  if (const auto bad = find_bad_byte(text)) {
+    return json_error(bad->kind == BadByte::Kind::kNul
+                          ? "a NUL byte at byte offset " + std::to_string(bad->offset)
+                          : "invalid UTF-8 at byte offset " + std::to_string(bad->offset));
+  }
+
+  json doc;
+  DomBuilder builder(doc);
+  if (!json::sax_parse(text.data(), text.data() + text.size(), &builder)) {
+    switch (builder.failure()) {
+      case DomBuilder::Failure::kTooDeep:
+        return json_error("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+      case DomBuilder::Failure::kDuplicateKey:
+        return event_error(builder.detail(), "appears twice in the same object");
+      case DomBuilder::Failure::kEscapedNul:
+        return event_error(builder.detail(), "must not contain NUL (\\u0000)");
+      case DomBuilder::Failure::kSyntax:
+      case DomBuilder::Failure::kNone:
+        break;
+    }
+    return json_error("not valid JSON: " +
+                      (builder.detail().empty() ? std::string("parse error") : builder.detail()));
+  }
+  if (!doc.is_object()) {
+    return event_error("", std::string("a request is a JSON object, not ") + type_name(doc));
+  }
+
+  Error err;
+  Fields f(doc.get_ref<const json::object_t&>(), err);
+  domain::RequestHeader h;
+  if (!f.text("type", Need::kRequired, 64, h.type)) return err;
+  const auto known =
+      std::find_if(kTypes.begin(), kTypes.end(), [&](const auto& t) { return t.first == h.type; });
+  if (known == kTypes.end()) return unknown_type(h.type);
+
+  std::optional<BusinessTime> at;
+  if (!f.identifier("id", Need::kRequired, h.id) || !f.time("at", Need::kRequired, at) ||
+      !f.identifier("branch", Need::kOptional, h.branch) ||
+      !f.text("terminal", Need::kOptional, kMaxNameChars, h.terminal)) {
+    return err;
+  }
+  h.at = *at;
+  if (h.branch.empty()) h.branch = default_branch;
+
+  ParsedRequest parsed;
+  if (!read_request(f, err, known->second, h, parsed.request) || !f.no_unknown_fields()) {
+    return err;
+  }
+
+  // Hash what the POS sent (before defaults), so a stored fingerprint does not depend on
+  // the configuration of the day.
+  std::string canonical;
+  canonical.reserve(text.size());
+  append_canonical(doc, canonical);
+  parsed.body_hash = sha256_hex(canonical);
+  if (parsed.body_hash.empty()) {
+    return domain::make_error(ErrorCode::kInternal, "", "SHA-256 is not available");
+  }
+  return parsed;
 }
 
 }  // namespace
 
-Result<ParsedRequest> parse_request(std::string_view text, const std::string& default_branch) {
-  bool is_nul = false;
-  if (size_t off = bad_utf8_offset(text, is_nul); off != std::string_view::npos) {
-    return domain::make_error(ErrorCode::kInvalidJson, "",
-                              is_nul ? "a NUL byte at offset " + std::to_string(off)
-                                     : "invalid UTF-8 at byte offset " + std::to_string(off));
-  }
-  if (too_deep(text)) {
-    return domain::make_error(ErrorCode::kInvalidJson, "",
-                              "nesting deeper than " + std::to_string(kMaxDepth) + " levels");
-  }
-  json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    // Parse again with exceptions only to get the position for the message.
-    std::string why = "not valid JSON";
-    try {
-      [[maybe_unused]] json again = json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
-      why = e.what();
-    }
-    return domain::make_error(ErrorCode::kInvalidJson, "", why);
-  }
-  if (!doc.is_object()) return event_error("", "a request is a JSON object");
-
-  Fields f(doc, "");
-  domain::RequestHeader h;
-  TRY_ASSIGN(h.type, f.str("type", true, 64));
-  TRY_ASSIGN(h.id, f.str("id", true, kMaxIdChars));
-  std::optional<domain::BusinessTime> at;
-  TRY_ASSIGN(at, f.time("at", true));
-  h.at = *at;
-  TRY_ASSIGN(h.branch, f.str("branch", false, 64));
-  if (h.branch.empty()) h.branch = default_branch;
-  TRY_ASSIGN(h.terminal, f.str("terminal", false, 64));
-
-  const std::string type = h.type;
-  auto req = body_of(type, f, std::move(h));
-  if (!req) return req.error();
-  if (auto u = f.unknown()) return *u;
-  return ParsedRequest{std::move(*req), sha256_hex(dump(doc))};
-}
-
-std::string encode_response(const domain::RequestHeader& header, const domain::Response& r) {
+Result<ParsedRequest> parse_request(std::string_view json_text, const std::string& default_branch) {
   try {
-    ojson j = ojson::object();
-    j["ok"] = true;
-    j["type"] = header.type;
-    j["id"] = header.id;
-    j["branch"] = header.branch;
-    std::visit(Encoder{j}, r);
-    return dump(j);
+    return parse(json_text, default_branch);
+  } catch (const std::bad_alloc&) {
+    return domain::make_error(ErrorCode::kUnavailable, "",
+                              "out of memory while reading the request");
+  } catch (const std::exception& e) {
+    return domain::make_error(ErrorCode::kInternal, "",
+                              std::string("reading the request: ") + e.what());
   } catch (...) {
-    return R"({"ok":false,"error":{"code":"internal","field":"","message":"could not encode the response"}})";
-  }
-}
-
-std::string encode_error(const domain::Error& error, std::string_view request_id) {
-  try {
-    ojson j = ojson::object();
-    j["ok"] = false;
-    if (!request_id.empty()) j["id"] = std::string(request_id);
-    j["error"] = {{"code", std::string(domain::error_code_word(error.code))},
-                  {"field", error.field},
-                  {"message", error.message}};
-    return dump(j);
-  } catch (...) {
-    return R"({"ok":false,"error":{"code":"internal","field":"","message":"could not encode the error"}})";
+    return domain::make_error(ErrorCode::kInternal, "", "reading the request failed");
   }
 }
 

@@ -17,17 +17,24 @@ struct ParsedRequest {
 };
 
 // Parses and validates one request. `default_branch` fills a missing "branch".
-// Errors: invalid_json (not JSON, invalid UTF-8, a NUL byte, nesting deeper than 64, not an
-// object), unknown_type (a "type" we do not know), invalid_event (everything else: missing
-// or wrong-typed field, unknown field, negative amount, bad decimal or time), each naming
-// the field by its JSON path ("lines[0].amount").
+// Errors: invalid_json (not JSON, invalid UTF-8, a NUL byte, nesting deeper than 64; the
+// message gives the byte offset where known), unknown_type (a "type" we do not know; the
+// message lists the known ones), invalid_event (everything else: valid JSON that is not an
+// object, a key twice in one object, missing or wrong-typed field, unknown field, amount
+// given as a JSON number, negative amount, bad decimal or time), each naming the field by
+// its JSON path ("lines[0].amount"). Out of memory is unavailable. Never throws.
+// `body_hash` is taken over the document as received, before "branch" is defaulted: key
+// order and whitespace do not change it, any value does, and the configuration does not.
+// Thread-safe (no shared state).
 domain::Result<ParsedRequest> parse_request(std::string_view json,
                                             const std::string& default_branch);
 
-// {"ok":true,"type":...,"id":...,<response fields>}
+// {"ok":true,"type":...,"id":...,"branch":...,<response fields>}. Never throws; always
+// valid UTF-8 JSON (invalid bytes in strings become U+FFFD).
 std::string encode_response(const domain::RequestHeader& header, const domain::Response& r);
 
-// {"ok":false,"error":{"code":"...","field":"...","message":"..."}} (+ "id" when known)
+// {"ok":false,"id":...,"error":{"code":"...","field":"...","message":"..."}} ("id" only when
+// non-empty). Never throws; always valid UTF-8 JSON.
 std::string encode_error(const domain::Error& error, std::string_view request_id = {});
 
 }  // namespace loyalty::protocol
