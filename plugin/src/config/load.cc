@@ -1,193 +1,664 @@
 #include "config/load.h"
 
-#include "domain/promotions.h"
-
 #include <openssl/evp.h>
+#include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <new>
+#include <set>
 #include <sstream>
+#include <system_error>
+#include <utility>
+#include <vector>
 
-#include <toml++/toml.h>
+#include "domain/promotions.h"
+#include "receipt/receipt.h"
 
 namespace loyalty::config {
 
 using domain::ErrorCode;
 using domain::Percent;
 using domain::Result;
+using domain::Status;
 
 namespace fs = std::filesystem;
 
 namespace {
 
-domain::Error config_error(const std::string& key, const std::string& message) {
-  return domain::make_error(ErrorCode::kInvalidConfig, key, message);
+// Returns the error of a failed Status/Result from the enclosing function.
+#define LOYALTY_CONFIG_TRY(expr)      \
+  do {                                \
+    auto loyalty_status_ = (expr);    \
+    if (!loyalty_status_) {           \
+      return loyalty_status_.error(); \
+    }                                 \
+  } while (0)
+
+constexpr int64_t kMaxPercentUnits = 1000;
+
+domain::Error config_error(std::string field, std::string message) {
+  return domain::make_error(ErrorCode::kInvalidConfig, std::move(field), std::move(message));
 }
 
-std::string where(const toml::node& n) {
-  const auto& src = n.source();
-  if (!src.begin) return "";
-  return " (line " + std::to_string(src.begin.line) + ")";
+// " (line 12)" when the position is known.
+std::string at_line(const toml::source_region& where) {
+  if (where.begin.line == 0) return "";
+  return " (line " + std::to_string(where.begin.line) + ")";
+}
+std::string at_line(const toml::node& n) { return at_line(n.source()); }
+std::string at_line(const toml::node* n) { return n ? at_line(n->source()) : ""; }
+
+std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string_view type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
 }
 
-std::string join(const std::string& prefix, std::string_view key) {
-  return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
+// "must be a string, not an integer (line 4)".
+domain::Error wrong_type(const std::string& field, std::string_view wanted, const toml::node& n) {
+  return config_error(
+      field, "must be " + std::string(wanted) + ", not " + std::string(type_name(n)) + at_line(n));
 }
 
-// Walks one TOML table, remembering the keys read so that any other key is an error.
-class Table {
+// Levenshtein distance, for "did you mean" hints on typos.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+bool has_space_or_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto b = static_cast<unsigned char>(c);
+    return b <= 0x20 || b == 0x7F;
+  });
+}
+
+bool trimmed(std::string_view s) {
+  return !s.empty() && s.front() != ' ' && s.back() != ' ' && s.front() != '\t' && s.back() != '\t';
+}
+
+enum class Empty { kAllowed = 1, kRefused = 2 };
+
+// One TOML table and its dotted prefix. Readers leave `out` untouched when the key is
+// absent, so the caller's default stands.
+class Section {
  public:
-  Table(const toml::table* t, std::string prefix) : t_(t), prefix_(std::move(prefix)) {}
+  Section(const toml::table* table, std::string prefix)
+      : table_(table), prefix_(std::move(prefix)) {}
 
-  const toml::node* get(std::string_view key) {
-    known_.emplace_back(key);
-    return t_ ? t_->get(key) : nullptr;
+  std::string field(std::string_view key) const {
+    return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
   }
 
-  std::string key(std::string_view k) const { return join(prefix_, k); }
+  const toml::node* find(std::string_view key) const { return table_ ? table_->get(key) : nullptr; }
 
-  domain::Status string(std::string_view k, std::string& out) {
-    const toml::node* n = get(k);
-    if (!n) return domain::ok_status();
-    if (!n->is_string()) return config_error(key(k), "must be a string" + where(*n));
-    out = n->as_string()->get();
+  // Refuses any key not in `allowed`: a typo must never fall back to a default.
+  Status only(std::initializer_list<std::string_view> allowed) const {
+    if (!table_) return domain::ok_status();
+    for (const auto& [key, value] : *table_) {
+      const std::string_view k = key.str();
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+      std::string hint;
+      for (std::string_view a : allowed) {
+        const size_t d = edit_distance(k, a);
+        if (d <= 2 && 2 * d < a.size()) {  // close, and not just because both are short
+          hint = "; did you mean " + in_quotes(a) + "?";
+          break;
+        }
+      }
+      if (hint.empty()) {
+        hint = "; " + (prefix_.empty() ? std::string("the file") : "[" + prefix_ + "]") + " takes:";
+        for (std::string_view a : allowed) hint += " " + std::string(a);
+      }
+      const toml::source_region& where = key.source().begin ? key.source() : value.source();
+      return config_error(field(k), "unknown key" + at_line(where) + hint);
+    }
     return domain::ok_status();
   }
 
-  domain::Status integer(std::string_view k, int64_t& out, int64_t min, int64_t max) {
-    const toml::node* n = get(k);
+  Status string(std::string_view key, std::string& out, Empty empty) const {
+    const toml::node* n = find(key);
     if (!n) return domain::ok_status();
-    if (!n->is_integer()) return config_error(key(k), "must be an integer" + where(*n));
-    const int64_t v = n->as_integer()->get();
-    if (v < min || v > max) {
-      return config_error(key(k), "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                                      ", not " + std::to_string(v) + where(*n));
+    if (!n->is_string()) return wrong_type(field(key), "a string", *n);
+    const std::string& v = n->as_string()->get();
+    if (empty == Empty::kRefused && v.empty()) {
+      return config_error(field(key), "must not be empty" + at_line(*n));
     }
     out = v;
     return domain::ok_status();
   }
 
-  domain::Status boolean(std::string_view k, bool& out) {
-    const toml::node* n = get(k);
+  Status integer(std::string_view key, int64_t& out, int64_t min, int64_t max) const {
+    const toml::node* n = find(key);
     if (!n) return domain::ok_status();
-    if (!n->is_boolean()) return config_error(key(k), "must be true or false" + where(*n));
+    if (!n->is_integer()) return wrong_type(field(key), "an integer", *n);
+    const int64_t v = n->as_integer()->get();
+    if (v < min || v > max) {
+      return config_error(field(key), "must be between " + std::to_string(min) + " and " +
+                                          std::to_string(max) + ", not " + std::to_string(v) +
+                                          at_line(*n));
+    }
+    out = v;
+    return domain::ok_status();
+  }
+
+  Status boolean(std::string_view key, bool& out) const {
+    const toml::node* n = find(key);
+    if (!n) return domain::ok_status();
+    if (!n->is_boolean()) return wrong_type(field(key), "true or false", *n);
     out = n->as_boolean()->get();
     return domain::ok_status();
   }
 
-  // A decimal given as a string ("0.10"); floats are refused: no binary floating point
-  // ever touches an amount.
-  template <class T>
-  domain::Status decimal(std::string_view k, T& out) {
-    const toml::node* n = get(k);
+  // One of a few words ("block" or "earn_on_remainder").
+  template <class E>
+  Status word(std::string_view key, std::initializer_list<std::pair<std::string_view, E>> words,
+              E& out) const {
+    const toml::node* n = find(key);
     if (!n) return domain::ok_status();
-    return decimal_node(key(k), *n, out);
-  }
-
-  template <class T>
-  static domain::Status decimal_node(const std::string& key, const toml::node& n, T& out) {
-    if (n.is_floating_point() || n.is_integer()) {
-      std::ostringstream v;
-      if (n.is_integer()) v << n.as_integer()->get();
-      else v << *n.as_floating_point();
-      return config_error(key, "must be a decimal string such as \"" + v.str() + "\" (quote it)" + where(n));
+    std::string list;
+    for (size_t i = 0; i < words.size(); ++i) {
+      list += (i == 0                  ? ""
+               : i + 1 == words.size() ? " or "
+                                       : ", ") +
+              in_quotes(words.begin()[i].first);
     }
-    if (!n.is_string()) return config_error(key, "must be a decimal string" + where(n));
-    auto parsed = T::parse(n.as_string()->get());
-    if (!parsed) return config_error(key, "\"" + n.as_string()->get() + "\" is not a decimal" + where(n));
-    out = *parsed;
-    return domain::ok_status();
-  }
-
-  domain::Status strings(std::string_view k, std::vector<std::string>& out, bool allow_empty_items = false) {
-    const toml::node* n = get(k);
-    if (!n) return domain::ok_status();
-    if (!n->is_array()) return config_error(key(k), "must be an array of strings" + where(*n));
-    out.clear();
-    const auto& arr = *n->as_array();
-    for (size_t i = 0; i < arr.size(); ++i) {
-      const toml::node& item = arr[i];
-      const std::string ik = key(k) + "[" + std::to_string(i) + "]";
-      if (!item.is_string()) return config_error(ik, "must be a string" + where(item));
-      const std::string s = item.as_string()->get();
-      if (s.empty() && !allow_empty_items) return config_error(ik, "must not be empty" + where(item));
-      out.push_back(s);
-    }
-    return domain::ok_status();
-  }
-
-  domain::Status method_set(std::string_view k, std::set<std::string>& out) {
-    std::vector<std::string> v;
-    if (!get(k)) return domain::ok_status();
-    known_.pop_back();
-    if (auto s = strings(k, v); !s) return s;
-    out.clear();
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (!out.insert(v[i]).second) {
-        return config_error(key(k) + "[" + std::to_string(i) + "]", "\"" + v[i] + "\" is listed twice");
+    if (!n->is_string()) return wrong_type(field(key), list, *n);
+    const std::string& v = n->as_string()->get();
+    for (const auto& [w, e] : words) {
+      if (w == v) {
+        out = e;
+        return domain::ok_status();
       }
     }
+    return config_error(field(key), "must be " + list + ", not " + in_quotes(v) + at_line(*n));
+  }
+
+  // A list of strings; item errors name the item ("receipt.sale_template[2]").
+  Status strings(std::string_view key, std::vector<std::string>& out, Empty empty_items,
+                 Empty empty_list) const {
+    const toml::node* n = find(key);
+    if (!n) return domain::ok_status();
+    if (!n->is_array()) return wrong_type(field(key), "an array of strings", *n);
+    const toml::array& items = *n->as_array();
+    if (empty_list == Empty::kRefused && items.empty()) {
+      return config_error(
+          field(key), "must not be an empty array; remove the key for the default" + at_line(*n));
+    }
+    std::vector<std::string> v;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const toml::node& item = *items.get(i);
+      const std::string item_field = field(key) + "[" + std::to_string(i) + "]";
+      if (!item.is_string()) return wrong_type(item_field, "a string", item);
+      const std::string& s = item.as_string()->get();
+      if (empty_items == Empty::kRefused && s.empty()) {
+        return config_error(item_field, "must not be empty" + at_line(item));
+      }
+      v.push_back(s);
+    }
+    out = std::move(v);
     return domain::ok_status();
   }
 
-  const toml::table* subtable(std::string_view k, domain::Error& err) {
-    const toml::node* n = get(k);
-    if (!n) return nullptr;
-    if (!n->is_table()) {
-      err = config_error(key(k), "must be a table" + where(*n));
-      return nullptr;
+  // A set of names (tender methods): no empty names, no stray spaces, no duplicates.
+  Status names(std::string_view key, std::set<std::string>& out) const {
+    std::vector<std::string> list;
+    const toml::node* n = find(key);
+    if (!n) return domain::ok_status();
+    LOYALTY_CONFIG_TRY(strings(key, list, Empty::kRefused, Empty::kAllowed));
+    std::set<std::string> v;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string item_field = field(key) + "[" + std::to_string(i) + "]";
+      const toml::node& item = *n->as_array()->get(i);
+      if (!trimmed(list[i])) {
+        return config_error(item_field,
+                            in_quotes(list[i]) + " has leading or trailing spaces" + at_line(item));
+      }
+      if (!v.insert(list[i]).second) {
+        return config_error(item_field, in_quotes(list[i]) + " is listed twice" + at_line(item));
+      }
     }
+    out = std::move(v);
+    return domain::ok_status();
+  }
+
+  // A sub-table, or nullptr when absent.
+  Result<const toml::table*> table(std::string_view key) const {
+    const toml::node* n = find(key);
+    if (!n) return static_cast<const toml::table*>(nullptr);
+    if (!n->is_table()) return wrong_type(field(key), "a table", *n);
     return n->as_table();
   }
 
-  // Any key not read is a typo or an unsupported option.
-  domain::Status no_unknown() const {
-    if (!t_) return domain::ok_status();
-    for (const auto& [k, v] : *t_) {
-      bool ok = false;
-      for (const auto& known : known_) ok = ok || known == k.str();
-      if (!ok) return config_error(key(k.str()), "unknown key" + where(v));
-    }
-    return domain::ok_status();
-  }
+  const toml::table* raw() const { return table_; }
+  const std::string& prefix() const { return prefix_; }
 
  private:
-  const toml::table* t_;
+  const toml::table* table_;
   std::string prefix_;
-  std::vector<std::string> known_;
 };
 
-#define TRY(expr)                   \
-  do {                              \
-    auto _s = (expr);               \
-    if (!_s) return _s.error();     \
-  } while (0)
+// A decimal written as a string ("0.10"). TOML floats are refused with a hint to quote
+// them: no binary floating point ever touches an amount. Integers are refused the same
+// way, so every amount and percent in the file looks alike.
+template <class T>
+Status decimal_value(const std::string& field, const toml::node& n, T& out) {
+  if (const auto* f = n.as_floating_point()) {
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, f->get());
+    const std::string shown = r.ec == std::errc() ? std::string(buf, r.ptr) : "0.10";
+    return config_error(field, "must be a decimal string: write " + in_quotes(shown) +
+                                   " with quotes (TOML floats are binary and never used for "
+                                   "amounts)" +
+                                   at_line(n));
+  }
+  if (const auto* i = n.as_integer()) {
+    return config_error(field, "must be a decimal string: write " +
+                                   in_quotes(std::to_string(i->get())) + " with quotes" +
+                                   at_line(n));
+  }
+  if (!n.is_string()) return wrong_type(field, "a decimal string such as \"0.10\"", n);
+  auto parsed = T::parse(n.as_string()->get());
+  if (!parsed) {
+    return config_error(
+        field, "must be a decimal string such as \"0.10\": " + parsed.error().message + at_line(n));
+  }
+  out = *parsed;
+  return domain::ok_status();
+}
 
-domain::Status percent_map(const toml::table* t, const std::string& prefix, std::map<std::string, Percent>& out) {
-  if (!t) return domain::ok_status();
-  for (const auto& [k, v] : *t) {
-    const std::string key = prefix + "." + std::string(k.str());
-    Percent p;
-    TRY(Table::decimal_node(key, v, p));
-    if (p.is_negative() || p > Percent::from_units(1000)) {
-      return config_error(key, "must be between \"0\" and \"1000\"" + where(v));
-    }
-    out[std::string(k.str())] = p;
+Status percent_value(const std::string& field, const toml::node& n, Percent& out) {
+  LOYALTY_CONFIG_TRY(decimal_value(field, n, out));
+  if (out.is_negative() || out > Percent::from_units(kMaxPercentUnits)) {
+    return config_error(field, "must be a percent between \"0\" and \"" +
+                                   std::to_string(kMaxPercentUnits) + "\", not " +
+                                   in_quotes(out.str_trimmed()) + at_line(n));
   }
   return domain::ok_status();
 }
 
-std::string absolute(const std::string& path, const fs::path& base) {
-  if (path.empty()) return path;
+// [program.categories], [program.overrides.sku], [program.overrides.category]: any name
+// maps to a percent.
+Status percent_map(const Section& s, std::map<std::string, Percent>& out) {
+  if (!s.raw()) return domain::ok_status();
+  std::map<std::string, Percent> v;
+  for (const auto& [key, value] : *s.raw()) {
+    const std::string name(key.str());
+    const std::string field = s.field(name);
+    if (!trimmed(name)) {
+      return config_error(
+          field, "a name must not be empty or have leading or trailing spaces" + at_line(value));
+    }
+    Percent p;
+    LOYALTY_CONFIG_TRY(percent_value(field, value, p));
+    v[name] = p;
+  }
+  out = std::move(v);
+  return domain::ok_status();
+}
+
+// A path from the file, made absolute against the file's directory.
+std::string resolve(const std::string& path, const fs::path& base) {
   fs::path p(path);
   if (p.is_relative()) p = base / p;
   return p.lexically_normal().string();
 }
 
-std::string sha256_hex(const std::string& data) {
+// Checks a hub address: wss://host[:port]/path, or ws:// to a loopback host only (a test
+// hub on this machine). Credentials never go in the URL: they live in token_file.
+Status check_sync_url(const std::string& url, const toml::node& n) {
+  const std::string field = "sync.url";
+  std::string_view rest = url;
+  bool tls = false;
+  if (rest.rfind("wss://", 0) == 0) {
+    tls = true;
+    rest.remove_prefix(6);
+  } else if (rest.rfind("ws://", 0) == 0) {
+    rest.remove_prefix(5);
+  } else {
+    return config_error(field, "must start with wss:// (or ws:// for a hub on this machine), not " +
+                                   in_quotes(url) + at_line(n));
+  }
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos) {
+    return config_error(
+        field, "must not carry credentials; put the token in sync.token_file" + at_line(n));
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos) {
+      return config_error(field, "has an unclosed '[' in its host" + at_line(n));
+    }
+    port = host.substr(close + 1);
+    host = host.substr(0, close + 1);
+    if (!port.empty() && port.front() != ':') {
+      return config_error(field, "has text after the IPv6 host" + at_line(n));
+    }
+  } else if (const size_t colon = host.find(':'); colon != std::string_view::npos) {
+    port = host.substr(colon);
+    host = host.substr(0, colon);
+  }
+  if (host.empty()) return config_error(field, "has no host" + at_line(n));
+  if (!port.empty()) {
+    port.remove_prefix(1);
+    int value = 0;
+    const auto r = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || value < 1 ||
+        value > 65535) {
+      return config_error(field, "has an invalid port " + in_quotes(port) + at_line(n));
+    }
+  }
+  std::string lower_host(host);
+  std::transform(lower_host.begin(), lower_host.end(), lower_host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool loopback =
+      lower_host == "127.0.0.1" || lower_host == "localhost" || lower_host == "[::1]";
+  if (!tls && !loopback) {
+    return config_error(field,
+                        "ws:// (no TLS) is only allowed to 127.0.0.1, localhost or [::1]; "
+                        "use wss:// for " +
+                            in_quotes(host) + at_line(n));
+  }
+  return domain::ok_status();
+}
+
+// ---- the sections ---------------------------------------------------------------------------
+
+Status read_plugin(const Section& s, const fs::path& base, Settings& out, std::string& locale) {
+  LOYALTY_CONFIG_TRY(s.only({"branch", "db", "locale", "synchronous", "busy_timeout_ms", "log",
+                             "log_level", "max_request_bytes", "quarantine_max_rows"}));
+  const toml::node* branch = s.find("branch");
+  if (!branch) {
+    return config_error("plugin.branch",
+                        "is required: this branch's id, e.g. [plugin] branch = \"B01\"");
+  }
+  LOYALTY_CONFIG_TRY(s.string("branch", out.branch, Empty::kRefused));
+  if (has_space_or_control(out.branch)) {
+    return config_error("plugin.branch",
+                        "must not contain spaces or control characters" + at_line(*branch));
+  }
+  std::string db = "ledger.db";
+  LOYALTY_CONFIG_TRY(s.string("db", db, Empty::kRefused));
+  out.db_path = resolve(db, base);
+  LOYALTY_CONFIG_TRY(s.word<std::string>("locale", {{"es", "es"}, {"en", "en"}}, locale));
+  LOYALTY_CONFIG_TRY(s.word<Synchronous>("synchronous",
+                                         {{"off", Synchronous::kOff},
+                                          {"normal", Synchronous::kNormal},
+                                          {"full", Synchronous::kFull},
+                                          {"extra", Synchronous::kExtra}},
+                                         out.synchronous));
+  LOYALTY_CONFIG_TRY(s.integer("busy_timeout_ms", out.busy_timeout_ms, 0, 600'000));
+  std::string log;
+  LOYALTY_CONFIG_TRY(s.string("log", log, Empty::kRefused));
+  if (!log.empty()) out.log_path = resolve(log, base);
+  LOYALTY_CONFIG_TRY(s.word<std::string>("log_level",
+                                         {{"trace", "trace"},
+                                          {"debug", "debug"},
+                                          {"info", "info"},
+                                          {"warn", "warn"},
+                                          {"error", "error"},
+                                          {"critical", "critical"},
+                                          {"off", "off"}},
+                                         out.log_level));
+  LOYALTY_CONFIG_TRY(s.integer("max_request_bytes", out.max_request_bytes, 1024, int64_t{1} << 30));
+  LOYALTY_CONFIG_TRY(s.integer("quarantine_max_rows", out.quarantine_max_rows, 1, 100'000'000));
+  return domain::ok_status();
+}
+
+Status read_program(const Section& s, domain::ProgramConfig& p) {
+  LOYALTY_CONFIG_TRY(
+      s.only({"currency", "point_value", "earn_percent", "expiry_days", "welcome_bonus",
+              "auto_enroll", "points_methods", "on_points_tender", "excluded_payment_methods",
+              "unmatched_refund", "hold_minutes", "allow_transfers", "categories", "overrides"}));
+  if (const toml::node* n = s.find("currency")) {
+    LOYALTY_CONFIG_TRY(s.string("currency", p.currency, Empty::kRefused));
+    const bool iso =
+        p.currency.size() == 3 && std::all_of(p.currency.begin(), p.currency.end(),
+                                              [](char c) { return c >= 'A' && c <= 'Z'; });
+    if (!iso) {
+      return config_error("program.currency",
+                          "must be a three-letter ISO 4217 code such as "
+                          "\"MXN\", not " +
+                              in_quotes(p.currency) + at_line(*n));
+    }
+  }
+  if (const toml::node* n = s.find("point_value")) {
+    LOYALTY_CONFIG_TRY(decimal_value("program.point_value", *n, p.point_value));
+    if (p.point_value <= domain::Money{}) {
+      return config_error("program.point_value",
+                          "must be greater than zero (the money value of one point), not " +
+                              in_quotes(p.point_value.str_trimmed()) + at_line(*n));
+    }
+  }
+  if (const toml::node* n = s.find("earn_percent")) {
+    LOYALTY_CONFIG_TRY(percent_value("program.earn_percent", *n, p.earn_percent));
+  }
+  LOYALTY_CONFIG_TRY(s.integer("expiry_days", p.expiry_days, 1, 36'500));
+  int64_t welcome = p.welcome_bonus.value();
+  LOYALTY_CONFIG_TRY(s.integer("welcome_bonus", welcome, 0, 1'000'000'000));
+  p.welcome_bonus = domain::Points(welcome);
+  LOYALTY_CONFIG_TRY(s.boolean("auto_enroll", p.auto_enroll));
+  LOYALTY_CONFIG_TRY(s.names("points_methods", p.points_methods));
+  LOYALTY_CONFIG_TRY(s.word<domain::PointsTenderPolicy>(
+      "on_points_tender",
+      {{"block", domain::PointsTenderPolicy::kBlock},
+       {"earn_on_remainder", domain::PointsTenderPolicy::kEarnOnRemainder}},
+      p.on_points_tender));
+  LOYALTY_CONFIG_TRY(s.names("excluded_payment_methods", p.excluded_payment_methods));
+  LOYALTY_CONFIG_TRY(s.word<domain::UnmatchedRefundPolicy>(
+      "unmatched_refund",
+      {{"clawback_at_rate", domain::UnmatchedRefundPolicy::kClawbackAtRate},
+       {"ignore", domain::UnmatchedRefundPolicy::kIgnore}},
+      p.unmatched_refund));
+  LOYALTY_CONFIG_TRY(s.integer("hold_minutes", p.hold_minutes, 1, 7 * 24 * 60));
+  LOYALTY_CONFIG_TRY(s.boolean("allow_transfers", p.allow_transfers));
+  // A method both paying with points and excluded says two different things about one
+  // tender; make the admin pick one.
+  for (const std::string& m : p.points_methods) {
+    if (p.excluded_payment_methods.count(m) != 0) {
+      return config_error("program.excluded_payment_methods",
+                          in_quotes(m) +
+                              " is also in program.points_methods; list it in one of them" +
+                              at_line(s.find("excluded_payment_methods")));
+    }
+  }
+
+  auto categories = s.table("categories");
+  if (!categories) return categories.error();
+  LOYALTY_CONFIG_TRY(
+      percent_map(Section(*categories, s.field("categories")), p.customer_categories));
+
+  auto overrides_table = s.table("overrides");
+  if (!overrides_table) return overrides_table.error();
+  const Section overrides(*overrides_table, s.field("overrides"));
+  LOYALTY_CONFIG_TRY(overrides.only({"sku", "category"}));
+  auto sku = overrides.table("sku");
+  if (!sku) return sku.error();
+  LOYALTY_CONFIG_TRY(percent_map(Section(*sku, overrides.field("sku")), p.sku_overrides));
+  auto category = overrides.table("category");
+  if (!category) return category.error();
+  LOYALTY_CONFIG_TRY(
+      percent_map(Section(*category, overrides.field("category")), p.category_overrides));
+  return domain::ok_status();
+}
+
+Status read_receipt(const Section& s, const std::string& plugin_locale, const toml::table& root,
+                    receipt::ReceiptConfig& r) {
+  LOYALTY_CONFIG_TRY(
+      s.only({"width", "locale", "sale_template", "refund_template", "show_reasons"}));
+  int64_t width = r.width;
+  LOYALTY_CONFIG_TRY(s.integer("width", width, 16, 200));
+  r.width = static_cast<int>(width);
+  std::string locale;
+  LOYALTY_CONFIG_TRY(s.word<std::string>("locale", {{"es", "es"}, {"en", "en"}}, locale));
+  if (!locale.empty() && !plugin_locale.empty() && locale != plugin_locale) {
+    return config_error("receipt.locale", "is " + in_quotes(locale) + " but plugin.locale is " +
+                                              in_quotes(plugin_locale) + "; set only one of them" +
+                                              at_line(s.find("locale")));
+  }
+  if (!locale.empty()) {
+    r.locale = locale;
+  } else if (!plugin_locale.empty()) {
+    r.locale = plugin_locale;
+  }
+  LOYALTY_CONFIG_TRY(s.strings("sale_template", r.sale_template, Empty::kAllowed, Empty::kRefused));
+  LOYALTY_CONFIG_TRY(
+      s.strings("refund_template", r.refund_template, Empty::kAllowed, Empty::kRefused));
+  LOYALTY_CONFIG_TRY(s.boolean("show_reasons", r.show_reasons));
+  if (auto v = receipt::validate(r); !v) {
+    domain::Error e = v.error();
+    // The receipt module names the key; we know where it is in the file.
+    if (const toml::node* n = toml::at_path(root, e.field).node()) e.message += at_line(*n);
+    return e;
+  }
+  return domain::ok_status();
+}
+
+Status read_sync(const Section& s, const fs::path& base, SyncSettings& out) {
+  LOYALTY_CONFIG_TRY(
+      s.only({"url", "token_file", "ca_file", "stale_after_seconds", "offline_redeem_allowance"}));
+  out.enabled = true;
+  const toml::node* url = s.find("url");
+  if (!url) {
+    return config_error("sync.url",
+                        "is required in [sync] (remove [sync] to run this branch alone)");
+  }
+  LOYALTY_CONFIG_TRY(s.string("url", out.url, Empty::kRefused));
+  LOYALTY_CONFIG_TRY(check_sync_url(out.url, *url));
+  if (!s.find("token_file")) {
+    return config_error("sync.token_file",
+                        "is required with sync.url: the file holding this branch's hub token");
+  }
+  LOYALTY_CONFIG_TRY(s.string("token_file", out.token_file, Empty::kRefused));
+  out.token_file = resolve(out.token_file, base);
+  std::string ca;
+  LOYALTY_CONFIG_TRY(s.string("ca_file", ca, Empty::kRefused));
+  if (!ca.empty()) out.ca_file = resolve(ca, base);
+  LOYALTY_CONFIG_TRY(s.integer("stale_after_seconds", out.stale_after_seconds, 1, 365 * 86'400));
+  LOYALTY_CONFIG_TRY(
+      s.integer("offline_redeem_allowance", out.offline_redeem_allowance, 0, 1'000'000'000));
+  return domain::ok_status();
+}
+
+Result<Settings> parse_or_throw(std::string_view text, const std::string& source_path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_path);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    return config_error("", source_path + ": TOML syntax error at line " + std::to_string(at.line) +
+                                ", column " + std::to_string(at.column) + ": " +
+                                std::string(e.description()));
+  }
+
+  Settings out;
+  std::error_code ec;
+  fs::path source = fs::absolute(fs::path(source_path), ec);
+  if (ec) source = fs::path(source_path);
+  source = source.lexically_normal();
+  out.source_path = source.string();
+  const fs::path base = source.parent_path();
+
+  const Section top(&root, "");
+  LOYALTY_CONFIG_TRY(top.only({"plugin", "program", "receipt", "sync"}));
+
+  auto plugin = top.table("plugin");
+  if (!plugin) return plugin.error();
+  std::string plugin_locale;
+  LOYALTY_CONFIG_TRY(read_plugin(Section(*plugin, "plugin"), base, out, plugin_locale));
+
+  auto program = top.table("program");
+  if (!program) return program.error();
+  LOYALTY_CONFIG_TRY(read_program(Section(*program, "program"), out.program));
+  out.program.version = program_version(out.program);
+  if (out.program.version.empty()) {
+    return domain::make_error(ErrorCode::kInternal, "", "SHA-256 of the program failed");
+  }
+
+  auto receipt_table = top.table("receipt");
+  if (!receipt_table) return receipt_table.error();
+  LOYALTY_CONFIG_TRY(
+      read_receipt(Section(*receipt_table, "receipt"), plugin_locale, root, out.receipt));
+
+  auto sync = top.table("sync");
+  if (!sync) return sync.error();
+  if (*sync) {
+    LOYALTY_CONFIG_TRY(read_sync(Section(*sync, "sync"), base, out.sync));
+  }
+  return out;
+}
+
+// A string as it appears in the canonical dump: quoted, with '\\', '"' and control bytes
+// escaped, so no name can forge another line.
+std::string canonical(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (b < 0x20 || b == 0x7F) {
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string canonical(const std::set<std::string>& names) {
+  std::string out = "[";
+  for (const auto& n : names) out += (out.size() > 1 ? "," : "") + canonical(n);
+  return out + "]";
+}
+
+std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return "";
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < len; ++i) {
@@ -197,187 +668,86 @@ std::string sha256_hex(const std::string& data) {
   return out;
 }
 
-bool loopback_host(const std::string& url) {
-  const size_t start = url.find("://");
-  if (start == std::string::npos) return false;
-  std::string host = url.substr(start + 3);
-  host = host.substr(0, host.find('/'));
-  if (host.rfind("[::1]", 0) == 0) return true;
-  host = host.substr(0, host.find(':'));
-  return host == "127.0.0.1" || host == "localhost";
-}
-
 }  // namespace
 
 std::string program_version(const domain::ProgramConfig& p) {
-  std::ostringstream s;
-  s << "currency=" << p.currency << "\npoint_value=" << p.point_value.micros()
-    << "\nearn_percent=" << p.earn_percent.micros() << "\nexpiry_days=" << p.expiry_days
-    << "\nwelcome_bonus=" << p.welcome_bonus.value() << "\nauto_enroll=" << p.auto_enroll
-    << "\non_points_tender=" << static_cast<int>(p.on_points_tender)
-    << "\nunmatched_refund=" << static_cast<int>(p.unmatched_refund) << "\nhold_minutes=" << p.hold_minutes
-    << "\nallow_transfers=" << p.allow_transfers << "\n";
-  for (const auto& m : p.points_methods) s << "points_method=" << m << "\n";
-  for (const auto& m : p.excluded_payment_methods) s << "excluded_method=" << m << "\n";
-  for (const auto& [k, v] : p.customer_categories) s << "category:" << k << "=" << v.micros() << "\n";
-  for (const auto& [k, v] : p.sku_overrides) s << "sku:" << k << "=" << v.micros() << "\n";
-  for (const auto& [k, v] : p.category_overrides) s << "product_category:" << k << "=" << v.micros() << "\n";
-  for (const auto& promo : p.promotions) s << "promotion=" << promo->name() << "\n";
-  return sha256_hex(s.str()).substr(0, 16);
+  std::vector<std::string> lines;
+  auto add = [&lines](std::string key, std::string value) {
+    lines.push_back(std::move(key) + "=" + std::move(value));
+  };
+  auto micros = [](auto fixed) { return std::to_string(fixed.micros()); };
+  add("allow_transfers", p.allow_transfers ? "true" : "false");
+  add("auto_enroll", p.auto_enroll ? "true" : "false");
+  add("currency", canonical(p.currency));
+  add("earn_percent", micros(p.earn_percent));
+  add("excluded_payment_methods", canonical(p.excluded_payment_methods));
+  add("expiry_days", std::to_string(p.expiry_days));
+  add("hold_minutes", std::to_string(p.hold_minutes));
+  add("on_points_tender",
+      p.on_points_tender == domain::PointsTenderPolicy::kBlock ? "block" : "earn_on_remainder");
+  add("point_value", micros(p.point_value));
+  add("points_methods", canonical(p.points_methods));
+  add("unmatched_refund",
+      p.unmatched_refund == domain::UnmatchedRefundPolicy::kIgnore ? "ignore" : "clawback_at_rate");
+  add("welcome_bonus", std::to_string(p.welcome_bonus.value()));
+  for (const auto& [k, v] : p.customer_categories) add("categories." + canonical(k), micros(v));
+  for (const auto& [k, v] : p.sku_overrides) add("overrides.sku." + canonical(k), micros(v));
+  for (const auto& [k, v] : p.category_overrides) {
+    add("overrides.category." + canonical(k), micros(v));
+  }
+  // Promotions apply in order: the index is part of the rule.
+  for (size_t i = 0; i < p.promotions.size(); ++i) {
+    add("promotions[" + std::to_string(i) + "]",
+        p.promotions[i] ? canonical(p.promotions[i]->name()) : "null");
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string text = "loyalty-program/1\n";
+  for (const auto& l : lines) text += l + "\n";
+  return sha256_hex(text).substr(0, 16);
 }
 
-Result<Settings> parse_settings(std::string_view text, const std::string& source_path) {
-  toml::table root;
+Result<Settings> parse_settings(std::string_view toml_text, const std::string& source_path) {
   try {
-    root = toml::parse(text, source_path);
-  } catch (const toml::parse_error& e) {
-    return config_error("", source_path + ": line " + std::to_string(e.source().begin.line) + ", column " +
-                                std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    return parse_or_throw(toml_text, source_path);
+  } catch (const std::bad_alloc&) {
+    return domain::make_error(ErrorCode::kInternal, "", "out of memory reading the configuration");
+  } catch (const std::exception& e) {
+    return domain::make_error(
+        ErrorCode::kInternal, "",
+        std::string("unexpected failure reading the configuration: ") + e.what());
   }
-  Settings s;
-  const fs::path base = fs::absolute(fs::path(source_path)).parent_path();
-  s.source_path = fs::absolute(fs::path(source_path)).lexically_normal().string();
-
-  Table top(&root, "");
-  domain::Error err;
-
-  // [plugin]
-  const toml::table* plugin_t = top.subtable("plugin", err);
-  if (!err.message.empty()) return err;
-  Table plugin(plugin_t, "plugin");
-  TRY(plugin.string("branch", s.branch));
-  std::string db = "ledger.db";
-  TRY(plugin.string("db", db));
-  if (db.empty()) return config_error("plugin.db", "must not be empty");
-  s.db_path = absolute(db, base);
-  std::string plugin_locale;
-  TRY(plugin.string("locale", plugin_locale));
-  std::string sync = "full";
-  TRY(plugin.string("synchronous", sync));
-  if (sync == "off") s.synchronous = Synchronous::kOff;
-  else if (sync == "normal") s.synchronous = Synchronous::kNormal;
-  else if (sync == "full") s.synchronous = Synchronous::kFull;
-  else if (sync == "extra") s.synchronous = Synchronous::kExtra;
-  else return config_error("plugin.synchronous", "must be \"full\", \"normal\", \"extra\" or \"off\", not \"" + sync + "\"");
-  TRY(plugin.integer("busy_timeout_ms", s.busy_timeout_ms, 0, 600'000));
-  TRY(plugin.string("log", s.log_path));
-  s.log_path = absolute(s.log_path, base);
-  TRY(plugin.string("log_level", s.log_level));
-  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
-  if (!kLevels.count(s.log_level)) return config_error("plugin.log_level", "unknown level \"" + s.log_level + "\"");
-  TRY(plugin.integer("max_request_bytes", s.max_request_bytes, 1024, int64_t{1} << 30));
-  TRY(plugin.integer("quarantine_max_rows", s.quarantine_max_rows, 1, 100'000'000));
-  TRY(plugin.no_unknown());
-  if (s.branch.empty()) return config_error("plugin.branch", "is required (this branch's id, e.g. \"B01\")");
-
-  // [program]
-  const toml::table* program_t = top.subtable("program", err);
-  if (!err.message.empty()) return err;
-  Table program(program_t, "program");
-  domain::ProgramConfig& p = s.program;
-  TRY(program.string("currency", p.currency));
-  if (p.currency.empty()) return config_error("program.currency", "must not be empty");
-  TRY(program.decimal("point_value", p.point_value));
-  if (p.point_value <= domain::Money{}) return config_error("program.point_value", "must be greater than zero");
-  TRY(program.decimal("earn_percent", p.earn_percent));
-  if (p.earn_percent.is_negative() || p.earn_percent > Percent::from_units(1000)) {
-    return config_error("program.earn_percent", "must be between \"0\" and \"1000\"");
-  }
-  TRY(program.integer("expiry_days", p.expiry_days, 1, 36500));
-  int64_t welcome = 0;
-  TRY(program.integer("welcome_bonus", welcome, 0, 1'000'000'000));
-  p.welcome_bonus = domain::Points(welcome);
-  TRY(program.boolean("auto_enroll", p.auto_enroll));
-  TRY(program.method_set("points_methods", p.points_methods));
-  std::string on_points = "block";
-  TRY(program.string("on_points_tender", on_points));
-  if (on_points == "block") p.on_points_tender = domain::PointsTenderPolicy::kBlock;
-  else if (on_points == "earn_on_remainder") p.on_points_tender = domain::PointsTenderPolicy::kEarnOnRemainder;
-  else return config_error("program.on_points_tender", "must be \"block\" or \"earn_on_remainder\", not \"" + on_points + "\"");
-  TRY(program.method_set("excluded_payment_methods", p.excluded_payment_methods));
-  std::string unmatched = "clawback_at_rate";
-  TRY(program.string("unmatched_refund", unmatched));
-  if (unmatched == "clawback_at_rate") p.unmatched_refund = domain::UnmatchedRefundPolicy::kClawbackAtRate;
-  else if (unmatched == "ignore") p.unmatched_refund = domain::UnmatchedRefundPolicy::kIgnore;
-  else return config_error("program.unmatched_refund", "must be \"clawback_at_rate\" or \"ignore\", not \"" + unmatched + "\"");
-  TRY(program.integer("hold_minutes", p.hold_minutes, 1, 7 * 24 * 60));
-  TRY(program.boolean("allow_transfers", p.allow_transfers));
-  for (const auto& m : p.points_methods) {
-    if (p.excluded_payment_methods.count(m)) {
-      return config_error("program.excluded_payment_methods", "\"" + m + "\" is also a points method");
-    }
-  }
-  const toml::table* categories = program.subtable("categories", err);
-  if (!err.message.empty()) return err;
-  TRY(percent_map(categories, "program.categories", p.customer_categories));
-  const toml::table* overrides_t = program.subtable("overrides", err);
-  if (!err.message.empty()) return err;
-  Table overrides(overrides_t, "program.overrides");
-  const toml::table* sku = overrides.subtable("sku", err);
-  if (!err.message.empty()) return err;
-  TRY(percent_map(sku, "program.overrides.sku", p.sku_overrides));
-  const toml::table* cat = overrides.subtable("category", err);
-  if (!err.message.empty()) return err;
-  TRY(percent_map(cat, "program.overrides.category", p.category_overrides));
-  TRY(overrides.no_unknown());
-  TRY(program.no_unknown());
-  p.version = program_version(p);
-
-  // [receipt]
-  const toml::table* receipt_t = top.subtable("receipt", err);
-  if (!err.message.empty()) return err;
-  Table receipt(receipt_t, "receipt");
-  int64_t width = 42;
-  TRY(receipt.integer("width", width, 16, 200));
-  s.receipt.width = static_cast<int>(width);
-  std::string receipt_locale;
-  TRY(receipt.string("locale", receipt_locale));
-  if (!plugin_locale.empty() && !receipt_locale.empty() && plugin_locale != receipt_locale) {
-    return config_error("receipt.locale", "differs from plugin.locale; set one of them");
-  }
-  s.receipt.locale = !receipt_locale.empty() ? receipt_locale : !plugin_locale.empty() ? plugin_locale : "es";
-  TRY(receipt.strings("sale_template", s.receipt.sale_template, true));
-  TRY(receipt.strings("refund_template", s.receipt.refund_template, true));
-  TRY(receipt.boolean("show_reasons", s.receipt.show_reasons));
-  TRY(receipt.no_unknown());
-  if (auto v = receipt::validate(s.receipt); !v) {
-    domain::Error e = v.error();
-    if (e.field == "receipt.locale" && receipt_locale.empty()) e.field = "plugin.locale";
-    return e;
-  }
-
-  // [sync]
-  const toml::table* sync_t = top.subtable("sync", err);
-  if (!err.message.empty()) return err;
-  if (sync_t) {
-    Table st(sync_t, "sync");
-    s.sync.enabled = true;
-    TRY(st.string("url", s.sync.url));
-    TRY(st.string("token_file", s.sync.token_file));
-    TRY(st.string("ca_file", s.sync.ca_file));
-    TRY(st.integer("stale_after_seconds", s.sync.stale_after_seconds, 1, 86400 * 365));
-    TRY(st.integer("offline_redeem_allowance", s.sync.offline_redeem_allowance, 0, 1'000'000'000));
-    TRY(st.no_unknown());
-    if (s.sync.url.rfind("wss://", 0) != 0 && s.sync.url.rfind("ws://", 0) != 0) {
-      return config_error("sync.url", "must start with wss:// (or ws:// for a loopback test hub)");
-    }
-    if (s.sync.url.rfind("ws://", 0) == 0 && !loopback_host(s.sync.url)) {
-      return config_error("sync.url", "ws:// is only allowed to 127.0.0.1/localhost; use wss://");
-    }
-    if (s.sync.token_file.empty()) return config_error("sync.token_file", "is required with sync.url");
-    s.sync.token_file = absolute(s.sync.token_file, base);
-    s.sync.ca_file = absolute(s.sync.ca_file, base);
-  }
-  TRY(top.no_unknown());
-  return s;
 }
 
 Result<Settings> load_settings(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return config_error("", "cannot read the configuration file " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_settings(text.str(), path);
+  try {
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) {
+      return config_error("", "cannot read the configuration file " + path + ": " +
+                                  (ec ? ec.message() : std::string("no such file")));
+    }
+    if (fs::is_directory(st)) {
+      return config_error("", "the configuration path " + path + " is a directory, not a file");
+    }
+    errno = 0;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      const int err = errno;
+      return config_error("", "cannot read the configuration file " + path + ": " +
+                                  (err ? std::generic_category().message(err) : "open failed"));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return config_error("", "cannot read the configuration file " + path);
+    return parse_settings(text.str(), path);
+  } catch (const std::bad_alloc&) {
+    return domain::make_error(ErrorCode::kInternal, "", "out of memory reading the configuration");
+  } catch (const std::exception& e) {
+    return domain::make_error(ErrorCode::kInternal, "",
+                              "cannot read the configuration file " + path + ": " + e.what());
+  }
 }
+
+#undef LOYALTY_CONFIG_TRY
 
 }  // namespace loyalty::config
