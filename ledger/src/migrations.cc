@@ -1,5 +1,19 @@
-// Schema migrations, in order. Step N brings the schema from version N-1 to N; each runs in
-// the same transaction as the schema_version update. Never edit a released step: add one.
+// Schema migrations, in order. Step N brings the schema from version N-1 to N; all pending
+// steps run in one transaction together with the schema_version update. Never edit a
+// released step: add one.
+//
+// Layout choices (see ledger/README.md):
+//  - Tables are STRICT. Times are unix milliseconds plus the UTC offset in minutes the POS
+//    wrote them with, so a BusinessTime round-trips. Money, quantities and percentages are
+//    integer micro-units; points are integers.
+//  - entries is a rowid table (appends go to the end of the b-tree) with UNIQUE entry_id
+//    and UNIQUE (origin_branch, origin_seq); triggers make it append-only except for
+//    setting hub_offset once.
+//  - accounts and sales are WITHOUT ROWID (one b-tree descent per lookup); lots are
+//    clustered by (account_id, expires_at_ms, earned_at_ms, lot_id), the order in which a
+//    debit consumes them, and lot_id is UNIQUE.
+//  - A sale's lines live in the sale's own row ("n amount qty percent refunded;..."), so a
+//    sale or refund rewrites one row instead of a row per line.
 #include "ledger/migrations.h"
 
 namespace loyalty::ledger {
@@ -14,17 +28,18 @@ CREATE TABLE meta (
 ) STRICT;
 
 CREATE TABLE accounts (
-  account_id    TEXT PRIMARY KEY,
-  category      TEXT NOT NULL DEFAULT '',
-  balance       INTEGER NOT NULL DEFAULT 0,
-  sales_count   INTEGER NOT NULL DEFAULT 0,
-  created_at_ms INTEGER NOT NULL,
+  account_id     TEXT PRIMARY KEY,
+  category       TEXT NOT NULL DEFAULT '',
+  balance        INTEGER NOT NULL DEFAULT 0,
+  sales_count    INTEGER NOT NULL DEFAULT 0,
+  created_at_ms  INTEGER NOT NULL,
   created_offset INTEGER NOT NULL,
-  origin_branch TEXT NOT NULL
-) STRICT;
+  origin_branch  TEXT NOT NULL,
+  updated_seq    INTEGER NOT NULL DEFAULT 0  -- origin_seq of the last entry applied to it
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE aliases (
-  ref        TEXT PRIMARY KEY,
+  ref        TEXT PRIMARY KEY,  -- the normalized customer reference, as given
   account_id TEXT NOT NULL REFERENCES accounts(account_id)
 ) STRICT;
 CREATE INDEX aliases_account ON aliases(account_id);
@@ -32,12 +47,12 @@ CREATE INDEX aliases_account ON aliases(account_id);
 CREATE TABLE customer_pii (
   account_id TEXT PRIMARY KEY REFERENCES accounts(account_id),
   name TEXT, email TEXT, phone TEXT, birthday TEXT
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE entries (
   entry_id        TEXT NOT NULL UNIQUE,
   origin_branch   TEXT NOT NULL,
-  origin_seq      INTEGER NOT NULL,
+  origin_seq      INTEGER NOT NULL CHECK (origin_seq > 0),
   node_epoch      TEXT NOT NULL,
   account_id      TEXT NOT NULL REFERENCES accounts(account_id),
   kind            TEXT NOT NULL,
@@ -53,32 +68,32 @@ CREATE TABLE entries (
   expires_offset  INTEGER,
   program_version TEXT NOT NULL,
   reason          TEXT NOT NULL,
-  body_hash       BLOB NOT NULL,
-  hub_offset      INTEGER,
+  body_hash       BLOB NOT NULL,  -- SHA-256 bytes (hex in the program)
+  hub_offset      INTEGER,        -- global order, set once by sync
   UNIQUE (origin_branch, origin_seq)
 ) STRICT;
 CREATE INDEX entries_account ON entries(account_id, business_at_ms, origin_seq);
 
-CREATE TRIGGER entries_append_only_delete BEFORE DELETE ON entries
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
 BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
-CREATE TRIGGER entries_append_only_update BEFORE UPDATE OF entry_id, origin_branch, origin_seq,
+CREATE TRIGGER entries_no_update BEFORE UPDATE OF entry_id, origin_branch, origin_seq,
   node_epoch, account_id, kind, points, request_id, branch, ticket, ref_entry_id, business_at_ms,
   business_offset, recorded_at_ms, expires_at_ms, expires_offset, program_version, reason, body_hash
   ON entries
 BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
 CREATE TRIGGER entries_hub_offset_once BEFORE UPDATE OF hub_offset ON entries
-  WHEN OLD.hub_offset IS NOT NULL
+  WHEN OLD.hub_offset IS NOT NULL OR NEW.hub_offset IS NULL
 BEGIN SELECT RAISE(ABORT, 'hub_offset is set once'); END;
 
 CREATE TABLE lots (
   account_id     TEXT NOT NULL REFERENCES accounts(account_id),
   expires_at_ms  INTEGER NOT NULL,
   earned_at_ms   INTEGER NOT NULL,
-  lot_id         TEXT NOT NULL,
+  lot_id         TEXT NOT NULL,         -- = the entry id of the credit that created it
   earned_offset  INTEGER NOT NULL,
   expires_offset INTEGER NOT NULL,
-  original       INTEGER NOT NULL,
-  initial        INTEGER NOT NULL,
+  original       INTEGER NOT NULL,      -- the credit's points
+  initial        INTEGER NOT NULL,      -- remaining when created (less after a negative balance)
   remaining      INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= initial),
   PRIMARY KEY (account_id, expires_at_ms, earned_at_ms, lot_id)
 ) STRICT, WITHOUT ROWID;
@@ -89,26 +104,23 @@ CREATE TABLE lot_allocations (
   points   INTEGER NOT NULL CHECK (points > 0),
   PRIMARY KEY (entry_id, lot_id)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX lot_allocations_lot ON lot_allocations(lot_id);
 
 CREATE TABLE sales (
   branch        TEXT NOT NULL,
   ticket        TEXT NOT NULL,
   request_id    TEXT NOT NULL,
-  account_id    TEXT NOT NULL,
+  account_id    TEXT NOT NULL,  -- '' for an anonymous sale
   earn_entry_id TEXT NOT NULL,
   earned        INTEGER NOT NULL,
   clawed_back   INTEGER NOT NULL,
   redeemed      INTEGER NOT NULL,
   restored      INTEGER NOT NULL,
-  voided        INTEGER NOT NULL,
+  voided        INTEGER NOT NULL CHECK (voided IN (0, 1)),
   at_ms         INTEGER NOT NULL,
   at_offset     INTEGER NOT NULL,
-  -- the lines, in ticket order: "n amount qty percent refunded" (integers, micro-units),
-  -- separated by ';'. Kept in the sale's own row so a sale writes one row.
-  lines         TEXT NOT NULL,
-  UNIQUE (branch, ticket)
-) STRICT;
+  lines         TEXT NOT NULL,  -- "n amount qty percent refunded" (micro-units) joined by ';'
+  PRIMARY KEY (branch, ticket)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE holds (
   hold_id              TEXT PRIMARY KEY,
@@ -117,10 +129,10 @@ CREATE TABLE holds (
   request_id           TEXT NOT NULL,
   ticket               TEXT NOT NULL,
   points               INTEGER NOT NULL,
-  amount               INTEGER NOT NULL,
+  amount               INTEGER NOT NULL,  -- micro-units
   status               TEXT NOT NULL CHECK (status IN ('active', 'captured', 'released', 'expired')),
   created_at_ms        INTEGER NOT NULL,
-  created_offset       INTEGER NOT NULL,
+  created_offset       INTEGER NOT NULL,  -- also the business deadline's offset
   business_deadline_ms INTEGER NOT NULL,
   wall_deadline_ms     INTEGER NOT NULL,
   resolved_at_ms       INTEGER
@@ -135,7 +147,7 @@ CREATE TABLE requests (
   code          INTEGER NOT NULL,
   response_json TEXT NOT NULL,
   created_at_ms INTEGER NOT NULL,
-  UNIQUE (branch, request_id)
+  PRIMARY KEY (branch, request_id)  -- a rowid table: responses are large, appends are cheap
 ) STRICT;
 
 CREATE TABLE quarantine (

@@ -1,9 +1,12 @@
-// The SQLite ledger on real files: schema, append-only entries, lots, verify, reports.
+// The SQLite ledger on real files in a temporary directory: schema and migrations, the
+// LedgerTx port, append-only entries, lots, holds, quarantine, verify and the report.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <set>
 #include <thread>
 
 #include "ledger/admin.h"
@@ -14,13 +17,31 @@ namespace loyalty::ledger {
 namespace {
 
 namespace fs = std::filesystem;
+using app::StoreFailure;
 using domain::BusinessTime;
+using domain::ErrorCode;
 using domain::Points;
+
+const std::string kHash(64, 'a');
+
+BusinessTime at(const char* rfc3339) { return *domain::parse_rfc3339(rfc3339); }
+
+// Expects `f` to throw StoreFailure with `code` and a message containing `text`.
+template <class F>
+void expect_failure(F f, ErrorCode code, const std::string& text = "") {
+  try {
+    f();
+    ADD_FAILURE() << "no StoreFailure";
+  } catch (const StoreFailure& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+}
 
 class LedgerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/loyalty-ledger-XXXXXX";
+    char tmpl[] = "/tmp/loyalty-ledger-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
     opts_.path = dir_ + "/ledger.db";
     opts_.branch = "B01";
@@ -32,168 +53,523 @@ class LedgerTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // An earning of `points` for a new or existing account, committed.
-  std::string earn(const std::string& ref, int64_t points, const std::string& id) {
-    auto tx = l_->begin_write();
-    auto a = tx->find_account_by_ref(ref);
-    if (!a) a = tx->create_account("B01", ref, "", at_);
+  app::EntryRow entry(const std::string& id, const std::string& account, const std::string& kind,
+                      int64_t points, BusinessTime when) {
     app::EntryRow e;
-    e.entry_id = "B01/" + id + "/earn";
+    e.entry_id = id;
     e.origin_branch = "B01";
-    e.account_id = a->account_id;
-    e.kind = "earn";
+    e.account_id = account;
+    e.kind = kind;
     e.points = Points(points);
     e.request_id = id;
     e.branch = "B01";
-    e.business_at = at_;
-    e.expires_at = at_.plus_days(365);
-    e.body_hash = std::string(64, 'a');
-    domain::Lot lot{e.entry_id, a->account_id, at_, *e.expires_at, Points(points), Points(points)};
+    e.ticket = "T-" + id;
+    e.business_at = when;
+    e.recorded_at_ms = 1234;
+    e.program_version = "prog-1";
+    e.body_hash = kHash;
+    return e;
+  }
+
+  // Appends a credit entry with the lot it creates.
+  static void credit(app::LedgerTx& tx, app::EntryRow& e) {
+    e.expires_at = e.business_at.plus_days(365);
+    tx.append_entry(e, {}, domain::Lot{e.entry_id, e.account_id, e.business_at, *e.expires_at, e.points, e.points});
+  }
+
+  // An earning of `points` (lot included) for a new or existing account, committed with its
+  // request. Returns the account id.
+  std::string earn(const std::string& ref, int64_t points, const std::string& id,
+                   BusinessTime when = at("2026-11-22T10:15:00-06:00")) {
+    auto tx = l_->begin_write();
+    auto a = tx->find_account_by_ref(ref);
+    if (!a) a = tx->create_account("B01", ref, "", when);
+    app::EntryRow e = entry(id, a->account_id, "earn", points, when);
+    e.expires_at = when.plus_days(365);
+    domain::Lot lot{e.entry_id, a->account_id, when, *e.expires_at, Points(points), Points(points)};
     tx->append_entry(e, {}, lot);
-    tx->put_request("B01", id, app::StoredRequest{std::string(64, 'a'), 0, "{}"}, 0);
+    tx->put_request("B01", id, app::StoredRequest{kHash, 0, "{}"}, 0);
     tx->commit();
     return a->account_id;
   }
 
-  void raw_sql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    sqlite3_open(opts_.path.c_str(), &db);
-    char* err = nullptr;
-    sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-    last_error_ = err ? err : "";
-    sqlite3_free(err);
-    sqlite3_close(db);
+  // A debit taking `allocations`, committed with its request.
+  void debit(const std::string& account, const std::string& kind, int64_t points, const std::string& id,
+             const std::vector<domain::Allocation>& allocations,
+             BusinessTime when = at("2026-11-22T10:15:00-06:00")) {
+    auto tx = l_->begin_write();
+    app::EntryRow e = entry(id, account, kind, -points, when);
+    tx->append_entry(e, allocations, std::nullopt);
+    tx->put_request("B01", id, app::StoredRequest{kHash, 0, "{}"}, 0);
+    tx->commit();
   }
 
-  std::string dir_, last_error_;
+  // Runs SQL on a separate connection; returns the error message ("" when it worked).
+  std::string raw_sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    sqlite3_open(opts_.path.c_str(), &db);
+    sqlite3_busy_timeout(db, 5000);
+    char* err = nullptr;
+    sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    std::string out = err ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return out;
+  }
+
+  int64_t scalar(const std::string& sql) {
+    return l_->with_db([&](sqlite3*) {
+      auto q = l_->query(sql);
+      q.step();
+      return q.i64(0);
+    });
+  }
+  std::string text(const std::string& sql) {
+    return l_->with_db([&](sqlite3*) {
+      auto q = l_->query(sql);
+      return q.step() ? q.text(0) : std::string("<none>");
+    });
+  }
+
+  std::string dir_;
   LedgerOptions opts_;
   std::unique_ptr<SqliteLedger> l_;
-  BusinessTime at_ = *domain::parse_rfc3339("2026-11-22T10:15:00-06:00");
 };
 
-TEST_F(LedgerTest, SchemaIsVersionedAndSurvivesReopen) {
-  EXPECT_EQ(l_->schema_version(), migrations().back().version);
+// ---- open, migrations -----------------------------------------------------------------
+
+TEST_F(LedgerTest, CreateOpenReopenKeepsData) {
   const std::string account = earn("card:1", 45, "r1");
+  EXPECT_EQ(account.rfind("B01-", 0), 0u);
+  ASSERT_EQ(account.size(), 4u + 26u);
+  EXPECT_EQ(account.substr(4).find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos);
   const std::string epoch = l_->node_epoch();
+  EXPECT_EQ(epoch.size(), 32u);
+  EXPECT_EQ(l_->branch_id(), "B01");
   l_.reset();
   l_ = SqliteLedger::open(opts_);
   EXPECT_EQ(l_->node_epoch(), epoch);
   auto tx = l_->begin_read();
-  EXPECT_EQ(tx->find_account_by_ref("card:1")->balance, Points(45));
-  EXPECT_EQ(tx->find_account_by_ref("card:1")->account_id, account);
-  EXPECT_EQ(account.rfind("B01-", 0), 0u);
-  EXPECT_EQ(account.size(), 4u + 26u);
+  auto a = tx->find_account_by_ref("card:1");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->account_id, account);
+  EXPECT_EQ(a->balance, Points(45));
+  EXPECT_EQ(a->created_at.unix_ms, at("2026-11-22T10:15:00-06:00").unix_ms);
+  EXPECT_EQ(a->created_at.offset_minutes, -360);
+  tx->commit();
+  EXPECT_EQ(text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(scalar("PRAGMA foreign_keys"), 1);
+  EXPECT_EQ(scalar("PRAGMA synchronous"), 1);
+}
+
+TEST_F(LedgerTest, AccountIdsAreUnique) {
+  auto tx = l_->begin_write();
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    ids.insert(tx->create_account("B01", "card:" + std::to_string(i), "", BusinessTime{}).account_id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+}
+
+TEST_F(LedgerTest, MigrationsRunOnceAndVersionIsRecorded) {
+  const auto& steps = migrations();
+  ASSERT_FALSE(steps.empty());
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i].version, static_cast<int64_t>(i) + 1);
+  EXPECT_EQ(steps.back().version, kSchemaVersion);
+  EXPECT_EQ(l_->schema_version(), kSchemaVersion);
+  EXPECT_EQ(text("SELECT value FROM meta WHERE key = 'schema_version'"), std::to_string(kSchemaVersion));
+  const std::string created = text("SELECT value FROM meta WHERE key = 'created_at_ms'");
+  const int64_t tables = scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
+  EXPECT_EQ(tables, 12);
+  EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND sql NOT LIKE '%STRICT%'"), 0);
+  l_.reset();
+  EXPECT_EQ(raw_sql("INSERT INTO sync_state(peer) VALUES ('hub')"), "");
+  opts_.branch = "B99";  // the branch is recorded once, at creation
+  l_ = SqliteLedger::open(opts_);
+  EXPECT_EQ(l_->branch_id(), "B01");
+  EXPECT_EQ(text("SELECT value FROM meta WHERE key = 'created_at_ms'"), created);
+  EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"), tables);
+  EXPECT_EQ(scalar("SELECT count(*) FROM sync_state"), 1);
 }
 
 TEST_F(LedgerTest, NewerSchemaIsRefused) {
   l_.reset();
-  raw_sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
-  try {
-    SqliteLedger::open(opts_);
-    FAIL() << "opened a ledger from the future";
-  } catch (const app::StoreFailure& f) {
-    EXPECT_NE(std::string(f.what()).find("99"), std::string::npos);
-  }
+  EXPECT_EQ(raw_sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'"), "");
+  expect_failure([&] { SqliteLedger::open(opts_); }, ErrorCode::kInternal, "99");
+  expect_failure([&] { SqliteLedger::open(opts_); }, ErrorCode::kInternal, std::to_string(kSchemaVersion));
+  opts_.read_only = true;
+  expect_failure([&] { SqliteLedger::open(opts_); }, ErrorCode::kInternal, "newer");
+  EXPECT_EQ(raw_sql("UPDATE meta SET value = 'x' WHERE key = 'schema_version'"), "");
+  expect_failure([&] { SqliteLedger::open(opts_); }, ErrorCode::kInternal, "corrupt");
 }
 
-TEST_F(LedgerTest, EntriesAreAppendOnlyAndSequenced) {
-  earn("card:1", 10, "r1");
-  earn("card:2", 20, "r2");
-  earn("card:1", 30, "r3");
-  raw_sql("UPDATE entries SET points = 1000");
-  EXPECT_NE(last_error_.find("append-only"), std::string::npos) << last_error_;
-  raw_sql("DELETE FROM entries");
-  EXPECT_NE(last_error_.find("append-only"), std::string::npos);
-  raw_sql("UPDATE entries SET hub_offset = 7 WHERE origin_seq = 1");
-  EXPECT_EQ(last_error_, "");
-  raw_sql("UPDATE entries SET hub_offset = 8 WHERE origin_seq = 1");
-  EXPECT_NE(last_error_.find("once"), std::string::npos);
-  auto seqs = l_->with_db([&](sqlite3*) {
-    std::vector<int64_t> out;
-    auto q = l_->query("SELECT origin_seq FROM entries ORDER BY origin_seq");
-    while (q.step()) out.push_back(q.i64(0));
-    return out;
-  });
-  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3}));
+TEST_F(LedgerTest, UnopenableAndCorruptFiles) {
+  LedgerOptions o = opts_;
+  o.path = dir_ + "/missing/dir/ledger.db";
+  expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kUnavailable, "cannot open");
+  o.path = dir_ + "/garbage.db";
+  std::ofstream(o.path) << std::string(8192, 'x');
+  expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kInternal, "not a database");
+  o.path = dir_ + "/other.db";
+  sqlite3* db = nullptr;
+  sqlite3_open(o.path.c_str(), &db);
+  sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  o.read_only = true;
+  expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kInternal, "not a loyalty ledger");
 }
 
-TEST_F(LedgerTest, RollbackLeavesNothing) {
-  earn("card:1", 10, "r1");
-  {
-    auto tx = l_->begin_write();
-    tx->create_account("B01", "card:2", "", at_);
-  }  // no commit
-  auto tx = l_->begin_read();
-  EXPECT_FALSE(tx->find_account_by_ref("card:2"));
-  tx->commit();
-  earn("card:3", 5, "r2");
+TEST_F(LedgerTest, LockedLedgerIsBusyNotBroken) {
+  l_.reset();
+  opts_.busy_timeout_ms = 50;
+  l_ = SqliteLedger::open(opts_);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(opts_.path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  expect_failure([&] { l_->begin_write(); }, ErrorCode::kUnavailable, "ledger busy");
+  expect_failure([&] { l_->quarantine(app::QuarantineRow{1, "abi", "x", "invalid_json", "", ""}); },
+                 ErrorCode::kUnavailable, "busy");
+  auto r = l_->begin_read();  // readers are not blocked by a writer in WAL mode
+  EXPECT_FALSE(r->find_account_by_ref("card:1"));
+  r.reset();
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  earn("card:1", 5, "r1");
   EXPECT_TRUE(verify(*l_).ok());
 }
 
-TEST_F(LedgerTest, LotsAllocationsAndSales) {
-  const std::string account = earn("card:1", 50, "r1");
-  auto tx = l_->begin_write();
+TEST_F(LedgerTest, ReadOnlyLedgerReadsAndRefusesWrites) {
+  const std::string account = earn("card:1", 45, "r1");
+  LedgerOptions o = opts_;
+  o.read_only = true;
+  auto ro = SqliteLedger::open(o);
+  {
+    auto tx = ro->begin_read();
+    EXPECT_EQ(tx->find_account(account)->balance, Points(45));
+  }
+  expect_failure([&] { ro->begin_write(); }, ErrorCode::kUnavailable, "read-only");
+  ro->quarantine(app::QuarantineRow{1, "abi", "x", "invalid_json", "", ""});  // dropped
+  EXPECT_TRUE(verify(*ro).ok());
+  EXPECT_EQ(points_report(*ro, "2026-11-22", "2026-11-22", std::nullopt).size(), 1u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM quarantine"), 0);
+}
+
+// ---- entries, lots --------------------------------------------------------------------
+
+TEST_F(LedgerTest, AppendEntryUpdatesBalanceSequenceLotsAndAllocations) {
+  const BusinessTime t1 = at("2026-01-10T09:00:00-06:00");
+  const BusinessTime t2 = at("2026-02-10T09:00:00-06:00");
+  const std::string account = earn("card:1", 50, "r1", t1);
+  earn("card:1", 30, "r2", t2);
+  {
+    auto tx = l_->begin_read();
+    auto lots = tx->open_lots(account);
+    ASSERT_EQ(lots.size(), 2u);  // oldest expiry first
+    EXPECT_EQ(lots[0].lot_id, "r1");
+    EXPECT_EQ(lots[0].expires_at.unix_ms, t1.plus_days(365).unix_ms);
+    EXPECT_EQ(lots[0].expires_at.offset_minutes, -360);
+    EXPECT_EQ(lots[1].lot_id, "r2");
+  }
+  debit(account, "redeem", 60, "r3", {{"r1", Points(50)}, {"r2", Points(10)}}, t2);
+  auto tx = l_->begin_read();
+  EXPECT_EQ(tx->find_account(account)->balance, Points(20));
   auto lots = tx->open_lots(account);
   ASSERT_EQ(lots.size(), 1u);
-  app::EntryRow e;
-  e.entry_id = "B01/r2/redeem";
-  e.origin_branch = "B01";
-  e.account_id = account;
-  e.kind = "redeem";
-  e.points = Points(-20);
-  e.request_id = "r2";
-  e.branch = "B01";
-  e.business_at = at_;
-  e.body_hash = std::string(64, 'b');
-  tx->append_entry(e, {domain::Allocation{lots[0].lot_id, Points(20)}}, std::nullopt);
-  EXPECT_EQ(tx->open_lots(account)[0].remaining, Points(30));
+  EXPECT_EQ(lots[0].lot_id, "r2");
+  EXPECT_EQ(lots[0].remaining, Points(20));
+  EXPECT_EQ(lots[0].original, Points(30));
+  EXPECT_TRUE(tx->entry_exists("r3"));
+  EXPECT_FALSE(tx->entry_exists("r4"));
+  auto entries = tx->entries_of_account(account, std::nullopt, std::nullopt, 100);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].origin_seq, 1);
+  EXPECT_EQ(entries[1].origin_seq, 2);
+  EXPECT_EQ(entries[2].origin_seq, 3);
+  const app::EntryRow& e = entries[0];
+  EXPECT_EQ(e.entry_id, "r1");
+  EXPECT_EQ(e.origin_branch, "B01");
+  EXPECT_EQ(e.account_id, account);
+  EXPECT_EQ(e.kind, "earn");
+  EXPECT_EQ(e.points, Points(50));
+  EXPECT_EQ(e.request_id, "r1");
+  EXPECT_EQ(e.branch, "B01");
+  EXPECT_EQ(e.ticket, "T-r1");
+  EXPECT_EQ(e.business_at.unix_ms, t1.unix_ms);
+  EXPECT_EQ(e.business_at.offset_minutes, -360);
+  EXPECT_EQ(e.recorded_at_ms, 1234);
+  ASSERT_TRUE(e.expires_at);
+  EXPECT_EQ(e.expires_at->unix_ms, t1.plus_days(365).unix_ms);
+  EXPECT_EQ(e.program_version, "prog-1");
+  EXPECT_EQ(e.body_hash, kHash);
+  EXPECT_FALSE(entries[2].expires_at);
+  EXPECT_EQ(entries[2].points, Points(-60));
+  tx->commit();
+  EXPECT_EQ(scalar("SELECT count(*) FROM lot_allocations WHERE entry_id = 'r3'"), 2);
+  EXPECT_EQ(scalar("SELECT points FROM lot_allocations WHERE entry_id = 'r3' AND lot_id = 'r2'"), 10);
+  EXPECT_EQ(scalar("SELECT updated_seq FROM accounts"), 3);
+  EXPECT_TRUE(verify(*l_).ok());
+}
+
+TEST_F(LedgerTest, EntriesOfAccountFiltersAndLimits) {
+  const std::string account = earn("card:1", 1, "r1", at("2026-01-01T10:00:00Z"));
+  earn("card:1", 2, "r2", at("2026-01-03T10:00:00Z"));
+  earn("card:1", 3, "r3", at("2026-01-02T10:00:00Z"));  // recorded later, earlier business time
+  earn("card:2", 4, "r4", at("2026-01-02T10:00:00Z"));
+  auto tx = l_->begin_read();
+  auto ids = [&](std::optional<int64_t> from, std::optional<int64_t> to, int64_t limit) {
+    std::vector<std::string> out;
+    for (const auto& e : tx->entries_of_account(account, from, to, limit)) out.push_back(e.entry_id);
+    return out;
+  };
+  EXPECT_EQ(ids(std::nullopt, std::nullopt, 10), (std::vector<std::string>{"r1", "r3", "r2"}));
+  EXPECT_EQ(ids(std::nullopt, std::nullopt, 2), (std::vector<std::string>{"r1", "r3"}));
+  const int64_t jan2 = at("2026-01-02T10:00:00Z").unix_ms;
+  EXPECT_EQ(ids(jan2, std::nullopt, 10), (std::vector<std::string>{"r3", "r2"}));
+  EXPECT_EQ(ids(std::nullopt, jan2, 10), (std::vector<std::string>{"r1", "r3"}));
+  EXPECT_EQ(ids(jan2, jan2, 10), (std::vector<std::string>{"r3"}));
+  EXPECT_TRUE(tx->entries_of_account("nobody", std::nullopt, std::nullopt, 10).empty());
+}
+
+TEST_F(LedgerTest, BadAllocationsAndUnknownAccountsAreInternalErrors) {
+  const std::string a1 = earn("card:1", 50, "r1");
+  const std::string a2 = earn("card:2", 50, "r2");
+  auto tx = l_->begin_write();
+  app::EntryRow e = entry("x1", a1, "redeem", -51, at("2026-11-22T10:15:00-06:00"));
+  expect_failure([&] { tx->append_entry(e, {{"r1", Points(51)}}, std::nullopt); }, ErrorCode::kInternal,
+                 "has 50 points, cannot give 51");
+  e.entry_id = "x2";
+  expect_failure([&] { tx->append_entry(e, {{"nope", Points(1)}}, std::nullopt); }, ErrorCode::kInternal,
+                 "has no lot nope");
+  e.entry_id = "x3";
+  expect_failure([&] { tx->append_entry(e, {{"r2", Points(1)}}, std::nullopt); }, ErrorCode::kInternal,
+                 "has no lot r2");  // r2 is card:2's lot
+  e.entry_id = "x6";
+  e.points = Points(5);
+  expect_failure([&] { tx->append_entry(e, {}, domain::Lot{"other", a1, {}, {}, Points(5), Points(5)}); },
+                 ErrorCode::kInternal, "cannot create lot other");
+  e.points = Points(-51);
+  e.entry_id = "x4";
+  e.account_id = "B01-NOBODY";
+  expect_failure([&] { tx->append_entry(e, {}, std::nullopt); }, ErrorCode::kInternal, "");
+  e.entry_id = "r1";  // duplicate entry id
+  e.account_id = a1;
+  expect_failure([&] { tx->append_entry(e, {}, std::nullopt); }, ErrorCode::kInternal, "UNIQUE");
+  e.entry_id = "x5";
+  e.body_hash = "not hex";
+  expect_failure([&] { tx->append_entry(e, {}, std::nullopt); }, ErrorCode::kInternal, "hex");
+}
+
+TEST_F(LedgerTest, RollbackLeavesNothingAndDoesNotAdvanceTheSequence) {
+  const std::string account = earn("card:1", 10, "r1");
+  {
+    auto tx = l_->begin_write();
+    tx->create_account("B01", "card:2", "", BusinessTime{});
+    app::EntryRow e = entry("r2", account, "adjust", 5, at("2026-11-22T10:15:00-06:00"));
+    credit(*tx, e);
+    EXPECT_EQ(e.origin_seq, 2);
+    tx->put_request("B01", "r2", app::StoredRequest{kHash, 0, "{}"}, 0);
+  }  // no commit: rolled back
+  {
+    auto tx = l_->begin_read();
+    EXPECT_FALSE(tx->find_account_by_ref("card:2"));
+    EXPECT_FALSE(tx->entry_exists("r2"));
+    EXPECT_FALSE(tx->find_request("B01", "r2"));
+    EXPECT_EQ(tx->find_account(account)->balance, Points(10));
+    tx->commit();
+  }
+  {
+    auto tx = l_->begin_write();
+    app::EntryRow e = entry("r3", account, "adjust", 5, at("2026-11-22T10:15:00-06:00"));
+    credit(*tx, e);
+    EXPECT_EQ(e.origin_seq, 2);  // not 3
+    tx->put_request("B01", "r3", app::StoredRequest{kHash, 0, "{}"}, 0);
+    tx->commit();
+    // The transaction is over: it released the ledger, and refuses further work.
+    expect_failure([&] { tx->find_account(account); }, ErrorCode::kInternal, "already committed");
+    expect_failure([&] { tx->commit(); }, ErrorCode::kInternal, "already committed");
+    l_->begin_read()->commit();  // would deadlock if the committed tx still held the lock
+  }
+  EXPECT_EQ(scalar("SELECT max(origin_seq) FROM entries"), 2);
+}
+
+TEST_F(LedgerTest, EntriesAreAppendOnly) {
+  earn("card:1", 10, "r1");
+  earn("card:2", 20, "r2");
+  EXPECT_NE(raw_sql("UPDATE entries SET points = 1000").find("append-only"), std::string::npos);
+  EXPECT_NE(raw_sql("UPDATE entries SET entry_id = 'x' WHERE origin_seq = 1").find("append-only"),
+            std::string::npos);
+  EXPECT_NE(raw_sql("DELETE FROM entries").find("append-only"), std::string::npos);
+  EXPECT_NE(raw_sql("PRAGMA recursive_triggers=ON; INSERT OR REPLACE INTO entries SELECT * FROM entries "
+                    "WHERE origin_seq = 1")
+                .find("append-only"),
+            std::string::npos);
+  EXPECT_EQ(raw_sql("UPDATE entries SET hub_offset = 7 WHERE origin_seq = 1"), "");
+  EXPECT_NE(raw_sql("UPDATE entries SET hub_offset = 8 WHERE origin_seq = 1").find("once"), std::string::npos);
+  EXPECT_NE(raw_sql("UPDATE entries SET hub_offset = NULL WHERE origin_seq = 1").find("once"),
+            std::string::npos);
+  EXPECT_EQ(scalar("SELECT sum(points) FROM entries"), 30);
+  EXPECT_EQ(scalar("SELECT hub_offset FROM entries WHERE origin_seq = 1"), 7);
+  EXPECT_TRUE(verify(*l_).ok());
+}
+
+// ---- accounts, sales, holds, requests -------------------------------------------------
+
+TEST_F(LedgerTest, AccountsAliasesCategoriesAndPii) {
+  auto tx = l_->begin_write();
+  const BusinessTime t = at("2026-11-22T10:15:00-06:00");
+  auto a = tx->create_account("B01", "card:1", "gold", t);
+  auto b = tx->create_account("B01", "card:2", "", t);
+  tx->add_alias(a.account_id, "phone:+5215555");
+  tx->add_alias(a.account_id, "card:1");  // its own: no-op
+  expect_failure([&] { tx->add_alias(b.account_id, "card:1"); }, ErrorCode::kConflict, "card:1");
+  expect_failure([&] { tx->create_account("B01", "card:1", "", t); }, ErrorCode::kConflict, "card:1");
+  EXPECT_EQ(tx->aliases(a.account_id), (std::vector<std::string>{"card:1", "phone:+5215555"}));
+  EXPECT_EQ(tx->find_account_by_ref("phone:+5215555")->account_id, a.account_id);
+  EXPECT_EQ(tx->find_account(a.account_id)->category, "gold");
+  tx->set_category(a.account_id, "silver");
+  tx->upsert_pii(a.account_id, app::Pii{"Ana", std::nullopt, std::nullopt, "1990-05-17"});
+  tx->upsert_pii(a.account_id, app::Pii{std::nullopt, "ana@example.com", std::nullopt, std::nullopt});
+  tx->count_sale(a.account_id);
+  tx->count_sale(a.account_id);
+  auto got = tx->find_account_by_ref("card:1");
+  EXPECT_EQ(got->category, "silver");
+  EXPECT_EQ(got->birthday, "1990-05-17");
+  EXPECT_EQ(got->sales_count, 2);
+  EXPECT_EQ(tx->find_account(b.account_id)->birthday, "");
+  expect_failure([&] { tx->count_sale("B01-NOBODY"); }, ErrorCode::kInternal, "unknown account");
+  tx->commit();
+  EXPECT_EQ(text("SELECT name || '/' || email || '/' || coalesce(phone, '-') FROM customer_pii"),
+            "Ana/ana@example.com/-");
+}
+
+TEST_F(LedgerTest, SalesAndTheirLinesRoundTrip) {
+  const std::string account = earn("card:1", 50, "r1");
+  auto tx = l_->begin_write();
+  EXPECT_FALSE(tx->find_sale("B01", "000123"));
   domain::SaleRecord s;
   s.branch = "B01";
   s.ticket = "000123";
   s.request_id = "r1";
   s.account_id = account;
+  s.earn_entry_id = "r1";
   s.earned = Points(50);
-  s.at = at_;
+  s.redeemed = Points(7);
+  s.at = at("2026-11-22T10:15:00.250-06:00");
   s.lines = {{1, domain::Money::from_units(90), domain::Quantity::from_units(2), domain::Percent::from_units(5), {}},
-             {2, domain::Money::from_units(10), domain::Quantity::from_micros(350'000), domain::Percent::from_units(0),
-              domain::Money::from_units(3)}};
+             {2, domain::Money::from_micros(-1'500'000), domain::Quantity::from_micros(350'000),
+              domain::Percent::from_micros(2'500'000), domain::Money::from_units(3)},
+             {7, domain::Money::from_micros(999'999'999'999'999'999), domain::Quantity::from_units(1),
+              domain::Percent::from_units(0), {}}};
   tx->put_sale(s);
   auto back = tx->find_sale("B01", "000123");
   ASSERT_TRUE(back);
-  ASSERT_EQ(back->lines.size(), 2u);
-  EXPECT_EQ(back->lines[1].qty, domain::Quantity::from_micros(350'000));
-  EXPECT_EQ(back->lines[1].refunded, domain::Money::from_units(3));
-  tx->put_request("B01", "r2", app::StoredRequest{std::string(64, 'b'), 0, "{}"}, 0);
-  tx->commit();
-  EXPECT_TRUE(verify(*l_).ok());
-  // Taking more than a lot holds fails; the caller rolls the transaction back.
-  {
-    auto bad = l_->begin_write();
-    e.entry_id = "B01/r3/too-much";
-    EXPECT_THROW(bad->append_entry(e, {domain::Allocation{lots[0].lot_id, Points(31)}}, std::nullopt),
-                 app::StoreFailure);
+  EXPECT_EQ(back->request_id, "r1");
+  EXPECT_EQ(back->account_id, account);
+  EXPECT_EQ(back->earn_entry_id, "r1");
+  EXPECT_EQ(back->earned, Points(50));
+  EXPECT_EQ(back->redeemed, Points(7));
+  EXPECT_EQ(back->at.unix_ms, s.at.unix_ms);
+  EXPECT_EQ(back->at.offset_minutes, -360);
+  EXPECT_FALSE(back->voided);
+  ASSERT_EQ(back->lines.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(back->lines[i].n, s.lines[i].n);
+    EXPECT_EQ(back->lines[i].amount, s.lines[i].amount);
+    EXPECT_EQ(back->lines[i].qty, s.lines[i].qty);
+    EXPECT_EQ(back->lines[i].percent, s.lines[i].percent);
+    EXPECT_EQ(back->lines[i].refunded, s.lines[i].refunded);
   }
-  EXPECT_TRUE(verify(*l_).ok());
+  // A refund and a void replace the record.
+  s.clawed_back = Points(20);
+  s.restored = Points(7);
+  s.voided = true;
+  s.lines[0].refunded = domain::Money::from_units(40);
+  s.lines.pop_back();
+  tx->put_sale(s);
+  back = tx->find_sale("B01", "000123");
+  EXPECT_EQ(back->clawed_back, Points(20));
+  EXPECT_EQ(back->restored, Points(7));
+  EXPECT_TRUE(back->voided);
+  ASSERT_EQ(back->lines.size(), 2u);
+  EXPECT_EQ(back->lines[0].refunded, domain::Money::from_units(40));
+  // An anonymous sale without lines; the same ticket at another branch is another sale.
+  domain::SaleRecord anon;
+  anon.branch = "B02";
+  anon.ticket = "000123";
+  anon.request_id = "r9";
+  tx->put_sale(anon);
+  EXPECT_TRUE(tx->find_sale("B02", "000123")->lines.empty());
+  EXPECT_EQ(tx->find_sale("B02", "000123")->account_id, "");
+  EXPECT_TRUE(tx->find_sale("B01", "000123")->voided);
+  tx->commit();
+  EXPECT_EQ(scalar("SELECT count(*) FROM sales"), 2);
 }
 
-TEST_F(LedgerTest, HoldsResolveOnce) {
+TEST_F(LedgerTest, HoldsLifecycleAndResolveOnce) {
   const std::string account = earn("card:1", 50, "r1");
   auto tx = l_->begin_write();
   app::Hold h;
   h.hold_id = "H-1";
   h.account_id = account;
   h.branch = "B01";
+  h.request_id = "a1";
   h.ticket = "T";
   h.points = Points(20);
+  h.amount = domain::Money::from_units(2);
   h.status = "active";
-  h.created_at = at_;
-  h.business_deadline = at_.plus_minutes(15);
+  h.created_at = at("2026-11-22T10:15:00-06:00");
+  h.business_deadline = h.created_at.plus_minutes(15);
+  h.wall_deadline_ms = 99;
   tx->insert_hold(h);
-  EXPECT_EQ(tx->active_holds_of_account(account).size(), 1u);
-  EXPECT_EQ(tx->active_holds_of_ticket("B01", "T").size(), 1u);
+  h.hold_id = "H-2";
+  h.ticket = "U";
+  tx->insert_hold(h);
+  auto got = tx->find_hold("H-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->account_id, account);
+  EXPECT_EQ(got->request_id, "a1");
+  EXPECT_EQ(got->ticket, "T");
+  EXPECT_EQ(got->points, Points(20));
+  EXPECT_EQ(got->amount, domain::Money::from_units(2));
+  EXPECT_EQ(got->status, "active");
+  EXPECT_EQ(got->created_at.offset_minutes, -360);
+  EXPECT_EQ(got->business_deadline.unix_ms, h.business_deadline.unix_ms);
+  EXPECT_EQ(got->business_deadline.offset_minutes, -360);
+  EXPECT_EQ(got->wall_deadline_ms, 99);
+  EXPECT_FALSE(tx->find_hold("H-3"));
+  EXPECT_EQ(tx->active_holds_of_account(account).size(), 2u);
+  ASSERT_EQ(tx->active_holds_of_ticket("B01", "T").size(), 1u);
+  EXPECT_TRUE(tx->active_holds_of_ticket("B02", "T").empty());
   tx->resolve_hold("H-1", "captured", 1);
-  EXPECT_THROW(tx->resolve_hold("H-1", "released", 2), app::StoreFailure);
+  expect_failure([&] { tx->resolve_hold("H-1", "released", 2); }, ErrorCode::kInternal, "not active");
+  expect_failure([&] { tx->resolve_hold("H-2", "active", 2); }, ErrorCode::kInternal, "not a resolution");
+  expect_failure([&] { tx->resolve_hold("H-9", "released", 2); }, ErrorCode::kInternal, "not active");
   EXPECT_EQ(tx->find_hold("H-1")->status, "captured");
+  EXPECT_TRUE(tx->active_holds_of_ticket("B01", "T").empty());
+  EXPECT_EQ(tx->active_holds_of_account(account).size(), 1u);
+  tx->resolve_hold("H-2", "expired", 3);
+  EXPECT_TRUE(tx->active_holds_of_account(account).empty());
+  tx->commit();
+  EXPECT_EQ(scalar("SELECT resolved_at_ms FROM holds WHERE hold_id = 'H-2'"), 3);
+  EXPECT_TRUE(verify(*l_).ok());
+}
+
+TEST_F(LedgerTest, RequestsRoundTrip) {
+  auto tx = l_->begin_write();
+  EXPECT_FALSE(tx->find_request("B01", "r1"));
+  const std::string hash = "00ff10aa" + std::string(56, '9');
+  const std::string json = R"({"ok":true,"receipt":["ñandú"]})";
+  tx->put_request("B01", "r1", app::StoredRequest{hash, 5, json}, 77);
+  auto got = tx->find_request("B01", "r1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->body_hash, hash);
+  EXPECT_EQ(got->code, 5);
+  EXPECT_EQ(got->response_json, json);
+  EXPECT_FALSE(tx->find_request("B02", "r1"));
+  expect_failure([&] { tx->put_request("B01", "r1", app::StoredRequest{hash, 0, "{}"}, 78); },
+                 ErrorCode::kInternal, "UNIQUE");
+  tx->commit();
+  EXPECT_EQ(scalar("SELECT length(body_hash) FROM requests"), 32);  // stored as bytes
 }
 
 TEST_F(LedgerTest, QuarantineKeepsRawBytesAndIsCapped) {
@@ -201,52 +577,168 @@ TEST_F(LedgerTest, QuarantineKeepsRawBytesAndIsCapped) {
   opts_.quarantine_max_rows = 3;
   l_ = SqliteLedger::open(opts_);
   for (int i = 0; i < 5; ++i) {
-    l_->quarantine(app::QuarantineRow{i, "abi", std::string("a\0b", 3) + std::to_string(i), "invalid_json", "", "x"});
+    l_->quarantine(app::QuarantineRow{i, "abi", std::string("a\0b\xff", 4) + std::to_string(i), "invalid_json",
+                                      "lines[0]", "bad"});
   }
   auto rows = l_->with_db([&](sqlite3*) {
-    std::vector<std::string> out;
-    auto q = l_->query("SELECT raw FROM quarantine ORDER BY id");
-    while (q.step()) out.push_back(q.text(0));
+    std::vector<std::pair<int64_t, std::string>> out;
+    auto q = l_->query("SELECT received_at_ms, raw FROM quarantine ORDER BY id");
+    while (q.step()) out.emplace_back(q.i64(0), q.text(1));
     return out;
   });
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows.back(), std::string("a\0b4", 4));
+  EXPECT_EQ(rows.front().first, 2);  // the oldest went first
+  EXPECT_EQ(rows.back().second, std::string("a\0b\xff" "4", 5));
+  EXPECT_EQ(text("SELECT field || ':' || error_code || ':' || message FROM quarantine LIMIT 1"),
+            "lines[0]:invalid_json:bad");
+  l_->quarantine(app::QuarantineRow{9, "http", "", "invalid_json", "", ""});
+  EXPECT_EQ(scalar("SELECT count(*) FROM quarantine"), 3);
 }
 
-TEST_F(LedgerTest, VerifyFindsATamperedBalance) {
-  earn("card:1", 45, "r1");
+// ---- verify, concurrency, report ------------------------------------------------------
+
+TEST_F(LedgerTest, VerifyIsCleanThenFindsTampering) {
+  const std::string a1 = earn("card:1", 45, "r1");
   earn("card:2", 10, "r2");
-  EXPECT_TRUE(verify(*l_).ok());
-  raw_sql("UPDATE accounts SET balance = balance + 1 WHERE rowid = 1");
+  debit(a1, "redeem", 5, "r3", {{"r1", Points(5)}});
+  auto clean = verify(*l_);
+  EXPECT_TRUE(clean.ok()) << clean.problems.front();
+  EXPECT_EQ(clean.accounts_checked, 2);
+  EXPECT_EQ(clean.entries_checked, 3);
+
+  EXPECT_EQ(raw_sql("UPDATE accounts SET balance = balance + 1 WHERE account_id = '" + a1 + "'"), "");
   auto report = verify(*l_);
   ASSERT_FALSE(report.ok());
-  EXPECT_NE(report.problems[0].find("entries sum to 45"), std::string::npos) << report.problems[0];
-  EXPECT_EQ(report.accounts_checked, 2);
-  EXPECT_EQ(report.entries_checked, 2);
+  const std::string all = [&] {
+    std::string s;
+    for (const auto& p : report.problems) s += p + "\n";
+    return s;
+  }();
+  EXPECT_NE(all.find("account " + a1 + ": stored balance 41, recomputed from its entries 40"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("lots hold 40 points (expected 41)"), std::string::npos) << all;
+  EXPECT_EQ(report.problems.size(), 2u) << all;
+
+  EXPECT_EQ(raw_sql("UPDATE accounts SET balance = balance - 1 WHERE account_id = '" + a1 + "';"
+                    "UPDATE lots SET remaining = remaining - 1 WHERE lot_id = 'r2';"
+                    "INSERT INTO entries SELECT 'forged', origin_branch, 9, node_epoch, account_id, kind, 0, "
+                    "'nobody', branch, ticket, ref_entry_id, business_at_ms, business_offset, recorded_at_ms, "
+                    "expires_at_ms, expires_offset, program_version, reason, body_hash, NULL FROM entries "
+                    "WHERE origin_seq = 1"),
+            "");
+  report = verify(*l_);
+  std::string s;
+  for (const auto& p : report.problems) s += p + "\n";
+  EXPECT_NE(s.find("lot r2: remaining 9 but it started with 10 and gave 0"), std::string::npos) << s;
+  EXPECT_NE(s.find("origin branch B01: 4 entries numbered 1..9 (gaps)"), std::string::npos) << s;
+  EXPECT_NE(s.find("entry forged: no recorded request B01/nobody"), std::string::npos) << s;
+  EXPECT_EQ(report.entries_checked, 4);
 }
 
 TEST_F(LedgerTest, WritersFromFourThreadsAreSerialised) {
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&, t] {
-      for (int i = 0; i < 50; ++i) earn("card:" + std::to_string(t), 1, "t" + std::to_string(t) + "-" + std::to_string(i));
+      for (int i = 0; i < 50; ++i) {
+        earn("card:" + std::to_string(t), 1, "t" + std::to_string(t) + "-" + std::to_string(i));
+      }
     });
   }
   for (auto& t : ts) t.join();
   auto report = verify(*l_);
   EXPECT_TRUE(report.ok());
   EXPECT_EQ(report.entries_checked, 200);
+  EXPECT_EQ(report.accounts_checked, 4);
+  EXPECT_EQ(scalar("SELECT count(DISTINCT origin_seq) FROM entries WHERE origin_seq BETWEEN 1 AND 200"), 200);
+  EXPECT_EQ(scalar("SELECT min(balance) FROM accounts"), 50);
 }
 
-TEST_F(LedgerTest, PointsReportByBusinessDay) {
-  earn("card:1", 45, "r1");
-  earn("card:2", 10, "r2");
-  auto rows = points_report(*l_, "2026-11-22", "2026-11-22", std::nullopt);
-  ASSERT_EQ(rows.size(), 1u);
+TEST_F(LedgerTest, AnotherConnectionWritingKeepsTheSequenceContiguous) {
+  // loyaltyctl (another process) appends to the same branch between POS writes.
+  LedgerOptions o = opts_;
+  o.checkpoint_pages = 0;
+  auto other = SqliteLedger::open(o);
+  const std::string account = earn("card:1", 1, "r1");
+  for (int i = 0; i < 10; ++i) {
+    SqliteLedger& l = (i % 3 == 0) ? *other : *l_;
+    auto tx = l.begin_write();
+    app::EntryRow e = entry("x" + std::to_string(i), account, "adjust", 1, at("2026-11-22T10:15:00-06:00"));
+    credit(*tx, e);
+    EXPECT_EQ(e.origin_seq, i + 2);
+    tx->put_request("B01", e.request_id, app::StoredRequest{kHash, 0, "{}"}, 0);
+    tx->commit();
+  }
+  other.reset();
+  auto report = verify(*l_);
+  EXPECT_TRUE(report.ok()) << report.problems.front();
+  EXPECT_EQ(scalar("SELECT balance FROM accounts"), 11);
+}
+
+TEST_F(LedgerTest, PointsReportSumsByBusinessDayAndBranch) {
+  // 23:30 in Mexico City on the 22nd is already the 23rd in UTC: it counts for the 22nd.
+  const BusinessTime late = at("2026-11-22T23:30:00-06:00");
+  const BusinessTime next = at("2026-11-23T08:00:00-06:00");
+  const std::string a1 = earn("card:1", 45, "r1", late);
+  earn("card:2", 10, "r2", late);
+  debit(a1, "redeem", 20, "r3", {{"r1", Points(20)}}, late);
+  debit(a1, "clawback", 5, "r4", {{"r1", Points(5)}}, next);
+  debit(a1, "expire", 3, "r5", {{"r1", Points(3)}}, next);
+  {
+    auto tx = l_->begin_write();
+    app::EntryRow e = entry("r6", a1, "adjust", -2, next);
+    tx->append_entry(e, {{"r1", Points(2)}}, std::nullopt);
+    e = entry("r7", a1, "restore", 4, next);
+    e.expires_at = next.plus_days(365);
+    tx->append_entry(e, {}, domain::Lot{"r7", a1, next, *e.expires_at, Points(4), Points(4)});
+    e = entry("r8", a1, "earn", 6, next);
+    e.branch = "B02";  // a sale of branch B02 handled here
+    credit(*tx, e);
+    for (const char* id : {"r6", "r7"}) tx->put_request("B01", id, app::StoredRequest{kHash, 0, "{}"}, 0);
+    tx->put_request("B02", "r8", app::StoredRequest{kHash, 0, "{}"}, 0);
+    for (int i = 0; i < 3; ++i) {
+      domain::SaleRecord s;
+      s.branch = "B01";
+      s.ticket = "T" + std::to_string(i);
+      s.at = i < 2 ? late : next;
+      tx->put_sale(s);
+    }
+    tx->commit();
+  }
+  auto rows = points_report(*l_, "2026-11-22", "2026-11-23", std::nullopt);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].day, "2026-11-22");
+  EXPECT_EQ(rows[0].branch, "B01");
   EXPECT_EQ(rows[0].earned, 55);
+  EXPECT_EQ(rows[0].redeemed, 20);
   EXPECT_EQ(rows[0].customers, 2);
-  EXPECT_TRUE(points_report(*l_, "2026-11-23", "2026-11-30", std::nullopt).empty());
-  EXPECT_TRUE(points_report(*l_, "2026-11-22", "2026-11-22", std::string("B02")).empty());
+  EXPECT_EQ(rows[0].sales, 2);
+  EXPECT_EQ(rows[1].day, "2026-11-23");
+  EXPECT_EQ(rows[1].branch, "B01");
+  EXPECT_EQ(rows[1].earned, 0);
+  EXPECT_EQ(rows[1].clawed_back, 5);
+  EXPECT_EQ(rows[1].expired, 3);
+  EXPECT_EQ(rows[1].adjusted, -2);
+  EXPECT_EQ(rows[1].restored, 4);
+  EXPECT_EQ(rows[1].customers, 1);
+  EXPECT_EQ(rows[1].sales, 1);
+  EXPECT_EQ(rows[2].day, "2026-11-23");
+  EXPECT_EQ(rows[2].branch, "B02");
+  EXPECT_EQ(rows[2].earned, 6);
+  EXPECT_EQ(rows[2].sales, 0);
+
+  auto b02 = points_report(*l_, "2026-11-01", "2026-11-30", std::string("B02"));
+  ASSERT_EQ(b02.size(), 1u);
+  EXPECT_EQ(b02[0].earned, 6);
+  EXPECT_TRUE(points_report(*l_, "2026-11-24", "2026-11-30", std::nullopt).empty());
+
+  // By instants: only the first day's entries and sales.
+  auto by_ms = points_report(*l_, late.unix_ms, late.unix_ms + 1000, std::nullopt);
+  ASSERT_EQ(by_ms.size(), 1u);
+  EXPECT_EQ(by_ms[0].day, "2026-11-22");
+  EXPECT_EQ(by_ms[0].earned, 55);
+  EXPECT_EQ(by_ms[0].sales, 2);
+  EXPECT_EQ(points_report(*l_, int64_t{0}, next.unix_ms, std::string("B01")).size(), 2u);
+  EXPECT_TRUE(verify(*l_).ok());
 }
 
 }  // namespace

@@ -1,4 +1,7 @@
-// Admin reads of a ledger: verify (recompute and check every invariant) and reports.
+// Admin reads of a ledger for loyaltyctl: verify (recompute and check every invariant) and
+// the points report. Each opens its own short-lived read-only connection to the ledger's
+// file and reads one consistent snapshot of what is committed; POS threads are not held up
+// (WAL readers do not block the writer). Thread-safe. Throws StoreFailure.
 #pragma once
 
 #include <cstdint>
@@ -13,32 +16,41 @@ namespace loyalty::ledger {
 struct VerifyReport {
   int64_t accounts_checked = 0;
   int64_t entries_checked = 0;
-  std::vector<std::string> problems;  // one sentence each; empty = clean
+  std::vector<std::string> problems;  // one sentence each; empty = clean (at most ~1000 listed)
   bool ok() const { return problems.empty(); }
 };
 
-// Checks, in one read transaction:
-//  - every account's balance equals the sum of its entries;
+// Checks what is always true of a ledger written by this code, with set-wide queries
+// (about a second per million entries):
+//  - every account's balance equals the sum of its entries (stored vs recomputed);
 //  - the lots of an account hold exactly the positive part of its balance;
-//  - every lot's remaining equals its initial points minus what was allocated from it;
-//  - origin_seq has no gaps per origin branch;
+//  - every lot's remaining equals what it started with minus what was allocated from it,
+//    and every allocation names an existing lot and entry;
+//  - origin_seq runs 1..n without gaps per origin branch;
 //  - no sale clawed back more than it earned;
-//  - every hold that is resolved has a resolution time, and no active one has;
-//  - every entry belongs to a recorded request;
+//  - a hold has a resolution time exactly when it is no longer active;
+//  - every entry this branch wrote belongs to a recorded request;
 //  - PRAGMA integrity_check.
 VerifyReport verify(SqliteLedger& ledger);
 
 struct ReportRow {
-  std::string day;     // YYYY-MM-DD in the business time's own offset
-  std::string branch;
+  std::string day;     // YYYY-MM-DD of business_at in the entry's own UTC offset
+  std::string branch;  // the business branch (entries.branch, sales.branch)
+  // Points, all positive except `adjusted` (signed: adjust, welcome, transfer_in/out).
   int64_t earned = 0, redeemed = 0, clawed_back = 0, restored = 0, expired = 0, adjusted = 0;
-  int64_t sales = 0;      // completed sales recorded (with or without a customer)
+  int64_t sales = 0;      // completed sales recorded that day (with or without a customer)
   int64_t customers = 0;  // distinct accounts with entries that day
 };
 
-// Points per business day and branch for business days (in each entry's own UTC offset,
-// as the POS wrote `at`) from `from_day` to `to_day` inclusive ("2026-11-22").
-std::vector<ReportRow> points_report(SqliteLedger& ledger, const std::string& from_day, const std::string& to_day,
+// Points per business day and branch, for entries and sales whose business time is in
+// [from_ms, to_ms] (both inclusive), optionally for one branch. Sorted by day, branch.
+std::vector<ReportRow> points_report(SqliteLedger& ledger, int64_t from_ms, int64_t to_ms,
+                                     const std::optional<std::string>& branch);
+
+// The same for business days ("2026-11-22", in each entry's own offset, as the POS wrote
+// `at`) from `from_day` to `to_day` inclusive.
+std::vector<ReportRow> points_report(SqliteLedger& ledger, const std::string& from_day,
+                                     const std::string& to_day,
                                      const std::optional<std::string>& branch);
 
 }  // namespace loyalty::ledger

@@ -1,44 +1,55 @@
 // The branch ledger on SQLite (WAL, STRICT tables, BEGIN IMMEDIATE for every write).
 //
-// One connection per process, guarded by a mutex: a transaction object holds the lock for
-// its lifetime, so POS threads are serialised; other processes (loyaltyctl) wait on
-// busy_timeout. Statements are prepared once and reused.
+// Ownership and threads: one SqliteLedger owns one SQLite connection, guarded by a mutex.
+// A transaction object (begin_write/begin_read) holds that mutex from its creation until
+// commit() or its destruction, so POS threads calling concurrently are serialised. Never
+// open a second transaction, call quarantine() or an admin function on the same thread
+// while one is alive: the mutex is not recursive. Other processes (loyaltyctl) wait on
+// busy_timeout; past it a call fails with StoreFailure kUnavailable "ledger busy".
+//
+// Failures: every function throws app::StoreFailure: kUnavailable for busy, disk full,
+// I/O and read-only errors; kInternal for corruption, constraint violations and defects.
+// The ledger's own statements are prepared once (SQLITE_PREPARE_PERSISTENT) and reused.
 #pragma once
 
 #include <sqlite3.h>
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "app/ledger_port.h"
 
 namespace loyalty::ledger {
 
+// The newest schema this code knows (the last step of migrations()).
 inline constexpr int64_t kSchemaVersion = 1;
 
 struct LedgerOptions {
   std::string path;
-  std::string branch;
-  int synchronous = 2;  // 0 off, 1 normal, 2 full, 3 extra
+  std::string branch;             // recorded in meta.branch_id when the ledger is created
+  int synchronous = 2;            // 0 off, 1 normal, 2 full, 3 extra
   int64_t busy_timeout_ms = 5000;
   int64_t quarantine_max_rows = 100000;
-  bool read_only = false;
+  bool read_only = false;         // loyaltyctl report/verify: no migration, no writes
   // The WAL is checkpointed by a background thread (on its own connection) once it holds
-  // this many pages, so that no POS call pays for a checkpoint. 0 = SQLite's own
-  // auto-checkpoint on the committing thread.
+  // this many pages, so that POS calls do not pay for checkpoints. Under sustained writes
+  // (WAL past 4x this) the committing call completes one, so the WAL starts over. 0 =
+  // SQLite's own auto-checkpoint on the committing thread.
   int64_t checkpoint_pages = 1000;
 };
 
 // Throws app::StoreFailure with the right code for an SQLite result code.
 [[noreturn]] void fail(sqlite3* db, int rc, const std::string& what);
 
-// A prepared statement borrowed from the cache; reset and unbound when it goes out of scope.
+// A prepared statement borrowed from a cache; reset and unbound when it goes out of scope.
+// Text and blobs are copied when bound.
 class Query {
  public:
   Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), s_(stmt) {}
@@ -58,7 +69,7 @@ class Query {
   }
   Query& bind_null(int i) { return check(sqlite3_bind_null(s_, i)); }
 
-  // True while there is a row; throws on error.
+  // True while there is a row; throws StoreFailure on error.
   bool step();
   void run() {
     while (step()) {
@@ -67,8 +78,9 @@ class Query {
 
   int64_t i64(int col) const { return sqlite3_column_int64(s_, col); }
   bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  // Text or blob bytes of a column (NUL bytes kept).
   std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
     return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
   }
 
@@ -83,43 +95,70 @@ class Query {
 
 class SqliteLedger final : public app::LedgerStore {
  public:
-  // Opens (creating and migrating if needed) the ledger. Throws app::StoreFailure.
+  // Opens the ledger, creating and migrating it if needed (one transaction). Throws
+  // StoreFailure: kUnavailable when the file cannot be opened or stays locked; kInternal
+  // when it is corrupt, not a ledger, or has a schema newer than kSchemaVersion.
   static std::unique_ptr<SqliteLedger> open(const LedgerOptions& options);
   ~SqliteLedger() override;
+  SqliteLedger(const SqliteLedger&) = delete;
+  SqliteLedger& operator=(const SqliteLedger&) = delete;
 
+  // BEGIN IMMEDIATE (kUnavailable "ledger busy" past busy_timeout_ms; kUnavailable on a
+  // read-only ledger). The transaction rolls back when destroyed without commit().
   std::unique_ptr<app::LedgerTx> begin_write() override;
+  // BEGIN (deferred): a consistent snapshot; commit() ends it.
   std::unique_ptr<app::LedgerTx> begin_read() override;
+  // Own short write transaction; keeps at most quarantine_max_rows rows (oldest dropped).
+  // A no-op on a read-only ledger.
   void quarantine(const app::QuarantineRow& row) override;
   int64_t schema_version() override { return schema_version_; }
 
   const LedgerOptions& options() const { return options_; }
-  const std::string& node_epoch() const { return node_epoch_; }
+  const std::string& node_epoch() const { return node_epoch_; }  // 32 hex digits
+  const std::string& branch_id() const { return branch_id_; }    // as recorded at creation
 
-  // For admin tools (verify, report): runs `f(db)` holding the connection's lock.
+  // For admin tools and tests (verify, reports): runs `f(db)` holding the connection's
+  // lock. Inside, query()/exec() may be used.
   template <class F>
   auto with_db(F&& f) {
     std::lock_guard lock(mu_);
     return f(db_);
   }
 
-  // A cached statement for `sql` (compiled on first use). Caller holds the lock.
+  // A statement for `sql` from a cache keyed by its text (compiled on first use). The
+  // caller holds the lock (inside with_db).
   Query query(const std::string& sql);
   void exec(const char* sql);
 
  private:
+  enum class Stmt : int;  // the ledger's own statements (sqlite_ledger.cc)
+
   explicit SqliteLedger(LedgerOptions options) : options_(std::move(options)) {}
+  void configure();
   void migrate();
+  void load_meta();
+  Query stmt(Stmt s);
   void start_checkpointer();
   void checkpointer_loop();
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
+  // Past this many times checkpoint_pages, the committing call completes the checkpoint.
+  static constexpr int64_t kForegroundCheckpointFactor = 4;
 
   friend class SqliteTx;
   LedgerOptions options_;
   sqlite3* db_ = nullptr;
   std::mutex mu_;
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;  // by SQL text
+  std::vector<sqlite3_stmt*> stmts_;                      // by Stmt, prepared on first use
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;  // query(): by SQL text
   int64_t schema_version_ = 0;
   std::string node_epoch_;
+  std::string branch_id_;
+
+  // The last origin_seq committed per origin branch, loaded on first use and advanced only
+  // after a successful COMMIT. Dropped whenever PRAGMA data_version shows that another
+  // connection (loyaltyctl, the sync process) committed in between.
+  std::unordered_map<std::string, int64_t> last_seq_;
+  int64_t data_version_ = -1;
 
   // Background WAL checkpoints.
   sqlite3* ckpt_db_ = nullptr;
