@@ -1,6 +1,8 @@
 #include "receipt/receipt.h"
 
+#include <algorithm>
 #include <array>
+#include <optional>
 #include <string_view>
 
 #include "domain/time.h"
@@ -12,202 +14,422 @@ using domain::ZeroEarnReason;
 
 namespace {
 
-constexpr std::array<std::string_view, 11> kTokens = {
-    "earned", "redeemed", "balance", "balance_value", "available", "expiring",
-    "expiring_date", "customer", "clawed_back", "restored", "currency"};
+constexpr int kMinWidth = 16;
+constexpr int kMaxWidth = 200;
 
-const std::vector<std::string>& default_sale(const std::string& locale) {
-  static const std::vector<std::string> es = {
-      "Cliente: {customer}", "Puntos ganados: {earned}", "Puntos canjeados: {redeemed}",
-      "Saldo: {balance} pts ({balance_value} {currency})", "Vencen {expiring} pts el {expiring_date}"};
-  static const std::vector<std::string> en = {
-      "Customer: {customer}", "Points earned: {earned}", "Points redeemed: {redeemed}",
-      "Balance: {balance} pts ({balance_value} {currency})", "{expiring} pts expire on {expiring_date}"};
-  return locale == "en" ? en : es;
-}
+enum class Token {
+  kCustomer = 1,
+  kEarned,
+  kRedeemed,
+  kClawedBack,
+  kRestored,
+  kBalance,
+  kAvailable,
+  kBalanceValue,
+  kCurrency,
+  kExpiring,
+  kExpiringDate,
+};
 
-const std::vector<std::string>& default_refund(const std::string& locale) {
-  static const std::vector<std::string> es = {
-      "Cliente: {customer}", "Puntos descontados: {clawed_back}", "Puntos devueltos: {restored}",
-      "Saldo: {balance} pts ({balance_value} {currency})"};
-  static const std::vector<std::string> en = {
-      "Customer: {customer}", "Points taken back: {clawed_back}", "Points returned: {restored}",
-      "Balance: {balance} pts ({balance_value} {currency})"};
-  return locale == "en" ? en : es;
-}
+struct TokenName {
+  std::string_view name;
+  Token token;
+};
 
-std::string reason_text(const std::string& locale, const domain::ZeroEarnNote& n) {
-  const bool en = locale == "en";
-  switch (n.reason) {
-    case ZeroEarnReason::kExcludedMethod:
-      return (en ? "No points: excluded payment method (" : "Sin puntos: forma de pago excluida (") + n.detail + ")";
-    case ZeroEarnReason::kExcludedProduct:
-      return (en ? "No points: excluded product (" : "Sin puntos: producto excluido (") + n.detail + ")";
-    case ZeroEarnReason::kPaidWithPoints:
-      return en ? "No points: sale paid with points" : "Sin puntos: venta pagada con puntos";
-    case ZeroEarnReason::kRoundedToZero:
-      return en ? "No points: amount below one point" : "Sin puntos: el monto no alcanza un punto";
-    case ZeroEarnReason::kNoCustomer:
-      return {};
+constexpr std::array<TokenName, 11> kTokens = {{
+    {"customer", Token::kCustomer},
+    {"earned", Token::kEarned},
+    {"redeemed", Token::kRedeemed},
+    {"clawed_back", Token::kClawedBack},
+    {"restored", Token::kRestored},
+    {"balance", Token::kBalance},
+    {"available", Token::kAvailable},
+    {"balance_value", Token::kBalanceValue},
+    {"currency", Token::kCurrency},
+    {"expiring", Token::kExpiring},
+    {"expiring_date", Token::kExpiringDate},
+}};
+
+std::optional<Token> find_token(std::string_view name) {
+  for (const auto& t : kTokens) {
+    if (t.name == name) return t.token;
   }
-  return {};
+  return std::nullopt;
 }
 
-// Splits a template line into literal text and tokens. Returns false on a syntax error.
-template <class OnText, class OnToken>
-bool scan(std::string_view line, OnText on_text, OnToken on_token, std::string* error) {
+std::string known_tokens() {
+  std::string out;
+  for (const auto& t : kTokens) {
+    if (!out.empty()) out += ' ';
+    out += '{';
+    out += t.name;
+    out += '}';
+  }
+  return out;
+}
+
+// ---- UTF-8 ------------------------------------------------------------------------------
+
+bool is_continuation(unsigned char b) { return (b & 0xC0) == 0x80; }
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no overlong forms,
+// no surrogates, at most U+10FFFF), or 0 when the bytes there are not one.
+size_t utf8_sequence(std::string_view s, size_t i, char32_t* code_point) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  size_t len = 0;
+  char32_t cp = 0;
+  char32_t min = 0;
+  if (b0 < 0x80) {
+    if (code_point) *code_point = b0;
+    return 1;
+  } else if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2, cp = b0 & 0x1F, min = 0x80;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3, cp = b0 & 0x0F, min = 0x800;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4, cp = b0 & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if (!is_continuation(b)) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if (code_point) *code_point = cp;
+  return len;
+}
+
+// C0 and C1 controls and DEL: they would move the printer's head, not print.
+bool is_control(char32_t cp) { return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0); }
+
+// Bytes of the code point at s[i]; a byte that starts no valid sequence counts alone, so
+// a cut made with this never falls inside a valid sequence.
+size_t step(std::string_view s, size_t i) {
+  const size_t n = utf8_sequence(s, i, nullptr);
+  return n == 0 ? 1 : n;
+}
+
+size_t columns(std::string_view s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); i += step(s, i)) ++n;
+  return n;
+}
+
+// Bytes taken by the first `cols` code points of s.
+size_t prefix_bytes(std::string_view s, size_t cols) {
   size_t i = 0;
-  while (i < line.size()) {
-    const char c = line[i];
-    if (c == '{' && i + 1 < line.size() && line[i + 1] == '{') {
-      on_text("{");
-      i += 2;
-    } else if (c == '}' && i + 1 < line.size() && line[i + 1] == '}') {
-      on_text("}");
-      i += 2;
-    } else if (c == '{') {
-      const size_t end = line.find('}', i + 1);
-      if (end == std::string_view::npos) {
-        if (error) *error = "unclosed '{'";
+  for (; i < s.size() && cols > 0; --cols) i += step(s, i);
+  return i;
+}
+
+// A value from the POS or the program, made printable: control characters and bytes that
+// are not UTF-8 become '?'.
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    const size_t n = utf8_sequence(s, i, &cp);
+    if (n == 0 || is_control(cp)) {
+      out += '?';
+      i += n == 0 ? 1 : n;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+// ---- templates --------------------------------------------------------------------------
+
+struct Segment {
+  std::string text;  // literal text, when token is empty
+  std::optional<Token> token;
+};
+
+// Splits a template line into literal text and tokens. On a syntax error returns false and
+// says what is wrong in `error`.
+bool parse_line(std::string_view line, std::vector<Segment>& out, std::string& error) {
+  out.clear();
+  auto literal = [&out](std::string_view s) {
+    if (out.empty() || out.back().token) out.push_back(Segment{});
+    out.back().text.append(s);
+  };
+  size_t column = 1;  // in code points, for messages
+  for (size_t i = 0; i < line.size();) {
+    char32_t cp = 0;
+    const size_t n = utf8_sequence(line, i, &cp);
+    if (n == 0) {
+      error = "invalid UTF-8 at column " + std::to_string(column);
+      return false;
+    }
+    if (is_control(cp)) {
+      error = "control character at column " + std::to_string(column) +
+              " (a template line is one printed line; use another array item)";
+      return false;
+    }
+    if (cp == '{' && i + 1 < line.size() && line[i + 1] == '{') {
+      literal("{");
+      i += 2, column += 2;
+    } else if (cp == '}' && i + 1 < line.size() && line[i + 1] == '}') {
+      literal("}");
+      i += 2, column += 2;
+    } else if (cp == '{') {
+      const size_t end = line.find_first_of("{}", i + 1);
+      if (end == std::string_view::npos || line[end] != '}') {
+        error = "unclosed '{' at column " + std::to_string(column) + " (write '{{' for a brace)";
         return false;
       }
       const std::string_view name = line.substr(i + 1, end - i - 1);
-      bool known = false;
-      for (auto t : kTokens) known = known || t == name;
-      if (!known) {
-        if (error) *error = "unknown token {" + std::string(name) + "}";
+      const auto token = find_token(name);
+      if (!token) {
+        error = "unknown token {" + printable(name) + "} at column " + std::to_string(column) +
+                "; known tokens: " + known_tokens();
         return false;
       }
-      on_token(name);
+      out.push_back(Segment{{}, token});
+      column += columns(line.substr(i, end + 1 - i));
       i = end + 1;
-    } else if (c == '}') {
-      if (error) *error = "unmatched '}' (write '}}' for a brace)";
+    } else if (cp == '}') {
+      error = "unmatched '}' at column " + std::to_string(column) + " (write '}}' for a brace)";
       return false;
     } else {
-      on_text(std::string_view(&line[i], 1));
-      ++i;
+      literal(line.substr(i, n));
+      i += n, ++column;
     }
   }
   return true;
 }
 
-// Length of a UTF-8 sequence starting with byte b (1 for stray continuation bytes).
-size_t seq_len(unsigned char b) {
-  if (b >= 0xF0) return 4;
-  if (b >= 0xE0) return 3;
-  if (b >= 0xC0) return 2;
-  return 1;
+const std::vector<std::string>& sale_defaults(bool english) {
+  static const std::vector<std::string> es = {
+      "Cliente: {customer}",
+      "Puntos ganados: {earned}",
+      "Puntos canjeados: {redeemed}",
+      "Saldo: {balance} pts ({balance_value})",
+      "Vencen {expiring} pts el {expiring_date}",
+  };
+  static const std::vector<std::string> en = {
+      "Customer: {customer}",
+      "Points earned: {earned}",
+      "Points redeemed: {redeemed}",
+      "Balance: {balance} pts ({balance_value})",
+      "{expiring} pts expire on {expiring_date}",
+  };
+  return english ? en : es;
 }
 
-// Code points of s.
-size_t columns(std::string_view s) {
-  size_t n = 0;
-  for (size_t i = 0; i < s.size(); i += seq_len(static_cast<unsigned char>(s[i]))) ++n;
-  return n;
+const std::vector<std::string>& refund_defaults(bool english) {
+  static const std::vector<std::string> es = {
+      "Cliente: {customer}",
+      "Puntos descontados: {clawed_back}",
+      "Puntos devueltos: {restored}",
+      "Saldo: {balance} pts ({balance_value})",
+  };
+  static const std::vector<std::string> en = {
+      "Customer: {customer}",
+      "Points taken back: {clawed_back}",
+      "Points returned: {restored}",
+      "Balance: {balance} pts ({balance_value})",
+  };
+  return english ? en : es;
 }
 
-// Byte offset after `cols` code points of s.
-size_t prefix_bytes(std::string_view s, size_t cols) {
-  size_t i = 0;
-  while (i < s.size() && cols > 0) {
-    i += seq_len(static_cast<unsigned char>(s[i]));
-    --cols;
+// The note in words; empty for notes that never print.
+std::string reason_text(bool english, const domain::ZeroEarnNote& note) {
+  auto with_detail = [&note](std::string text) {
+    if (!note.detail.empty()) text += " (" + printable(note.detail) + ")";
+    return text;
+  };
+  switch (note.reason) {
+    case ZeroEarnReason::kExcludedMethod:
+      return with_detail(english ? "No points: excluded payment method"
+                                 : "Sin puntos: forma de pago excluida");
+    case ZeroEarnReason::kExcludedProduct:
+      return with_detail(english ? "No points: excluded product" : "Sin puntos: producto excluido");
+    case ZeroEarnReason::kPaidWithPoints:
+      return english ? "No points: sale paid with points" : "Sin puntos: venta pagada con puntos";
+    case ZeroEarnReason::kRoundedToZero:
+      return english ? "No points: amount below one point"
+                     : "Sin puntos: el monto no alcanza un punto";
+    case ZeroEarnReason::kNoCustomer:
+      return {};  // an anonymous sale prints nothing at all
   }
-  return std::min(i, s.size());
+  return {};
 }
 
-// Wraps at spaces; words longer than the width are split between code points.
-void wrap(const std::string& text, size_t width, std::vector<std::string>& out) {
-  std::string_view rest = text;
-  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-  if (rest.empty()) return;
-  while (columns(rest) > width) {
-    const size_t cut = prefix_bytes(rest, width);
-    size_t space = rest.substr(0, cut + 1).rfind(' ');
-    size_t take, skip;
-    if (space == std::string_view::npos || space == 0) {
-      take = cut;
-      skip = cut;
-    } else {
-      take = space;
-      skip = space + 1;
+// ---- width ------------------------------------------------------------------------------
+
+// Greedy word wrap. Runs of spaces inside a line are kept; at a break they are dropped.
+// Leading spaces (indentation) are kept when the first word still fits after them.
+class Wrapper {
+ public:
+  Wrapper(size_t width, std::vector<std::string>& out) : width_(width), out_(out) {}
+
+  void add(std::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+      const size_t space_begin = i;
+      while (i < text.size() && text[i] == ' ') ++i;
+      const size_t word_begin = i;
+      while (i < text.size() && text[i] != ' ') ++i;
+      if (word_begin == i) break;  // trailing spaces
+      place(text.substr(space_begin, word_begin - space_begin),
+            text.substr(word_begin, i - word_begin));
     }
-    std::string_view piece = rest.substr(0, take);
-    while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
-    out.emplace_back(piece);
-    rest.remove_prefix(skip);
-    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    flush();
   }
-  if (!rest.empty()) out.emplace_back(rest);
+
+ private:
+  void place(std::string_view spaces, std::string_view word) {
+    size_t word_cols = columns(word);
+    const size_t space_cols = spaces.size();  // ASCII spaces: one byte, one column
+    if (cur_cols_ + space_cols + word_cols <= width_) {
+      cur_.append(spaces);
+      cur_.append(word);
+      cur_cols_ += space_cols + word_cols;
+      return;
+    }
+    flush();
+    while (word_cols > width_) {  // a word longer than a line: split between code points
+      const size_t cut = prefix_bytes(word, width_);
+      out_.emplace_back(word.substr(0, cut));
+      word.remove_prefix(cut);
+      word_cols -= width_;
+    }
+    cur_.assign(word);
+    cur_cols_ = word_cols;
+  }
+
+  void flush() {
+    if (!cur_.empty()) out_.push_back(std::move(cur_));
+    cur_.clear();
+    cur_cols_ = 0;
+  }
+
+  size_t width_;
+  std::vector<std::string>& out_;
+  std::string cur_;
+  size_t cur_cols_ = 0;
+};
+
+domain::Status check_template(const std::vector<std::string>& lines, const std::string& key) {
+  std::vector<Segment> segments;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string error;
+    if (!parse_line(lines[i], segments, error)) {
+      return domain::make_error(ErrorCode::kInvalidConfig, key + "[" + std::to_string(i) + "]",
+                                "\"" + printable(lines[i]) + "\": " + error);
+    }
+  }
+  return domain::ok_status();
 }
 
 }  // namespace
 
+const std::vector<std::string>& default_sale_template(const std::string& locale) {
+  return sale_defaults(locale == "en");
+}
+
+const std::vector<std::string>& default_refund_template(const std::string& locale) {
+  return refund_defaults(locale == "en");
+}
+
 domain::Status validate(const ReceiptConfig& config) {
   if (config.locale != "es" && config.locale != "en") {
     return domain::make_error(ErrorCode::kInvalidConfig, "receipt.locale",
-                              "locale must be \"es\" or \"en\", not \"" + config.locale + "\"");
+                              "must be \"es\" or \"en\", not \"" + printable(config.locale) + "\"");
   }
-  if (config.width < 16 || config.width > 200) {
+  if (config.width < kMinWidth || config.width > kMaxWidth) {
     return domain::make_error(ErrorCode::kInvalidConfig, "receipt.width",
-                              "width must be between 16 and 200 columns, not " + std::to_string(config.width));
+                              "must be between " + std::to_string(kMinWidth) + " and " +
+                                  std::to_string(kMaxWidth) + " columns, not " +
+                                  std::to_string(config.width));
   }
-  auto check = [](const std::vector<std::string>& lines, const std::string& key) -> domain::Status {
-    for (size_t i = 0; i < lines.size(); ++i) {
-      std::string error;
-      if (!scan(lines[i], [](std::string_view) {}, [](std::string_view) {}, &error)) {
-        return domain::make_error(ErrorCode::kInvalidConfig, key + "[" + std::to_string(i) + "]",
-                                  error + " in \"" + lines[i] + "\"");
-      }
-    }
-    return domain::ok_status();
-  };
-  if (auto s = check(config.sale_template, "receipt.sale_template"); !s) return s;
-  return check(config.refund_template, "receipt.refund_template");
+  if (auto s = check_template(config.sale_template, "receipt.sale_template"); !s) return s;
+  return check_template(config.refund_template, "receipt.refund_template");
 }
 
 std::vector<std::string> render(const ReceiptConfig& config, const ReceiptFacts& f) {
   std::vector<std::string> out;
   if (f.customer.empty()) return out;
-  const bool sale = f.kind == ReceiptFacts::Kind::kSale;
-  const auto& lines = sale ? (config.sale_template.empty() ? default_sale(config.locale) : config.sale_template)
-                           : (config.refund_template.empty() ? default_refund(config.locale)
-                                                             : config.refund_template);
-  const size_t width = static_cast<size_t>(std::max(16, config.width));
+
+  const bool english = config.locale == "en";
+  const bool sale = f.kind != ReceiptFacts::Kind::kRefund;
+  const std::vector<std::string>& custom = sale ? config.sale_template : config.refund_template;
+  const std::vector<std::string>& lines =
+      !custom.empty() ? custom : (sale ? sale_defaults(english) : refund_defaults(english));
+  Wrapper wrap(static_cast<size_t>(std::clamp(config.width, kMinWidth, kMaxWidth)), out);
+
+  const bool expires = f.expiring.has_value() && f.expiring->points.value() != 0;
+  const std::string customer = printable(f.customer);
+  const std::string currency = printable(f.currency);
+  std::string balance_value = f.balance_value.str(2);
+  if (!currency.empty()) balance_value += " " + currency;
+
+  std::vector<Segment> segments;
+  std::string error;
   for (const std::string& line : lines) {
+    if (!parse_line(line, segments, error)) continue;  // validate() refuses these
     std::string text;
     bool omit = false;
-    auto token = [&](std::string_view t) {
-      auto pts = [&](domain::Points p, bool omit_zero) {
-        if (omit_zero && p.value() == 0) omit = true;
-        text += std::to_string(p.value());
-      };
-      if (t == "earned") pts(f.earned, false);
-      else if (t == "redeemed") pts(f.redeemed, true);
-      else if (t == "clawed_back") pts(f.clawed_back, true);
-      else if (t == "restored") pts(f.restored, true);
-      else if (t == "balance") pts(f.balance, false);
-      else if (t == "available") pts(f.available, false);
-      else if (t == "balance_value") text += f.balance_value.str(2);
-      else if (t == "currency") text += f.currency;
-      else if (t == "customer") text += f.customer;
-      else if (t == "expiring" || t == "expiring_date") {
-        if (!f.expiring) {
-          omit = true;
-        } else if (t == "expiring") {
-          text += std::to_string(f.expiring->points.value());
-        } else {
-          text += domain::format_date(f.expiring->expires_at);
-        }
-      }
+    auto points = [&](domain::Points p, bool omit_when_zero) {
+      omit = omit || (omit_when_zero && p.value() == 0);
+      text += std::to_string(p.value());
     };
-    if (!scan(line, [&](std::string_view s) { text += s; }, token, nullptr)) continue;
-    if (!omit) wrap(text, width, out);
+    for (const Segment& s : segments) {
+      if (!s.token) {
+        text += s.text;
+        continue;
+      }
+      switch (*s.token) {
+        case Token::kCustomer:
+          text += customer;
+          break;
+        case Token::kEarned:
+          points(f.earned, false);
+          break;
+        case Token::kRedeemed:
+          points(f.redeemed, true);
+          break;
+        case Token::kClawedBack:
+          points(f.clawed_back, true);
+          break;
+        case Token::kRestored:
+          points(f.restored, true);
+          break;
+        case Token::kBalance:
+          points(f.balance, false);
+          break;
+        case Token::kAvailable:
+          points(f.available, false);
+          break;
+        case Token::kBalanceValue:
+          text += balance_value;
+          break;
+        case Token::kCurrency:
+          text += currency;
+          break;
+        case Token::kExpiring:
+          if (expires) text += std::to_string(f.expiring->points.value());
+          omit = omit || !expires;
+          break;
+        case Token::kExpiringDate:
+          if (expires) text += domain::format_date(f.expiring->expires_at);
+          omit = omit || !expires;
+          break;
+      }
+    }
+    if (!omit) wrap.add(text);
   }
   if (config.show_reasons) {
-    for (const auto& n : f.notes) {
-      const std::string r = reason_text(config.locale, n);
-      if (!r.empty()) wrap(r, width, out);
+    for (const auto& note : f.notes) {
+      const std::string text = reason_text(english, note);
+      if (!text.empty()) wrap.add(text);
     }
   }
   return out;
