@@ -11,6 +11,10 @@ std::string line_field(size_t i, const char* name) {
   return "lines[" + std::to_string(i) + "]." + name;
 }
 
+// An excess of a qty-derived refund amount below a hundredth of a unit (what the warning
+// would print as equal amounts) is the rounding of earlier qty refunds.
+constexpr int64_t kQtyRoundingSlackMicros = kMicrosPerUnit / 100;
+
 i128 refunded_weight(const std::vector<SaleLineRecord>& lines) {
   i128 r = 0;
   for (const auto& l : lines) r += static_cast<i128>(l.refunded.micros()) * l.percent.micros();
@@ -33,6 +37,7 @@ Result<ClawbackDecision> clawback_for_refund(const SaleRecord& sale,
   for (size_t i = 0; i < refund.lines.size(); ++i) {
     const RefundLine& rl = refund.lines[i];
     Money amount;
+    bool from_qty = false;
     if (rl.n) {
       auto it = std::find_if(lines.begin(), lines.end(),
                              [&](const SaleLineRecord& l) { return l.n == *rl.n; });
@@ -42,17 +47,29 @@ Result<ClawbackDecision> clawback_for_refund(const SaleRecord& sale,
       }
       if (rl.amount) {
         amount = *rl.amount;
-      } else if (rl.qty && !it->qty.is_zero()) {  // amount pro rata of the quantity
-        amount = Money::from_micros(static_cast<int64_t>(
-            static_cast<i128>(it->amount.micros()) * rl.qty->micros() / it->qty.micros()));
+      } else if (rl.qty && !it->qty.is_zero()) {
+        // Amount pro rata of the quantity, rounded up to the micro-unit: pieces that add up to
+        // the line's quantity then add up to at least its amount, so returning every unit, in
+        // any number of refunds, refunds the whole line and claws back exactly what it earned
+        // (rule 7); the cap below trims the excess. Clamped so an absurd qty cannot wrap.
+        const i128 num = static_cast<i128>(it->amount.micros()) * rl.qty->micros();
+        const i128 den = it->qty.micros();
+        const i128 limit = static_cast<i128>(kMaxWholeUnits) * kMicrosPerUnit;
+        const i128 pro_rata = num / den + (num % den > 0 ? 1 : 0);
+        amount = Money::from_micros(static_cast<int64_t>(std::clamp(pro_rata, -limit, limit)));
+        from_qty = true;
       } else {
         return make_error(ErrorCode::kInvalidEvent, line_field(i, "amount"),
                           "a refund line needs an amount (or a qty of a known line)");
       }
       const Money left = it->amount - it->refunded;
       if (amount > left) {
-        d.warnings.push_back("line " + std::to_string(it->n) + " refunds " + amount.str(2) +
-                             " but only " + left.str(2) + " was left to refund; capped");
+        // A rounded-up qty amount may pass what is left by a few micro-units (one at most per
+        // earlier qty refund of the line): that is rounding, not an over-refund.
+        if (!from_qty || (amount - left).micros() >= kQtyRoundingSlackMicros) {
+          d.warnings.push_back("line " + std::to_string(it->n) + " refunds " + amount.str(2) +
+                               " but only " + left.str(2) + " was left to refund; capped");
+        }
         amount = left;
       }
       it->refunded += amount;
