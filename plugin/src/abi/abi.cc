@@ -83,12 +83,11 @@ LOYALTY_API int loyalty_handle(loyalty_plugin* p, const char* request_json, size
       *response_json = error_body(ErrorCode::kInvalidArgument, "", "the plugin handle is NULL");
       return LOYALTY_ERR_INVALID_ARGUMENT;
     }
-    if (request_json == nullptr && len != 0) {
-      *response_json = error_body(ErrorCode::kInvalidArgument, "", "request_json is NULL");
+    if (request_json == nullptr) {
+      *response_json = error_body(ErrorCode::kInvalidArgument, "request_json", "request_json is NULL");
       return LOYALTY_ERR_INVALID_ARGUMENT;
     }
-    auto outcome = p->runtime->service().handle(
-        std::string_view(request_json == nullptr ? "" : request_json, len), "abi");
+    auto outcome = p->runtime->service().handle(std::string_view(request_json, len), "abi");
     if (outcome.code == LOYALTY_ERR_INTERNAL) {
       p->runtime->logger()->error("internal error: {}", outcome.json);
     }
