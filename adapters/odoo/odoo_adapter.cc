@@ -1,0 +1,19 @@
+// PLACEHOLDER: being written (issue 3). Replaced by the real translator.
+#include "adapters/odoo/odoo_adapter.h"
+
+namespace loyalty::adapters::odoo {
+namespace {
+class Placeholder final : public Adapter {
+ public:
+  std::string_view name() const override { return "odoo"; }
+  std::string_view description() const override { return "odoo (not yet written)"; }
+  domain::Result<Translation> translate(std::string_view, const Mapping&) const override {
+    return domain::make_error(domain::ErrorCode::kInternal, "", "odoo adapter not yet written");
+  }
+};
+}  // namespace
+const Adapter& adapter() {
+  static const Placeholder a;
+  return a;
+}
+}  // namespace loyalty::adapters::odoo

@@ -1,0 +1,1 @@
+// PLACEHOLDER: odoo adapter tests are being written.

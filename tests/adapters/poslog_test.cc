@@ -1,0 +1,1 @@
+// PLACEHOLDER: poslog adapter tests are being written.

@@ -1,0 +1,1 @@
+// PLACEHOLDER: square adapter tests are being written.
