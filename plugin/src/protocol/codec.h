@@ -29,6 +29,14 @@ struct ParsedRequest {
 domain::Result<ParsedRequest> parse_request(std::string_view json,
                                             const std::string& default_branch);
 
+// The contract JSON of `request` (section 2), such that parse_request(encode_request(r))
+// gives back r: every member the parser reads is written, optional ones only when set, and
+// "type" is the word of the variant's alternative (the header's `type` is not consulted).
+// Validation is parse_request's job: a value it would refuse (a negative amount) is written
+// as it is and refused there, so adapters' requests meet the same checks as a POS's.
+// Throws only std::bad_alloc. Thread-safe (no shared state).
+std::string encode_request(const domain::Request& request);
+
 // {"ok":true,"type":...,"id":...,"branch":...,<response fields>}. Never throws; always
 // valid UTF-8 JSON (invalid bytes in strings become U+FFFD).
 std::string encode_response(const domain::RequestHeader& header, const domain::Response& r);
