@@ -669,5 +669,144 @@ TEST(ConfigProgramVersion, PromotionsAndTheirOrderCount) {
   EXPECT_EQ(program_version(a), before);
 }
 
+// ---- [daemon] and [adapters.<name>] (loyaltyd) ------------------------------------------------
+
+TEST(ConfigDaemon, DefaultsWithoutASection) {
+  const Settings s = settings_of(kBranch, "/srv/x/loyalty.toml");
+  const DaemonSettings& d = s.daemon;
+  EXPECT_EQ(d.address, "127.0.0.1");
+  EXPECT_EQ(d.port, 8380);
+  EXPECT_EQ(d.token_file, "");
+  EXPECT_EQ(d.max_body_bytes, 1024 * 1024);
+  EXPECT_EQ(d.request_timeout_ms, 15000);
+  EXPECT_EQ(d.io_threads, 2);
+  EXPECT_EQ(d.worker_threads, 4);
+  EXPECT_EQ(d.drop_dir, "");
+  EXPECT_EQ(d.drop_poll_ms, 1000);
+  EXPECT_EQ(d.log_path, "");
+  EXPECT_EQ(d.log_max_bytes, 10 * 1024 * 1024);
+  EXPECT_EQ(d.log_files, 5);
+  EXPECT_TRUE(s.adapters.empty());
+}
+
+TEST(ConfigDaemon, EveryKeyIsReadAndPathsAreRelativeToTheFile) {
+  const Settings s = settings_of(kBranch + R"(
+[daemon]
+address = "0.0.0.0"
+port = 0
+token_file = "secrets/daemon.token"
+max_body_bytes = 4096
+request_timeout_ms = 500
+io_threads = 3
+worker_threads = 8
+drop_dir = "../drop"
+drop_poll_ms = 250
+log = "/var/log/loyalty/loyaltyd.log"
+log_max_bytes = 1048576
+log_files = 3
+)",
+                                 "/srv/x/loyalty.toml");
+  const DaemonSettings& d = s.daemon;
+  EXPECT_EQ(d.address, "0.0.0.0");
+  EXPECT_EQ(d.port, 0);
+  EXPECT_EQ(d.token_file, "/srv/x/secrets/daemon.token");
+  EXPECT_EQ(d.max_body_bytes, 4096);
+  EXPECT_EQ(d.request_timeout_ms, 500);
+  EXPECT_EQ(d.io_threads, 3);
+  EXPECT_EQ(d.worker_threads, 8);
+  EXPECT_EQ(d.drop_dir, "/srv/drop");
+  EXPECT_EQ(d.drop_poll_ms, 250);
+  EXPECT_EQ(d.log_path, "/var/log/loyalty/loyaltyd.log");
+  EXPECT_EQ(d.log_max_bytes, 1048576);
+  EXPECT_EQ(d.log_files, 3);
+}
+
+TEST(ConfigDaemon, LoopbackNeedsNoTokenIPv6Too) {
+  EXPECT_EQ(settings_of(kBranch + "[daemon]\naddress = \"::1\"\n").daemon.address, "::1");
+  EXPECT_EQ(settings_of(kBranch + "[daemon]\naddress = \"127.0.0.2\"\n").daemon.token_file, "");
+}
+
+TEST(ConfigDaemon, ErrorsNameTheKey) {
+  expect_errors({
+      {kBranch + "[daemon]\nadress = \"127.0.0.1\"\n", "daemon.adress", "did you mean \"address\""},
+      {kBranch + "[daemon]\nport = \"8380\"\n", "daemon.port", "must be an integer"},
+      {kBranch + "[daemon]\nport = 70000\n", "daemon.port", "between 0 and 65535"},
+      {kBranch + "[daemon]\naddress = \"localhost\"\n", "daemon.address", "IPv4 or IPv6"},
+      {kBranch + "[daemon]\naddress = \"0.0.0.0\"\n", "daemon.token_file", "not a loopback"},
+      {kBranch + "[daemon]\naddress = \"::\"\n", "daemon.token_file", "not a loopback"},
+      {kBranch + "[daemon]\nmax_body_bytes = 10\n", "daemon.max_body_bytes", "between"},
+      {kBranch + "[daemon]\nio_threads = 0\n", "daemon.io_threads", "between 1 and"},
+      {kBranch + "[daemon]\ndrop_dir = \"\"\n", "daemon.drop_dir", "must not be empty"},
+      {kBranch + "[daemon]\ndrop_poll_ms = 1.5\n", "daemon.drop_poll_ms", "not a float"},
+      {kBranch + "[daemon]\nlog_files = true\n", "daemon.log_files", "must be an integer"},
+      {kBranch + "daemon = 1\n", "plugin.daemon", "unknown key"},
+      {"daemon = 1\n" + kBranch, "daemon", "must be a table"},
+  });
+}
+
+TEST(ConfigAdapters, EveryKeyIsRead) {
+  const Settings s = settings_of(kBranch + R"(
+[adapters.poslog]
+branch = "B07"
+customer_prefix = "pos:"
+utc_offset = "-06:00"
+currency = "USD"
+[adapters.poslog.stores]
+"0042" = "B02"
+[adapters.poslog.tenders]
+CASH = "cash"
+"11" = "credit_card"
+[adapters.poslog.categories]
+"100" = "bebidas"
+[adapters.square]
+utc_offset = "+05:30"
+[adapters.odoo]
+utc_offset = "Z"
+customer_prefix = ""
+)");
+  ASSERT_EQ(s.adapters.size(), 3u);
+  const domain::FormatMapping& p = s.adapters.at("poslog");
+  EXPECT_EQ(p.branch, "B07");
+  EXPECT_EQ(p.customer_prefix, "pos:");
+  EXPECT_EQ(p.utc_offset_minutes, -360);
+  EXPECT_EQ(p.currency, "USD");
+  EXPECT_EQ(p.stores, (std::map<std::string, std::string>{{"0042", "B02"}}));
+  EXPECT_EQ(p.tenders,
+            (std::map<std::string, std::string>{{"CASH", "cash"}, {"11", "credit_card"}}));
+  EXPECT_EQ(p.categories, (std::map<std::string, std::string>{{"100", "bebidas"}}));
+  const domain::FormatMapping& sq = s.adapters.at("square");
+  EXPECT_EQ(sq.branch, "B01");  // plugin.branch when not given
+  EXPECT_EQ(sq.customer_prefix, "card:");
+  EXPECT_EQ(sq.utc_offset_minutes, 330);
+  EXPECT_EQ(sq.currency, "");
+  EXPECT_EQ(s.adapters.at("odoo").utc_offset_minutes, 0);
+  EXPECT_EQ(s.adapters.at("odoo").customer_prefix, "");
+}
+
+TEST(ConfigAdapters, ErrorsNameTheKey) {
+  expect_errors({
+      {kBranch + "[adapters.toast]\nbranch = \"B1\"\n", "adapters.toast",
+       "known: poslog square odoo"},
+      {kBranch + "[adapters.poslog]\nstore = {}\n", "adapters.poslog.store",
+       "did you mean \"stores\""},
+      {kBranch + "[adapters.poslog]\nutc_offset = \"-6\"\n", "adapters.poslog.utc_offset",
+       "such as \"-06:00\""},
+      {kBranch + "[adapters.poslog]\nutc_offset = \"+19:00\"\n", "adapters.poslog.utc_offset",
+       "such as"},
+      {kBranch + "[adapters.poslog]\nutc_offset = -6\n", "adapters.poslog.utc_offset",
+       "must be a string"},
+      {kBranch + "[adapters.square]\ncurrency = \"usd\"\n", "adapters.square.currency",
+       "ISO 4217"},
+      {kBranch + "[adapters.odoo.tenders]\n\"1\" = 2\n", "adapters.odoo.tenders.1",
+       "must be a string"},
+      {kBranch + "[adapters.odoo.tenders]\n\"1\" = \" cash\"\n", "adapters.odoo.tenders.1",
+       "leading or trailing spaces"},
+      {kBranch + "[adapters.odoo]\nstores = \"B1\"\n", "adapters.odoo.stores", "must be a table"},
+      {kBranch + "[adapters.odoo]\nbranch = \"B 1\"\n", "adapters.odoo.branch", "spaces"},
+      {kBranch + "[adapters]\npos = 1\n", "adapters.pos", "is not an adapter"},
+      {kBranch + "adapters = []\n", "plugin.adapters", "unknown key"},
+  });
+}
+
 }  // namespace
 }  // namespace loyalty::config

@@ -1,5 +1,6 @@
 #include "config/load.h"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <toml++/toml.h>
 
@@ -580,6 +581,160 @@ Status read_sync(const Section& s, const fs::path& base, SyncSettings& out) {
   return domain::ok_status();
 }
 
+// The address loyaltyd listens on: an IPv4 or IPv6 literal (no host names, so that what
+// "loopback" means never depends on a resolver). Sets `loopback`.
+Status check_listen_address(const std::string& address, const toml::node* n, bool& loopback) {
+  unsigned char bytes[16];
+  if (inet_pton(AF_INET, address.c_str(), bytes) == 1) {
+    loopback = bytes[0] == 127;
+    return domain::ok_status();
+  }
+  if (inet_pton(AF_INET6, address.c_str(), bytes) == 1) {
+    static constexpr unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                     0, 0, 0, 0, 0, 0, 0, 1};
+    loopback = std::equal(std::begin(bytes), std::end(bytes), std::begin(kLoopback6));
+    return domain::ok_status();
+  }
+  return config_error("daemon.address",
+                      "must be an IPv4 or IPv6 address such as \"127.0.0.1\" or \"0.0.0.0\", not " +
+                          in_quotes(address) + at_line(n));
+}
+
+Status read_daemon(const Section& s, const fs::path& base, DaemonSettings& out) {
+  LOYALTY_CONFIG_TRY(s.only({"address", "port", "token_file", "max_body_bytes",
+                             "request_timeout_ms", "io_threads", "worker_threads", "drop_dir",
+                             "drop_poll_ms", "log", "log_max_bytes", "log_files"}));
+  LOYALTY_CONFIG_TRY(s.string("address", out.address, Empty::kRefused));
+  bool loopback = false;
+  LOYALTY_CONFIG_TRY(check_listen_address(out.address, s.find("address"), loopback));
+  LOYALTY_CONFIG_TRY(s.integer("port", out.port, 0, 65535));
+  std::string token;
+  LOYALTY_CONFIG_TRY(s.string("token_file", token, Empty::kRefused));
+  if (!token.empty()) {
+    out.token_file = resolve(token, base);
+  } else if (!loopback) {
+    // Anyone on the network could post sales: a non-loopback listener needs a token.
+    return config_error("daemon.token_file",
+                        "is required when daemon.address is not a loopback address (" +
+                            in_quotes(out.address) +
+                            "): the file holding the bearer token POS systems must send");
+  }
+  LOYALTY_CONFIG_TRY(s.integer("max_body_bytes", out.max_body_bytes, 1024, int64_t{1} << 30));
+  LOYALTY_CONFIG_TRY(s.integer("request_timeout_ms", out.request_timeout_ms, 50, 3'600'000));
+  LOYALTY_CONFIG_TRY(s.integer("io_threads", out.io_threads, 1, 64));
+  LOYALTY_CONFIG_TRY(s.integer("worker_threads", out.worker_threads, 1, 256));
+  std::string drop;
+  LOYALTY_CONFIG_TRY(s.string("drop_dir", drop, Empty::kRefused));
+  if (!drop.empty()) out.drop_dir = resolve(drop, base);
+  LOYALTY_CONFIG_TRY(s.integer("drop_poll_ms", out.drop_poll_ms, 10, 3'600'000));
+  std::string log;
+  LOYALTY_CONFIG_TRY(s.string("log", log, Empty::kRefused));
+  if (!log.empty()) out.log_path = resolve(log, base);
+  LOYALTY_CONFIG_TRY(s.integer("log_max_bytes", out.log_max_bytes, 64 * 1024, int64_t{1} << 40));
+  LOYALTY_CONFIG_TRY(s.integer("log_files", out.log_files, 1, 1000));
+  return domain::ok_status();
+}
+
+// [adapters.<name>.stores] and the like: a format's code -> a contract word. Codes and
+// words must be non-empty and free of leading or trailing spaces.
+Status code_map(const Section& s, std::map<std::string, std::string>& out) {
+  if (!s.raw()) return domain::ok_status();
+  std::map<std::string, std::string> v;
+  for (const auto& [key, value] : *s.raw()) {
+    const std::string code(key.str());
+    const std::string field = s.field(code);
+    if (!trimmed(code)) {
+      return config_error(
+          field, "a code must not be empty or have leading or trailing spaces" + at_line(value));
+    }
+    if (!value.is_string()) return wrong_type(field, "a string", value);
+    const std::string& word = value.as_string()->get();
+    if (!trimmed(word)) {
+      return config_error(field, "must not be empty or have leading or trailing spaces" +
+                                     at_line(value));
+    }
+    v[code] = word;
+  }
+  out = std::move(v);
+  return domain::ok_status();
+}
+
+// "-06:00", "+05:30" or "Z" -> minutes east of UTC.
+Status utc_offset(const Section& s, int32_t& out) {
+  const toml::node* n = s.find("utc_offset");
+  if (!n) return domain::ok_status();
+  std::string text;
+  LOYALTY_CONFIG_TRY(s.string("utc_offset", text, Empty::kRefused));
+  if (text == "Z") {
+    out = 0;
+    return domain::ok_status();
+  }
+  const auto digit = [&text](size_t i) { return text[i] >= '0' && text[i] <= '9'; };
+  const bool shape = text.size() == 6 && (text[0] == '+' || text[0] == '-') && digit(1) &&
+                     digit(2) && text[3] == ':' && digit(4) && digit(5);
+  const int hours = shape ? (text[1] - '0') * 10 + (text[2] - '0') : 0;
+  const int minutes = shape ? (text[4] - '0') * 10 + (text[5] - '0') : 0;
+  if (!shape || hours > 18 || minutes > 59) {
+    return config_error(s.field("utc_offset"),
+                        "must be an offset such as \"-06:00\", \"+05:30\" or \"Z\", not " +
+                            in_quotes(text) + at_line(*n));
+  }
+  out = (text[0] == '-' ? -1 : 1) * (hours * 60 + minutes);
+  return domain::ok_status();
+}
+
+Status read_adapter(const Section& s, const std::string& plugin_branch,
+                    domain::FormatMapping& m) {
+  LOYALTY_CONFIG_TRY(s.only({"branch", "stores", "tenders", "categories", "customer_prefix",
+                             "utc_offset", "currency"}));
+  m.branch = plugin_branch;
+  LOYALTY_CONFIG_TRY(s.string("branch", m.branch, Empty::kRefused));
+  if (has_space_or_control(m.branch)) {
+    return config_error(s.field("branch"), "must not contain spaces or control characters" +
+                                               at_line(s.find("branch")));
+  }
+  const auto codes = [&s](std::string_view key, std::map<std::string, std::string>& out) {
+    auto sub = s.table(key);
+    if (!sub) return Status(sub.error());
+    return code_map(Section(*sub, s.field(key)), out);
+  };
+  LOYALTY_CONFIG_TRY(codes("stores", m.stores));
+  LOYALTY_CONFIG_TRY(codes("tenders", m.tenders));
+  LOYALTY_CONFIG_TRY(codes("categories", m.categories));
+  LOYALTY_CONFIG_TRY(s.string("customer_prefix", m.customer_prefix, Empty::kAllowed));
+  LOYALTY_CONFIG_TRY(utc_offset(s, m.utc_offset_minutes));
+  if (const toml::node* n = s.find("currency")) {
+    LOYALTY_CONFIG_TRY(s.string("currency", m.currency, Empty::kRefused));
+    const bool iso =
+        m.currency.size() == 3 && std::all_of(m.currency.begin(), m.currency.end(),
+                                              [](char c) { return c >= 'A' && c <= 'Z'; });
+    if (!iso) {
+      return config_error(s.field("currency"),
+                          "must be a three-letter ISO 4217 code such as \"MXN\", not " +
+                              in_quotes(m.currency) + at_line(*n));
+    }
+  }
+  return domain::ok_status();
+}
+
+// [adapters.<name>] for each name in kAdapterNames.
+Status read_adapters(const Section& s, const std::string& plugin_branch,
+                     std::map<std::string, domain::FormatMapping>& out) {
+  if (!s.raw()) return domain::ok_status();
+  for (const auto& [key, value] : *s.raw()) {
+    const std::string name(key.str());
+    if (std::find(kAdapterNames.begin(), kAdapterNames.end(), name) == kAdapterNames.end()) {
+      std::string known;
+      for (std::string_view a : kAdapterNames) known += " " + std::string(a);
+      return config_error(s.field(name), "is not an adapter" + at_line(value) + "; known:" + known);
+    }
+    auto table = s.table(name);
+    if (!table) return table.error();
+    LOYALTY_CONFIG_TRY(read_adapter(Section(*table, s.field(name)), plugin_branch, out[name]));
+  }
+  return domain::ok_status();
+}
+
 Result<Settings> parse_or_throw(std::string_view text, const std::string& source_path) {
   toml::table root;
   try {
@@ -600,7 +755,7 @@ Result<Settings> parse_or_throw(std::string_view text, const std::string& source
   const fs::path base = source.parent_path();
 
   const Section top(&root, "");
-  LOYALTY_CONFIG_TRY(top.only({"plugin", "program", "receipt", "sync"}));
+  LOYALTY_CONFIG_TRY(top.only({"plugin", "program", "receipt", "sync", "daemon", "adapters"}));
 
   auto plugin = top.table("plugin");
   if (!plugin) return plugin.error();
@@ -625,6 +780,14 @@ Result<Settings> parse_or_throw(std::string_view text, const std::string& source
   if (*sync) {
     LOYALTY_CONFIG_TRY(read_sync(Section(*sync, "sync"), base, out.sync));
   }
+
+  auto daemon = top.table("daemon");
+  if (!daemon) return daemon.error();
+  LOYALTY_CONFIG_TRY(read_daemon(Section(*daemon, "daemon"), base, out.daemon));
+
+  auto adapters = top.table("adapters");
+  if (!adapters) return adapters.error();
+  LOYALTY_CONFIG_TRY(read_adapters(Section(*adapters, "adapters"), out.branch, out.adapters));
   return out;
 }
 

@@ -28,7 +28,8 @@ namespace loyalty::config {
 domain::Result<Settings> load_settings(const std::string& path);
 
 // Parses TOML text. `source_path` is the file the text came from: relative paths inside
-// it (plugin.db, plugin.log, sync.token_file, sync.ca_file) are resolved against its
+// it (plugin.db, plugin.log, sync.token_file, sync.ca_file, daemon.token_file,
+// daemon.drop_dir, daemon.log) are resolved against its
 // directory and every path in the result is absolute and normalized. Only plugin.branch
 // is required; everything else has the defaults of settings.h and domain/program.h.
 // settings.program.version is set with program_version().

@@ -1,9 +1,13 @@
 // Everything loyalty_open reads from its TOML file (contract section 6), as plain values.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 
+#include "domain/format_mapping.h"
 #include "domain/program.h"
 #include "receipt/receipt.h"
 
@@ -19,6 +23,28 @@ struct SyncSettings {
   int64_t stale_after_seconds = 60;
   int64_t offline_redeem_allowance = 0;  // points per customer per day while offline
 };
+
+// [daemon]: loyaltyd, the HTTP front for POS systems that cannot load libloyalty.so
+// (docs/configuration.md). The plugin itself ignores it.
+struct DaemonSettings {
+  std::string address = "127.0.0.1";  // an IP literal to listen on
+  int64_t port = 8380;                // 0: any free port (tests)
+  std::string token_file;  // absolute; required unless `address` is loopback; when set,
+                           // requests need "Authorization: Bearer <the file's token>"
+  int64_t max_body_bytes = 1024 * 1024;
+  int64_t request_timeout_ms = 15'000;  // a request (header and body) must arrive within it
+  int64_t io_threads = 2;               // network threads
+  int64_t worker_threads = 4;           // threads running the service calls
+  std::string drop_dir;                 // absolute; empty: no drop folder
+  int64_t drop_poll_ms = 1000;
+  std::string log_path;  // absolute; empty: the plugin's log ([plugin] log)
+  int64_t log_max_bytes = 10 * 1024 * 1024;
+  int64_t log_files = 5;
+};
+
+// The adapters an [adapters.<name>] section may name: the formats adapters/registry.cc
+// lists. config does not link the adapters; loyaltyd checks that both lists agree.
+inline constexpr std::array<std::string_view, 3> kAdapterNames = {"poslog", "square", "odoo"};
 
 struct Settings {
   std::string source_path;  // the TOML file, absolute
@@ -37,6 +63,11 @@ struct Settings {
   receipt::ReceiptConfig receipt;
   // [sync]
   SyncSettings sync;
+  // [daemon]
+  DaemonSettings daemon;
+  // [adapters.<name>]: how each foreign format maps onto the contract. A format without a
+  // section maps with FormatMapping's defaults and `branch` = plugin.branch.
+  std::map<std::string, domain::FormatMapping> adapters;
 };
 
 }  // namespace loyalty::config
