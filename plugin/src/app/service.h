@@ -36,6 +36,13 @@ class Service {
   // One request as raw bytes; `source` names where it came from in the quarantine.
   Outcome handle(std::string_view raw, std::string_view source = "abi");
 
+  // Keeps input that never became a request (bytes an adapter could not translate) in the
+  // quarantine with the error, as handle() does for a malformed request, so nothing a POS
+  // sent is lost. A ledger failure is swallowed: the caller still reports the error.
+  void quarantine_input(std::string_view raw, std::string_view source, const domain::Error& error) {
+    quarantine(raw, source, error);
+  }
+
   // Replaces the settings (a new program version) for the next requests; requests in
   // flight finish under the settings they started with.
   void replace_settings(std::shared_ptr<const config::Settings> settings);

@@ -60,6 +60,9 @@ class JsonWriter {
   JsonWriter& value(uint32_t v) { return value(static_cast<int64_t>(v)); }
   JsonWriter& value(bool v);
   JsonWriter& null();
+  // Appends `json`, a complete JSON value the caller already encoded (a stored response),
+  // as the next value, unchanged and unchecked.
+  JsonWriter& raw(std::string_view json);
 
   // key + value in one call.
   template <class T>
