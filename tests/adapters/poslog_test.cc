@@ -725,6 +725,50 @@ TEST(PoslogErrors, IdentityTimeAndRoot) {
                "reverses no earlier line");
 }
 
+// ---- the fuzz seeds (tests/fuzz/corpus/poslog/) translate as their names say --------------
+
+std::string seed(const char* name) {
+  return read_file(std::filesystem::path(LOYALTY_TEST_DATA_DIR) / ".." / ".." / "fuzz" /
+                   "corpus" / "poslog" / name);
+}
+
+TEST(PoslogSeeds, VoidNegativeItemDiscountAndChangeTogether) {
+  const std::string xml = seed("sale_change_discounts.xml");
+  ASSERT_FALSE(xml.empty());
+  Translation t = ok(xml);
+  ASSERT_EQ(t.events.size(), 1u);
+  const auto& s = as<domain::SaleCompleted>(t.events[0]);
+  ASSERT_EQ(s.lines.size(), 2u);  // GUM rung and voided; BOTTLE is a credit, not a line
+  EXPECT_EQ(s.lines[0].sku, "APPLE");
+  EXPECT_EQ(s.lines[0].qty, qty("0.350"));
+  // 0.95 and 3.00 share the 0.30 of credits (0.25 bottle + 0.05 discount): 0.07 and 0.23.
+  EXPECT_EQ(s.lines[0].amount, money("0.88"));
+  EXPECT_EQ(s.lines[1].amount, money("2.77"));
+  EXPECT_EQ(net_tenders(s), line_sum(s));
+}
+
+TEST(PoslogSeeds, EverySeedGivesItsOutcome) {
+  Translation small = ok(seed("ncr_small.xml"));
+  EXPECT_EQ(small.events.size(), 1u);
+  Translation ret = ok(seed("return_with_link.xml"));
+  ASSERT_EQ(ret.events.size(), 1u);
+  const auto& r = as<domain::RefundCompleted>(ret.events[0]);
+  EXPECT_EQ(r.original_ticket, "7-42");
+  EXPECT_EQ(r.lines.at(0).n, 1);
+  EXPECT_EQ(r.lines.at(0).category, "bebidas");
+  EXPECT_EQ(r.customer, "card:4000123");
+  EXPECT_EQ(r.currency, "MXN");
+  Translation mixed = ok(seed("cancelled_and_control.xml"));
+  ASSERT_EQ(mixed.events.size(), 1u);
+  EXPECT_EQ(as<domain::SaleVoided>(mixed.events[0]).ticket, "3-9");
+  ASSERT_EQ(mixed.skipped.size(), 2u);
+  EXPECT_EQ(mixed.skipped[0].reason, "ControlTransaction (NoSale): not a sale or a return");
+  EXPECT_EQ(mixed.skipped[1].reason, "training-mode transaction: not a real sale");
+  auto truncated = translate(seed("truncated.xml"));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(truncated.error().code, ErrorCode::kInvalidJson);
+}
+
 TEST(PoslogRegistry, FoundByName) {
   EXPECT_EQ(find_adapter("poslog"), &adapter());
   EXPECT_EQ(adapter().name(), "poslog");
