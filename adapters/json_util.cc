@@ -136,6 +136,13 @@ domain::Result<json> parse(std::string_view bytes) {
     return make_error(
         ErrorCode::kInvalidJson, "",
         "not well-formed JSON at byte " + std::to_string(e.byte) + ": " + std::string(what));
+  } catch (const json::exception& e) {
+    // out_of_range 406: a number beyond double ("1e400").
+    std::string_view what = e.what();
+    if (const size_t bracket = what.find("] "); bracket != std::string_view::npos) {
+      what.remove_prefix(bracket + 2);
+    }
+    return make_error(ErrorCode::kInvalidJson, "", "not accepted: " + std::string(what));
   }
 }
 

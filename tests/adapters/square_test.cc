@@ -342,8 +342,9 @@ TEST(SquareEdgeCases, KuwaitiDinarHasThreeDecimals) {
 TEST(SquareEdgeCases, CashPaymentWithChange) {
   const SaleCompleted& s = only_sale(translate_ok(payment_event(
       "{" + kCompleted +
-      R"("amount_money":{"amount":1550,"currency":"MXN"},"total_money":{"amount":1550,"currency":"MXN"},)"
-      R"("source_type":"CASH","cash_details":{"buyer_supplied_money":{"amount":2000,"currency":"MXN"},)"
+      R"("amount_money":{"amount":1550,"currency":"MXN"},)"
+      R"("total_money":{"amount":1550,"currency":"MXN"},"source_type":"CASH",)"
+      R"("cash_details":{"buyer_supplied_money":{"amount":2000,"currency":"MXN"},)"
       R"("change_back_money":{"amount":450,"currency":"MXN"}}})")));
   EXPECT_EQ(s.lines[0].amount.str(2), "15.50");
   ASSERT_EQ(s.tenders.size(), 1u);
@@ -384,8 +385,10 @@ TEST(SquareEdgeCases, CashOrderTenderWithChangeAndCustomer) {
 TEST(SquareEdgeCases, CustomerTipAndGiftCard) {
   const SaleCompleted& s = only_sale(translate_ok(payment_event(
       "{" + kCompleted +
-      R"("customer_id":"QPTXM8PQNX3Q726ZYHPMNP46XC","amount_money":{"amount":1000,"currency":"USD"},)"
-      R"("tip_money":{"amount":200,"currency":"USD"},"total_money":{"amount":1200,"currency":"USD"},)"
+      R"("customer_id":"QPTXM8PQNX3Q726ZYHPMNP46XC",)"
+      R"("amount_money":{"amount":1000,"currency":"USD"},)"
+      R"("tip_money":{"amount":200,"currency":"USD"},)"
+      R"("total_money":{"amount":1200,"currency":"USD"},)"
       R"("source_type":"CARD","card_details":{"card":{"card_brand":"SQUARE_GIFT_CARD"}}})")));
   EXPECT_EQ(s.customer, "card:QPTXM8PQNX3Q726ZYHPMNP46XC");
   EXPECT_EQ(s.lines[0].amount.str(2), "10.00");    // goods, without the tip
@@ -511,6 +514,31 @@ TEST(SquareEdgeCases, OverlongIdsAreRefused) {
                                     R"(","status":"COMPLETED","created_at":"2026-11-22T16:15:00Z",)"
                                     R"("amount_money":{"amount":1,"currency":"USD"}})"));
   EXPECT_EQ(e.field, "data.object.payment.id");
+}
+
+// ---- the fuzz seeds (tests/fuzz/corpus/square/) translate as their names say -------------
+
+std::string seed(const char* name) {
+  std::ifstream in(std::string(LOYALTY_TEST_DATA_DIR) + "/../../fuzz/corpus/square/" + name,
+                   std::ios::binary);
+  EXPECT_TRUE(in) << name;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(SquareSeeds, EverySeedGivesItsOutcome) {
+  const SaleCompleted s = only_sale(translate_ok(seed("payment_completed_with_order.json")));
+  EXPECT_EQ(s.customer, "card:C1");
+  ASSERT_EQ(s.lines.size(), 2u);
+  EXPECT_EQ(s.lines[1].amount.str(2), "6.50");
+  EXPECT_EQ(s.tenders[0].change.str(2), "4.50");
+  EXPECT_EQ(s.h.at.unix_ms, unix_ms("2026-11-22T16:15:00.250Z"));
+  EXPECT_EQ(only_sale(translate_ok(seed("payment_bare_jpy.json"))).lines[0].amount.str(0), "1500");
+  EXPECT_EQ(only_refund(translate_ok(seed("refund_completed.json"))).original_ticket, "P1");
+  EXPECT_EQ(translate_ok(seed("payment_approved.json")).skipped.size(), 1u);
+  EXPECT_EQ(translate_ok(seed("loyalty_event.json")).skipped.size(), 1u);
+  EXPECT_EQ(translate_error(seed("truncated.json")).code, ErrorCode::kInvalidJson);
 }
 
 }  // namespace
