@@ -6,12 +6,12 @@
 //
 //   bench_adapters                                  # full run
 //   bench_adapters --benchmark_min_time=0.05        # the ctest smoke
+#include <benchmark/benchmark.h>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <benchmark/benchmark.h>
 
 #include "adapters/adapter.h"
 #include "adapters/poslog/poslog_adapter.h"
@@ -51,9 +51,8 @@ void BM_PoslogNcr(benchmark::State& state) {
     benchmark::DoNotOptimize(r);
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(xml.size()));
-  state.counters["tx_per_s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kNcrTransactions),
-                         benchmark::Counter::kIsRate);
+  state.counters["tx_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kNcrTransactions), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PoslogNcr)->Unit(benchmark::kMillisecond);
 
@@ -70,8 +69,8 @@ void BM_PoslogNcrSmall(benchmark::State& state) {
     auto r = poslog.translate(xml, mapping);
     benchmark::DoNotOptimize(r);
   }
-  state.counters["tx_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * 2),
-                                                  benchmark::Counter::kIsRate);
+  state.counters["tx_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * 2), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PoslogNcrSmall)->Unit(benchmark::kMicrosecond);
 

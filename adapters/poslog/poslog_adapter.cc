@@ -8,14 +8,13 @@
 // un-prefixed ARTS elements all work whatever prefix or default namespace a vendor uses.
 #include "adapters/poslog/poslog_adapter.h"
 
-#include <pugixml.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <exception>
 #include <new>
 #include <optional>
+#include <pugixml.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -418,8 +417,7 @@ Result<domain::BusinessTime> TransactionTranslator::business_time() const {
   return *t;
 }
 
-domain::RequestHeader TransactionTranslator::header(std::string_view type,
-                                                    std::string_view suffix,
+domain::RequestHeader TransactionTranslator::header(std::string_view type, std::string_view suffix,
                                                     const domain::BusinessTime& at) const {
   domain::RequestHeader h;
   h.type = std::string(type);
@@ -431,8 +429,8 @@ domain::RequestHeader TransactionTranslator::header(std::string_view type,
 }
 
 void TransactionTranslator::skip(std::string reason) {
-  out_.skipped.push_back(Skipped{Provenance{std::string(kName), locator_, id_base_},
-                                 std::move(reason)});
+  out_.skipped.push_back(
+      Skipped{Provenance{std::string(kName), locator_, id_base_}, std::move(reason)});
 }
 
 void TransactionTranslator::emit(domain::Request request) {
@@ -458,8 +456,8 @@ domain::Status TransactionTranslator::run() {
         std::string what(n);
         if (n == "ControlTransaction") {
           pugi::xml_node kind = c.first_child();
-          while (kind && (kind.type() != pugi::node_element ||
-                          local_name(kind.name()) == "ReasonCode")) {
+          while (kind &&
+                 (kind.type() != pugi::node_element || local_name(kind.name()) == "ReasonCode")) {
             kind = kind.next_sibling();
           }
           if (kind) {
@@ -570,9 +568,9 @@ domain::Status TransactionTranslator::run() {
         continue;
       }
       if (t.tender.amount.is_negative() || t.tender.amount < t.tender.change) {
-        return invalid(path_of(t.node, "Amount"),
-                       "a sale's tender is negative (amount " + t.tender.amount.str(2) +
-                           ", change " + t.tender.change.str(2) + ")");
+        return invalid(path_of(t.node, "Amount"), "a sale's tender is negative (amount " +
+                                                      t.tender.amount.str(2) + ", change " +
+                                                      t.tender.change.str(2) + ")");
       }
       sale.tenders.push_back(t.tender);
     }
@@ -590,8 +588,8 @@ domain::Status TransactionTranslator::run() {
       if (!l->link) {
         continue;
       }
-      if (original && (original->ticket != l->link->ticket ||
-                       original->branch != l->link->branch)) {
+      if (original &&
+          (original->ticket != l->link->ticket || original->branch != l->link->branch)) {
         return invalid(path_of(l->link->node),
                        "return lines link to more than one original sale (" + original->ticket +
                            " and " + l->link->ticket + "); one refund names one sale");
@@ -733,8 +731,8 @@ domain::Status TransactionTranslator::read_sale_or_return(pugi::xml_node item, p
   }
   auto n = domain::parse_micros(text(seq));
   if (!n || *n < 0 || *n % domain::kMicrosPerUnit != 0) {
-    return invalid(path_of(seq), "SequenceNumber is not a whole number: '" +
-                                     std::string(text(seq)) + "'");
+    return invalid(path_of(seq),
+                   "SequenceNumber is not a whole number: '" + std::string(text(seq)) + "'");
   }
   line.n = *n / domain::kMicrosPerUnit;
 
@@ -796,8 +794,8 @@ domain::Status TransactionTranslator::read_sale_or_return(pugi::xml_node item, p
         return m.error();
       }
       int64_t sum = discount.micros();
-      const int64_t delta = iequals(attr_text(a, "Action"), "Add") ? -abs(*m).micros()
-                                                                    : abs(*m).micros();
+      const int64_t delta =
+          iequals(attr_text(a, "Action"), "Add") ? -abs(*m).micros() : abs(*m).micros();
       if (!add_checked(sum, delta)) {
         return invalid(path_of(a), "discount amounts overflow");
       }
@@ -845,8 +843,8 @@ domain::Status TransactionTranslator::read_sale_or_return(pugi::xml_node item, p
   }
   line.amount = *extended - discount;
   if (line.amount.is_negative()) {
-    return invalid(path_of(discount_node), "discount " + discount.str(2) +
-                                               " exceeds the line amount " + extended->str(2));
+    return invalid(path_of(discount_node),
+                   "discount " + discount.str(2) + " exceeds the line amount " + extended->str(2));
   }
   lines_.push_back(std::move(line));
   return domain::ok_status();
@@ -1148,9 +1146,9 @@ class PoslogAdapter final : public Adapter {
       return out;
     }
     if (root_name != "POSLog") {
-      return domain::make_error(ErrorCode::kInvalidEvent, std::string(root_name),
-                                "the root element is " + std::string(root_name) +
-                                    ", not POSLog or Transaction");
+      return domain::make_error(
+          ErrorCode::kInvalidEvent, std::string(root_name),
+          "the root element is " + std::string(root_name) + ", not POSLog or Transaction");
     }
     int index = 0;
     for (pugi::xml_node tx = root.first_child(); tx; tx = tx.next_sibling()) {

@@ -67,13 +67,17 @@ const T& as(const Event& e) {
 
 Money line_sum(const domain::SaleCompleted& s) {
   Money total;
-  for (const auto& l : s.lines) total += l.amount;
+  for (const auto& l : s.lines) {
+    total += l.amount;
+  }
   return total;
 }
 
 Money net_tenders(const domain::SaleCompleted& s) {
   Money total;
-  for (const auto& t : s.tenders) total += t.amount - t.change;
+  for (const auto& t : s.tenders) {
+    total += t.amount - t.change;
+  }
   return total;
 }
 
@@ -142,7 +146,7 @@ TEST(PoslogNcrSmall, UnmappedStoreAndCategoryFallBack) {
   Translation t = ok(xml);
   ASSERT_EQ(t.events.size(), 1u);
   const auto& s = as<domain::SaleCompleted>(t.events[0]);
-  EXPECT_EQ(s.h.branch, "");        // the plugin's configured branch
+  EXPECT_EQ(s.h.branch, "");            // the plugin's configured branch
   EXPECT_EQ(s.lines[0].category, "6");  // the raw department
   EXPECT_EQ(domain::format_rfc3339(s.h.at), "2017-10-01T02:02:54Z");
 }
@@ -155,20 +159,20 @@ struct NcrTotals {
   const char* grand;
 };
 constexpr NcrTotals kNcrTotals[] = {
-    {"31-114", "19.51", "20.45"},   {"3-86", "9.00", "9.00"},      {"2-297", "7.48", "7.48"},
-    {"1-376", "348.89", "354.21"},  {"2-298", "8.99", "9.90"},     {"32-113", "14.75", "14.75"},
-    {"2-299", "5.27", "5.27"},      {"3-87", "88.21", "91.84"},    {"34-99", "29.85", "30.22"},
-    {"32-114", "9.26", "10.20"},    {"31-115", "42.13", "43.90"},  {"34-100", "17.38", "17.38"},
-    {"1-377", "200.38", "202.84"},  {"3-88", "18.90", "19.30"},    {"3-89", "1.07", "1.07"},
-    {"32-115", "7.53", "7.92"},     {"31-116", "28.85", "29.66"},  {"3-90", "63.77", "69.34"},
-    {"34-101", "11.88", "11.88"},   {"1-378", "73.34", "73.34"},   {"2-300", "284.22", "292.01"},
-    {"3-91", "23.77", "24.78"},     {"32-116", "20.97", "21.51"},  {"2-301", "43.51", "45.51"},
-    {"1-379", "152.11", "159.00"},  {"1-380", "12.96", "12.96"},   {"1-381", "2.00", "2.00"},
-    {"32-117", "5.58", "5.58"},     {"31-117", "13.68", "13.68"},  {"34-102", "14.69", "14.69"},
-    {"3-92", "179.24", "181.77"},   {"32-118", "44.79", "47.54"},  {"3-93", "54.37", "55.73"},
-    {"31-118", "12.98", "12.98"},   {"3-94", "118.78", "124.53"},  {"1-382", "47.69", "48.90"},
-    {"31-119", "9.49", "9.49"},     {"2-302", "438.32", "440.13"}, {"1-383", "20.13", "20.13"},
-    {"34-105", "12.00", "12.00"},   {"3-95", "17.09", "17.09"},    {"2-303", "51.76", "51.76"},
+    {"31-114", "19.51", "20.45"},  {"3-86", "9.00", "9.00"},      {"2-297", "7.48", "7.48"},
+    {"1-376", "348.89", "354.21"}, {"2-298", "8.99", "9.90"},     {"32-113", "14.75", "14.75"},
+    {"2-299", "5.27", "5.27"},     {"3-87", "88.21", "91.84"},    {"34-99", "29.85", "30.22"},
+    {"32-114", "9.26", "10.20"},   {"31-115", "42.13", "43.90"},  {"34-100", "17.38", "17.38"},
+    {"1-377", "200.38", "202.84"}, {"3-88", "18.90", "19.30"},    {"3-89", "1.07", "1.07"},
+    {"32-115", "7.53", "7.92"},    {"31-116", "28.85", "29.66"},  {"3-90", "63.77", "69.34"},
+    {"34-101", "11.88", "11.88"},  {"1-378", "73.34", "73.34"},   {"2-300", "284.22", "292.01"},
+    {"3-91", "23.77", "24.78"},    {"32-116", "20.97", "21.51"},  {"2-301", "43.51", "45.51"},
+    {"1-379", "152.11", "159.00"}, {"1-380", "12.96", "12.96"},   {"1-381", "2.00", "2.00"},
+    {"32-117", "5.58", "5.58"},    {"31-117", "13.68", "13.68"},  {"34-102", "14.69", "14.69"},
+    {"3-92", "179.24", "181.77"},  {"32-118", "44.79", "47.54"},  {"3-93", "54.37", "55.73"},
+    {"31-118", "12.98", "12.98"},  {"3-94", "118.78", "124.53"},  {"1-382", "47.69", "48.90"},
+    {"31-119", "9.49", "9.49"},    {"2-302", "438.32", "440.13"}, {"1-383", "20.13", "20.13"},
+    {"34-105", "12.00", "12.00"},  {"3-95", "17.09", "17.09"},    {"2-303", "51.76", "51.76"},
 };
 
 class PoslogNcrFull : public ::testing::Test {
@@ -194,7 +198,9 @@ TEST_F(PoslogNcrFull, FortyTwoSalesAndNineSkippedControlTransactions) {
   ASSERT_EQ(t_.skipped.size(), 9u);
   EXPECT_EQ(by_ticket_.size(), 42u);  // tickets are unique although sequence numbers repeat
   std::map<std::string, int> reasons;
-  for (const Skipped& s : t_.skipped) ++reasons[s.reason];
+  for (const Skipped& s : t_.skipped) {
+    ++reasons[s.reason];
+  }
   EXPECT_EQ(reasons["ControlTransaction (OperatorSignOn): not a sale or a return"], 4);
   EXPECT_EQ(reasons["ControlTransaction (OperatorSignOff): not a sale or a return"], 3);
   EXPECT_EQ(reasons["ControlTransaction (NoSale): not a sale or a return"], 2);
@@ -227,7 +233,9 @@ TEST_F(PoslogNcrFull, EverySaleAddsUpToThePosOwnTotals) {
 
 TEST_F(PoslogNcrFull, VoidedLinesAndTheLinesTheyReverseAreExcluded) {
   size_t lines = 0;
-  for (const auto& [ticket, s] : by_ticket_) lines += s->lines.size();
+  for (const auto& [ticket, s] : by_ticket_) {
+    lines += s->lines.size();
+  }
   // 552 Sale elements - 4 void records - the 4 lines they reverse - 1 negative item.
   EXPECT_EQ(lines, 543u);
   // 1-376: "CASC FROZ VEGIES" rung three times (lines 14-16), one voided by line 18.
@@ -235,13 +243,17 @@ TEST_F(PoslogNcrFull, VoidedLinesAndTheLinesTheyReverseAreExcluded) {
   int vegies = 0;
   for (const auto& l : s.lines) {
     EXPECT_NE(l.n, 18);
-    if (l.sku == "00021908501406") ++vegies;
+    if (l.sku == "00021908501406") {
+      ++vegies;
+    }
   }
   EXPECT_EQ(vegies, 2);
   // 3-92: 7.21 lb of almond butter (line 8, 93.66) voided by line 9; lines 10-12 stay.
   std::vector<int64_t> almond;
   for (const auto& l : sale("3-92").lines) {
-    if (l.sku == "00000000090537") almond.push_back(l.n);
+    if (l.sku == "00000000090537") {
+      almond.push_back(l.n);
+    }
   }
   EXPECT_EQ(almond, (std::vector<int64_t>{10, 11, 12}));
 }
@@ -261,7 +273,9 @@ TEST_F(PoslogNcrFull, ChangeAndCashBackFoldIntoTheirTender) {
 
   std::map<std::string, int> methods;
   for (const auto& [ticket, s] : by_ticket_) {
-    for (const auto& t : s->tenders) ++methods[t.method];
+    for (const auto& t : s->tenders) {
+      ++methods[t.method];
+    }
   }
   EXPECT_EQ(methods["cash"], 7);  // 16 Cash tender lines, 9 of them change
   EXPECT_EQ(methods["credit_card"], 18);
@@ -272,17 +286,21 @@ TEST_F(PoslogNcrFull, ChangeAndCashBackFoldIntoTheirTender) {
 TEST_F(PoslogNcrFull, NegativeItemIsSpreadOverTheSaleAndCustomersComeFromLoyaltyIds) {
   const auto& bottles = sale("34-101");  // BOTTLE REFUND -2.00 inside a 13.88 sale
   EXPECT_EQ(line_sum(bottles), money("11.88"));
-  for (const auto& l : bottles.lines) EXPECT_NE(l.sku, "00000000054409");
+  for (const auto& l : bottles.lines) {
+    EXPECT_NE(l.sku, "00000000054409");
+  }
 
   std::map<std::string, std::string> customers;
   for (const auto& [ticket, s] : by_ticket_) {
-    if (!s->customer.empty()) customers[ticket] = s->customer;
+    if (!s->customer.empty()) {
+      customers[ticket] = s->customer;
+    }
   }
-  EXPECT_EQ(customers, (std::map<std::string, std::string>{
-                           {"1-377", "card:0000000000000002067842957"},
-                           {"2-300", "card:0000000000000002063720416"},
-                           {"2-302", "card:0000000000000002062264897"},
-                           {"3-92", "card:0000000000000040001807503"}}));
+  EXPECT_EQ(customers,
+            (std::map<std::string, std::string>{{"1-377", "card:0000000000000002067842957"},
+                                                {"2-300", "card:0000000000000002063720416"},
+                                                {"2-302", "card:0000000000000002062264897"},
+                                                {"3-92", "card:0000000000000040001807503"}}));
 }
 
 TEST_F(PoslogNcrFull, TranslationIsDeterministic) {
@@ -299,14 +317,18 @@ TEST_F(PoslogNcrFull, TranslationIsDeterministic) {
 
 std::string shared_or_skip(const char* name) {
   const auto path = shared_file(name);
-  if (!std::filesystem::exists(path)) return {};
+  if (!std::filesystem::exists(path)) {
+    return {};
+  }
   return read_file(path);
 }
 
 TEST(PoslogRoqqio, ReturnLinkedToItsOriginalLine) {
   const std::string xml =
       shared_or_skip("roqqio-futura4retail_schmied-it-go-poslog_retoure_with_link.xml");
-  if (xml.empty()) GTEST_SKIP() << "shared fixture absent";
+  if (xml.empty()) {
+    GTEST_SKIP() << "shared fixture absent";
+  }
   Mapping m;
   m.stores = {{"100", "KOELN"}};
   Translation t = ok(xml, m);
@@ -321,7 +343,7 @@ TEST(PoslogRoqqio, ReturnLinkedToItsOriginalLine) {
   EXPECT_EQ(r.original_ticket, "10001-3569");
   EXPECT_EQ(r.original_branch, "KOELN");
   EXPECT_EQ(r.customer, "card:T220001293");  // the loyalty card before the customer number
-  EXPECT_EQ(r.currency, "EUR");                // from Currency="EUR" attributes, not "XXX"
+  EXPECT_EQ(r.currency, "EUR");              // from Currency="EUR" attributes, not "XXX"
   ASSERT_EQ(r.lines.size(), 1u);
   EXPECT_EQ(r.lines[0].n, 4);
   EXPECT_EQ(r.lines[0].sku, "4022847522022");
@@ -337,7 +359,9 @@ TEST(PoslogRoqqio, SaleWithCustomerAndSaleWithCancelledLines) {
       shared_or_skip("roqqio-futura4retail_schmied-it-go-poslog_sale_with_customer.xml");
   const std::string storno =
       shared_or_skip("roqqio-futura4retail_schmied-it-go-poslog_sale_with_posStorno.xml");
-  if (with_customer.empty() || storno.empty()) GTEST_SKIP() << "shared fixture absent";
+  if (with_customer.empty() || storno.empty()) {
+    GTEST_SKIP() << "shared fixture absent";
+  }
   Translation a = ok(with_customer);
   ASSERT_EQ(a.events.size(), 1u);
   const auto& s = as<domain::SaleCompleted>(a.events[0]);
@@ -361,7 +385,9 @@ TEST(PoslogRoqqio, SaleWithCustomerAndSaleWithCancelledLines) {
 
 TEST(PoslogVisma, PharmacySaleWithRoundingAndDrawerOpen) {
   const std::string xml = shared_or_skip("visma-retail_ktoloc-xml_project_arts1.xml");
-  if (xml.empty()) GTEST_SKIP() << "shared fixture absent";
+  if (xml.empty()) {
+    GTEST_SKIP() << "shared fixture absent";
+  }
   Mapping m;
   m.utc_offset_minutes = 120;
   Translation t = ok(xml, m);
@@ -386,18 +412,19 @@ TEST(PoslogVisma, PharmacySaleWithRoundingAndDrawerOpen) {
 TEST(PoslogEdge, ReturnWithLineLevelTransactionLink) {
   Mapping m;
   m.stores = {{"S1", "B01"}, {"S2", "B02"}};
-  Translation t = ok(retail("<LineItem><SequenceNumber>1</SequenceNumber><Return>"
-                            "<ItemID>CAFE</ItemID><ExtendedAmount>45.00</ExtendedAmount>"
-                            "<Quantity>1</Quantity><TransactionLink>"
-                            "<RetailStoreID>S2</RetailStoreID><WorkstationID>3</WorkstationID>"
-                            "<SequenceNumber>123</SequenceNumber>"
-                            "<BusinessDayDate>2026-11-20</BusinessDayDate>"
-                            "<LineItemSequenceNumber>2</LineItemSequenceNumber>"
-                            "</TransactionLink></Return></LineItem>"
-                            "<LineItem><SequenceNumber>2</SequenceNumber>"
-                            "<Tender TenderType=\"Cash\" TypeCode=\"Refund\"><Amount>-45.00</Amount>"
-                            "</Tender></LineItem>"),
-                     m);
+  Translation t =
+      ok(retail("<LineItem><SequenceNumber>1</SequenceNumber><Return>"
+                "<ItemID>CAFE</ItemID><ExtendedAmount>45.00</ExtendedAmount>"
+                "<Quantity>1</Quantity><TransactionLink>"
+                "<RetailStoreID>S2</RetailStoreID><WorkstationID>3</WorkstationID>"
+                "<SequenceNumber>123</SequenceNumber>"
+                "<BusinessDayDate>2026-11-20</BusinessDayDate>"
+                "<LineItemSequenceNumber>2</LineItemSequenceNumber>"
+                "</TransactionLink></Return></LineItem>"
+                "<LineItem><SequenceNumber>2</SequenceNumber>"
+                "<Tender TenderType=\"Cash\" TypeCode=\"Refund\"><Amount>-45.00</Amount>"
+                "</Tender></LineItem>"),
+         m);
   ASSERT_EQ(t.events.size(), 1u);
   const auto& r = as<domain::RefundCompleted>(t.events[0]);
   EXPECT_EQ(r.h.id, "S1-7-20261122-42-R");
@@ -413,8 +440,9 @@ TEST(PoslogEdge, ReturnWithLineLevelTransactionLink) {
 }
 
 TEST(PoslogEdge, TransactionLevelLinkNamesTheSaleButAResumeLinkDoesNot) {
-  const std::string ret = "<LineItem><SequenceNumber>1</SequenceNumber><Return><ItemID>A</ItemID>"
-                          "<ExtendedAmount>5.00</ExtendedAmount></Return></LineItem>";
+  const std::string ret =
+      "<LineItem><SequenceNumber>1</SequenceNumber><Return><ItemID>A</ItemID>"
+      "<ExtendedAmount>5.00</ExtendedAmount></Return></LineItem>";
   Translation linked = ok(retail(ret + "<TransactionLink ReasonCode=\"Return\"><WorkstationID>9"
                                        "</WorkstationID><SequenceNumber>77</SequenceNumber>"
                                        "</TransactionLink>"));
@@ -430,11 +458,10 @@ TEST(PoslogEdge, TransactionLevelLinkNamesTheSaleButAResumeLinkDoesNot) {
 
 TEST(PoslogEdge, CancelledTransactionBecomesSaleVoided) {
   for (const auto& [tx_attrs, rt_attrs] :
-       std::vector<std::pair<std::string, std::string>>{
-           {" CancelFlag=\"true\"", ""},
-           {"", " TransactionStatus=\"Cancelled\""},
-           {"", " TransactionStatus=\"PostVoided\""},
-           {" VoidFlag=\"true\"", ""}}) {
+       std::vector<std::pair<std::string, std::string>>{{" CancelFlag=\"true\"", ""},
+                                                        {"", " TransactionStatus=\"Cancelled\""},
+                                                        {"", " TransactionStatus=\"PostVoided\""},
+                                                        {" VoidFlag=\"true\"", ""}}) {
     SCOPED_TRACE(tx_attrs + rt_attrs);
     Translation t = ok(retail(sale_line(1, "A", "10.00") + cash("10.00"), tx_attrs, rt_attrs));
     ASSERT_EQ(t.events.size(), 1u);
@@ -617,10 +644,10 @@ TEST(PoslogEdge, SeveralTransactionsNamespacedOrNotGiveTheSameEvents) {
 }
 
 TEST(PoslogEdge, BareTransactionRoot) {
-  Translation t = ok(
-      "<Transaction xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\"><SequenceNumber>5"
-      "</SequenceNumber><EndDateTime>2026-01-01T09:00:00Z</EndDateTime><RetailTransaction>" +
-      sale_line(1, "A", "2.00") + "</RetailTransaction></Transaction>");
+  Translation t =
+      ok("<Transaction xmlns=\"http://www.nrf-arts.org/IXRetail/namespace/\"><SequenceNumber>5"
+         "</SequenceNumber><EndDateTime>2026-01-01T09:00:00Z</EndDateTime><RetailTransaction>" +
+         sale_line(1, "A", "2.00") + "</RetailTransaction></Transaction>");
   ASSERT_EQ(t.events.size(), 1u);
   EXPECT_EQ(t.events[0].provenance.locator, "Transaction[1]");
   EXPECT_EQ(as<domain::SaleCompleted>(t.events[0]).h.id, "5-S");
@@ -651,7 +678,9 @@ TEST(PoslogErrors, TruncatedFileIsAnErrorNeverAPartialTranslation) {
   // Every cut through the document, including right after a complete </Transaction>.
   const size_t after_first = xml.find("</Transaction>") + std::string("</Transaction>").size();
   std::vector<size_t> cuts = {after_first, xml.size() - 1, xml.size() / 2};
-  for (size_t c = 1; c < xml.size(); c += 61) cuts.push_back(c);
+  for (size_t c = 1; c < xml.size(); c += 61) {
+    cuts.push_back(c);
+  }
   for (size_t cut : cuts) {
     SCOPED_TRACE(cut);
     auto r = translate(std::string_view(xml).substr(0, cut));
@@ -662,9 +691,10 @@ TEST(PoslogErrors, TruncatedFileIsAnErrorNeverAPartialTranslation) {
 
 TEST(PoslogErrors, NegativeSaleAmountNamesTheElement) {
   const std::string three = "<POSLog>" +
-                            std::string("<Transaction><SequenceNumber>1</SequenceNumber>"
-                                        "<EndDateTime>2026-01-01T09:00:00Z</EndDateTime>"
-                                        "<ControlTransaction/></Transaction>") +
+                            std::string(
+                                "<Transaction><SequenceNumber>1</SequenceNumber>"
+                                "<EndDateTime>2026-01-01T09:00:00Z</EndDateTime>"
+                                "<ControlTransaction/></Transaction>") +
                             "<Transaction><SequenceNumber>2</SequenceNumber>"
                             "<EndDateTime>2026-01-01T09:00:00Z</EndDateTime><RetailTransaction>" +
                             sale_line(1, "A", "1.00") +
@@ -681,8 +711,9 @@ TEST(PoslogErrors, NegativeSaleAmountNamesTheElement) {
 TEST(PoslogErrors, MissingAndUnparseableAmounts) {
   expect_error(retail("<LineItem><SequenceNumber>1</SequenceNumber><Sale><ItemID>A</ItemID>"
                       "</Sale></LineItem>"),
-               ErrorCode::kInvalidEvent, "Transaction[1]/RetailTransaction/LineItem[1]/Sale/"
-                                         "ExtendedAmount",
+               ErrorCode::kInvalidEvent,
+               "Transaction[1]/RetailTransaction/LineItem[1]/Sale/"
+               "ExtendedAmount",
                "missing ExtendedAmount");
   expect_error(retail(sale_line(1, "A", "12,50")), ErrorCode::kInvalidEvent,
                "Transaction[1]/RetailTransaction/LineItem[1]/Sale/ExtendedAmount",
@@ -693,8 +724,8 @@ TEST(PoslogErrors, MissingAndUnparseableAmounts) {
   expect_error(retail(sale_line(1, "A", "1.00") +
                       "<LineItem><SequenceNumber>2</SequenceNumber><Tender TenderType=\"Cash\">"
                       "</Tender></LineItem>"),
-               ErrorCode::kInvalidEvent, "Transaction[1]/RetailTransaction/LineItem[2]/Tender/Amount",
-               "missing Amount");
+               ErrorCode::kInvalidEvent,
+               "Transaction[1]/RetailTransaction/LineItem[2]/Tender/Amount", "missing Amount");
   expect_error(retail(sale_line(1, "A", "1.00") + cash("-1.00")), ErrorCode::kInvalidEvent,
                "Transaction[1]/RetailTransaction/LineItem[2]/Tender/Amount",
                "a sale's tender is negative");
@@ -706,16 +737,19 @@ TEST(PoslogErrors, MissingAndUnparseableAmounts) {
 }
 
 TEST(PoslogErrors, IdentityTimeAndRoot) {
-  expect_error("<POSLog><Transaction><EndDateTime>2026-01-01T09:00:00Z</EndDateTime>"
-               "<RetailTransaction/></Transaction></POSLog>",
-               ErrorCode::kInvalidEvent, "Transaction[1]/SequenceNumber",
-               "SequenceNumber or a TransactionID");
-  expect_error("<POSLog><Transaction><SequenceNumber>1</SequenceNumber><RetailTransaction/>"
-               "</Transaction></POSLog>",
-               ErrorCode::kInvalidEvent, "Transaction[1]/EndDateTime", "missing EndDateTime");
-  expect_error("<POSLog><Transaction><SequenceNumber>1</SequenceNumber><EndDateTime>yesterday"
-               "</EndDateTime><RetailTransaction/></Transaction></POSLog>",
-               ErrorCode::kInvalidEvent, "Transaction[1]/EndDateTime", "RFC 3339");
+  expect_error(
+      "<POSLog><Transaction><EndDateTime>2026-01-01T09:00:00Z</EndDateTime>"
+      "<RetailTransaction/></Transaction></POSLog>",
+      ErrorCode::kInvalidEvent, "Transaction[1]/SequenceNumber",
+      "SequenceNumber or a TransactionID");
+  expect_error(
+      "<POSLog><Transaction><SequenceNumber>1</SequenceNumber><RetailTransaction/>"
+      "</Transaction></POSLog>",
+      ErrorCode::kInvalidEvent, "Transaction[1]/EndDateTime", "missing EndDateTime");
+  expect_error(
+      "<POSLog><Transaction><SequenceNumber>1</SequenceNumber><EndDateTime>yesterday"
+      "</EndDateTime><RetailTransaction/></Transaction></POSLog>",
+      ErrorCode::kInvalidEvent, "Transaction[1]/EndDateTime", "RFC 3339");
   expect_error("<Order><Id>1</Id></Order>", ErrorCode::kInvalidEvent, "Order",
                "not POSLog or Transaction");
   expect_error(retail(sale_line(1, "A", "2.00") +
@@ -728,8 +762,8 @@ TEST(PoslogErrors, IdentityTimeAndRoot) {
 // ---- the fuzz seeds (tests/fuzz/corpus/poslog/) translate as their names say --------------
 
 std::string seed(const char* name) {
-  return read_file(std::filesystem::path(LOYALTY_TEST_DATA_DIR) / ".." / ".." / "fuzz" /
-                   "corpus" / "poslog" / name);
+  return read_file(std::filesystem::path(LOYALTY_TEST_DATA_DIR) / ".." / ".." / "fuzz" / "corpus" /
+                   "poslog" / name);
 }
 
 TEST(PoslogSeeds, VoidNegativeItemDiscountAndChangeTogether) {

@@ -14,8 +14,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (result.ok()) {
     // Touch the output so that a translation with dangling parts would be caught by ASan.
     size_t n = 0;
-    for (const auto& e : result->events) n += loyalty::domain::header_of(e.request).id.size();
-    for (const auto& s : result->skipped) n += s.reason.size();
+    for (const auto& e : result->events) {
+      n += loyalty::domain::header_of(e.request).id.size();
+    }
+    for (const auto& s : result->skipped) {
+      n += s.reason.size();
+    }
     static_cast<void>(n);
   }
   return 0;
