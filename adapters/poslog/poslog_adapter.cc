@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cstdint>
 #include <exception>
+#include <initializer_list>
 #include <new>
 #include <optional>
 #include <pugixml.hpp>
@@ -302,7 +303,7 @@ class TransactionTranslator {
   domain::Status run();
 
  private:
-  domain::Status identify();
+  void identify();
   Result<domain::BusinessTime> business_time() const;
   domain::RequestHeader header(std::string_view type, std::string_view suffix,
                                const domain::BusinessTime& at) const;
@@ -340,7 +341,9 @@ class TransactionTranslator {
   int customer_rank_ = 0;  // 0: none yet; lower wins (README "Customer")
 };
 
-domain::Status TransactionTranslator::identify() {
+// Reads the transaction's identity; an unidentifiable transaction is only an error once it
+// would become an event (a sign-on without a sequence number is still skipped).
+void TransactionTranslator::identify() {
   store_ = std::string(child_text(tx_, "RetailStoreID"));
   if (store_.empty()) {
     store_ = std::string(child_text(child(tx_, "BusinessUnit"), "UnitID"));
@@ -349,10 +352,6 @@ domain::Status TransactionTranslator::identify() {
   sequence_ = std::string(child_text(tx_, "SequenceNumber"));
   transaction_id_ = std::string(child_text(tx_, "TransactionID"));
   business_day_ = digits_only(date_text(child(tx_, "BusinessDayDate")));
-  if (sequence_.empty() && transaction_id_.empty()) {
-    return invalid(path_of(tx_, "SequenceNumber"),
-                   "a Transaction needs a SequenceNumber or a TransactionID to be identified");
-  }
   for (std::string_view part :
        {std::string_view(store_), std::string_view(workstation_), std::string_view(business_day_),
         std::string_view(sequence_.empty() ? transaction_id_ : sequence_)}) {
@@ -366,7 +365,6 @@ domain::Status TransactionTranslator::identify() {
   }
   ticket_ = ticket_of(workstation_, sequence_, transaction_id_);
   branch_ = branch_of_store(store_);
-  return domain::ok_status();
 }
 
 std::string TransactionTranslator::branch_of_store(std::string_view store) const {
@@ -439,9 +437,7 @@ void TransactionTranslator::emit(domain::Request request) {
 }
 
 domain::Status TransactionTranslator::run() {
-  if (auto s = identify(); !s) {
-    return s;
-  }
+  identify();
   if (attr_true(tx_, "TrainingModeFlag") || is_true(child_text(tx_, "TrainingModeFlag"))) {
     skip("training-mode transaction: not a real sale");
     return domain::ok_status();
@@ -472,6 +468,10 @@ domain::Status TransactionTranslator::run() {
     return domain::ok_status();
   }
 
+  if (sequence_.empty() && transaction_id_.empty()) {
+    return invalid(path_of(tx_, "SequenceNumber"),
+                   "a Transaction needs a SequenceNumber or a TransactionID to be identified");
+  }
   auto at = business_time();
   if (!at) {
     return at.error();

@@ -482,6 +482,13 @@ TEST(PoslogEdge, SuspendedAndTrainingTransactionsAreSkippedWithAReason) {
   EXPECT_TRUE(t.events.empty());
   ASSERT_EQ(t.skipped.size(), 1u);
   EXPECT_EQ(t.skipped[0].reason, "training-mode transaction: not a real sale");
+  // A control transaction needs no identity to be skipped.
+  Translation c =
+      ok("<POSLog><Transaction><ControlTransaction><ReasonCode>x</ReasonCode>"
+         "<OperatorSignOff/></ControlTransaction></Transaction></POSLog>");
+  ASSERT_EQ(c.skipped.size(), 1u);
+  EXPECT_EQ(c.skipped[0].reason, "ControlTransaction (OperatorSignOff): not a sale or a return");
+  EXPECT_EQ(c.skipped[0].provenance.source_id, "");
 }
 
 TEST(PoslogEdge, TenderWithChangeInsideTheTender) {
