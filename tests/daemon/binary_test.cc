@@ -1,0 +1,71 @@
+// The loyaltyd binary as a child process: --help, and SIGTERM while a request is in flight
+// (the request is answered, then the process exits 0).
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "daemon_test_support.h"
+
+namespace loyalty::daemon::test {
+namespace {
+
+TEST(DaemonBinary, HelpShowsTheExample) {
+  FILE* p = ::popen(LOYALTYD_BINARY " --help", "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
+    out.append(buf, n);
+  }
+  EXPECT_EQ(::pclose(p), 0);
+  EXPECT_NE(out.find("loyaltyd --config /etc/loyalty/loyalty.toml"), std::string::npos) << out;
+}
+
+using DaemonProcess = DaemonFixture;
+
+TEST_F(DaemonProcess, SigtermLetsTheRequestInFlightFinish) {
+  std::ofstream(dir_ + "/loyalty.toml") << kBaseConfig << "[daemon]\nport = 0\n";
+  const std::string port_file = dir_ + "/port";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::execl(LOYALTYD_BINARY, "loyaltyd", "--config", (dir_ + "/loyalty.toml").c_str(),
+            "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // A child process announces its port through the file (written by rename, so whole);
+  // waiting for it is the only wait in this suite, bounded at 20 s.
+  uint16_t port = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (port == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(port_file);
+    int p = 0;
+    if (in >> p) {
+      port = static_cast<uint16_t>(p);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ASSERT_NE(port, 0) << "loyaltyd did not start";
+
+  const std::string body = sale("SIG-1");
+  Conn c(port);
+  ASSERT_TRUE(c.send("POST /v1/events HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+  ASSERT_EQ(c.read().status, 100);
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  ASSERT_TRUE(c.send(body));
+  const HttpResponse r = c.read();
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.doc()["earned"], 45);
+  EXPECT_EQ(r.headers.at("connection"), "close");
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+}  // namespace
+}  // namespace loyalty::daemon::test
