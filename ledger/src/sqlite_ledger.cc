@@ -7,6 +7,7 @@
 #include <random>
 
 #include "ledger/migrations.h"
+#include "wal_coalescing_vfs.h"
 
 namespace loyalty::ledger {
 
@@ -772,7 +773,7 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
   const int flags =
       (options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) |
       SQLITE_OPEN_NOMUTEX;
-  const int rc = sqlite3_open_v2(options.path.c_str(), &l->db_, flags, nullptr);
+  const int rc = sqlite3_open_v2(options.path.c_str(), &l->db_, flags, wal_coalescing_vfs_name());
   if (rc != SQLITE_OK) {
     const std::string msg = l->db_ ? sqlite3_errmsg(l->db_) : sqlite3_errstr(rc);
     throw StoreFailure(ErrorCode::kUnavailable, "cannot open the ledger " + options.path + ": " + msg);
@@ -900,7 +901,11 @@ int SqliteLedger::on_wal_commit(void* self, sqlite3* db, const char* name, int p
     // completes, and cheaply (the background thread copied most frames); the next write
     // then starts the WAL over. Only sustained writes get here.
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  } else if (pages >= wanted) {
+    l->ckpt_triggered_at_pages_ = 0;
+  } else if (pages < l->ckpt_triggered_at_pages_) {
+    l->ckpt_triggered_at_pages_ = 0;  // the WAL started over
+  } else if (pages >= wanted && pages - l->ckpt_triggered_at_pages_ >= wanted) {
+    l->ckpt_triggered_at_pages_ = pages;
     std::lock_guard lock(l->ckpt_mu_);
     l->ckpt_wanted_ = true;
     l->ckpt_cv_.notify_one();
@@ -910,7 +915,7 @@ int SqliteLedger::on_wal_commit(void* self, sqlite3* db, const char* name, int p
 
 void SqliteLedger::start_checkpointer() {
   if (sqlite3_open_v2(options_.path.c_str(), &ckpt_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
+                      wal_coalescing_vfs_name()) != SQLITE_OK) {
     sqlite3_close_v2(ckpt_db_);
     ckpt_db_ = nullptr;
     return;  // the main connection keeps SQLite's own auto-checkpoint

@@ -166,6 +166,11 @@ class SqliteLedger final : public app::LedgerStore {
   std::mutex ckpt_mu_;
   std::condition_variable ckpt_cv_;
   bool ckpt_wanted_ = false;
+  // WAL size (pages) at the last wake-up of the background checkpoint; touched only under
+  // mu_ (from on_wal_commit). A new wake-up needs checkpoint_pages more frames, so a WAL
+  // that cannot start over under steady writes does not keep the thread copying and
+  // syncing after every sale.
+  int64_t ckpt_triggered_at_pages_ = 0;
   bool ckpt_stop_ = false;
 };
 
