@@ -41,8 +41,8 @@ using Clock = std::chrono::steady_clock;
 std::string sale(uint64_t n, int customers) {
   const std::string id = "BENCH-" + std::to_string(n);
   return R"({"type":"sale.completed","id":")" + id +
-         R"(","at":"2026-11-22T10:15:00-06:00","ticket":")" + id +
-         R"(","customer":"card:)" + std::to_string(1'000'000 + n % customers) +
+         R"(","at":"2026-11-22T10:15:00-06:00","ticket":")" + id + R"(","customer":"card:)" +
+         std::to_string(1'000'000 + n % customers) +
          R"(","lines":[{"n":1,"sku":"CAFE-AMER","category":"bebidas","qty":"2","amount":"90.00"}],)"
          R"("tenders":[{"method":"cash","amount":"90.00"}]})";
 }
@@ -66,7 +66,8 @@ void client(uint16_t port, int index, int connections, uint64_t total, double ra
     return;
   }
   beast::flat_buffer buffer;
-  for (uint64_t n = static_cast<uint64_t>(index); n < total; n += static_cast<uint64_t>(connections)) {
+  for (uint64_t n = static_cast<uint64_t>(index); n < total;
+       n += static_cast<uint64_t>(connections)) {
     const auto due = t0 + std::chrono::nanoseconds(static_cast<int64_t>(1e9 * n / rate));
     std::this_thread::sleep_until(due);
     http::request<http::string_body> req{http::verb::post, "/v1/events", 11};
@@ -143,10 +144,9 @@ int main(int argc, char** argv) {
   }
 
   const uint64_t total = static_cast<uint64_t>(rate * seconds);
-  const std::string run = std::to_string(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const std::string run = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
   std::vector<Result> results(static_cast<size_t>(connections));
   std::vector<std::thread> threads;
   const auto t0 = Clock::now() + std::chrono::milliseconds(100);

@@ -114,9 +114,8 @@ domain::Status Daemon::start() {
   if (drop_ && watch_ == DropWatch::kPolling) {
     drop_->start();
   }
-  log_->info("loyaltyd started: branch {}, port {}, drop folder {}",
-             runtime_->settings().branch, server_->port(),
-             drop_ ? runtime_->settings().daemon.drop_dir : std::string("none"));
+  log_->info("loyaltyd started: branch {}, port {}, drop folder {}", runtime_->settings().branch,
+             server_->port(), drop_ ? runtime_->settings().daemon.drop_dir : std::string("none"));
   return domain::ok_status();
 }
 

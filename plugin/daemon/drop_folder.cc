@@ -43,7 +43,8 @@ std::string lower(std::string s) {
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // What a name in the drop folder is; kNone for names the watcher leaves alone.
@@ -148,7 +149,9 @@ std::string describe_failures(const app::IngestReport& report) {
 
 DropFolder::DropFolder(app::Service& service, const config::Settings& settings,
                        std::shared_ptr<spdlog::logger> log)
-    : service_(service), settings_(settings), log_(std::move(log)),
+    : service_(service),
+      settings_(settings),
+      log_(std::move(log)),
       dir_(settings.daemon.drop_dir) {}
 
 DropFolder::~DropFolder() { stop(); }
@@ -158,9 +161,9 @@ domain::Status DropFolder::open() {
   for (const char* sub : {kDoneDir, kRejectedDir, kStateDir}) {
     fs::create_directories(fs::path(dir_) / sub, ec);
     if (ec) {
-      return domain::make_error(domain::ErrorCode::kUnavailable, "daemon.drop_dir",
-                                "cannot create " + (fs::path(dir_) / sub).string() + ": " +
-                                    ec.message());
+      return domain::make_error(
+          domain::ErrorCode::kUnavailable, "daemon.drop_dir",
+          "cannot create " + (fs::path(dir_) / sub).string() + ": " + ec.message());
     }
   }
   const fs::path state_path = fs::path(dir_) / kStateDir / kStateFile;
@@ -182,9 +185,8 @@ domain::Status DropFolder::open() {
     if (!f.is_object()) {
       continue;
     }
-    Record r{f.value("name", ""),         f.value("size", uintmax_t{0}),
-             f.value("mtime_ns", int64_t{0}), f.value("sha256", ""),
-             f.value("outcome", kDoneDir),    f.value("at_ms", int64_t{0})};
+    Record r{f.value("name", ""),   f.value("size", uintmax_t{0}), f.value("mtime_ns", int64_t{0}),
+             f.value("sha256", ""), f.value("outcome", kDoneDir),  f.value("at_ms", int64_t{0})};
     if (r.outcome != kDoneDir && r.outcome != kRejectedDir) {
       r.outcome = kDoneDir;  // never move a file anywhere but the two folders
     }
@@ -301,8 +303,8 @@ void DropFolder::process(const std::string& name, const Seen& seen) {
                 std::to_string(kMaxFileBytes) + "\n";
   } else if (kind == Kind::kPoslog) {
     const adapters::Adapter* poslog = adapters::find_adapter("poslog");
-    auto r = app::ingest(service_, *poslog, bytes, mapping_for(settings_, "poslog"),
-                         "poslog:" + name);
+    auto r =
+        app::ingest(service_, *poslog, bytes, mapping_for(settings_, "poslog"), "poslog:" + name);
     if (!r) {
       outcome = kRejectedDir;
       const domain::Error& e = r.error();

@@ -91,7 +91,7 @@ class DropFolder {
   std::shared_ptr<spdlog::logger> log_;
   const std::string dir_;
 
-  std::mutex poll_mu_;                    // one scan at a time
+  std::mutex poll_mu_;                      // one scan at a time
   std::map<std::string, Seen> candidates_;  // seen once, waiting to be seen unchanged
   std::map<std::string, Record> state_;     // by name|size|mtime_ns|sha256
   std::atomic<uint64_t> processed_{0};

@@ -59,8 +59,8 @@ std::string media_type(std::string_view content_type) {
 
 bool is_json_lines(std::string_view content_type) {
   const std::string t = media_type(content_type);
-  return t == "application/x-ndjson" || t == "application/jsonl" ||
-         t == "application/json-lines" || t == "application/x-jsonlines";
+  return t == "application/x-ndjson" || t == "application/jsonl" || t == "application/json-lines" ||
+         t == "application/x-jsonlines";
 }
 
 // Percent-decoding of one path segment ('+' is a plus sign in a path). Returns false on a
@@ -221,13 +221,14 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path) const {
     return healthz();
   }
   if (!authorized(request.authorization)) {
-    ApiResponse r = error_response(401, ErrorCode::kForbidden, "authorization",
-                                   "send \"Authorization: Bearer <token>\" with the daemon's token");
+    ApiResponse r =
+        error_response(401, ErrorCode::kForbidden, "authorization",
+                       "send \"Authorization: Bearer <token>\" with the daemon's token");
     r.ask_for_token = true;
     r.type = "unauthorized";
     // The path may carry a customer reference: never log it unmasked.
     r.log_target = path.rfind(kCustomersPrefix, 0) == 0 ? std::string(kCustomersPrefix) + "..."
-                                                         : std::string(path);
+                                                        : std::string(path);
     return r;
   }
   if (path == kEventsPath) {
@@ -240,16 +241,15 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path) const {
     const std::string_view name = path.substr(kAdaptersPrefix.size());
     if (adapters::find_adapter(name) == nullptr) {
       return error_response(404, ErrorCode::kNotFound, "path",
-                            "no adapter '" + std::string(name) +
-                                "'; known: poslog, square, odoo");
+                            "no adapter '" + std::string(name) + "'; known: poslog, square, odoo");
     }
     if (method != "POST") {
       return method_not_allowed("POST");
     }
     return adapter(request, name);
   }
-  if (path.rfind(kCustomersPrefix, 0) == 0 && path.size() > kCustomersPrefix.size() +
-                                                                 kBalanceSuffix.size() &&
+  if (path.rfind(kCustomersPrefix, 0) == 0 &&
+      path.size() > kCustomersPrefix.size() + kBalanceSuffix.size() &&
       path.substr(path.size() - kBalanceSuffix.size()) == kBalanceSuffix) {
     const std::string_view ref = path.substr(
         kCustomersPrefix.size(), path.size() - kCustomersPrefix.size() - kBalanceSuffix.size());

@@ -28,14 +28,14 @@ struct ApiRequest {
   std::string content_type;   // the Content-Type header, may be empty
   std::string authorization;  // the Authorization header, may be empty
   std::string body;
-  std::string request_id;     // for ids the daemon makes up (balance queries) and logs
+  std::string request_id;  // for ids the daemon makes up (balance queries) and logs
 };
 
 struct ApiResponse {
   unsigned status = 200;
-  std::string body;  // JSON
-  std::string allow;             // the Allow header of a 405
-  bool ask_for_token = false;    // a 401: send "WWW-Authenticate: Bearer"
+  std::string body;            // JSON
+  std::string allow;           // the Allow header of a 405
+  bool ask_for_token = false;  // a 401: send "WWW-Authenticate: Bearer"
   // For the request log line; never a customer reference in clear.
   std::string type;        // contract type ("sale.completed"), or what the route does
   std::string event_id;    // the contract request id when known

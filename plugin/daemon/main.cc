@@ -41,8 +41,9 @@ int main(int argc, char** argv) {
       "accepting, finishes the requests in flight and closes the ledger.");
   std::string config = default_config();
   std::string port_file;
-  app.add_option("-c,--config", config, "the TOML configuration (default $LOYALTY_CONFIG or "
-                                        "/etc/loyalty/loyalty.toml)");
+  app.add_option("-c,--config", config,
+                 "the TOML configuration (default $LOYALTY_CONFIG or "
+                 "/etc/loyalty/loyalty.toml)");
   app.add_option("--port-file", port_file,
                  "write the bound port to this file once listening (with daemon.port = 0)");
   CLI11_PARSE(app, argc, argv);
@@ -82,10 +83,9 @@ int main(int argc, char** argv) {
     }
   }
   if (::isatty(STDOUT_FILENO) == 1) {
-    std::printf("loyaltyd: branch %s listening on %s:%u\n",
-                daemon.runtime().settings().branch.c_str(),
-                daemon.runtime().settings().daemon.address.c_str(),
-                static_cast<unsigned>(daemon.port()));
+    std::printf(
+        "loyaltyd: branch %s listening on %s:%u\n", daemon.runtime().settings().branch.c_str(),
+        daemon.runtime().settings().daemon.address.c_str(), static_cast<unsigned>(daemon.port()));
     std::fflush(stdout);
   }
   signals_ioc.run();  // returns once the signal handler has run

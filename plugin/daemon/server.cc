@@ -49,8 +49,8 @@ std::string client_request_id(beast::string_view v) {
     return {};
   }
   const bool plain = std::all_of(v.begin(), v.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == ':';
   });
   return plain ? std::string(v.data(), v.size()) : std::string();
 }
@@ -63,7 +63,9 @@ class Session;
 // (wait() returns only after the last session is gone).
 struct Shared {
   Shared(const Api& a, std::shared_ptr<spdlog::logger> l, ServerOptions o)
-      : api(a), log(std::move(l)), options(std::move(o)),
+      : api(a),
+        log(std::move(l)),
+        options(std::move(o)),
         workers(static_cast<size_t>(std::max(1, options.worker_threads))) {}
 
   std::chrono::milliseconds timeout() const {
@@ -114,8 +116,9 @@ class Session : public std::enable_shared_from_this<Session> {
     // One deadline for the header and the body: a client that sends half a header and
     // stalls, or stays idle between keep-alive requests, is cut when it passes.
     stream_.expires_after(shared_.timeout());
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::on_read_header, shared_from_this()));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::on_read_header, shared_from_this()));
   }
 
   void on_read_header(beast::error_code ec, std::size_t /*bytes*/) {
@@ -221,9 +224,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res.body() = std::move(r.body);
     res.keep_alive(keep_alive_ && !stopping_ && !shared_.stopping);
     res.prepare_payload();
-    log_line_ = fmt::format("req={} {} {} type={} id={} -> {}", request_id_, method_,
-                            r.log_target, r.type.empty() ? "-" : r.type,
-                            r.event_id.empty() ? "-" : r.event_id, r.status);
+    log_line_ =
+        fmt::format("req={} {} {} type={} id={} -> {}", request_id_, method_, r.log_target,
+                    r.type.empty() ? "-" : r.type, r.event_id.empty() ? "-" : r.event_id, r.status);
     write(std::move(res), Linger::kNo);
   }
 
@@ -247,9 +250,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.emplace(std::move(res));
     linger_ = linger;
     stream_.expires_after(shared_.timeout());
-    http::async_write(stream_, *res_,
-                      beast::bind_front_handler(&Session::on_write, shared_from_this(),
-                                                res_->need_eof()));
+    http::async_write(
+        stream_, *res_,
+        beast::bind_front_handler(&Session::on_write, shared_from_this(), res_->need_eof()));
   }
 
   void on_write(bool close, beast::error_code ec, std::size_t /*bytes*/) {
@@ -258,8 +261,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     res_.reset();
     if (!log_line_.empty()) {
-      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() -
-                                                                            started_);
+      const auto us =
+          std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started_);
       shared_.log->info("{} {}us", log_line_, us.count());
       log_line_.clear();
     }
@@ -300,8 +303,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_shutdown() {
     stopping_ = true;
-    const bool idle =
-        !busy_ && buffer_.size() == 0 && (!parser_ || !parser_->got_some()) && !res_;
+    const bool idle = !busy_ && buffer_.size() == 0 && (!parser_ || !parser_->got_some()) && !res_;
     if (idle) {
       // The pending read ends with operation_aborted and the session goes away.
       stream_.close();
@@ -352,9 +354,9 @@ class Server::Impl {
     const ServerOptions& o = shared_.options;
     const std::string where = o.address + ":" + std::to_string(o.port);
     auto failed = [&](const char* step, const beast::error_code& ec) {
-      return domain::make_error(domain::ErrorCode::kUnavailable, "daemon.address",
-                                std::string("cannot listen on ") + where + ": " + step + ": " +
-                                    ec.message());
+      return domain::make_error(
+          domain::ErrorCode::kUnavailable, "daemon.address",
+          std::string("cannot listen on ") + where + ": " + step + ": " + ec.message());
     };
     beast::error_code ec;
     const auto address = net::ip::make_address(o.address, ec);

@@ -53,8 +53,10 @@ TEST_F(DaemonProcess, SigtermLetsTheRequestInFlightFinish) {
 
   const std::string body = sale("SIG-1");
   Conn c(port);
-  ASSERT_TRUE(c.send("POST /v1/events HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /v1/events HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n"));
   ASSERT_EQ(c.read().status, 100);
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
   ASSERT_TRUE(c.send(body));

@@ -79,8 +79,8 @@ class Conn {
     size_t pos = head.find("\r\n");
     while (pos != std::string::npos) {
       const size_t next = head.find("\r\n", pos + 2);
-      const std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos
-                                                                              : next - pos - 2);
+      const std::string line =
+          head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
       const size_t colon = line.find(':');
       if (colon != std::string::npos) {
         std::string name = line.substr(0, colon);
@@ -145,8 +145,8 @@ class Conn {
 inline std::string sale(const std::string& id, const std::string& customer = "card:4000123",
                         const std::string& amount = "90.00") {
   return R"({"type":"sale.completed","id":")" + id +
-         R"(","at":"2026-11-22T10:15:00-06:00","ticket":")" + id + R"(","customer":")" +
-         customer + R"(","lines":[{"n":1,"sku":"CAFE","amount":")" + amount +
+         R"(","at":"2026-11-22T10:15:00-06:00","ticket":")" + id + R"(","customer":")" + customer +
+         R"(","lines":[{"n":1,"sku":"CAFE","amount":")" + amount +
          R"("}],"tenders":[{"method":"cash","amount":")" + amount + R"("}]})";
 }
 
@@ -176,8 +176,9 @@ class DaemonFixture : public ::testing::Test {
 
   // Writes the config ([daemon] lines appended to the base) and starts the daemon.
   void start(const std::string& daemon_section = "", const std::string& extra = "") {
-    std::ofstream(dir_ + "/loyalty.toml")
-        << kBaseConfig << "[daemon]\nport = 0\n" << daemon_section << "\n" << extra;
+    std::ofstream(dir_ + "/loyalty.toml") << kBaseConfig << "[daemon]\nport = 0\n"
+                                          << daemon_section << "\n"
+                                          << extra;
     auto d = Daemon::open(dir_ + "/loyalty.toml", DropWatch::kManual);
     ASSERT_TRUE(d.ok()) << d.error().field << ": " << d.error().message;
     daemon_ = std::move(*d);

@@ -31,8 +31,8 @@ class DropFolderTest : public DaemonFixture {
   }
   json balance(const std::string& customer) {
     auto out = daemon_->runtime().service().handle(
-        R"({"type":"balance.query","id":"q","at":"2026-11-22T10:15:00Z","customer":")" +
-        customer + "\"}");
+        R"({"type":"balance.query","id":"q","at":"2026-11-22T10:15:00Z","customer":")" + customer +
+        "\"}");
     return json::parse(out.json);
   }
 
@@ -172,9 +172,8 @@ TEST_F(DropFolderTest, GoodPoslogGoesToDone) {
   </Transaction>
 </POSLog>
 )";
-  auto probe = adapters::find_adapter("poslog")->translate(kPoslog, mapping_for(
-                                                                        daemon_->runtime().settings(),
-                                                                        "poslog"));
+  auto probe = adapters::find_adapter("poslog")->translate(
+      kPoslog, mapping_for(daemon_->runtime().settings(), "poslog"));
   if (!probe.ok() && probe.error().message.find("not yet written") != std::string::npos) {
     GTEST_SKIP() << "the poslog adapter is still a placeholder";
   }

@@ -26,8 +26,7 @@ TEST_F(HttpDaemon, SaleThenBalance) {
 TEST_F(HttpDaemon, JsonLinesGetAnArrayInOrder) {
   start();
   const std::string body = sale("L1") + "\r\n\n" + sale("L2", "card:2", "10.00") + "\n{oops\n";
-  const HttpResponse r =
-      call("POST", "/v1/events", body, "Content-Type: application/x-ndjson\r\n");
+  const HttpResponse r = call("POST", "/v1/events", body, "Content-Type: application/x-ndjson\r\n");
   ASSERT_EQ(r.status, 200) << r.body;
   const json a = r.doc();
   ASSERT_TRUE(a.is_array()) << r.body;
@@ -106,8 +105,9 @@ TEST_F(HttpDaemon, SlowClientIsCutByTheTimeoutWhileOthersAreServed) {
 TEST_F(HttpDaemon, MalformedChunkingIs400) {
   start();
   Conn c(port());
-  ASSERT_TRUE(c.send("POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "zz\r\nhello\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "zz\r\nhello\r\n0\r\n\r\n"));
   const HttpResponse r = c.read();
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.doc()["ok"], false);
@@ -127,12 +127,13 @@ TEST_F(HttpDaemon, InvalidUtf8Is400InvalidJsonAndQuarantined) {
 
 TEST_F(HttpDaemon, StatusTableForServiceErrors) {
   start();
-  EXPECT_EQ(call("POST", "/v1/events", R"({"type":"nope","id":"x","at":"2026-11-22T10:15:00Z"})")
-                .status,
-            400);
-  const HttpResponse held = call("POST", "/v1/events",
-                                 R"({"type":"points.authorize","id":"A1","at":"2026-11-22T10:15:00Z",)"
-                                 R"("customer":"card:4000123","amount":"40.00"})");
+  EXPECT_EQ(
+      call("POST", "/v1/events", R"({"type":"nope","id":"x","at":"2026-11-22T10:15:00Z"})").status,
+      400);
+  const HttpResponse held =
+      call("POST", "/v1/events",
+           R"({"type":"points.authorize","id":"A1","at":"2026-11-22T10:15:00Z",)"
+           R"("customer":"card:4000123","amount":"40.00"})");
   EXPECT_TRUE(held.status == 422 || held.status == 404) << held.status << " " << held.body;
   EXPECT_EQ(http_status(0), 200u);
   EXPECT_EQ(http_status(static_cast<int>(domain::ErrorCode::kInvalidEvent)), 400u);
@@ -165,8 +166,8 @@ TEST_F(HttpDaemon, BearerTokenRequiredWhenConfigured) {
   EXPECT_EQ(call("POST", "/v1/events", sale("T1"), "Authorization: Bearer s3cret-token\r\n").status,
             200);
   EXPECT_EQ(call("GET", "/v1/customers/card%3A4000123/balance").status, 401);
-  EXPECT_EQ(call("GET", "/v1/customers/card%3A4000123/balance",
-                 {}, "Authorization: bearer s3cret-token\r\n")
+  EXPECT_EQ(call("GET", "/v1/customers/card%3A4000123/balance", {},
+                 "Authorization: bearer s3cret-token\r\n")
                 .status,
             200);
   EXPECT_EQ(call("GET", "/healthz").status, 200);  // liveness needs no token
@@ -194,8 +195,10 @@ TEST_F(HttpDaemon, StopFinishesTheRequestInFlightAndClosesIdleConnections) {
   ASSERT_EQ(idle.request("GET", "/healthz").status, 200);
   const std::string body = sale("INFLIGHT");
   Conn c(port());
-  ASSERT_TRUE(c.send("POST /v1/events HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /v1/events HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n"));
   ASSERT_EQ(c.read().status, 100);  // the server has the header: the request is in flight
   daemon_->stop();
   EXPECT_TRUE(idle.closed_by_peer());

@@ -1,7 +1,8 @@
 // app::ingest with a fake adapter, app::ingest_jsonl, and the report's JSON, on a real
 // SQLite ledger; plus the agreement between config's adapter names and the registry.
-#include "adapters/adapter.h"
 #include "app/ingest.h"
+
+#include "adapters/adapter.h"
 #include "config/settings.h"
 #include "daemon_test_support.h"
 #include "protocol/codec.h"

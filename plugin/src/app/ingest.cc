@@ -19,7 +19,7 @@ void provenance(protocol::JsonWriter& w, const adapters::Provenance& p) {
 
 size_t IngestReport::failed() const {
   return static_cast<size_t>(std::count_if(events.begin(), events.end(),
-                                            [](const IngestedEvent& e) { return e.code != 0; }));
+                                           [](const IngestedEvent& e) { return e.code != 0; }));
 }
 
 domain::Result<IngestReport> ingest(Service& service, const adapters::Adapter& adapter,

@@ -35,7 +35,7 @@ struct IngestReport {
   std::vector<IngestedEvent> events;
   std::vector<adapters::Skipped> skipped;
 
-  size_t failed() const;                 // events whose code is not 0
+  size_t failed() const;  // events whose code is not 0
   bool ok() const { return failed() == 0; }
 };
 
