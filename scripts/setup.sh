@@ -2,6 +2,7 @@
 # Sets up a fresh Debian 12 machine and builds the project.
 #
 #   scripts/setup.sh [BUILD_DIR] [extra cmake args...]
+#   scripts/setup.sh --only-packages
 #
 # Installs the Debian packages the build needs (only those missing; needs root or sudo),
 # configures with CMake and builds everything. Safe to run again: it only does what is
@@ -15,6 +16,11 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
 fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ONLY_PACKAGES=0
+if [[ "${1:-}" == "--only-packages" ]]; then
+  ONLY_PACKAGES=1
+  shift
+fi
 BUILD_DIR="${1:-build}"
 shift || true
 [[ "$BUILD_DIR" = /* ]] || BUILD_DIR="$ROOT/$BUILD_DIR"
@@ -41,6 +47,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+((ONLY_PACKAGES)) && exit 0
 
 GENERATOR=()
 command -v ninja >/dev/null && GENERATOR=(-G Ninja)

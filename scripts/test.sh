@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
 # Sets everything up (packages, build) and runs every test:
-#   1. the normal build (RelWithDebInfo) and its full ctest suite;
+#   1. fuzzing: a clang build of the libFuzzer targets, each fuzzed for a bounded time
+#      (LOYALTY_FUZZ_SECONDS, default 15) from its seed corpus (label `fuzz`);
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and its ctest suite
-#      (benchmarks off).
+#      (benchmarks off; corpora of every fuzz target replayed);
+#   3. the normal build (RelWithDebInfo) and its full ctest suite, printed last.
 # Prints ctest's summary of each and exits non-zero if any test failed.
 #
-#   scripts/test.sh                 # both runs
+#   scripts/test.sh                           # all three
 #   LOYALTY_SKIP_SANITIZE=1 scripts/test.sh   # only the normal run (quicker, local use)
+#   LOYALTY_SKIP_FUZZ=1 scripts/test.sh       # no clang fuzz build
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 JOBS="$(nproc)"
 status=0
 
-"$ROOT/scripts/setup.sh" build
-echo "== tests (RelWithDebInfo) =="
-(cd "$ROOT/build" && ctest --output-on-failure -j "$JOBS" --timeout 600) || status=1
+if [[ -z "${LOYALTY_SKIP_FUZZ:-}" && -z "${LOYALTY_SKIP_SANITIZE:-}" ]]; then
+  "$ROOT/scripts/setup.sh" --only-packages
+  FUZZ_DIR="$ROOT/build-fuzz"
+  if [[ ! -f "$FUZZ_DIR/CMakeCache.txt" ]]; then
+    CC=clang CXX=clang++ cmake -S "$ROOT" -B "$FUZZ_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DLOYALTY_FUZZ=ON -DLOYALTY_BUILD_BENCH=OFF >/dev/null
+  fi
+  cmake "$FUZZ_DIR" -DLOYALTY_FUZZ_SECONDS="${LOYALTY_FUZZ_SECONDS:-15}" >/dev/null
+  cmake --build "$FUZZ_DIR" -j "$JOBS" --target fuzz_request fuzz_config fuzz_poslog fuzz_square fuzz_odoo
+  echo "== fuzzing (clang, libFuzzer + ASan/UBSan) =="
+  (cd "$FUZZ_DIR" && ctest --output-on-failure -j "$JOBS" -L fuzz) || status=1
+fi
 
 if [[ -z "${LOYALTY_SKIP_SANITIZE:-}" ]]; then
   "$ROOT/scripts/setup.sh" build-asan -DLOYALTY_SANITIZE=ON -DLOYALTY_BUILD_BENCH=OFF
@@ -26,5 +38,10 @@ if [[ -z "${LOYALTY_SKIP_SANITIZE:-}" ]]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   (cd "$ROOT/build-asan" && ctest --output-on-failure -j "$JOBS" --timeout 900 -LE no_sanitize) || status=1
+  unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
+
+"$ROOT/scripts/setup.sh" build
+echo "== tests (RelWithDebInfo) =="
+(cd "$ROOT/build" && ctest --output-on-failure -j "$JOBS" --timeout 600) || status=1
 exit $status
