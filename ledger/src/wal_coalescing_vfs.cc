@@ -125,11 +125,10 @@ int x_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offs
   if (st->deferred_rc != SQLITE_OK) {
     return settle_locked(file, *st);
   }
-  const bool contiguous = !st->buffer.empty() &&
-                          offset == st->buffer_offset + static_cast<sqlite3_int64>(st->buffer.size());
-  const bool fits = st->buffer.size() + static_cast<size_t>(amount) <= kMaxBufferedBytes;
   if (offset + amount > st->size_on_disk) {
     // Growing the file may fail for lack of space: write now, so the error has a caller.
+    // (Only until the WAL reaches its working size: after a checkpoint it starts over
+    // from the beginning of the same file.)
     if (const int rc = flush_locked(file, *st); rc != SQLITE_OK) {
       return rc;
     }
@@ -139,6 +138,9 @@ int x_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offs
     }
     return rc;
   }
+  const bool contiguous = !st->buffer.empty() &&
+                          offset == st->buffer_offset + static_cast<sqlite3_int64>(st->buffer.size());
+  const bool fits = st->buffer.size() + static_cast<size_t>(amount) <= kMaxBufferedBytes;
   if (!(contiguous && fits)) {
     if (const int rc = flush_locked(file, *st); rc != SQLITE_OK) {
       return rc;
