@@ -215,8 +215,8 @@ bool Api::authorized(std::string_view authorization) const {
 ApiResponse Api::route(const ApiRequest& request, std::string_view path) const {
   const std::string& method = request.method;
   if (path == kHealthPath) {
-    if (method != "GET" && method != "HEAD") {
-      return method_not_allowed("GET, HEAD");
+    if (method != "GET") {
+      return method_not_allowed("GET");
     }
     return healthz();
   }
