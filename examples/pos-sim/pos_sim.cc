@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -265,6 +266,7 @@ struct DayLine {
   // uses; kNoSource when the file has none for that ticket.
   size_t hold_source = kNoSource;
   bool needs_hold = false;
+  bool is_authorize = false;  // a points.authorize: its hold is published as soon as answered
   static constexpr size_t kNoSource = static_cast<size_t>(-1);
 };
 
@@ -296,7 +298,8 @@ bool read_day(const std::string& path, const std::string& default_branch,
     if (maybe_authorize || d.needs_hold) {
       const json req = json::parse(text, nullptr, false);
       if (!req.is_discarded() && req.is_object()) {
-        if (str_of(req, "type") == "points.authorize" && req.contains("ticket")) {
+        d.is_authorize = str_of(req, "type") == "points.authorize";
+        if (d.is_authorize && req.contains("ticket")) {
           last_authorize[ticket_key(req, default_branch)] = out.size();
         } else if (d.needs_hold) {
           auto it = last_authorize.find(ticket_key(req, default_branch));
@@ -504,35 +507,56 @@ class Terminal {
         err_printed_(err_printed),
         tickets_(tickets) {}
 
-  void replay(size_t index, Stats& st) {
-    const DayLine& line = day_[index];
-    std::string body = line.text;
+  // What one request of the day got from the plugin, before pos-sim looks at it.
+  struct Sent {
+    size_t index = 0;
+    int rc = 0;
     bool hold_missing = false;
+    std::string body;      // as sent ("$HOLD" replaced)
+    std::string response;  // as answered
+  };
+
+  // The POS's side of a request: send it, and publish the hold of an authorization at once
+  // (a later line may be waiting for it). Everything else is account()'s.
+  Sent send(size_t index, Stats& st) {
+    const DayLine& line = day_[index];
+    Sent out;
+    out.index = index;
+    out.body = line.text;
     if (line.needs_hold) {
       std::optional<std::string> hold;
       if (line.hold_source != DayLine::kNoSource) hold = holds_.wait(line.hold_source);
-      hold_missing = !hold;
-      body = substitute_hold(line.text, hold);
+      out.hold_missing = !hold;
+      out.body = substitute_hold(line.text, hold);
     }
-
-    std::string response_text;
     const auto t0 = SteadyClock::now();
-    const int rc = plugin_.handle(body, response_text);
+    out.rc = plugin_.handle(out.body, out.response);
     const auto t1 = SteadyClock::now();
     st.latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+    if (line.is_authorize) {
+      // Published whatever happened, so that a waiting terminal never waits forever.
+      std::optional<std::string> hold;
+      if (out.rc == LOYALTY_OK) {
+        const json resp = json::parse(out.response, nullptr, false);
+        if (!str_of(resp, "hold").empty()) hold = str_of(resp, "hold");
+      }
+      holds_.publish(index, std::move(hold));
+    }
+    return out;
+  }
 
-    const json req = json::parse(body, nullptr, false);
+  void replay(size_t index, Stats& st) { account(send(index, st), st); }
+
+  // The bookkeeping of one answered request: counts, checks, receipts.
+  void account(const Sent& sent, Stats& st) {
+    const DayLine& line = day_[sent.index];
+    const int rc = sent.rc;
+    const std::string& response_text = sent.response;
+    const json req = json::parse(sent.body, nullptr, false);
     const json resp = json::parse(response_text, nullptr, false);
     const std::string type = req.is_object() ? str_of(req, "type", "(no type)") : "(not JSON)";
     st.by_type[type] += 1;
-    if (hold_missing) st.holds_missing += 1;
-
-    if (type == "points.authorize") {
-      // Published whatever happened, so that a waiting terminal never waits forever.
-      std::optional<std::string> hold;
-      if (rc == LOYALTY_OK && !str_of(resp, "hold").empty()) hold = str_of(resp, "hold");
-      holds_.publish(index, std::move(hold));
-    }
+    if (sent.hold_missing) st.holds_missing += 1;
 
     if (rc != LOYALTY_OK || !resp.is_object() || !bool_of(resp, "ok")) {
       report_error(line, req, resp, rc, st);
@@ -978,7 +1002,7 @@ int main(int argc, char** argv) {
     Stats st;
     st.latency_ns.reserve(day.size() / n_threads + 1);
     Terminal terminal(opt, default_branch, plugin, day, holds, replays, err_mu, err_printed,
-                      n_threads == 1 ? &tickets : nullptr);
+                      nullptr);  // rule 7 is checked with one terminal (pipelined)
     for (size_t i = first; i < day.size(); i += n_threads) {
       try {
         terminal.replay(i, st);
@@ -993,10 +1017,82 @@ int main(int argc, char** argv) {
     std::lock_guard lock(merge_mu);
     total.merge(st);
   };
-  std::vector<std::thread> pool;
-  for (size_t i = 1; i < n_threads; ++i) pool.emplace_back(worker, i);
-  worker(0);
-  for (auto& t : pool) t.join();
+  // One terminal: the plugin is called on this thread and pos-sim's own bookkeeping (reading
+  // the answers, counting, printing receipts) runs on another, in order, as a till prints
+  // one receipt while the next customer pays. The replay's pace is then the plugin's.
+  auto pipelined = [&] {
+    Stats sent_stats, book_stats;
+    sent_stats.latency_ns.reserve(day.size());
+    Terminal terminal(opt, default_branch, plugin, day, holds, replays, err_mu, err_printed,
+                      &tickets);
+    constexpr size_t kMaxQueued = 1024;
+    std::mutex queue_mu;
+    std::condition_variable queue_cv;
+    std::deque<Terminal::Sent> queue;
+    bool closed = false;
+    std::thread bookkeeper([&] {
+      for (;;) {
+        Terminal::Sent sent;
+        {
+          std::unique_lock lock(queue_mu);
+          queue_cv.wait(lock, [&] { return !queue.empty() || closed; });
+          if (queue.empty()) return;
+          sent = std::move(queue.front());
+          queue.pop_front();
+          if (queue.size() + 1 < kMaxQueued) {
+            lock.unlock();
+          } else {
+            lock.unlock();
+            queue_cv.notify_all();  // the sender may be waiting for room
+          }
+        }
+        try {
+          terminal.account(sent, book_stats);
+        } catch (const std::exception& e) {  // pos-sim's own failure (memory)
+          std::lock_guard lock(err_mu);
+          std::cerr << "pos-sim: line " << day[sent.index].line_no << ": " << e.what() << "\n";
+          book_stats.errors["pos-sim"] += 1;
+        }
+        done.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+    for (size_t i = 0; i < day.size(); ++i) {
+      Terminal::Sent sent;
+      try {
+        sent = terminal.send(i, sent_stats);
+      } catch (const std::exception& e) {  // pos-sim's own failure (memory), not the plugin's
+        std::lock_guard lock(err_mu);
+        std::cerr << "pos-sim: line " << day[i].line_no << ": " << e.what() << "\n";
+        sent_stats.errors["pos-sim"] += 1;
+        holds.publish(i, std::nullopt);  // in case it was an authorization someone waits for
+        done.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      std::unique_lock lock(queue_mu);
+      queue_cv.wait(lock, [&] { return queue.size() < kMaxQueued; });
+      const bool was_empty = queue.empty();
+      queue.push_back(std::move(sent));
+      lock.unlock();
+      if (was_empty) queue_cv.notify_all();  // only an empty queue has a waiting bookkeeper
+    }
+    {
+      std::lock_guard lock(queue_mu);
+      closed = true;
+    }
+    queue_cv.notify_all();
+    bookkeeper.join();
+    total.merge(sent_stats);
+    total.merge(book_stats);
+  };
+
+  if (n_threads == 1) {
+    pipelined();
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t i = 1; i < n_threads; ++i) pool.emplace_back(worker, i);
+    worker(0);
+    for (auto& t : pool) t.join();
+  }
   const double secs =
       std::max(1e-9, std::chrono::duration<double>(SteadyClock::now() - t0).count());
   if (show_progress) {
