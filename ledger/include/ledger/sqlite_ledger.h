@@ -40,7 +40,7 @@ struct LedgerOptions {
   bool read_only = false;         // loyaltyctl report/verify: no migration, no writes
   // The WAL is checkpointed by a background thread (on its own connection) once it holds
   // this many pages, so that POS calls do not pay for checkpoints. Under sustained writes
-  // (WAL past 4x this) the committing call completes one, so the WAL starts over. 0 =
+  // (WAL past 16x this) the committing call completes one, so the WAL starts over. 0 =
   // SQLite's own auto-checkpoint on the committing thread.
   int64_t checkpoint_pages = 1000;
 };
@@ -142,7 +142,7 @@ class SqliteLedger final : public app::LedgerStore {
   void checkpointer_loop();
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
   // Past this many times checkpoint_pages, the committing call completes the checkpoint.
-  static constexpr int64_t kForegroundCheckpointFactor = 4;
+  static constexpr int64_t kForegroundCheckpointFactor = 16;
 
   friend class SqliteTx;
   LedgerOptions options_;
