@@ -24,7 +24,7 @@ if [[ -z "${LOYALTY_SKIP_FUZZ:-}" && -z "${LOYALTY_SKIP_SANITIZE:-}" ]]; then
   FUZZ_DIR="$ROOT/build-fuzz"
   if [[ ! -f "$FUZZ_DIR/CMakeCache.txt" ]]; then
     CC=clang CXX=clang++ cmake -S "$ROOT" -B "$FUZZ_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DLOYALTY_FUZZ=ON -DLOYALTY_BUILD_BENCH=OFF >/dev/null
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLOYALTY_FUZZ=ON -DLOYALTY_BUILD_BENCH=OFF >/dev/null
   fi
   cmake "$FUZZ_DIR" -DLOYALTY_FUZZ_SECONDS="${LOYALTY_FUZZ_SECONDS:-15}" >/dev/null
   cmake --build "$FUZZ_DIR" -j "$JOBS" --target fuzz_request fuzz_config fuzz_poslog fuzz_square fuzz_odoo
@@ -33,7 +33,10 @@ if [[ -z "${LOYALTY_SKIP_FUZZ:-}" && -z "${LOYALTY_SKIP_SANITIZE:-}" ]]; then
 fi
 
 if [[ -z "${LOYALTY_SKIP_SANITIZE:-}" ]]; then
-  "$ROOT/scripts/setup.sh" build-asan -DLOYALTY_SANITIZE=ON -DLOYALTY_BUILD_BENCH=OFF
+  # -O1 with line tables only: the sanitizer build compiles in about half the time of -O2 -g,
+  # and reports still name files and lines.
+  "$ROOT/scripts/setup.sh" build-asan -DLOYALTY_SANITIZE=ON -DLOYALTY_BUILD_BENCH=OFF \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1"
   echo "== tests (ASan + UBSan) =="
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
