@@ -23,29 +23,10 @@ std::string excerpt(std::string_view s, size_t max_chars) {
   return std::string(s.substr(0, max_chars)) + "...";
 }
 
-// The deepest nesting of arrays and objects in `bytes` exceeds kMaxDepth (strings skipped).
-// nlohmann would accept any depth; a fuzzer's "[[[[..." must not cost unbounded memory.
-bool too_deep(std::string_view bytes) {
-  size_t depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    const char c = bytes[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth) return true;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return false;
-}
+// Thrown by the parser callback of parse() when arrays and objects nest deeper than
+// kMaxDepth: nlohmann would accept any depth, and a fuzzer's "[[[[..." must not cost
+// unbounded memory.
+struct TooDeep {};
 
 // Plain decimal text ("-12.345", any number of places) rounded half away from zero at
 // `decimals` places, as micro-units.
@@ -120,13 +101,19 @@ int currency_decimals(std::string_view currency) {
 }
 
 domain::Result<json> parse(std::string_view bytes) {
-  if (too_deep(bytes)) {
+  const json::parser_callback_t limit_depth = [](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        static_cast<size_t>(depth) >= kMaxDepth) {
+      throw TooDeep{};
+    }
+    return true;
+  };
+  try {
+    return json::parse(bytes.begin(), bytes.end(), limit_depth);
+  } catch (const TooDeep&) {
     return make_error(
         ErrorCode::kInvalidJson, "",
         "not accepted: arrays and objects nest deeper than " + std::to_string(kMaxDepth));
-  }
-  try {
-    return json::parse(bytes.begin(), bytes.end());
   } catch (const json::parse_error& e) {
     // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
     std::string_view what = e.what();

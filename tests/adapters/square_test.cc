@@ -430,8 +430,15 @@ TEST(SquareEdgeCases, MalformedAndTruncatedJson) {
   const domain::Error e = translate_error(full.substr(0, full.size() / 2));
   EXPECT_EQ(e.code, ErrorCode::kInvalidJson);
   EXPECT_NE(e.message.find("at byte"), std::string::npos) << e.message;
-  EXPECT_EQ(translate_error(std::string(100, '[') + std::string(100, ']')).code,
-            ErrorCode::kInvalidJson);
+  auto nested = [](size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+  const domain::Error too_deep = translate_error(nested(65));
+  EXPECT_EQ(too_deep.code, ErrorCode::kInvalidJson);
+  EXPECT_NE(too_deep.message.find("nest deeper than 64"), std::string::npos) << too_deep.message;
+  EXPECT_EQ(translate_error(nested(100000)).code, ErrorCode::kInvalidJson);
+  // 64 levels parse; the document is then refused for its shape, not its depth.
+  EXPECT_EQ(translate_error(nested(64)).code, ErrorCode::kInvalidEvent);
+  // Brackets inside strings are not nesting: an event of an unknown type, skipped.
+  EXPECT_EQ(translate_ok("{\"type\":\"" + nested(200) + "\"}").skipped.size(), 1u);
   EXPECT_EQ(translate_error("{\"type\":\"\xff\"}").code, ErrorCode::kInvalidJson);
 }
 
