@@ -9,6 +9,9 @@
 
 #include "adapters/adapter.h"
 #include "adapters/odoo/odoo_adapter.h"
+#include "adapter_test_support.h"
+
+#include <nlohmann/json.hpp>
 
 namespace loyalty::adapters::odoo {
 namespace {
@@ -22,39 +25,17 @@ constexpr const char* kCreateFromUi =
 constexpr const char* kSyncFromUi =
     "odoo-master_pos_stock-tests-test_pos_stock_flow_sync_from_ui_sale-and-refund.json";
 
-std::string read_data(const std::string& name) {
-  std::ifstream in(std::string(LOYALTY_TEST_DATA_DIR) + "/odoo/" + name, std::ios::binary);
-  EXPECT_TRUE(in) << name;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string read_data(const std::string& name) { return test::read_data("odoo", name); }
 
-// The JSON array that is the value of `key` in `text` (brackets balanced, strings skipped):
-// the sync_from_ui fixture holds the sale and the refund payloads under two keys.
+// The JSON array under `key` of the sync_from_ui fixture, which holds the sale and the
+// refund payloads under two keys.
 std::string array_at(const std::string& text, const std::string& key) {
-  size_t i = text.find('[', text.find("\"" + key + "\""));
-  const size_t start = i;
-  int depth = 0;
-  bool in_string = false;
-  for (; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      ++depth;
-    } else if ((c == ']' || c == '}') && --depth == 0) {
-      return text.substr(start, i - start + 1);
-    }
+  const auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains(key) || !doc[key].is_array()) {
+    ADD_FAILURE() << "no array under " << key;
+    return "[]";
   }
-  ADD_FAILURE() << "no array under " << key;
-  return "[]";
+  return doc[key].dump(1);  // indented: tests edit it as text ("key": value)
 }
 
 // `members` added at the start of the first object in `text`.
@@ -63,22 +44,14 @@ std::string with_members(std::string text, const std::string& members) {
   return text;
 }
 
-Mapping default_mapping() {
-  Mapping m;
-  m.branch = "B01";
-  return m;
-}
+using test::default_mapping;
 
 Translation translate_ok(const std::string& body, const Mapping& mapping = default_mapping()) {
-  auto r = adapter().translate(body, mapping);
-  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().field + ": " + r.error().message);
-  return r.ok() ? *r : Translation{};
+  return test::translate_ok(adapter(), body, mapping);
 }
 
 domain::Error translate_error(const std::string& body, const Mapping& m = default_mapping()) {
-  auto r = adapter().translate(body, m);
-  EXPECT_FALSE(r.ok());
-  return r.ok() ? domain::Error{} : r.error();
+  return test::translate_error(adapter(), body, m);
 }
 
 // By value: callers often pass a temporary Translation.
@@ -424,14 +397,7 @@ TEST(OdooEdgeCases, MalformedTruncatedAndWrongShapes) {
 
 // ---- the fuzz seeds (tests/fuzz/corpus/odoo/) translate as their names say ---------------
 
-std::string seed(const char* name) {
-  std::ifstream in(std::string(LOYALTY_TEST_DATA_DIR) + "/../../fuzz/corpus/odoo/" + name,
-                   std::ios::binary);
-  EXPECT_TRUE(in) << name;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string seed(const char* name) { return test::read_seed("odoo", name); }
 
 TEST(OdooSeeds, EverySeedGivesItsOutcome) {
   const SaleCompleted one = sale_at(translate_ok(seed("create_from_ui_one.json")), 0);

@@ -13,6 +13,7 @@
 
 #include "adapters/adapter.h"
 #include "adapters/poslog/poslog_adapter.h"
+#include "adapter_test_support.h"
 #include "domain/time.h"
 
 namespace loyalty::adapters::poslog {
@@ -22,12 +23,7 @@ using domain::ErrorCode;
 using domain::Money;
 using domain::Quantity;
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::read_file;
 
 std::filesystem::path data_file(const char* name) {
   return std::filesystem::path(LOYALTY_TEST_DATA_DIR) / "poslog" / name;
@@ -768,10 +764,7 @@ TEST(PoslogErrors, IdentityTimeAndRoot) {
 
 // ---- the fuzz seeds (tests/fuzz/corpus/poslog/) translate as their names say --------------
 
-std::string seed(const char* name) {
-  return read_file(std::filesystem::path(LOYALTY_TEST_DATA_DIR) / ".." / ".." / "fuzz" / "corpus" /
-                   "poslog" / name);
-}
+std::string seed(const char* name) { return test::read_seed("poslog", name); }
 
 TEST(PoslogSeeds, VoidNegativeItemDiscountAndChangeTogether) {
   const std::string xml = seed("sale_change_discounts.xml");

@@ -9,6 +9,7 @@
 
 #include "adapters/adapter.h"
 #include "adapters/square/square_adapter.h"
+#include "adapter_test_support.h"
 
 namespace loyalty::adapters::square {
 namespace {
@@ -18,12 +19,7 @@ using domain::RefundCompleted;
 using domain::SaleCompleted;
 
 std::string read_data(const std::string& name) {
-  std::ifstream in(std::string(LOYALTY_TEST_DATA_DIR) + "/square/square-api-spec_" + name,
-                   std::ios::binary);
-  EXPECT_TRUE(in) << name;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return test::read_data("square", "square-api-spec_" + name);
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
@@ -63,23 +59,13 @@ const std::string kCompleted =
     R"("id":"P1","status":"COMPLETED","created_at":"2026-11-22T16:15:00Z",)"
     R"("location_id":"L1",)";
 
-Mapping default_mapping() {
-  Mapping m;
-  m.branch = "B01";
-  return m;
-}
+using test::default_mapping;
 
 Translation translate_ok(const std::string& body, const Mapping& mapping = default_mapping()) {
-  auto r = adapter().translate(body, mapping);
-  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().field + ": " + r.error().message);
-  return r.ok() ? *r : Translation{};
+  return test::translate_ok(adapter(), body, mapping);
 }
 
-domain::Error translate_error(const std::string& body) {
-  auto r = adapter().translate(body, default_mapping());
-  EXPECT_FALSE(r.ok());
-  return r.ok() ? domain::Error{} : r.error();
-}
+domain::Error translate_error(const std::string& body) { return test::translate_error(adapter(), body); }
 
 // By value: callers often pass a temporary Translation.
 SaleCompleted only_sale(const Translation& t) {
@@ -525,14 +511,7 @@ TEST(SquareEdgeCases, OverlongIdsAreRefused) {
 
 // ---- the fuzz seeds (tests/fuzz/corpus/square/) translate as their names say -------------
 
-std::string seed(const char* name) {
-  std::ifstream in(std::string(LOYALTY_TEST_DATA_DIR) + "/../../fuzz/corpus/square/" + name,
-                   std::ios::binary);
-  EXPECT_TRUE(in) << name;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string seed(const char* name) { return test::read_seed("square", name); }
 
 TEST(SquareSeeds, EverySeedGivesItsOutcome) {
   const SaleCompleted s = only_sale(translate_ok(seed("payment_completed_with_order.json")));
