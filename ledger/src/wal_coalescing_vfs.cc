@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -43,6 +44,9 @@ sqlite3_vfs* g_real_vfs = nullptr;
 sqlite3_vfs g_vfs;
 
 std::mutex g_registry_mu;  // guards g_wal_files; taken before any FileState::mu
+// WAL buffers of this process that hold data. Read transactions also pass through
+// xShmBarrier; with nothing buffered anywhere they skip the registry and its mutex.
+std::atomic<int> g_buffers_in_use{0};
 std::unordered_multimap<std::string, FileState*> g_wal_files;  // db path -> its open WAL files
 
 ShimFile* shim(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f); }
@@ -66,6 +70,7 @@ int flush_locked(sqlite3_file* file, FileState& st) {
     }
   }
   st.buffer.clear();
+  g_buffers_in_use.fetch_sub(1, std::memory_order_relaxed);
   return rc;
 }
 
@@ -146,6 +151,7 @@ int x_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offs
       return rc;
     }
     st->buffer_offset = offset;
+    g_buffers_in_use.fetch_add(1, std::memory_order_relaxed);  // the buffer was empty
   }
   const char* bytes = static_cast<const char*>(data);
   st->buffer.insert(st->buffer.end(), bytes, bytes + amount);
@@ -228,7 +234,8 @@ int x_shm_unmap(sqlite3_file* file, int delete_flag) {
 // of that commit must be in the kernel before the second copy is written.
 void x_shm_barrier(sqlite3_file* file) {
   FileState* st = shim(file)->state;
-  if (!st->db_path.empty()) {
+  // A commit's own buffer was counted by the committing thread before this call.
+  if (!st->db_path.empty() && g_buffers_in_use.load(std::memory_order_relaxed) > 0) {
     std::lock_guard reg(g_registry_mu);
     auto [first, last] = g_wal_files.equal_range(st->db_path);
     for (auto it = first; it != last; ++it) {
