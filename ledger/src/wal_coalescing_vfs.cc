@@ -85,6 +85,17 @@ int settle_locked(sqlite3_file* file, FileState& st) {
   return rc;
 }
 
+// Before an operation that must see a WAL file as SQLite wrote it: flushes its buffer and
+// reports a failure kept from xShmBarrier. Other files have nothing to settle.
+int settle(sqlite3_file* file) {
+  FileState* st = shim(file)->state;
+  if (!st->is_wal) {
+    return SQLITE_OK;
+  }
+  std::lock_guard lock(st->mu);
+  return settle_locked(file, *st);
+}
+
 // ---- io methods ---------------------------------------------------------------------------
 
 int x_close(sqlite3_file* file) {
@@ -111,12 +122,8 @@ int x_close(sqlite3_file* file) {
 }
 
 int x_read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
-  FileState* st = shim(file)->state;
-  if (st->is_wal) {
-    std::lock_guard lock(st->mu);
-    if (const int rc = settle_locked(file, *st); rc != SQLITE_OK) {
-      return rc;
-    }
+  if (const int rc = settle(file); rc != SQLITE_OK) {
+    return rc;
   }
   return real_methods(file)->xRead(real(file), out, amount, offset);
 }
@@ -175,23 +182,15 @@ int x_truncate(sqlite3_file* file, sqlite3_int64 size) {
 }
 
 int x_sync(sqlite3_file* file, int flags) {
-  FileState* st = shim(file)->state;
-  if (st->is_wal) {
-    std::lock_guard lock(st->mu);
-    if (const int rc = settle_locked(file, *st); rc != SQLITE_OK) {
-      return rc;
-    }
+  if (const int rc = settle(file); rc != SQLITE_OK) {
+    return rc;
   }
   return real_methods(file)->xSync(real(file), flags);
 }
 
 int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
-  FileState* st = shim(file)->state;
-  if (st->is_wal) {
-    std::lock_guard lock(st->mu);
-    if (const int rc = settle_locked(file, *st); rc != SQLITE_OK) {
-      return rc;
-    }
+  if (const int rc = settle(file); rc != SQLITE_OK) {
+    return rc;
   }
   return real_methods(file)->xFileSize(real(file), size);
 }
@@ -205,12 +204,8 @@ int x_check_reserved_lock(sqlite3_file* file, int* out) {
 }
 
 int x_file_control(sqlite3_file* file, int op, void* arg) {
-  FileState* st = shim(file)->state;
-  if (st->is_wal) {
-    std::lock_guard lock(st->mu);
-    if (const int rc = settle_locked(file, *st); rc != SQLITE_OK) {
-      return rc;
-    }
+  if (const int rc = settle(file); rc != SQLITE_OK) {
+    return rc;
   }
   return real_methods(file)->xFileControl(real(file), op, arg);
 }
