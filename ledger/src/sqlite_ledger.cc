@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iterator>
+#include <optional>
 #include <random>
 
 #include "ledger/migrations.h"
@@ -58,6 +59,9 @@ enum class SqliteLedger::Stmt : int {
   kBegin,
   kBeginImmediate,
   kCommit,
+  kSavepoint,
+  kRelease,
+  kRollbackTo,
   kDataVersion,
   kFindRequest,
   kPutRequest,
@@ -106,6 +110,9 @@ constexpr const char* kStatements[] = {
     /* kBegin */ "BEGIN",
     /* kBeginImmediate */ "BEGIN IMMEDIATE",
     /* kCommit */ "COMMIT",
+    /* kSavepoint */ "SAVEPOINT member",
+    /* kRelease */ "RELEASE member",
+    /* kRollbackTo */ "ROLLBACK TO member",
     /* kDataVersion */ "PRAGMA data_version",
     /* kFindRequest */
     "SELECT body_hash, code, response_json FROM requests WHERE branch = ?1 AND request_id = ?2",
@@ -314,12 +321,34 @@ class SqliteTx final : public app::LedgerTx {
   using S = SqliteLedger::Stmt;
 
  public:
-  SqliteTx(SqliteLedger& l, bool write) : l_(l), lock_(l.mu_), write_(write) {
+  SqliteTx(SqliteLedger& l, bool write) : l_(l), write_(write) {
     if (!write) {
+      lock_ = std::unique_lock(l_.mu_);
+      l_.settle_group();  // read committed data only
       l_.stmt(S::kBegin).run();
       return;
     }
+    ++l_.writers_waiting_;
+    lock_ = std::unique_lock(l_.mu_);
+    --l_.writers_waiting_;
+    if (l_.group_open_) {
+      // Another writer left its work in the open transaction for us to continue.
+      try {
+        l_.stmt(S::kSavepoint).run();
+      } catch (...) {
+        l_.settle_group();
+        throw;
+      }
+      member_ = true;
+      group_ = l_.group_id_;
+      ++l_.group_members_;
+      return;
+    }
     l_.stmt(S::kBeginImmediate).run();
+    l_.group_open_ = true;
+    group_ = ++l_.group_id_;
+    l_.group_members_ = 1;
+    l_.group_began_ = std::chrono::steady_clock::now();
     // We hold the write lock now; if another connection committed since our last write
     // transaction, the cached sequence numbers may be stale.
     try {
@@ -342,16 +371,24 @@ class SqliteTx final : public app::LedgerTx {
 
   void commit() override {
     live();
-    try {
-      l_.stmt(S::kCommit).run();
-    } catch (...) {
-      // Whatever SQLite did, do not trust the cached counters any more.
-      l_.last_seq_.clear();
-      throw;
+    if (!write_) {
+      done_ = true;
+      l_.stmt(S::kCommit).run();  // ends a read: cannot lose anything
+      lock_.unlock();
+      return;
     }
+    if (member_) {
+      try {
+        l_.stmt(S::kRelease).run();
+      } catch (...) {
+        rollback();
+        throw;
+      }
+    }
+    // Our work is now part of the group: the next writer numbers after it.
     for (auto& [branch, seq] : pending_seq_) l_.last_seq_[branch] = seq;
     done_ = true;
-    lock_.unlock();  // the transaction is over: other threads may go on
+    finish();
   }
 
   // ---- idempotency ----
@@ -718,17 +755,61 @@ class SqliteTx final : public app::LedgerTx {
                                                  std::to_string(a.points.value()));
   }
 
-  void rollback() noexcept {
-    if (sqlite3_get_autocommit(l_.db_) == 0) {
-      // Cannot fail in a way we could act on; SQLite ends the transaction in any case.
-      sqlite3_exec(l_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  // Hands the open group to a waiting writer and waits for its COMMIT, or COMMITs it now.
+  // Throws StoreFailure when the group's COMMIT failed.
+  void finish() {
+    const bool hand_over = l_.writers_waiting_.load() > 0 &&
+                           l_.group_members_ < SqliteLedger::kMaxGroupMembers &&
+                           std::chrono::steady_clock::now() - l_.group_began_ < SqliteLedger::kMaxGroupAge;
+    if (hand_over) {
+      lock_.unlock();
+      l_.wait_for_group(group_);
+      return;
     }
+    try {
+      l_.end_group();
+    } catch (...) {
+      lock_.unlock();
+      throw;
+    }
+    lock_.unlock();
+  }
+
+  void rollback() noexcept {
     done_ = true;
+    if (!write_) {
+      if (sqlite3_get_autocommit(l_.db_) == 0) sqlite3_exec(l_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return;
+    }
+    if (sqlite3_get_autocommit(l_.db_) != 0) {
+      // SQLite already rolled the whole transaction back (disk full, I/O error): the
+      // group's earlier members lost their work too.
+      l_.settle_group();
+      return;
+    }
+    if (!member_) {
+      // The first writer of a group is alone in it until its commit(): roll it all back.
+      sqlite3_exec(l_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      l_.settle_group();
+      return;
+    }
+    // Undo only our savepoint; the members before us keep theirs.
+    if (sqlite3_exec(l_.db_, "ROLLBACK TO member; RELEASE member", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      l_.settle_group();
+      return;
+    }
+    try {
+      finish();  // the group goes on without us; wait for it (what we read must be durable)
+    } catch (...) {
+      // The group failed; our caller is already reporting an error of its own.
+    }
   }
 
   SqliteLedger& l_;
   std::unique_lock<std::mutex> lock_;
   bool write_;
+  bool member_ = false;  // joined an open group (inside a savepoint)
+  uint64_t group_ = 0;
   bool done_ = false;
   std::vector<std::pair<std::string, int64_t>> pending_seq_;  // last seq used, per branch
 };
@@ -913,6 +994,51 @@ int SqliteLedger::on_wal_commit(void* self, sqlite3* db, const char* name, int p
   return SQLITE_OK;
 }
 
+void SqliteLedger::end_group() {
+  if (!group_open_) return;
+  std::optional<StoreFailure> failure;
+  if (sqlite3_get_autocommit(db_) != 0) {
+    failure.emplace(ErrorCode::kUnavailable, "the ledger rolled back a transaction after an error");
+  } else {
+    try {
+      stmt(Stmt::kCommit).run();
+    } catch (const StoreFailure& f) {
+      failure = f;
+      if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+  if (failure) last_seq_.clear();  // whatever SQLite did, the cached counters are suspect
+  group_open_ = false;
+  {
+    std::lock_guard lock(group_mu_);
+    groups_ended_ = group_id_;
+    if (failure) {
+      group_failures_.emplace(group_id_, std::make_pair(failure->code(), std::string(failure->what())));
+      // Members look their group up as soon as they wake; old records only matter to a
+      // thread that slept through a thousand commits.
+      while (group_failures_.size() > 1024) group_failures_.erase(group_failures_.begin());
+    }
+  }
+  group_cv_.notify_all();
+  if (failure) throw *failure;
+}
+
+void SqliteLedger::settle_group() noexcept {
+  try {
+    end_group();
+  } catch (...) {
+    // Reported to the group's members, who own the error.
+  }
+}
+
+void SqliteLedger::wait_for_group(uint64_t id) {
+  std::unique_lock lock(group_mu_);
+  group_cv_.wait(lock, [&] { return groups_ended_ >= id; });
+  if (auto it = group_failures_.find(id); it != group_failures_.end()) {
+    throw StoreFailure(it->second.first, "the shared commit failed: " + it->second.second);
+  }
+}
+
 void SqliteLedger::start_checkpointer() {
   if (sqlite3_open_v2(options_.path.c_str(), &ckpt_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       wal_coalescing_vfs_name()) != SQLITE_OK) {
@@ -948,6 +1074,10 @@ void SqliteLedger::checkpointer_loop() {
 }
 
 SqliteLedger::~SqliteLedger() {
+  {
+    std::lock_guard lock(mu_);
+    settle_group();
+  }
   if (ckpt_thread_.joinable()) {
     {
       std::lock_guard lock(ckpt_mu_);

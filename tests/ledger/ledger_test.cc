@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -651,6 +652,82 @@ TEST_F(LedgerTest, WritersFromFourThreadsAreSerialised) {
   EXPECT_EQ(report.accounts_checked, 4);
   EXPECT_EQ(scalar("SELECT count(DISTINCT origin_seq) FROM entries WHERE origin_seq BETWEEN 1 AND 200"), 200);
   EXPECT_EQ(scalar("SELECT min(balance) FROM accounts"), 50);
+}
+
+TEST_F(LedgerTest, ConcurrentWritersShareCommitsAndAFailedOneLosesOnlyItsOwnWork) {
+  // Durable commits make writers queue behind each fsync, so they form groups.
+  l_.reset();
+  opts_.synchronous = 2;
+  l_ = SqliteLedger::open(opts_);
+  const uint64_t groups_before = l_->groups_ended();
+  constexpr int kThreads = 8, kEach = 40;
+  std::atomic<int> failed_on_purpose{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        if (i % 10 == 3) {
+          // Writes, then fails before commit(): only this writer's savepoint rolls back.
+          auto tx = l_->begin_write();
+          auto a = tx->find_account_by_ref("card:" + std::to_string(t));
+          if (!a) a = tx->create_account("B01", "card:" + std::to_string(t), "", at("2026-11-22T10:15:00-06:00"));
+          app::EntryRow e = entry(id + "-lost", a->account_id, "adjust", 1000, at("2026-11-22T10:15:00-06:00"));
+          credit(*tx, e);
+          ++failed_on_purpose;
+          continue;  // tx destroyed without commit
+        }
+        earn("card:" + std::to_string(t), 1, id);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  const int committed = kThreads * kEach - failed_on_purpose.load();
+  auto report = verify(*l_);
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems.front());
+  EXPECT_EQ(report.entries_checked, committed);
+  EXPECT_EQ(scalar("SELECT count(*) FROM entries WHERE entry_id LIKE '%-lost'"), 0);
+  EXPECT_EQ(scalar("SELECT max(origin_seq) FROM entries"), committed);  // no gap
+  EXPECT_EQ(scalar("SELECT count(*) FROM requests"), committed);
+  EXPECT_EQ(scalar("SELECT sum(balance) FROM accounts"), committed);
+  // Fewer COMMITs than transactions: writers shared them (at least one group of two).
+  const uint64_t groups = l_->groups_ended() - groups_before;
+  EXPECT_LT(groups, static_cast<uint64_t>(kThreads * kEach));
+  // Everything is durable: another connection sees it all.
+  l_.reset();
+  l_ = SqliteLedger::open(opts_);
+  EXPECT_EQ(scalar("SELECT count(*) FROM entries"), committed);
+}
+
+TEST_F(LedgerTest, AReadAfterGroupedWritesSeesThemCommitted) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  std::atomic<int> written{0};
+  for (int t = 0; t < 3; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) {
+        earn("card:" + std::to_string(t), 1, "w" + std::to_string(t) + "-" + std::to_string(i));
+        ++written;
+      }
+    });
+  }
+  // A reader never sees work of a group that has not committed: what it counts is on
+  // disk for another connection too.
+  for (int i = 0; i < 50; ++i) {
+    const int64_t seen = scalar("SELECT count(*) FROM entries");
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(opts_.path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM entries", -1, &s, nullptr);
+    sqlite3_step(s);
+    EXPECT_GE(sqlite3_column_int64(s, 0), seen);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(scalar("SELECT count(*) FROM entries"), written.load());
+  EXPECT_TRUE(verify(*l_).ok());
 }
 
 TEST_F(LedgerTest, AnotherConnectionWritingKeepsTheSequenceContiguous) {

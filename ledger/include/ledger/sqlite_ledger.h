@@ -2,7 +2,16 @@
 //
 // Ownership and threads: one SqliteLedger owns one SQLite connection, guarded by a mutex.
 // A transaction object (begin_write/begin_read) holds that mutex from its creation until
-// commit() or its destruction, so POS threads calling concurrently are serialised. Never
+// commit() or its destruction, so POS threads calling concurrently are serialised.
+//
+// Group commit: a write transaction whose commit() finds other writers waiting does not
+// COMMIT; it releases its work into the still-open SQLite transaction and hands the
+// connection to the next writer, which continues in a SAVEPOINT of its own (a failure rolls
+// back only that savepoint). The last writer of the group (no one waiting, or the group is
+// full or old) COMMITs once for all, with one fsync, and every member's commit() returns
+// only after that COMMIT: successfully, or throwing the same StoreFailure. A lone writer
+// COMMITs at once, as without grouping. Read transactions and with_db() first COMMIT an
+// open group, so nothing reads uncommitted work. Never
 // open a second transaction, call quarantine() or an admin function on the same thread
 // while one is alive: the mutex is not recursive. Other processes (loyaltyctl) wait on
 // busy_timeout; past it a call fails with StoreFailure kUnavailable "ledger busy".
@@ -14,8 +23,11 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -116,12 +128,19 @@ class SqliteLedger final : public app::LedgerStore {
   const LedgerOptions& options() const { return options_; }
   const std::string& node_epoch() const { return node_epoch_; }  // 32 hex digits
   const std::string& branch_id() const { return branch_id_; }    // as recorded at creation
+  // Write transactions (groups) ended so far, each with one COMMIT; fewer than the write
+  // transactions begun when writers shared commits (metrics, tests).
+  uint64_t groups_ended() {
+    std::lock_guard lock(group_mu_);
+    return groups_ended_;
+  }
 
   // For admin tools and tests (verify, reports): runs `f(db)` holding the connection's
   // lock. Inside, query()/exec() may be used.
   template <class F>
   auto with_db(F&& f) {
     std::lock_guard lock(mu_);
+    settle_group();
     return f(db_);
   }
 
@@ -141,6 +160,12 @@ class SqliteLedger final : public app::LedgerStore {
   void start_checkpointer();
   void checkpointer_loop();
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
+  // Holding mu_: COMMITs the open group and tells its members how it went. Throws the
+  // COMMIT's StoreFailure (after telling them). settle_group() swallows it.
+  void end_group();
+  void settle_group() noexcept;
+  // Blocks until group `id` has ended; throws StoreFailure if its COMMIT failed.
+  void wait_for_group(uint64_t id);
   // Past this many times checkpoint_pages, the committing call completes the checkpoint.
   static constexpr int64_t kForegroundCheckpointFactor = 16;
 
@@ -172,6 +197,20 @@ class SqliteLedger final : public app::LedgerStore {
   // syncing after every sale.
   int64_t ckpt_triggered_at_pages_ = 0;
   bool ckpt_stop_ = false;
+
+  // Group commit (see the file comment). A group is one SQLite write transaction shared by
+  // the writers that queued while it was open.
+  static constexpr int kMaxGroupMembers = 64;
+  static constexpr std::chrono::milliseconds kMaxGroupAge{10};
+  std::atomic<int> writers_waiting_{0};  // threads about to lock mu_ for a write
+  bool group_open_ = false;              // under mu_
+  int group_members_ = 0;                // under mu_
+  uint64_t group_id_ = 0;                // under mu_: the open group, or the last one
+  std::chrono::steady_clock::time_point group_began_;  // under mu_
+  std::mutex group_mu_;
+  std::condition_variable group_cv_;
+  uint64_t groups_ended_ = 0;  // under group_mu_: every group up to this id has ended
+  std::map<uint64_t, std::pair<domain::ErrorCode, std::string>> group_failures_;  // under group_mu_
 };
 
 }  // namespace loyalty::ledger
