@@ -680,7 +680,7 @@ TEST(ConfigDaemon, DefaultsWithoutASection) {
   EXPECT_EQ(d.max_body_bytes, 1024 * 1024);
   EXPECT_EQ(d.request_timeout_ms, 15000);
   EXPECT_EQ(d.io_threads, 2);
-  EXPECT_EQ(d.worker_threads, 4);
+  EXPECT_EQ(d.worker_threads, 8);
   EXPECT_EQ(d.drop_dir, "");
   EXPECT_EQ(d.drop_poll_ms, 1000);
   EXPECT_EQ(d.log_path, "");
@@ -698,7 +698,7 @@ token_file = "secrets/daemon.token"
 max_body_bytes = 4096
 request_timeout_ms = 500
 io_threads = 3
-worker_threads = 8
+worker_threads = 3
 drop_dir = "../drop"
 drop_poll_ms = 250
 log = "/var/log/loyalty/loyaltyd.log"
@@ -713,7 +713,7 @@ log_files = 3
   EXPECT_EQ(d.max_body_bytes, 4096);
   EXPECT_EQ(d.request_timeout_ms, 500);
   EXPECT_EQ(d.io_threads, 3);
-  EXPECT_EQ(d.worker_threads, 8);
+  EXPECT_EQ(d.worker_threads, 3);
   EXPECT_EQ(d.drop_dir, "/srv/drop");
   EXPECT_EQ(d.drop_poll_ms, 250);
   EXPECT_EQ(d.log_path, "/var/log/loyalty/loyaltyd.log");

@@ -34,7 +34,8 @@ struct DaemonSettings {
   int64_t max_body_bytes = 1024 * 1024;
   int64_t request_timeout_ms = 15'000;  // a request (header and body) must arrive within it
   int64_t io_threads = 2;               // network threads
-  int64_t worker_threads = 4;           // threads running the service calls
+  int64_t worker_threads = 8;           // threads running the service calls (their
+                                        // writes share commits: see SqliteLedger)
   std::string drop_dir;                 // absolute; empty: no drop folder
   int64_t drop_poll_ms = 1000;
   std::string log_path;  // absolute; empty: the plugin's log ([plugin] log)
