@@ -110,6 +110,16 @@ class ServiceTest : public ::testing::Test {
 
 const char* kAt = "2026-11-22T10:15:00-06:00";
 
+TEST_F(ServiceTest, PluginInfoNamesVersionsBranchAndProgram) {
+  json r = call({{"type", "plugin.info"}, {"id", "info"}, {"at", kAt}});
+  EXPECT_EQ(r["abi_version"], 1);
+  EXPECT_EQ(r["branch"], "B01");
+  EXPECT_EQ(r["currency"], "MXN");
+  EXPECT_EQ(r["schema_version"], ledger::kSchemaVersion);
+  EXPECT_EQ(r["program_version"], service_->settings()->program.version);
+  EXPECT_FALSE(r["version"].get<std::string>().empty());
+}
+
 TEST_F(ServiceTest, ContractSaleEarnsAndPrintsTheReceipt) {
   auto r = call(json::parse(R"({"type":"sale.completed","id":"B01-T1-000123","at":"2026-11-22T10:15:00-06:00",
      "branch":"B01","terminal":"T1","ticket":"000123","currency":"MXN","customer":"card:4000123",

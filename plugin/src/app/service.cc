@@ -47,9 +47,9 @@ std::string month_day(const std::string& birthday) {
 class Service::Run {
  public:
   Run(LedgerTx& tx, const config::Settings& s, const Clock& clock,
-      const protocol::ParsedRequest& parsed)
-      : tx_(tx), s_(s), p_(s.program), now_ms_(clock.now_ms()), parsed_(parsed),
-        h_(domain::header_of(parsed.request)) {}
+      const protocol::ParsedRequest& parsed, int64_t schema_version)
+      : tx_(tx), s_(s), p_(s.program), now_ms_(clock.now_ms()), schema_version_(schema_version),
+        parsed_(parsed), h_(domain::header_of(parsed.request)) {}
 
   Result<domain::Response> execute() {
     return std::visit([this](const auto& r) -> Result<domain::Response> { return on(r); },
@@ -447,6 +447,7 @@ class Service::Run {
     out.branch = s_.branch;
     out.program_version = p_.version;
     out.currency = p_.currency;
+    out.schema_version = schema_version_;
     return domain::Response{std::move(out)};
   }
 
@@ -611,6 +612,7 @@ class Service::Run {
   const config::Settings& s_;
   const domain::ProgramConfig& p_;
   const int64_t now_ms_;
+  const int64_t schema_version_;
   const protocol::ParsedRequest& parsed_;
   const domain::RequestHeader& h_;
 };
@@ -671,7 +673,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
   try {
     if (domain::is_query(parsed->request)) {
       auto tx = store_->begin_read();
-      Run run(*tx, *settings, *clock_, *parsed);
+      Run run(*tx, *settings, *clock_, *parsed, store_->schema_version());
       auto r = run.execute();
       tx->commit();
       if (!r) return fail(r.error(), h.id);
@@ -685,7 +687,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
                                      "request id '" + h.id + "' was already used with a different body"),
                   h.id);
     }
-    Run run(*tx, *settings, *clock_, *parsed);
+    Run run(*tx, *settings, *clock_, *parsed, store_->schema_version());
     auto r = run.execute();
     Outcome out;
     if (r) {
