@@ -198,6 +198,9 @@ class Rollout {
   std::vector<std::string> ssh_base(const std::vector<std::string>& cmd, const Target& t) {
     std::vector<std::string> argv = cmd;
     argv.insert(argv.end(), {"-o", "BatchMode=yes"});
+    // One connection per host for mktemp, scp and the install (closed in ~Rollout).
+    argv.insert(argv.end(), {"-o", "ControlMaster=auto", "-o", "ControlPath=" + (tmp_.path / "cm-%C").string(),
+                             "-o", "ControlPersist=60"});
     if (t.port != 0) argv.insert(argv.end(), {"-o", "Port=" + std::to_string(t.port)});
     argv.insert(argv.end(), o_.ssh_options.begin(), o_.ssh_options.end());
     return argv;
@@ -245,6 +248,22 @@ class Rollout {
     return ssh(command);
   }
 
+  void close_connections() {
+    for (const auto& b : m_.branches) {
+      if (b.target.kind != Target::Kind::kSsh) continue;
+      std::vector<std::string> argv = ssh_base(m_.ssh, b.target);
+      argv.insert(argv.end(), {"-O", "exit", b.target.host});
+      try {
+        run(argv);  // "No such file" when already closed: fine
+      } catch (const std::exception&) {
+      }
+    }
+  }
+
+ public:
+  ~Rollout() { close_connections(); }
+
+ private:
   const RolloutOptions& o_;
   const Manifest& m_;
   TempDir tmp_;
