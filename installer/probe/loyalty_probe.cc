@@ -12,15 +12,14 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <fstream>
 #include <iostream>
-#include <string>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "loyalty/loyalty.h"
 
@@ -106,8 +105,9 @@ int main(int argc, char** argv) {
   const uint32_t abi = api.abi_version();
   out["abi_version"] = abi;
   if (abi != LOYALTY_ABI_VERSION) {
-    return fail(out, "abi_version", "ABI version " + std::to_string(abi) + ", this probe speaks " +
-                                        std::to_string(LOYALTY_ABI_VERSION));
+    return fail(out, "abi_version",
+                "ABI version " + std::to_string(abi) + ", this probe speaks " +
+                    std::to_string(LOYALTY_ABI_VERSION));
   }
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -142,9 +142,9 @@ int main(int argc, char** argv) {
     api.close(p);
     return fail(out, "plugin.info", out["info"].dump());
   }
-  out["balance"] = call(
-      {{"type", "balance.query"}, {"id", "loyalty-probe"}, {"at", at}, {"customer", customer}},
-      &code);
+  out["balance"] =
+      call({{"type", "balance.query"}, {"id", "loyalty-probe"}, {"at", at}, {"customer", customer}},
+           &code);
   if (code != 0 && code != LOYALTY_ERR_NOT_FOUND) {
     api.close(p);
     return fail(out, "balance.query", out["balance"].dump());

@@ -75,15 +75,18 @@ Payload read_payload(fs::path top, const std::string& version_override) {
   p.probe = p.top / "bin" / "loyalty-probe";
   p.ctl = p.top / "bin" / "loyaltyctl";
   for (const auto& required : {p.probe, p.ctl}) {
-    if (!fs::exists(required)) throw InstallError("the package " + p.top.string() + " has no " + required.string());
+    if (!fs::exists(required))
+      throw InstallError("the package " + p.top.string() + " has no " + required.string());
   }
   if (fs::exists(p.top / "sbin" / "loyaltyd")) p.daemon = p.top / "sbin" / "loyaltyd";
-  if (fs::exists(p.top / "bin" / "loyalty-install")) p.installer = p.top / "bin" / "loyalty-install";
+  if (fs::exists(p.top / "bin" / "loyalty-install"))
+    p.installer = p.top / "bin" / "loyalty-install";
   if (fs::is_directory(p.top / "share" / "loyalty")) p.share = p.top / "share" / "loyalty";
   p.version = version_override;
   if (p.version.empty()) {
     const fs::path vf = p.top / "share" / "loyalty" / "VERSION";
-    if (!fs::exists(vf)) throw InstallError("the package has no share/loyalty/VERSION; pass --version");
+    if (!fs::exists(vf))
+      throw InstallError("the package has no share/loyalty/VERSION; pass --version");
     p.version = trim(read_file(vf));
   }
   if (p.version.empty() || p.version.find_first_of("/ \t\n") != std::string::npos ||
@@ -165,7 +168,8 @@ class Installer {
         if (mkdtemp(tmpl) == nullptr) throw InstallError("cannot create a temporary folder");
         extracted_.path = tmpl;
         auto r = run({"tar", "-xf", fs::absolute(pkg).string(), "-C", extracted_.path.string()});
-        if (r.exit_code != 0) throw InstallError("cannot extract " + pkg.string() + ": " + trim(r.err));
+        if (r.exit_code != 0)
+          throw InstallError("cannot extract " + pkg.string() + ": " + trim(r.err));
         pkg = extracted_.path;
       }
       payload_ = read_payload(pkg, o_.version);
@@ -192,7 +196,8 @@ class Installer {
       if (!url.empty() && token_.empty()) {
         throw InstallError("sync_url is given but no hub token (sync_token or --sync-token-file)");
       }
-      if (url.empty() && !token_.empty()) throw InstallError("a hub token is given without sync_url");
+      if (url.empty() && !token_.empty())
+        throw InstallError("a hub token is given without sync_url");
       values_.erase("sync_token");  // never rendered into the config
 
       fs::path tpl = o_.template_path;
@@ -219,15 +224,21 @@ class Installer {
     json steps = json::array();
     const std::string v = payload_.version;
     steps.push_back("stage " + payload_.top.string() + " as " + (root_ / "versions" / v).string());
-    steps.push_back("render " + (root_ / "etc" / "loyalty.toml").string() + " for branch " + o_.branch);
-    if (!token_.empty()) steps.push_back("write the hub token to " + (root_ / "etc" / kTokenFile).string() + " (0600)");
+    steps.push_back("render " + (root_ / "etc" / "loyalty.toml").string() + " for branch " +
+                    o_.branch);
+    if (!token_.empty())
+      steps.push_back("write the hub token to " + (root_ / "etc" / kTokenFile).string() +
+                      " (0600)");
     steps.push_back("stop the service: " + service_note());
-    steps.push_back(fs::exists(db_) ? "back up " + db_.string() + " to " + (root_ / "backups").string() + "/<time>/"
-                                    : "no ledger yet at " + db_.string() + " (the new version creates it)");
-    steps.push_back("open the ledger with the new libloyalty.so (pending migrations run) and query a balance");
+    steps.push_back(fs::exists(db_)
+                        ? "back up " + db_.string() + " to " + (root_ / "backups").string() +
+                              "/<time>/"
+                        : "no ledger yet at " + db_.string() + " (the new version creates it)");
+    steps.push_back(
+        "open the ledger with the new libloyalty.so (pending migrations run) and query a balance");
     steps.push_back("loyaltyctl verify with the new version");
-    steps.push_back("switch current -> versions/" + v + " and " + (plugin_dir_ / "libloyalty.so").string() +
-                    " -> current/lib/libloyalty.so");
+    steps.push_back("switch current -> versions/" + v + " and " +
+                    (plugin_dir_ / "libloyalty.so").string() + " -> current/lib/libloyalty.so");
     steps.push_back("start the service; probe through the plugin folder");
     report_["plan"] = steps;
     report_["config"] = config_;
@@ -263,7 +274,8 @@ class Installer {
     step("stage", [&] { stage(vdir); });
     step("render", [&] {
       write_file_atomic(root_ / "etc" / "loyalty.toml.new", config_, 0644);
-      if (!token_.empty()) write_file_atomic(root_ / "etc" / (std::string(kTokenFile) + ".new"), token_ + "\n", 0600);
+      if (!token_.empty())
+        write_file_atomic(root_ / "etc" / (std::string(kTokenFile) + ".new"), token_ + "\n", 0600);
     });
     step("stop", [&] { stop_service(); });
     step("backup", [&] {
@@ -283,13 +295,14 @@ class Installer {
     });
     step("migrate", [&] {
       touched_ledger_ = true;
-      report_["probe_new"] = run_probe(vdir / "lib" / "libloyalty.so", vdir / "bin" / "loyalty-probe",
-                                       root_ / "etc" / "loyalty.toml.new");
+      report_["probe_new"] =
+          run_probe(vdir / "lib" / "libloyalty.so", vdir / "bin" / "loyalty-probe",
+                    root_ / "etc" / "loyalty.toml.new");
       report_["schema_after"] = ledger_schema_version(db_);
     });
     step("verify", [&] {
-      auto r = run({(vdir / "bin" / "loyaltyctl").string(), "-c", (root_ / "etc" / "loyalty.toml.new").string(),
-                    "verify", "--json"});
+      auto r = run({(vdir / "bin" / "loyaltyctl").string(), "-c",
+                    (root_ / "etc" / "loyalty.toml.new").string(), "verify", "--json"});
       if (r.exit_code != 0) {
         json v = json::parse(r.out, nullptr, false);
         std::string why = trim(r.err);
@@ -324,12 +337,14 @@ class Installer {
                              root_ / "etc" / "loyalty.toml");
       const fs::path want = fs::canonical(vdir / "lib" / "libloyalty.so");
       if (probe.value("so", "") != want.string()) {
-        throw InstallError("the plugin folder serves " + probe.value("so", "?") + ", not " + want.string());
+        throw InstallError("the plugin folder serves " + probe.value("so", "?") + ", not " +
+                           want.string());
       }
       report_["probe"] = probe;
     });
     step("record", [&] {
-      json marker = {{"version", payload_.version}, {"lib_sha256", lib_sha_},
+      json marker = {{"version", payload_.version},
+                     {"lib_sha256", lib_sha_},
                      {"installed_from", payload_.top.string()}};
       write_file_atomic(vdir / ".installed", marker.dump(2) + "\n");
       report_["serving"] = payload_.version;
@@ -343,22 +358,28 @@ class Installer {
       const bool same = !m.is_discarded() && m.value("lib_sha256", "") == lib_sha_;
       if (same) return;  // staged before (an earlier run stopped later): reuse
       if (old_current_ && old_current_->filename() == payload_.version) {
-        throw InstallError("version " + payload_.version +
-                           " is installed with different contents; give the new build a new version");
+        throw InstallError(
+            "version " + payload_.version +
+            " is installed with different contents; give the new build a new version");
       }
       fs::remove_all(vdir);
     }
-    const fs::path tmp = root_ / "versions" / (".staging-" + payload_.version + "-" + std::to_string(getpid()));
+    // Our own extraction of a tarball is deleted afterwards: hard links are safe then.
+    const bool link = o_.hardlink || !extracted_.path.empty();
+    const fs::path tmp =
+        root_ / "versions" / (".staging-" + payload_.version + "-" + std::to_string(getpid()));
     fs::remove_all(tmp);
     for (const char* d : {"lib", "bin", "sbin", "share/loyalty"}) fs::create_directories(tmp / d);
-    copy_or_link(payload_.lib, tmp / "lib" / "libloyalty.so", o_.hardlink);
-    copy_or_link(payload_.probe, tmp / "bin" / "loyalty-probe", o_.hardlink);
-    copy_or_link(payload_.ctl, tmp / "bin" / "loyaltyctl", o_.hardlink);
-    if (!payload_.installer.empty()) copy_or_link(payload_.installer, tmp / "bin" / "loyalty-install", o_.hardlink);
-    if (!payload_.daemon.empty()) copy_or_link(payload_.daemon, tmp / "sbin" / "loyaltyd", o_.hardlink);
+    copy_or_link(payload_.lib, tmp / "lib" / "libloyalty.so", link);
+    copy_or_link(payload_.probe, tmp / "bin" / "loyalty-probe", link);
+    copy_or_link(payload_.ctl, tmp / "bin" / "loyaltyctl", link);
+    if (!payload_.installer.empty())
+      copy_or_link(payload_.installer, tmp / "bin" / "loyalty-install", link);
+    if (!payload_.daemon.empty()) copy_or_link(payload_.daemon, tmp / "sbin" / "loyaltyd", link);
     if (!payload_.share.empty()) {
       for (const auto& e : fs::directory_iterator(payload_.share)) {
-        if (e.is_regular_file()) copy_or_link(e.path(), tmp / "share" / "loyalty" / e.path().filename(), o_.hardlink);
+        if (e.is_regular_file())
+          copy_or_link(e.path(), tmp / "share" / "loyalty" / e.path().filename(), link);
       }
     }
     // The marker is written after the new version was proven (step record); until then a
@@ -368,7 +389,8 @@ class Installer {
   }
 
   json run_probe(const fs::path& so, const fs::path& probe, const fs::path& config) {
-    std::vector<std::string> argv = {probe.string(), "--so", so.string(), "--config", config.string()};
+    std::vector<std::string> argv = {probe.string(), "--so", so.string(), "--config",
+                                     config.string()};
     if (values_.count("probe_customer")) {
       argv.push_back("--customer");
       argv.push_back(values_["probe_customer"]);
@@ -376,7 +398,9 @@ class Installer {
     auto r = run(argv);
     json j = json::parse(r.out, nullptr, false);
     if (r.exit_code != 0 || j.is_discarded() || !j.value("ok", false)) {
-      std::string why = j.is_discarded() ? trim(r.err) : j.value("failed_step", "?") + ": " + j.value("error", "");
+      std::string why = j.is_discarded()
+                            ? trim(r.err)
+                            : j.value("failed_step", "?") + ": " + j.value("error", "");
       throw InstallError("probe of " + so.string() + " failed: " + why);
     }
     return j;
@@ -407,7 +431,8 @@ class Installer {
         return;
       }
       auto r = run({"systemctl", "stop", unit});
-      if (r.exit_code != 0) throw InstallError("systemctl stop " + unit + " failed: " + trim(r.err));
+      if (r.exit_code != 0)
+        throw InstallError("systemctl stop " + unit + " failed: " + trim(r.err));
       stopped_ = true;
       return;
     }
@@ -416,9 +441,10 @@ class Installer {
 
   void start_service() {
     if (!stopped_) return;
-    std::vector<std::string> argv = values_.count("start_command")
-                                        ? std::vector<std::string>{"/bin/sh", "-c", values_["start_command"]}
-                                        : std::vector<std::string>{"systemctl", "start", values_["service"]};
+    std::vector<std::string> argv =
+        values_.count("start_command")
+            ? std::vector<std::string>{"/bin/sh", "-c", values_["start_command"]}
+            : std::vector<std::string>{"systemctl", "start", values_["service"]};
     if (values_.count("stop_command") && !values_.count("start_command")) return;
     auto r = run(argv);
     if (r.exit_code != 0) throw InstallError("starting the service failed: " + trim(r.err));
@@ -476,10 +502,12 @@ class Installer {
     report_["serving"] = old_current_ ? old_current_->filename().string() : "";
     if (old_current_) {
       const fs::path old_dir = root_ / *old_current_;
-      report_["probe_old"] = run_probe(plugin_dir_ / "libloyalty.so", old_dir / "bin" / "loyalty-probe",
-                                       root_ / "etc" / "loyalty.toml");
+      report_["probe_old"] =
+          run_probe(plugin_dir_ / "libloyalty.so", old_dir / "bin" / "loyalty-probe",
+                    root_ / "etc" / "loyalty.toml");
     }
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - t0);
     report_["steps"].push_back({{"step", "rollback"}, {"ok", true}, {"ms", ms.count()}});
     o_.log("rolled back; serving " + report_["serving"].get<std::string>());
   }
@@ -530,7 +558,9 @@ class Installer {
   }
 
   static int64_t ms_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0)
+        .count();
   }
 
   void note(const std::string& n) {
@@ -561,7 +591,8 @@ class Installer {
   std::string token_, config_, lib_sha_, pending_note_;
   std::optional<fs::path> old_current_;
   int64_t schema_before_ = -1;
-  bool backed_up_ = false, touched_ledger_ = false, switched_ = false, staged_new_ = false, stopped_ = false;
+  bool backed_up_ = false, touched_ledger_ = false, switched_ = false, staged_new_ = false,
+       stopped_ = false;
 };
 
 }  // namespace
@@ -570,7 +601,9 @@ nlohmann::json install_branch(const InstallOptions& options) {
   try {
     return Installer(options).execute();
   } catch (const std::exception& e) {
-    return {{"branch", options.branch}, {"status", "rollback_failed"}, {"exit_code", kExitRollbackFailed},
+    return {{"branch", options.branch},
+            {"status", "rollback_failed"},
+            {"exit_code", kExitRollbackFailed},
             {"error", std::string("unexpected: ") + e.what()}};
   }
 }

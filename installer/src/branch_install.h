@@ -19,9 +19,8 @@
 
 #include <filesystem>
 #include <functional>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "render.h"
 
@@ -37,16 +36,16 @@ enum ExitCode : int {
 };
 
 struct InstallOptions {
-  std::filesystem::path package;        // a staged install tree or a .tar.gz of one
-  std::filesystem::path root;           // the branch root
-  std::string branch;                   // the branch id ({{branch}})
-  std::filesystem::path template_path;  // empty: <package>/share/loyalty/loyalty.toml.in
-  Values values;                        // plugin_dir, db, sync_url, ... (see render.h)
+  std::filesystem::path package;          // a staged install tree or a .tar.gz of one
+  std::filesystem::path root;             // the branch root
+  std::string branch;                     // the branch id ({{branch}})
+  std::filesystem::path template_path;    // empty: <package>/share/loyalty/loyalty.toml.in
+  Values values;                          // plugin_dir, db, sync_url, ... (see render.h)
   std::filesystem::path sync_token_file;  // the hub token (else values["sync_token"])
-  std::string version;                  // empty: <package>/share/loyalty/VERSION
-  bool hardlink = false;                // hard-link files from the package instead of copying
-  bool dry_run = false;                 // print the plan; change nothing
-  std::string fail_at;                  // tests: fail right after this step (LOYALTY_INSTALL_FAIL_AT)
+  std::string version;                    // empty: <package>/share/loyalty/VERSION
+  bool hardlink = false;                  // hard-link files from the package instead of copying
+  bool dry_run = false;                   // print the plan; change nothing
+  std::string fail_at;  // tests: fail right after this step (LOYALTY_INSTALL_FAIL_AT)
   std::function<void(const std::string&)> log = [](const std::string&) {};
 };
 

@@ -28,7 +28,8 @@ void open_db(Db& d, const fs::path& p, int flags) {
 // Copies every page of `from` into `to` in one step.
 void copy_pages(Db& from, Db& to, const fs::path& what) {
   sqlite3_backup* b = sqlite3_backup_init(to.db, "main", from.db, "main");
-  if (b == nullptr) throw InstallError("cannot copy " + what.string() + ": " + sqlite3_errmsg(to.db));
+  if (b == nullptr)
+    throw InstallError("cannot copy " + what.string() + ": " + sqlite3_errmsg(to.db));
   int rc = SQLITE_OK;
   do {
     rc = sqlite3_backup_step(b, -1);

@@ -2,14 +2,13 @@
 // See docs/installer.md for the branch layout, the steps, the manifest and exit codes.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "branch_install.h"
 #include "manifest.h"
@@ -40,14 +39,16 @@ void print_install(const json& r) {
 void print_rollout(const json& r) {
   std::printf("%-12s %-5s %-16s %-12s %s\n", "branch", "wave", "status", "serving", "detail");
   for (const auto& b : r["branches"]) {
-    const std::string serving = b.contains("serving") && b["serving"].is_string() ? b["serving"].get<std::string>() : "";
+    const std::string serving =
+        b.contains("serving") && b["serving"].is_string() ? b["serving"].get<std::string>() : "";
     std::printf("%-12s %-5d %-16s %-12s %s\n", b.value("branch", "?").c_str(), b.value("wave", 0),
                 b.value("status", "?").c_str(), serving.c_str(), b.value("error", "").c_str());
   }
   if (r.value("ok", false)) {
     std::printf("rollout: all %zu branches done\n", r["branches"].size());
   } else {
-    std::printf("rollout: STOPPED after wave %d of %d\n", r.value("stopped_at_wave", 0), r.value("waves", 0));
+    std::printf("rollout: STOPPED after wave %d of %d\n", r.value("stopped_at_wave", 0),
+                r.value("waves", 0));
   }
 }
 
@@ -72,9 +73,11 @@ int main(int argc, char** argv) {
       "  loyalty-install install --package loyalty-0.2.0-Linux.tar.gz --root /srv/loyalty \\\n"
       "      --branch B01 --set plugin_dir=/opt/pos/plugins --dry-run\n"
       "  loyalty-install rollout branches.toml --dry-run\n"
-      "  loyalty-install rollout branches.csv --package loyalty-0.2.0-Linux.tar.gz --batch-size 10\n"
+      "  loyalty-install rollout branches.csv --package loyalty-0.2.0-Linux.tar.gz --batch-size "
+      "10\n"
       "Exit codes: 0 ok, 1 failed and rolled back (the branch serves its old version), 2 refused\n"
-      "(nothing changed), 3 failed and the rollback failed too, 4 rollout stopped at a failed wave.\n"
+      "(nothing changed), 3 failed and the rollback failed too, 4 rollout stopped at a failed "
+      "wave.\n"
       "See docs/installer.md.");
   app.require_subcommand(1);
   const bool tty = isatty(2) != 0;
@@ -83,19 +86,28 @@ int main(int argc, char** argv) {
   std::vector<std::string> sets;
   std::string package, root, tpl, token_file;
   bool as_json = false, verbose = false;
-  auto* install = app.add_subcommand("install", "install a package on one branch (a folder on this machine)");
-  install->add_option("--package", package, "a staged install tree or the .tar.gz cpack made")->required();
+  auto* install =
+      app.add_subcommand("install", "install a package on one branch (a folder on this machine)");
+  install->add_option("--package", package, "a staged install tree or the .tar.gz cpack made")
+      ->required();
   install->add_option("--root", root, "the branch root folder (created if missing)")->required();
-  install->add_option("--branch", io.branch, "the branch id ({{branch}} in the template)")->required();
-  install->add_option("--template", tpl, "the config template (default: the package's loyalty.toml.in)");
-  install->add_option("--set", sets, "a value for the template or the installer, key=value (repeatable);"
-                                     " plugin_dir is required");
+  install->add_option("--branch", io.branch, "the branch id ({{branch}} in the template)")
+      ->required();
+  install->add_option("--template", tpl,
+                      "the config template (default: the package's loyalty.toml.in)");
+  install->add_option("--set", sets,
+                      "a value for the template or the installer, key=value (repeatable);"
+                      " plugin_dir is required");
   install->add_option("--sync-token-file", token_file, "a file holding the branch's hub token");
-  install->add_option("--version", io.version, "version label (default: the package's share/loyalty/VERSION)");
-  install->add_flag("--hardlink", io.hardlink, "hard-link files from the package instead of copying");
-  install->add_flag("--dry-run", io.dry_run, "print the plan and the rendered config; change nothing");
+  install->add_option("--version", io.version,
+                      "version label (default: the package's share/loyalty/VERSION)");
+  install->add_flag("--hardlink", io.hardlink,
+                    "hard-link files from the package instead of copying");
+  install->add_flag("--dry-run", io.dry_run,
+                    "print the plan and the rendered config; change nothing");
   install->add_flag("--json", as_json, "print the report as JSON");
-  install->add_flag("-v,--verbose", verbose, "log each step on stderr (default: only on a terminal)");
+  install->add_flag("-v,--verbose", verbose,
+                    "log each step on stderr (default: only on a terminal)");
   install->footer(
       "Example:\n"
       "  loyalty-install install --package loyalty-0.2.0-Linux.tar.gz --root /srv/loyalty \\\n"
@@ -106,16 +118,22 @@ int main(int argc, char** argv) {
   std::vector<std::string> ssh_options;
   int batch_size = 0, jobs = 0;
   bool hardlink = false, dry_run = false, rollout_json = false;
-  auto* roll = app.add_subcommand("rollout", "install a package on many branches from a manifest, in waves");
-  roll->add_option("manifest", manifest_path, "a .toml or .csv manifest (docs/installer.md)")->required();
+  auto* roll =
+      app.add_subcommand("rollout", "install a package on many branches from a manifest, in waves");
+  roll->add_option("manifest", manifest_path, "a .toml or .csv manifest (docs/installer.md)")
+      ->required();
   roll->add_option("--package", package, "overrides the manifest's package");
   roll->add_option("--template", tpl, "overrides the manifest's template");
   roll->add_option("--canary", canary, "the branch of the first wave (default: the first listed)");
-  roll->add_option("--batch-size", batch_size, "branches per wave after the canary (default 5)")->check(CLI::Range(1, 1000));
-  roll->add_option("--jobs", jobs, "branches installed at once in a wave (default 4)")->check(CLI::Range(1, 64));
-  roll->add_option("--ssh-option", ssh_options, "an extra ssh/scp option, e.g. --ssh-option=-i --ssh-option=key");
+  roll->add_option("--batch-size", batch_size, "branches per wave after the canary (default 5)")
+      ->check(CLI::Range(1, 1000));
+  roll->add_option("--jobs", jobs, "branches installed at once in a wave (default 4)")
+      ->check(CLI::Range(1, 64));
+  roll->add_option("--ssh-option", ssh_options,
+                   "an extra ssh/scp option, e.g. --ssh-option=-i --ssh-option=key");
   roll->add_option("--report", report_path, "also write the JSON report to this file");
-  roll->add_flag("--hardlink", hardlink, "local installs hard-link from the package (do not rebuild it in place)");
+  roll->add_flag("--hardlink", hardlink,
+                 "local installs hard-link from the package (do not rebuild it in place)");
   roll->add_flag("--dry-run", dry_run, "print the waves and each branch's plan; change nothing");
   roll->add_flag("--json", rollout_json, "print the report as JSON");
   roll->footer(
@@ -135,7 +153,8 @@ int main(int argc, char** argv) {
       io.sync_token_file = token_file;
       if (!parse_set(sets, io.values)) return kExitRefused;
       if (const char* f = std::getenv("LOYALTY_INSTALL_FAIL_AT")) io.fail_at = f;
-      if (tty || verbose) io.log = [](const std::string& s) { std::cerr << "loyalty-install: " << s << "\n"; };
+      if (tty || verbose)
+        io.log = [](const std::string& s) { std::cerr << "loyalty-install: " << s << "\n"; };
       json r = install_branch(io);
       if (as_json) {
         std::cout << r.dump() << "\n";
@@ -160,7 +179,8 @@ int main(int argc, char** argv) {
     ro.dry_run = dry_run;
     ro.hardlink = hardlink;
     ro.ssh_options = ssh_options;
-    if (tty) ro.progress = [](const std::string& s) { std::cerr << "loyalty-install: " << s << "\n"; };
+    if (tty)
+      ro.progress = [](const std::string& s) { std::cerr << "loyalty-install: " << s << "\n"; };
     json r = rollout(ro);
     if (!report_path.empty()) write_file_atomic(report_path, r.dump(2) + "\n");
     if (rollout_json) {

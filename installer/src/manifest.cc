@@ -1,10 +1,10 @@
 #include "manifest.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "sys.h"
 
@@ -13,11 +13,10 @@ namespace loyalty::installer {
 namespace {
 
 bool valid_branch_id(const std::string& id) {
-  return !id.empty() && id.size() <= 64 &&
-         std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.';
-         });
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
 }
 
 std::string at_line(const toml::node& n) {
@@ -33,7 +32,8 @@ std::string string_of(const toml::node& n, const std::string& where) {
 
 std::vector<std::string> string_list(const toml::node& n, const std::string& where) {
   const auto* a = n.as_array();
-  if (a == nullptr || a->empty()) throw InstallError(where + ": expected a non-empty array of strings" + at_line(n));
+  if (a == nullptr || a->empty())
+    throw InstallError(where + ": expected a non-empty array of strings" + at_line(n));
   std::vector<std::string> out;
   for (const auto& e : *a) {
     const auto* s = e.as_string();
@@ -92,16 +92,17 @@ void read_toml(Manifest& m, const std::string& text) {
     throw InstallError(s.str());
   }
   const std::string f = m.source.string();
-  static const std::set<std::string> kKeys = {"package", "template", "canary", "batch_size",
-                                              "jobs",    "ssh",      "scp",    "defaults",
-                                              "branch"};
+  static const std::set<std::string> kKeys = {
+      "package", "template", "canary", "batch_size", "jobs", "ssh", "scp", "defaults", "branch"};
   for (const auto& [k, n] : t) {
     if (kKeys.count(std::string(k.str())) == 0) {
       throw InstallError(f + ": unknown key '" + std::string(k.str()) + "'" + at_line(n));
     }
   }
-  if (const auto* n = t.get("package")) m.package = relative_to(m.source, string_of(*n, f + ": package"));
-  if (const auto* n = t.get("template")) m.template_path = relative_to(m.source, string_of(*n, f + ": template"));
+  if (const auto* n = t.get("package"))
+    m.package = relative_to(m.source, string_of(*n, f + ": package"));
+  if (const auto* n = t.get("template"))
+    m.template_path = relative_to(m.source, string_of(*n, f + ": template"));
   if (const auto* n = t.get("canary")) m.canary = string_of(*n, f + ": canary");
   for (auto [key, out] : {std::pair{"batch_size", &m.batch_size}, std::pair{"jobs", &m.jobs}}) {
     if (const auto* n = t.get(key)) {
@@ -189,8 +190,9 @@ Target Target::parse(const std::string& text) {
     const size_t colon = authority.rfind(':');
     if (colon != std::string::npos) {
       const std::string port = authority.substr(colon + 1);
-      if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      if (port.empty() || port.size() > 5 ||
+          port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 ||
+          std::stoi(port) > 65535) {
         throw InstallError("target '" + text + "': bad port '" + port + "'");
       }
       t.port = std::stoi(port);

@@ -34,9 +34,9 @@ namespace loyalty::installer {
 struct Target {
   enum class Kind { kUnset, kLocal, kSsh };
   Kind kind = Kind::kUnset;
-  std::string path;  // the branch root on the target machine
-  std::string host;  // ssh: [user@]host
-  int port = 0;      // ssh: 0 = ssh's default
+  std::string path;                              // the branch root on the target machine
+  std::string host;                              // ssh: [user@]host
+  int port = 0;                                  // ssh: 0 = ssh's default
   static Target parse(const std::string& text);  // throws InstallError
   std::string describe() const;
 };

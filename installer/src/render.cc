@@ -1,18 +1,18 @@
 #include "render.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "sys.h"
 
 namespace loyalty::installer {
 
-const std::vector<std::string> kInstallerKeys = {
-    "plugin_dir", "sync_url", "sync_token", "stop_command", "start_command", "service",
-    "probe_customer", "root"};
+const std::vector<std::string> kInstallerKeys = {"plugin_dir",     "sync_url",      "sync_token",
+                                                 "stop_command",   "start_command", "service",
+                                                 "probe_customer", "root"};
 
 namespace {
 
@@ -20,11 +20,21 @@ std::string toml_escape(const std::string& v) {
   std::string out;
   for (unsigned char c : v) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           static const char* kHex = "0123456789ABCDEF";
@@ -106,8 +116,9 @@ std::string render_config(const std::string& text, const Values& values,
   auto url = values.find("sync_url");
   if (url != values.end() && !url->second.empty() && !parsed.contains("sync")) {
     if (!out.empty() && out.back() != '\n') out += '\n';
-    out += "\n# Written by loyalty-install from the manifest's hub url and token.\n[sync]\nurl = \"" +
-           toml_escape(url->second) + "\"\ntoken_file = \"" + kTokenFile + "\"\n";
+    out +=
+        "\n# Written by loyalty-install from the manifest's hub url and token.\n[sync]\nurl = \"" +
+        toml_escape(url->second) + "\"\ntoken_file = \"" + kTokenFile + "\"\n";
   }
   return out;
 }

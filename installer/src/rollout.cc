@@ -40,23 +40,28 @@ struct Bundle {
   fs::path folder;
   fs::path tarball;
   std::string top;
+  bool extracted = false;  // folder is our own extraction: installs may hard-link from it
 };
 
 Bundle make_bundle(const Manifest& m, const fs::path& tmp, bool need_tarball) {
   Bundle b;
   if (m.package.empty()) throw InstallError("no package (manifest `package` or --package)");
-  if (!fs::exists(m.package)) throw InstallError("package " + m.package.string() + " does not exist");
+  if (!fs::exists(m.package))
+    throw InstallError("package " + m.package.string() + " does not exist");
   if (fs::is_regular_file(m.package)) {
     const fs::path x = tmp / "package";
     fs::create_directories(x);
     auto r = run({"tar", "-xf", m.package.string(), "-C", x.string()});
-    if (r.exit_code != 0) throw InstallError("cannot extract " + m.package.string() + ": " + trim(r.err));
+    if (r.exit_code != 0)
+      throw InstallError("cannot extract " + m.package.string() + ": " + trim(r.err));
     std::vector<fs::path> dirs;
     for (const auto& e : fs::directory_iterator(x)) dirs.push_back(e.path());
     if (dirs.size() != 1 || !fs::is_directory(dirs[0])) {
-      throw InstallError(m.package.string() + ": expected one top folder in the tarball (as cpack makes)");
+      throw InstallError(m.package.string() +
+                         ": expected one top folder in the tarball (as cpack makes)");
     }
     b.folder = dirs[0];
+    b.extracted = true;
     b.tarball = m.package;
     b.top = dirs[0].filename().string();
     return b;
@@ -67,7 +72,8 @@ Bundle make_bundle(const Manifest& m, const fs::path& tmp, bool need_tarball) {
     // Uncompressed: packing ~50 MB with gzip costs seconds, the copy over a LAN less.
     b.tarball = tmp / "bundle.tar";
     auto r = run({"tar", "-cf", b.tarball.string(), "-C", b.folder.parent_path().string(), b.top});
-    if (r.exit_code != 0) throw InstallError("cannot pack " + b.folder.string() + ": " + trim(r.err));
+    if (r.exit_code != 0)
+      throw InstallError("cannot pack " + b.folder.string() + ": " + trim(r.err));
   }
   return b;
 }
@@ -127,8 +133,11 @@ class Rollout {
 
  private:
   json skipped(size_t i, int wave) {
-    return {{"branch", m_.branches[i].id}, {"target", m_.branches[i].target.describe()}, {"wave", wave},
-            {"status", "skipped"}, {"exit_code", kExitRolloutStopped},
+    return {{"branch", m_.branches[i].id},
+            {"target", m_.branches[i].target.describe()},
+            {"wave", wave},
+            {"status", "skipped"},
+            {"exit_code", kExitRolloutStopped},
             {"error", "not started: an earlier wave failed"}};
   }
 
@@ -140,12 +149,14 @@ class Rollout {
 
   Args install_args(const BranchSpec& b, const fs::path& package, bool remote) {
     Args a;
-    a.argv = {"install", "--package", package.string(), "--root", b.target.path, "--branch", b.id, "--json"};
+    a.argv = {"install",  "--package", package.string(), "--root", b.target.path,
+              "--branch", b.id,        "--json"};
     if (o_.dry_run) a.argv.push_back("--dry-run");
-    if (o_.hardlink || remote) a.argv.push_back("--hardlink");
+    // Remote and extracted packages live in temporary folders: links outlive them.
+    if (o_.hardlink || remote || bundle_.extracted) a.argv.push_back("--hardlink");
     if (!m_.template_path.empty()) {
       a.argv.insert(a.argv.end(), {"--template", remote ? m_.template_path.filename().string()
-                                                         : m_.template_path.string()});
+                                                        : m_.template_path.string()});
       a.files.push_back(m_.template_path);
     }
     for (const auto& [k, v] : b.values) {
@@ -156,7 +167,8 @@ class Rollout {
     if (tok != b.values.end() && !tok->second.empty()) {
       const fs::path f = tmp_.path / ("token-" + b.id);
       write_file_atomic(f, tok->second + "\n", 0600);
-      a.argv.insert(a.argv.end(), {"--sync-token-file", remote ? f.filename().string() : f.string()});
+      a.argv.insert(a.argv.end(),
+                    {"--sync-token-file", remote ? f.filename().string() : f.string()});
       a.files.push_back(f);
     }
     return a;
@@ -178,10 +190,11 @@ class Rollout {
       if (j.is_discarded() || !j.is_object()) {
         r["status"] = "failed";
         r["exit_code"] = p.exit_code == 0 ? kExitRollbackFailed : p.exit_code;
-        r["error"] = "no report from the install (exit " + std::to_string(p.exit_code) + "): " + trim(p.err);
+        r["error"] =
+            "no report from the install (exit " + std::to_string(p.exit_code) + "): " + trim(p.err);
       } else {
-        for (const char* k : {"status", "exit_code", "version", "previous_version", "serving", "error",
-                              "backup", "plan", "probe_old"}) {
+        for (const char* k : {"status", "exit_code", "version", "previous_version", "serving",
+                              "error", "backup", "plan", "probe_old"}) {
           if (j.contains(k)) r[k] = j[k];
         }
         if (!j.contains("exit_code")) r["exit_code"] = p.exit_code;
@@ -191,7 +204,9 @@ class Rollout {
       r["exit_code"] = kExitRefused;
       r["error"] = e.what();
     }
-    r["ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    r["ms"] =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     return r;
   }
 
@@ -199,8 +214,9 @@ class Rollout {
     std::vector<std::string> argv = cmd;
     argv.insert(argv.end(), {"-o", "BatchMode=yes"});
     // One connection per host for mktemp, scp and the install (closed in ~Rollout).
-    argv.insert(argv.end(), {"-o", "ControlMaster=auto", "-o", "ControlPath=" + (tmp_.path / "cm-%C").string(),
-                             "-o", "ControlPersist=60"});
+    argv.insert(argv.end(),
+                {"-o", "ControlMaster=auto", "-o", "ControlPath=" + (tmp_.path / "cm-%C").string(),
+                 "-o", "ControlPersist=60"});
     if (t.port != 0) argv.insert(argv.end(), {"-o", "Port=" + std::to_string(t.port)});
     argv.insert(argv.end(), o_.ssh_options.begin(), o_.ssh_options.end());
     return argv;
@@ -211,9 +227,12 @@ class Rollout {
     if (o_.dry_run) {
       ProcessResult p;
       p.exit_code = 0;
-      json plan = {{"branch", b.id}, {"status", "planned"}, {"exit_code", 0},
-                   {"plan", {"scp " + bundle_.tarball.filename().string() + " to " + t.host,
-                             "ssh " + t.host + " loyalty-install install --root " + t.path}}};
+      json plan = {{"branch", b.id},
+                   {"status", "planned"},
+                   {"exit_code", 0},
+                   {"plan",
+                    {"scp " + bundle_.tarball.filename().string() + " to " + t.host,
+                     "ssh " + t.host + " loyalty-install install --root " + t.path}}};
       p.out = plan.dump();
       return p;
     }
@@ -243,8 +262,8 @@ class Rollout {
     a.argv.insert(a.argv.begin(), "./" + bundle_.top + "/bin/loyalty-install");
     const std::string command = "cd " + shell_quote(remote_tmp) + " && tar -xf " +
                                 shell_quote(bundle_.tarball.filename().string()) + " && " +
-                                shell_join(a.argv) + "; rc=$?; cd / && rm -rf " + shell_quote(remote_tmp) +
-                                "; exit $rc";
+                                shell_join(a.argv) + "; rc=$?; cd / && rm -rf " +
+                                shell_quote(remote_tmp) + "; exit $rc";
     return ssh(command);
   }
 

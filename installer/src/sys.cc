@@ -173,7 +173,8 @@ void copy_or_link(const fs::path& from, const fs::path& to, bool link_ok) {
   fs::remove(to, ec);
   if (link_ok && ::link(from.c_str(), to.c_str()) == 0) return;
   fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) throw InstallError("cannot copy " + from.string() + " to " + to.string() + ": " + ec.message());
+  if (ec)
+    throw InstallError("cannot copy " + from.string() + " to " + to.string() + ": " + ec.message());
   fs::permissions(to, fs::status(from).permissions(), ec);
 }
 
@@ -218,8 +219,8 @@ FileLock::FileLock(const fs::path& path) {
   if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd_);
     fd_ = -1;
-    throw InstallError("another loyalty-install is running on this branch (lock " +
-                       path.string() + ")");
+    throw InstallError("another loyalty-install is running on this branch (lock " + path.string() +
+                       ")");
   }
 }
 

@@ -14,9 +14,21 @@ namespace {
 struct Branch {
   fs::path dir, root, pos, packages;
   std::vector<std::string> args(const fs::path& package, const std::string& earn = "5") const {
-    return {"install", "--package", package.string(), "--root", root.string(), "--branch", "B01",
-            "--template", (data_dir() / "branch.toml.in").string(), "--set", "plugin_dir=" + pos.string(),
-            "--set", "earn=" + earn, "--hardlink", "--json"};
+    return {"install",
+            "--package",
+            package.string(),
+            "--root",
+            root.string(),
+            "--branch",
+            "B01",
+            "--template",
+            (data_dir() / "branch.toml.in").string(),
+            "--set",
+            "plugin_dir=" + pos.string(),
+            "--set",
+            "earn=" + earn,
+            "--hardlink",
+            "--json"};
   }
 };
 
@@ -62,7 +74,8 @@ TEST(InstallTest, IntoAnEmptyBranchThenTheSecondRunChangesNothing) {
   Outcome changed = install_cli(b.args(pkg, "6"));
   ASSERT_EQ(changed.exit_code, 0) << changed.report.dump(2);
   EXPECT_EQ(changed.report["status"], "installed");
-  EXPECT_NE(read_file(b.root / "etc" / "loyalty.toml").find("earn_percent = \"6\""), std::string::npos);
+  EXPECT_NE(read_file(b.root / "etc" / "loyalty.toml").find("earn_percent = \"6\""),
+            std::string::npos);
 }
 
 TEST(InstallTest, DryRunPrintsThePlanAndChangesNothing) {
@@ -118,10 +131,12 @@ TEST(InstallTest, AFailureAfterTheSwitchRollsBackToTheOldVersion) {
   ledger_from_dump(db, data_dir() / "ledger-v1.sql");
   const std::string old_config = read_file(b.root / "etc" / "loyalty.toml");
 
-  Outcome o = install_cli(b.args(make_package(b.packages, "1.0.0"), "6"), {"LOYALTY_INSTALL_FAIL_AT=probe"});
+  Outcome o = install_cli(b.args(make_package(b.packages, "1.0.0"), "6"),
+                          {"LOYALTY_INSTALL_FAIL_AT=probe"});
   ASSERT_EQ(o.exit_code, 1) << o.report.dump(2) << o.err;
   EXPECT_EQ(o.report["status"], "rolled_back");
-  EXPECT_NE(o.report["error"].get<std::string>().find("LOYALTY_INSTALL_FAIL_AT"), std::string::npos);
+  EXPECT_NE(o.report["error"].get<std::string>().find("LOYALTY_INSTALL_FAIL_AT"),
+            std::string::npos);
   EXPECT_EQ(o.report["serving"], "0.9.0");
   EXPECT_TRUE(o.report["probe_old"].value("ok", false));
   EXPECT_EQ(fs::read_symlink(b.root / "current"), fs::path("versions/0.9.0"));
@@ -140,7 +155,8 @@ TEST(InstallTest, AConfigTheNewVersionRefusesIsRolledBackNamingTheKey) {
   Outcome o = install_cli(b.args(make_package(b.packages, "1.0.0"), "five"));
   ASSERT_EQ(o.exit_code, 1) << o.report.dump(2);
   EXPECT_EQ(o.report["status"], "rolled_back");
-  EXPECT_NE(o.report["error"].get<std::string>().find("earn_percent"), std::string::npos) << o.report["error"];
+  EXPECT_NE(o.report["error"].get<std::string>().find("earn_percent"), std::string::npos)
+      << o.report["error"];
   EXPECT_EQ(served_version(b.pos), "0.9.0");
   EXPECT_EQ(probe(b.pos, b.root, "card:1")["info"]["branch"], "B01");
 }
@@ -161,7 +177,8 @@ TEST(InstallTest, RefusesATemplateValueThatIsMissing) {
   args.erase(args.begin() + 11, args.begin() + 13);  // --set earn=5
   Outcome o = install_cli(args);
   EXPECT_EQ(o.exit_code, 2) << o.report.dump(2);
-  EXPECT_NE(o.report["error"].get<std::string>().find("{{earn}}"), std::string::npos) << o.report["error"];
+  EXPECT_NE(o.report["error"].get<std::string>().find("{{earn}}"), std::string::npos)
+      << o.report["error"];
 }
 
 TEST(InstallTest, WritesTheSyncSectionAndATokenFileOnlyTheOwnerReads) {
@@ -169,12 +186,14 @@ TEST(InstallTest, WritesTheSyncSectionAndATokenFileOnlyTheOwnerReads) {
   const fs::path token = b.dir / "token.txt";
   write_file_atomic(token, "s3cret-token\n", 0600);
   auto args = b.args(make_package(b.packages, "1.0.0"));
-  args.insert(args.end(), {"--set", "sync_url=ws://127.0.0.1:9/v1/sync", "--sync-token-file", token.string()});
+  args.insert(args.end(),
+              {"--set", "sync_url=ws://127.0.0.1:9/v1/sync", "--sync-token-file", token.string()});
   Outcome o = install_cli(args);
   ASSERT_EQ(o.exit_code, 0) << o.report.dump(2) << o.err;
   const std::string config = read_file(b.root / "etc" / "loyalty.toml");
-  EXPECT_NE(config.find("[sync]\nurl = \"ws://127.0.0.1:9/v1/sync\"\ntoken_file = \"branch.token\""),
-            std::string::npos)
+  EXPECT_NE(
+      config.find("[sync]\nurl = \"ws://127.0.0.1:9/v1/sync\"\ntoken_file = \"branch.token\""),
+      std::string::npos)
       << config;
   EXPECT_EQ(config.find("s3cret"), std::string::npos);
   EXPECT_EQ(read_file(b.root / "etc" / "branch.token"), "s3cret-token\n");

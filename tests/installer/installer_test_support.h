@@ -9,10 +9,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "sys.h"
 
@@ -46,7 +45,8 @@ inline fs::path stripped(const fs::path& binary) {
   fs::create_directories(cache);
   const fs::path out = cache / binary.filename();
   std::error_code ec;
-  if (fs::exists(out) && fs::last_write_time(out) >= fs::last_write_time(fs::canonical(binary))) return out;
+  if (fs::exists(out) && fs::last_write_time(out) >= fs::last_write_time(fs::canonical(binary)))
+    return out;
   const fs::path tmp = out.string() + ".tmp-" + std::to_string(getpid());
   ProcessResult r = run({"strip", "-o", tmp.string(), fs::canonical(binary).string()});
   if (r.exit_code != 0) return binary;  // no binutils: the unstripped file works too
@@ -74,7 +74,8 @@ struct Outcome {
   std::string err;
 };
 
-inline Outcome install_cli(std::vector<std::string> args, const std::vector<std::string>& env = {}) {
+inline Outcome install_cli(std::vector<std::string> args,
+                           const std::vector<std::string>& env = {}) {
   args.insert(args.begin(), LOYALTY_INSTALL);
   ProcessResult r = run(args, env);
   Outcome o;
@@ -99,7 +100,8 @@ inline json probe(const fs::path& plugin_dir, const fs::path& root, const std::s
   return j;
 }
 
-inline int64_t balance_of(const fs::path& plugin_dir, const fs::path& root, const std::string& customer) {
+inline int64_t balance_of(const fs::path& plugin_dir, const fs::path& root,
+                          const std::string& customer) {
   json j = probe(plugin_dir, root, customer);
   return j["balance"].value("balance", int64_t{-999999});
 }

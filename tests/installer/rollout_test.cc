@@ -31,11 +31,12 @@ TEST(RolloutTest, TwentyBranchesStopAtTheWaveWithABrokenBranch) {
                      "\"\nbatch_size = 5\njobs = 4\n[defaults]\nearn = \"5\"\n";
   for (int i = 1; i <= kBranches; ++i) {
     fs::create_directories(dir / "pos" / id(i));
-    toml += "[[branch]]\nid = \"" + id(i) + "\"\ntarget = \"branches/" + id(i) + "\"\nvalues = { plugin_dir = \"" +
-            (dir / "pos" / id(i)).string() + "\" }\n";
+    toml += "[[branch]]\nid = \"" + id(i) + "\"\ntarget = \"branches/" + id(i) +
+            "\"\nvalues = { plugin_dir = \"" + (dir / "pos" / id(i)).string() + "\" }\n";
   }
   write_file_atomic(dir / "first.toml", toml);
-  ProcessResult first = run({LOYALTY_INSTALL, "rollout", (dir / "first.toml").string(), "--hardlink", "--json"});
+  ProcessResult first =
+      run({LOYALTY_INSTALL, "rollout", (dir / "first.toml").string(), "--hardlink", "--json"});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
   json r1 = json::parse(first.out);
   EXPECT_TRUE(r1["ok"].get<bool>());
@@ -46,13 +47,15 @@ TEST(RolloutTest, TwentyBranchesStopAtTheWaveWithABrokenBranch) {
   // Rollout 2 (CSV, quoted fields): 1.0.0, with B07's earn value broken on purpose.
   std::string csv = "id,target,plugin_dir,earn\n";
   for (int i = 1; i <= kBranches; ++i) {
-    csv += id(i) + "," + (dir / "branches" / id(i)).string() + ",\"" + (dir / "pos" / id(i)).string() + "\"," +
-           (i == 7 ? "\"five, not a number\"" : "5") + "\n";
+    csv += id(i) + "," + (dir / "branches" / id(i)).string() + ",\"" +
+           (dir / "pos" / id(i)).string() + "\"," + (i == 7 ? "\"five, not a number\"" : "5") +
+           "\n";
   }
   write_file_atomic(dir / "second.csv", csv);
-  ProcessResult second = run({LOYALTY_INSTALL, "rollout", (dir / "second.csv").string(), "--package",
-                              new_pkg.string(), "--template", tpl.string(), "--batch-size", "5", "--jobs", "4",
-                              "--hardlink", "--report", (dir / "report.json").string()});
+  ProcessResult second =
+      run({LOYALTY_INSTALL, "rollout", (dir / "second.csv").string(), "--package", new_pkg.string(),
+           "--template", tpl.string(), "--batch-size", "5", "--jobs", "4", "--hardlink", "--report",
+           (dir / "report.json").string()});
   EXPECT_EQ(second.exit_code, 4) << second.out << second.err;
   EXPECT_NE(second.out.find("STOPPED after wave 3 of 5"), std::string::npos) << second.out;
   json r2 = json::parse(read_file(dir / "report.json"));
@@ -73,7 +76,8 @@ TEST(RolloutTest, TwentyBranchesStopAtTheWaveWithABrokenBranch) {
       json p = probe(pos, root, "card:1");  // the POS's view: it loads and answers
       EXPECT_TRUE(p["ok"].get<bool>());
       EXPECT_NE(p["so"].get<std::string>().find("/versions/0.9.0/"), std::string::npos);
-      EXPECT_NE(read_file(root / "etc" / "loyalty.toml").find("earn_percent = \"5\""), std::string::npos);
+      EXPECT_NE(read_file(root / "etc" / "loyalty.toml").find("earn_percent = \"5\""),
+                std::string::npos);
     } else if (i <= 11) {
       EXPECT_EQ(b["status"], "installed") << b.dump();
       EXPECT_EQ(served_version(pos), "1.0.0") << id(i);
@@ -95,9 +99,9 @@ TEST(RolloutTest, DryRunListsTheWavesAndTouchesNoBranch) {
     csv += id(i) + ",branches/" + id(i) + "," + (dir / "pos" / id(i)).string() + ",5\n";
   }
   write_file_atomic(dir / "m.csv", csv);
-  ProcessResult r = run({LOYALTY_INSTALL, "rollout", (dir / "m.csv").string(), "--package", pkg.string(),
-                         "--template", (data_dir() / "branch.toml.in").string(), "--batch-size", "1",
-                         "--canary", "B02", "--dry-run", "--json"});
+  ProcessResult r = run({LOYALTY_INSTALL, "rollout", (dir / "m.csv").string(), "--package",
+                         pkg.string(), "--template", (data_dir() / "branch.toml.in").string(),
+                         "--batch-size", "1", "--canary", "B02", "--dry-run", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["waves"], 3);
@@ -108,8 +112,10 @@ TEST(RolloutTest, DryRunListsTheWavesAndTouchesNoBranch) {
 
 TEST(RolloutTest, AManifestErrorNamesTheRowAndTouchesNothing) {
   const fs::path dir = fresh_dir("rollout-bad-manifest");
-  write_file_atomic(dir / "m.csv", "id,target,plugin_dir\nB01,branches/B01,/tmp\nB01,branches/B02,/tmp\n");
-  ProcessResult r = run({LOYALTY_INSTALL, "rollout", (dir / "m.csv").string(), "--package", "/nonexistent"});
+  write_file_atomic(dir / "m.csv",
+                    "id,target,plugin_dir\nB01,branches/B01,/tmp\nB01,branches/B02,/tmp\n");
+  ProcessResult r =
+      run({LOYALTY_INSTALL, "rollout", (dir / "m.csv").string(), "--package", "/nonexistent"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("row 3: branch B01 is listed twice"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "branches"));

@@ -51,8 +51,10 @@ class Sshd {
  public:
   // Returns "" when running, else why not.
   std::string start(const fs::path& dir) {
-    for (const char* p : {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/scp", "/usr/bin/ssh-keygen"}) {
-      if (!fs::exists(p)) return std::string(p) + " is not installed (apt-get install openssh-server openssh-client)";
+    for (const char* p :
+         {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/scp", "/usr/bin/ssh-keygen"}) {
+      if (!fs::exists(p))
+        return std::string(p) + " is not installed (apt-get install openssh-server openssh-client)";
     }
     if (geteuid() == 0 && !fs::exists("/run/sshd")) fs::create_directories("/run/sshd");
     for (const char* k : {"host_key", "client_key"}) {
@@ -61,20 +63,22 @@ class Sshd {
     }
     fs::copy_file(dir / "client_key.pub", dir / "authorized_keys");
     port_ = free_port();
-    write_file_atomic(dir / "sshd_config",
-                      "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
-                          (dir / "host_key").string() + "\nAuthorizedKeysFile " +
-                          (dir / "authorized_keys").string() + "\nPidFile " + (dir / "sshd.pid").string() +
-                          "\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n"
-                          "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin "
-                          "prohibit-password\nLogLevel ERROR\n"
-                          "Subsystem sftp /usr/lib/openssh/sftp-server\n");  // scp uses SFTP
+    write_file_atomic(
+        dir / "sshd_config",
+        "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
+            (dir / "host_key").string() + "\nAuthorizedKeysFile " +
+            (dir / "authorized_keys").string() + "\nPidFile " + (dir / "sshd.pid").string() +
+            "\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin "
+            "prohibit-password\nLogLevel ERROR\n"
+            "Subsystem sftp /usr/lib/openssh/sftp-server\n");  // scp uses SFTP
     log_ = dir / "sshd.log";
     pid_ = fork();
     if (pid_ == 0) {
       const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 2);
-      execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-f", (dir / "sshd_config").c_str(), "-D", "-e", nullptr);
+      execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-f", (dir / "sshd_config").c_str(), "-D", "-e",
+            nullptr);
       _exit(127);
     }
     for (int i = 0; i < 500; ++i) {  // up to 5 s for a real process to listen
@@ -109,22 +113,24 @@ TEST(SshRolloutTest, TwoBranchesOnARemoteHostThroughSshAndScp) {
   if (!why.empty()) GTEST_SKIP() << why;
   const std::string user = getpwuid(geteuid())->pw_name;
   const fs::path pkg = make_package(dir / "packages", "1.0.0");
-  const std::string opts = "\"-i\", \"" + (dir / "client_key").string() +
-                           "\", \"-o\", \"StrictHostKeyChecking=no\", \"-o\", \"UserKnownHostsFile=/dev/null\", "
-                           "\"-o\", \"LogLevel=ERROR\", \"-o\", \"ConnectTimeout=10\"";
-  std::string m = "package = \"" + pkg.string() + "\"\ntemplate = \"" + (data_dir() / "branch.toml.in").string() +
-                   "\"\nbatch_size = 1\nssh = [\"ssh\", " + opts + "]\nscp = [\"scp\", " + opts + "]\n" +
-                   "[defaults]\nearn = \"5\"\n";
+  const std::string opts =
+      "\"-i\", \"" + (dir / "client_key").string() +
+      "\", \"-o\", \"StrictHostKeyChecking=no\", \"-o\", \"UserKnownHostsFile=/dev/null\", "
+      "\"-o\", \"LogLevel=ERROR\", \"-o\", \"ConnectTimeout=10\"";
+  std::string m = "package = \"" + pkg.string() + "\"\ntemplate = \"" +
+                  (data_dir() / "branch.toml.in").string() +
+                  "\"\nbatch_size = 1\nssh = [\"ssh\", " + opts + "]\nscp = [\"scp\", " + opts +
+                  "]\n" + "[defaults]\nearn = \"5\"\n";
   for (const char* id : {"R01", "R02"}) {
     fs::create_directories(dir / "remote" / "pos" / id);
-    m += std::string("[[branch]]\nid = \"") + id + "\"\ntarget = \"ssh://" + user + "@127.0.0.1:" +
-         std::to_string(sshd.port()) + (dir / "remote" / "branches" / id).string() +
+    m += std::string("[[branch]]\nid = \"") + id + "\"\ntarget = \"ssh://" + user +
+         "@127.0.0.1:" + std::to_string(sshd.port()) + (dir / "remote" / "branches" / id).string() +
          "\"\nvalues = { plugin_dir = \"" + (dir / "remote" / "pos" / id).string() +
          "\", sync_url = \"ws://127.0.0.1:9/v1/sync\", sync_token = \"token-" + id + "\" }\n";
   }
   write_file_atomic(dir / "m.toml", m);
-  ProcessResult r =
-      run({LOYALTY_INSTALL, "rollout", (dir / "m.toml").string(), "--json", "--report", (dir / "report.json").string()});
+  ProcessResult r = run({LOYALTY_INSTALL, "rollout", (dir / "m.toml").string(), "--json",
+                         "--report", (dir / "report.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   json j = json::parse(r.out);
   for (const char* id : {"R01", "R02"}) {
@@ -141,7 +147,8 @@ TEST(SshRolloutTest, TwoBranchesOnARemoteHostThroughSshAndScp) {
   }
   // No temporary folders left behind on the remote side.
   for (const auto& e : fs::directory_iterator("/tmp")) {
-    EXPECT_EQ(e.path().filename().string().rfind("loyalty-install.", 0), std::string::npos) << e.path();
+    EXPECT_EQ(e.path().filename().string().rfind("loyalty-install.", 0), std::string::npos)
+        << e.path();
   }
 }
 

@@ -21,30 +21,39 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 TEST(RenderTest, ReplacesPlaceholdersAndEscapesValuesForTomlStrings) {
-  const std::string out = render_config("[plugin]\nbranch = \"{{branch}}\"\ndb = \"{{ db }}\"\n",
-                                        {{"branch", "B\"01\\"}, {"db", "/x/ledger.db"}, {"plugin_dir", "/p"}}, "t");
+  const std::string out =
+      render_config("[plugin]\nbranch = \"{{branch}}\"\ndb = \"{{ db }}\"\n",
+                    {{"branch", "B\"01\\"}, {"db", "/x/ledger.db"}, {"plugin_dir", "/p"}}, "t");
   EXPECT_EQ(out, "[plugin]\nbranch = \"B\\\"01\\\\\"\ndb = \"/x/ledger.db\"\n");
 }
 
 TEST(RenderTest, NamesMissingPlaceholdersWithTheirLines) {
-  const std::string e = error_of([] { render_config("a = \"{{x}}\"\nb = \"{{y}}\"\n", {{"x", "1"}}, "t.in"); });
+  const std::string e = error_of([] {
+    render_config("a = \"{{x}}\"\nb = \"{{y}}\"\n", {{"x", "1"}}, "t.in");
+  });
   EXPECT_EQ(e, "t.in: no value for {{y}} (line 2)");
 }
 
 TEST(RenderTest, NamesValuesTheTemplateNeverUses) {
-  const std::string e = error_of([] { render_config("a = \"{{x}}\"\n", {{"x", "1"}, {"eran", "5"}}, "t.in"); });
+  const std::string e = error_of([] {
+    render_config("a = \"{{x}}\"\n", {{"x", "1"}, {"eran", "5"}}, "t.in");
+  });
   EXPECT_NE(e.find("eran"), std::string::npos) << e;
 }
 
 TEST(RenderTest, RefusesMalformedPlaceholdersAndInvalidToml) {
-  EXPECT_NE(error_of([] { render_config("a = \"{{x y}}\"\n", {}, "t"); }).find("malformed"), std::string::npos);
-  EXPECT_NE(error_of([] { render_config("a = {{x}}\n", {{"x", "not toml"}}, "t"); }).find("not valid TOML"),
+  EXPECT_NE(error_of([] { render_config("a = \"{{x y}}\"\n", {}, "t"); }).find("malformed"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              render_config("a = {{x}}\n", {{"x", "not toml"}}, "t");
+            }).find("not valid TOML"),
             std::string::npos);
 }
 
 TEST(RenderTest, AppendsASyncSectionOnlyWhenTheTemplateHasNone) {
   const std::string out = render_config("x = 1\n", {{"sync_url", "wss://hub/v1/sync"}}, "t");
-  EXPECT_NE(out.find("[sync]\nurl = \"wss://hub/v1/sync\"\ntoken_file = \"branch.token\"\n"), std::string::npos);
+  EXPECT_NE(out.find("[sync]\nurl = \"wss://hub/v1/sync\"\ntoken_file = \"branch.token\"\n"),
+            std::string::npos);
   const std::string own = render_config("[sync]\nurl = \"{{sync_url}}\"\ntoken_file = \"t\"\n",
                                         {{"sync_url", "wss://hub/v1/sync"}}, "t");
   EXPECT_EQ(own.find("branch.token"), std::string::npos);
@@ -58,10 +67,12 @@ TEST(CsvTest, QuotedFieldsCommasQuotesNewlinesAndCrlf) {
 }
 
 TEST(CsvTest, ErrorsNameTheLine) {
-  EXPECT_EQ(error_of([] { parse_csv("a\n\"open\n", "m.csv"); }), "m.csv:2: unterminated quoted field");
+  EXPECT_EQ(error_of([] { parse_csv("a\n\"open\n", "m.csv"); }),
+            "m.csv:2: unterminated quoted field");
   EXPECT_EQ(error_of([] { parse_csv("a,b\nx\"y\",z\n", "m.csv"); }),
             "m.csv:2: a quote inside an unquoted field (quote the whole field)");
-  EXPECT_EQ(error_of([] { parse_csv("\"a\"b\n", "m.csv"); }), "m.csv:1: text after a closing quote");
+  EXPECT_EQ(error_of([] { parse_csv("\"a\"b\n", "m.csv"); }),
+            "m.csv:1: text after a closing quote");
 }
 
 TEST(TargetTest, LocalFoldersAndSshUrls) {
@@ -71,14 +82,18 @@ TEST(TargetTest, LocalFoldersAndSshUrls) {
   EXPECT_EQ(t.port, 2222);
   EXPECT_EQ(t.path, "/srv/loyalty");
   EXPECT_EQ(Target::parse("/srv/B01").kind, Target::Kind::kLocal);
-  EXPECT_NE(error_of([] { Target::parse("ssh://host"); }).find("expected ssh://"), std::string::npos);
-  EXPECT_NE(error_of([] { Target::parse("ssh://host:99999/x"); }).find("bad port"), std::string::npos);
-  EXPECT_NE(error_of([] { Target::parse("ftp://host/x"); }).find("only local folders and ssh://"), std::string::npos);
+  EXPECT_NE(error_of([] { Target::parse("ssh://host"); }).find("expected ssh://"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { Target::parse("ssh://host:99999/x"); }).find("bad port"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { Target::parse("ftp://host/x"); }).find("only local folders and ssh://"),
+            std::string::npos);
 }
 
 TEST(ManifestTest, TomlWithDefaultsCanaryAndWaves) {
   const fs::path dir = fresh_dir("manifest-toml");
-  std::string m = "package = \"pkg\"\ncanary = \"C\"\nbatch_size = 2\n[defaults]\nplugin_dir = \"/p\"\n";
+  std::string m =
+      "package = \"pkg\"\ncanary = \"C\"\nbatch_size = 2\n[defaults]\nplugin_dir = \"/p\"\n";
   for (const char* id : {"A", "B", "C", "D", "E"}) {
     m += std::string("[[branch]]\nid = \"") + id + "\"\ntarget = \"b/" + id + "\"\n";
   }
@@ -97,15 +112,19 @@ TEST(ManifestTest, TomlWithDefaultsCanaryAndWaves) {
 TEST(ManifestTest, ErrorsNameTheFileAndTheKey) {
   const fs::path dir = fresh_dir("manifest-errors");
   write_file_atomic(dir / "a.toml", "pakage = \"x\"\n");
-  EXPECT_NE(error_of([&] { read_manifest(dir / "a.toml"); }).find("unknown key 'pakage' (line 1)"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_manifest(dir / "a.toml"); }).find("unknown key 'pakage' (line 1)"),
+            std::string::npos);
   write_file_atomic(dir / "b.toml", "[[branch]]\nid = \"B 1\"\ntarget = \"x\"\n");
-  EXPECT_NE(error_of([&] { read_manifest(dir / "b.toml"); }).find("id 'B 1' must be"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_manifest(dir / "b.toml"); }).find("id 'B 1' must be"),
+            std::string::npos);
   write_file_atomic(dir / "c.csv", "id,target\nB1\n");
-  EXPECT_NE(error_of([&] { read_manifest(dir / "c.csv"); }).find("row 2: 1 fields, the header has 2"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { read_manifest(dir / "c.csv"); }).find("row 2: 1 fields, the header has 2"),
+      std::string::npos);
   write_file_atomic(dir / "d.toml", "canary = \"Z\"\n[[branch]]\nid = \"A\"\ntarget = \"x\"\n");
-  EXPECT_NE(error_of([&] { read_manifest(dir / "d.toml"); }).find("canary 'Z' is not a listed branch"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { read_manifest(dir / "d.toml"); }).find("canary 'Z' is not a listed branch"),
+      std::string::npos);
 }
 
 int64_t count(const fs::path& db, const char* sql) {
@@ -126,21 +145,26 @@ TEST(LedgerCopyTest, BackupSeesTheWalAndRestoreRewindsTheLiveLedger) {
   const fs::path live = dir / "ledger.db";
   sqlite3* w = nullptr;
   ASSERT_EQ(sqlite3_open(live.c_str(), &w), SQLITE_OK);
-  sqlite3_exec(w, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                  "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
-                  "INSERT INTO meta VALUES('schema_version','1');"
-                  "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<500)"
-                  " INSERT INTO t SELECT i FROM n;",
-               nullptr, nullptr, nullptr);
+  sqlite3_exec(
+      w,
+      "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+      "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+      "INSERT INTO meta VALUES('schema_version','1');"
+      "CREATE TABLE t(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<500)"
+      " INSERT INTO t SELECT i FROM n;",
+      nullptr, nullptr, nullptr);
   ASSERT_GT(fs::file_size(live.string() + "-wal"), 0u);  // the rows are only in the WAL
   const fs::path backup = dir / "backup.db";
   backup_ledger(live, backup);
   EXPECT_EQ(count(backup, "SELECT count(*) FROM t"), 500);
   EXPECT_EQ(ledger_schema_version(backup), 1);
   EXPECT_FALSE(fs::exists(backup.string() + "-wal"));
-  EXPECT_NE(error_of([&] { backup_ledger(live, backup); }).find("already exists"), std::string::npos);
+  EXPECT_NE(error_of([&] { backup_ledger(live, backup); }).find("already exists"),
+            std::string::npos);
 
-  sqlite3_exec(w, "UPDATE meta SET value='2' WHERE key='schema_version'; CREATE TABLE new_step(y); DELETE FROM t;",
+  sqlite3_exec(w,
+               "UPDATE meta SET value='2' WHERE key='schema_version'; CREATE TABLE new_step(y); "
+               "DELETE FROM t;",
                nullptr, nullptr, nullptr);
   sqlite3_close(w);
   ASSERT_EQ(ledger_schema_version(live), 2);
