@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
       "  loyalty-hub overdraws --config hub.toml\n"
       "\nSee docs/sync.md. SIGTERM closes every branch connection with 1001 and saves positions.");
   app.require_subcommand(1);
+  app.fallthrough();  // --config may follow the subcommand
   std::string config = default_config();
   app.add_option("-c,--config", config,
                  "the hub's TOML file (default $LOYALTY_HUB_CONFIG or /etc/loyalty-hub/hub.toml)");
@@ -149,6 +150,7 @@ int main(int argc, char** argv) {
 
   auto* token = app.add_subcommand("token", "branch and admin tokens (only hashes are stored)");
   token->require_subcommand(1);
+  token->fallthrough();
   token->footer(
       "Examples:\n  loyalty-hub token add B01 --config hub.toml\n"
       "  loyalty-hub token add admin --config hub.toml   # for loyaltyctl hub\n"
@@ -165,6 +167,7 @@ int main(int argc, char** argv) {
 
   auto* cfg_cmd = app.add_subcommand("config", "the central program configuration");
   cfg_cmd->require_subcommand(1);
+  cfg_cmd->fallthrough();
   cfg_cmd->footer(
       "Examples:\n  loyalty-hub config show --config hub.toml\n"
       "  loyalty-hub config set program.toml --config hub.toml");
