@@ -180,6 +180,9 @@ void Branch::on_connect(beast::error_code ec) {
     return;
   }
   beast::get_lowest_layer(ws_).expires_never();
+  // Without TCP_NODELAY a small frame (applied, a one-entry push) waits for the delayed ACK.
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
   const std::string token = "token-" + id_;
   ws_.set_option(websocket::stream_base::decorator([this, token](websocket::request_type& req) {

@@ -43,6 +43,7 @@ class TestClient {
       c.error = "connect: " + ec.message();
       return c;
     }
+    tcp.socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);
     c.ws_->set_option(beast::websocket::stream_base::decorator(
         [branch, token](beast::websocket::request_type& req) {
           req.set(http::field::authorization, "Bearer " + token);
