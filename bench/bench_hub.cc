@@ -253,12 +253,13 @@ void Branch::send(std::string text) {
 void Branch::write_next() {
   if (writing_ || queue_.empty()) return;
   writing_ = true;
-  ws_.async_write(net::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    self->writing_ = false;
-    if (ec) return;
-    self->queue_.pop_front();
-    self->write_next();
-  });
+  ws_.async_write(net::buffer(queue_.front()),
+                  [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                    self->writing_ = false;
+                    if (ec) return;
+                    self->queue_.pop_front();
+                    self->write_next();
+                  });
 }
 
 double pct(std::vector<int64_t> v, double p) {
@@ -291,7 +292,8 @@ int main(int argc, char** argv) {
   double seconds = 20;
   int backlog = 0;
   std::string hub_bin = LOYALTY_HUB_BIN;
-  app.add_option("--branches", branches, "simulated branch connections")->check(CLI::Range(2, 5000));
+  app.add_option("--branches", branches, "simulated branch connections")
+      ->check(CLI::Range(2, 5000));
   app.add_option("--rate", rate, "trickle: single-entry pushes per second in total");
   app.add_option("--seconds", seconds, "trickle duration");
   app.add_option("--backlog", backlog, "instead of the trickle: B0 pushes this many entries to B1");
@@ -311,8 +313,8 @@ int main(int argc, char** argv) {
     cfg << "[listen]\naddress = \"127.0.0.1\"\nport = 0\n[storage]\ndb = \"hub.db\"\n"
            "[limits]\npush_rate_per_s = 100000\n[log]\nlevel = \"warn\"\n";
     for (int i = 0; i < branches; ++i) {
-      cfg << "[branches.B" << i << "]\ntoken_sha256 = \"" << sha256_hex("token-B" + std::to_string(i))
-          << "\"\n";
+      cfg << "[branches.B" << i << "]\ntoken_sha256 = \""
+          << sha256_hex("token-B" + std::to_string(i)) << "\"\n";
     }
   }
   const fs::path port_file = dir / "port";
@@ -342,7 +344,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < branches; ++i) b.branches.push_back(std::make_shared<Branch>(b, b.ioc, i));
   const int64_t t_connect = now_ns();
   for (auto& br : b.branches) br->start(static_cast<uint16_t>(port));
-  if (!run_until(b, [&] { return b.ready + b.failed >= branches; }, 120) || b.failed > 0) {
+  if (!run_until(
+          b, [&] { return b.ready + b.failed >= branches; }, 120) ||
+      b.failed > 0) {
     std::fprintf(stderr, "bench_hub: %d of %d branches connected (%d failed)\n", b.ready, branches,
                  b.failed);
     ::kill(pid, SIGKILL);
@@ -378,10 +382,11 @@ int main(int argc, char** argv) {
     const int64_t t_done = now_ns();
     const double ingest_s = static_cast<double>(t_acked - t0) / 1e9;
     const double total_s = static_cast<double>(t_done - t0) / 1e9;
-    std::printf("backlog: %d entries from B0: all acked in %.2f s (%.0f entries/s); all received "
-                "by B1 in %.2f s (%.0f entries/s); hub RSS %.1f MiB\n",
-                backlog, ingest_s, backlog / ingest_s, total_s, backlog / total_s,
-                static_cast<double>(rss_of(pid)) / 1048576.0);
+    std::printf(
+        "backlog: %d entries from B0: all acked in %.2f s (%.0f entries/s); all received "
+        "by B1 in %.2f s (%.0f entries/s); hub RSS %.1f MiB\n",
+        backlog, ingest_s, backlog / ingest_s, total_s, backlog / total_s,
+        static_cast<double>(rss_of(pid)) / 1048576.0);
   } else {
     const int64_t total = static_cast<int64_t>(rate * seconds);
     b.stats.resize(static_cast<size_t>(total));
@@ -427,9 +432,9 @@ int main(int argc, char** argv) {
                 static_cast<long long>(total), rate, seconds, branches, b.receipt_ns.size());
     std::printf("  push->receipt at another branch: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
                 pct(b.receipt_ns, 0.50), pct(b.receipt_ns, 0.99), pct(b.receipt_ns, 1.0));
-    std::printf("  push->fan-out complete (all %d others): p50 %.1f ms, p99 %.1f ms; incomplete %lld\n",
-                branches - 1, pct(complete, 0.50), pct(complete, 0.99),
-                static_cast<long long>(incomplete));
+    std::printf(
+        "  push->fan-out complete (all %d others): p50 %.1f ms, p99 %.1f ms; incomplete %lld\n",
+        branches - 1, pct(complete, 0.50), pct(complete, 0.99), static_cast<long long>(incomplete));
     std::printf("  hub RSS at end %.1f MiB\n", static_cast<double>(rss_of(pid)) / 1048576.0);
   }
   ::kill(pid, SIGTERM);

@@ -133,7 +133,8 @@ std::function<std::optional<int>()> register_hub_command(CLI::App& app) {
   hub->require_subcommand(1);
   hub->footer(
       "Examples:\n"
-      "  loyaltyctl hub config set program.toml --hub https://hub.example:8443 --token-file admin.tok\n"
+      "  loyaltyctl hub config set program.toml --hub https://hub.example:8443 --token-file "
+      "admin.tok\n"
       "  loyaltyctl hub config show --hub https://hub.example:8443 --token-file admin.tok\n"
       "  loyaltyctl hub overdraws --hub https://hub.example:8443 --token-file admin.tok\n"
       "The admin token comes from `loyalty-hub token add admin` on the hub.");
@@ -148,17 +149,22 @@ std::function<std::optional<int>()> register_hub_command(CLI::App& app) {
   config->require_subcommand(1);
   auto* show = config->add_subcommand("show", "print the current version and document");
   common(show);
-  show->footer("Example: loyaltyctl hub config show --hub https://hub.example:8443 --token-file admin.tok");
+  show->footer(
+      "Example: loyaltyctl hub config show --hub https://hub.example:8443 --token-file admin.tok");
   auto* set = config->add_subcommand(
-      "set", "send a TOML program document ([program], [receipt]); the hub validates it and "
-             "pushes it to every branch");
+      "set",
+      "send a TOML program document ([program], [receipt]); the hub validates it and "
+      "pushes it to every branch");
   set->add_option("FILE", o->document, "the TOML document")->required()->check(CLI::ExistingFile);
   common(set);
-  set->footer("Example: loyaltyctl hub config set program.toml --hub https://hub.example:8443 --token-file admin.tok");
+  set->footer(
+      "Example: loyaltyctl hub config set program.toml --hub https://hub.example:8443 --token-file "
+      "admin.tok");
   auto* overdraws = hub->add_subcommand("overdraws", "list the hub's overdraw reports");
   common(overdraws);
   overdraws->add_flag("--json", o->as_json, "print the hub's JSON");
-  overdraws->footer("Example: loyaltyctl hub overdraws --hub https://hub.example:8443 --token-file admin.tok");
+  overdraws->footer(
+      "Example: loyaltyctl hub overdraws --hub https://hub.example:8443 --token-file admin.tok");
 
   return [o, hub, show, set, overdraws]() -> std::optional<int> {
     if (!hub->parsed()) return std::nullopt;
@@ -170,7 +176,8 @@ std::function<std::optional<int>()> register_hub_command(CLI::App& app) {
     }
     bool ok = false;
     std::string token = read_file(o->token_file, ok);
-    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    while (!token.empty() &&
+           (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
       token.pop_back();
     }
     if (!ok || token.empty()) {
@@ -219,7 +226,8 @@ std::function<std::optional<int>()> register_hub_command(CLI::App& app) {
         std::cout << "offset  account_id  balance  branches\n";
         for (const auto& r : j["overdraws"]) {
           std::string branches;
-          if (r.contains("details") && r["details"].is_object() && r["details"].contains("branches")) {
+          if (r.contains("details") && r["details"].is_object() &&
+              r["details"].contains("branches")) {
             for (const auto& b : r["details"]["branches"]) {
               branches += (branches.empty() ? "" : ",") + b.get<std::string>();
             }

@@ -1,9 +1,10 @@
 #include "sync/hub/hub_config.h"
 
+#include <toml++/toml.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace loyalty::sync::hub {
 namespace {
@@ -29,7 +30,8 @@ void only(const toml::table& t, const std::string& prefix,
     bool ok = false;
     for (auto a : allowed) ok |= k.str() == a;
     if (!ok) {
-      const std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+      const std::string name =
+          prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
       throw Bad{config_error(name, "unknown key" + line_of(v))};
     }
   }
@@ -63,7 +65,8 @@ int64_t integer(const toml::table& t, std::string_view key, const std::string& n
   return v;
 }
 
-double number(const toml::table& t, std::string_view key, const std::string& name, double fallback) {
+double number(const toml::table& t, std::string_view key, const std::string& name,
+              double fallback) {
   const toml::node* n = t.get(key);
   if (!n) return fallback;
   double v;
@@ -136,14 +139,15 @@ domain::Result<HubConfig> parse_hub_config(std::string_view text, const std::str
     if (auto* t = table(root, "limits", "limits")) {
       only(*t, "limits",
            {"max_frame_bytes", "max_connections_per_branch", "push_rate_per_s", "io_threads"});
-      c.max_frame_bytes =
-          integer(*t, "max_frame_bytes", "limits.max_frame_bytes", c.max_frame_bytes, 4096,
-                  64 * 1024 * 1024);
-      c.max_connections_per_branch = static_cast<int>(
-          integer(*t, "max_connections_per_branch", "limits.max_connections_per_branch",
-                  c.max_connections_per_branch, 1, 64));
-      c.push_rate_per_s = number(*t, "push_rate_per_s", "limits.push_rate_per_s", c.push_rate_per_s);
-      c.io_threads = static_cast<int>(integer(*t, "io_threads", "limits.io_threads", c.io_threads, 1, 64));
+      c.max_frame_bytes = integer(*t, "max_frame_bytes", "limits.max_frame_bytes",
+                                  c.max_frame_bytes, 4096, 64 * 1024 * 1024);
+      c.max_connections_per_branch = static_cast<int>(integer(*t, "max_connections_per_branch",
+                                                              "limits.max_connections_per_branch",
+                                                              c.max_connections_per_branch, 1, 64));
+      c.push_rate_per_s =
+          number(*t, "push_rate_per_s", "limits.push_rate_per_s", c.push_rate_per_s);
+      c.io_threads =
+          static_cast<int>(integer(*t, "io_threads", "limits.io_threads", c.io_threads, 1, 64));
     }
     if (auto* t = table(root, "log", "log")) {
       only(*t, "log", {"file", "level"});
@@ -167,7 +171,8 @@ domain::Result<HubConfig> parse_hub_config(std::string_view text, const std::str
         const std::string id(k.str());
         const std::string name = "branches." + id;
         if (!valid_branch_id(id) || id == "admin") {
-          throw Bad{config_error(name, "is not a branch id (1-64 of A-Z a-z 0-9 _ -; not hub or admin)")};
+          throw Bad{
+              config_error(name, "is not a branch id (1-64 of A-Z a-z 0-9 _ -; not hub or admin)")};
         }
         if (!v.is_table()) throw Bad{config_error(name, "must be a table")};
         only(*v.as_table(), name, {"token_sha256"});

@@ -285,7 +285,8 @@ std::string HubCore::metrics_prometheus(int64_t now_ms, int64_t rss_bytes) {
   out << "# HELP loyalty_hub_lag_entries Hub entries a branch has not applied.\n"
          "# TYPE loyalty_hub_lag_entries gauge\n";
   for (auto& [b, v] : j["branches"].items()) {
-    out << "loyalty_hub_lag_entries{branch=\"" << b << "\"} " << v["entries"].get<int64_t>() << '\n';
+    out << "loyalty_hub_lag_entries{branch=\"" << b << "\"} " << v["entries"].get<int64_t>()
+        << '\n';
   }
   out << "# HELP loyalty_hub_lag_seconds Age of the oldest entry a branch has not applied.\n"
          "# TYPE loyalty_hub_lag_seconds gauge\n";
@@ -322,7 +323,8 @@ bool SessionCore::take_rate_token(int64_t now_ms) {
   const double rate = hub_.limits().push_rate_per_s;
   if (rate <= 0) return true;
   if (tokens_at_ms_ != 0 && now_ms > tokens_at_ms_) {
-    tokens_ = std::min(2 * rate, tokens_ + rate * static_cast<double>(now_ms - tokens_at_ms_) / 1000);
+    tokens_ =
+        std::min(2 * rate, tokens_ + rate * static_cast<double>(now_ms - tokens_at_ms_) / 1000);
   }
   tokens_at_ms_ = now_ms;
   if (tokens_ < 1) return false;
@@ -347,8 +349,8 @@ SessionOutput SessionCore::on_text(std::string_view text, int64_t now_ms) {
   }
   if (auto* hello = std::get_if<Hello>(&*frame)) return on_hello(*hello, now_ms);
   if (!welcomed_) {
-    fatal(out, kErrInvalid, std::string("expected hello first, got ") +
-                                std::string(frame_type(*frame)));
+    fatal(out, kErrInvalid,
+          std::string("expected hello first, got ") + std::string(frame_type(*frame)));
     return out;
   }
   if (auto* push = std::get_if<Push>(&*frame)) return on_push(*push, now_ms);
@@ -437,12 +439,12 @@ SessionOutput SessionCore::on_push(const Push& push, int64_t now_ms) {
   }
   if (!take_rate_token(now_ms)) {
     hub_.count_rate_limited();
-    out.frames.push_back(encode(ErrorFrame{
-        std::string(kErrRate),
-        "more than " + std::to_string(hub_.limits().push_rate_per_s) +
-            " pushes per second; batch " + std::to_string(push.first_seq) + ".." +
-            std::to_string(push.last_seq) + " was not stored, send it again later",
-        false}));
+    out.frames.push_back(encode(
+        ErrorFrame{std::string(kErrRate),
+                   "more than " + std::to_string(hub_.limits().push_rate_per_s) +
+                       " pushes per second; batch " + std::to_string(push.first_seq) + ".." +
+                       std::to_string(push.last_seq) + " was not stored, send it again later",
+                   false}));
     return out;
   }
   auto result = hub_.store_push(branch_, node_epoch_, push, now_ms);
@@ -497,8 +499,9 @@ void SessionCore::fill(SessionOutput& out, int64_t now_ms) {
     frame.to_offset = scanned_to;
     frame.entries.reserve(batch->size());
     // Build the frame text from the pre-encoded entries (no re-encoding per branch).
-    std::string text = "{\"type\":\"entries\",\"from_offset\":" + std::to_string(frame.from_offset) +
-                       ",\"to_offset\":" + std::to_string(frame.to_offset) + ",\"entries\":[";
+    std::string text =
+        "{\"type\":\"entries\",\"from_offset\":" + std::to_string(frame.from_offset) +
+        ",\"to_offset\":" + std::to_string(frame.to_offset) + ",\"entries\":[";
     for (size_t i = 0; i < batch->size(); ++i) {
       if (i) text += ',';
       text += "{\"offset\":";

@@ -173,8 +173,8 @@ class SessionCore {
   uint64_t session_id_ = 0;
   bool welcomed_ = false;
   bool closed_ = false;
-  int64_t sent_ = 0;     // highest hub offset sent (or skipped as own)
-  int64_t applied_ = 0;  // highest offset the branch reported applied
+  int64_t sent_ = 0;               // highest hub offset sent (or skipped as own)
+  int64_t applied_ = 0;            // highest offset the branch reported applied
   std::deque<int64_t> unapplied_;  // to_offset of each entries frame not yet applied
   std::string config_sent_;        // version last sent or reported by the branch
   double tokens_ = 0;

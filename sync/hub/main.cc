@@ -71,9 +71,9 @@ int run(const std::string& config_path, const std::string& port_file) {
       log = std::make_shared<spdlog::logger>(
           "loyalty-hub", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     } else {
-      log = std::make_shared<spdlog::logger>(
-          "loyalty-hub", std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-                             cfg.log_file, 16 * 1024 * 1024, 5));
+      log = std::make_shared<spdlog::logger>("loyalty-hub",
+                                             std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+                                                 cfg.log_file, 16 * 1024 * 1024, 5));
     }
   } catch (const spdlog::spdlog_ex& e) {
     std::fprintf(stderr, "loyalty-hub: log.file %s: %s\n", cfg.log_file.c_str(), e.what());
@@ -175,9 +175,12 @@ int main(int argc, char** argv) {
   cfg_show->footer("Example:\n  loyalty-hub config show --config hub.toml");
   std::string doc_file;
   auto* cfg_set = cfg_cmd->add_subcommand(
-      "set", "validate FILE ([program] and [receipt] tables) and store it as the new version; "
-             "a running hub pushes it to connected branches within a second");
-  cfg_set->add_option("FILE", doc_file, "TOML program document")->required()->check(CLI::ExistingFile);
+      "set",
+      "validate FILE ([program] and [receipt] tables) and store it as the new version; "
+      "a running hub pushes it to connected branches within a second");
+  cfg_set->add_option("FILE", doc_file, "TOML program document")
+      ->required()
+      ->check(CLI::ExistingFile);
   cfg_set->footer("Example:\n  loyalty-hub config set program.toml --config hub.toml");
 
   auto* od = app.add_subcommand("overdraws", "list overdraw reports (newest first) as JSON lines");
@@ -192,8 +195,10 @@ int main(int argc, char** argv) {
   HubStore& db = **store;
   if (token_add->parsed()) {
     if (!loyalty::sync::hub::valid_branch_id(token_name)) {
-      std::fprintf(stderr, "loyalty-hub: BRANCH \"%s\" is not a branch id (1-64 of A-Z a-z 0-9 _ -; "
-                           "not hub)\n", token_name.c_str());
+      std::fprintf(stderr,
+                   "loyalty-hub: BRANCH \"%s\" is not a branch id (1-64 of A-Z a-z 0-9 _ -; "
+                   "not hub)\n",
+                   token_name.c_str());
       return 2;
     }
     const std::string t = loyalty::sync::hub::random_hex(32);
@@ -206,7 +211,8 @@ int main(int argc, char** argv) {
   if (token_list->parsed()) {
     auto list = db.tokens();
     if (!list.ok()) return fail(list.error());
-    for (const auto& [name, at] : *list) std::printf("%s\t%lld\n", name.c_str(), static_cast<long long>(at));
+    for (const auto& [name, at] : *list)
+      std::printf("%s\t%lld\n", name.c_str(), static_cast<long long>(at));
     return 0;
   }
   if (token_revoke->parsed()) {
@@ -227,7 +233,9 @@ int main(int argc, char** argv) {
   if (cfg_set->parsed()) {
     bool ok = false;
     const std::string doc = read_file(doc_file, &ok);
-    if (!ok) return fail({loyalty::domain::ErrorCode::kInvalidArgument, "FILE", "cannot read " + doc_file});
+    if (!ok)
+      return fail(
+          {loyalty::domain::ErrorCode::kInvalidArgument, "FILE", "cannot read " + doc_file});
     auto st = loyalty::sync::hub::validate_program_document(doc);
     if (!st.ok()) return fail(st.error());
     auto v = db.add_config(doc, now_ms());
@@ -239,8 +247,10 @@ int main(int argc, char** argv) {
     auto list = db.overdraws(100000);
     if (!list.ok()) return fail(list.error());
     for (const auto& r : *list) {
-      nlohmann::json j{{"offset", r.offset},       {"account_id", r.account_id},
-                       {"balance", r.balance},     {"entry_id", r.entry_id},
+      nlohmann::json j{{"offset", r.offset},
+                       {"account_id", r.account_id},
+                       {"balance", r.balance},
+                       {"entry_id", r.entry_id},
                        {"created_at_ms", r.created_at_ms},
                        {"details", nlohmann::json::parse(r.details_json, nullptr, false)}};
       std::printf("%s\n", j.dump().c_str());

@@ -22,14 +22,14 @@ domain::Status validate_program_document(const std::string& document) {
   }
   for (const auto& [k, v] : root) {
     if (k.str() != "program" && k.str() != "receipt") {
-      return domain::make_error(ErrorCode::kInvalidConfig, std::string(k.str()),
-                                std::string(k.str()) +
-                                    ": a program document holds only [program] and [receipt]");
+      return domain::make_error(
+          ErrorCode::kInvalidConfig, std::string(k.str()),
+          std::string(k.str()) + ": a program document holds only [program] and [receipt]");
     }
   }
   // The branch loader needs [plugin] branch; a placeholder after the document.
-  auto settings = config::parse_settings(document + "\n[plugin]\nbranch = \"HUB\"\n",
-                                         "/hub/program.toml");
+  auto settings =
+      config::parse_settings(document + "\n[plugin]\nbranch = \"HUB\"\n", "/hub/program.toml");
   if (!settings.ok()) return settings.error();
   return domain::ok_status();
 }

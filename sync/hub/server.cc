@@ -168,11 +168,14 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
     ws_.read_message_max(static_cast<std::size_t>(server_.hub_.limits().max_frame_bytes));
     const bool wants_subprotocol =
         sv(req[http::field::sec_websocket_protocol]).find(kSubprotocol) != std::string_view::npos;
-    ws_.set_option(websocket::stream_base::decorator([wants_subprotocol](websocket::response_type& res) {
-      res.set(http::field::server, "loyalty-hub");
-      if (wants_subprotocol) res.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
-    }));
-    ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
+    ws_.set_option(
+        websocket::stream_base::decorator([wants_subprotocol](websocket::response_type& res) {
+          res.set(http::field::server, "loyalty-hub");
+          if (wants_subprotocol)
+            res.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
+        }));
+    ws_.async_accept(req,
+                     beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
   }
 
   void notify() override {
@@ -184,9 +187,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
   }
 
   void shutdown(websocket::close_code code, std::string reason) override {
-    net::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason] {
-      self->begin_close(code, reason);
-    });
+    net::post(ws_.get_executor(),
+              [self = this->shared_from_this(), code, reason] { self->begin_close(code, reason); });
   }
 
  private:
@@ -199,7 +201,8 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
   }
 
   void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
+    ws_.async_read(buffer_,
+                   beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -221,9 +224,14 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
     for (auto& f : out.frames) queue_.push_back(std::move(f));
     if (out.notify_all) server_.notify_all();
     switch (out.close) {
-      case SessionOutput::Close::kNo: break;
-      case SessionOutput::Close::kNormal: close_code_ = websocket::close_code::normal; break;
-      case SessionOutput::Close::kPolicy: close_code_ = websocket::close_code::policy_error; break;
+      case SessionOutput::Close::kNo:
+        break;
+      case SessionOutput::Close::kNormal:
+        close_code_ = websocket::close_code::normal;
+        break;
+      case SessionOutput::Close::kPolicy:
+        close_code_ = websocket::close_code::policy_error;
+        break;
       case SessionOutput::Close::kUnsupportedData:
         close_code_ = websocket::close_code::unknown_data;  // 1003
         break;
@@ -301,9 +309,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     beast::get_lowest_layer(stream_).expires_after(
         std::chrono::milliseconds(server_.options_.http_timeout_ms));
     if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-      stream_.async_handshake(ssl::stream_base::server,
-                              beast::bind_front_handler(&HttpSession::on_handshake,
-                                                        this->shared_from_this()));
+      stream_.async_handshake(
+          ssl::stream_base::server,
+          beast::bind_front_handler(&HttpSession::on_handshake, this->shared_from_this()));
     } else {
       do_read();
     }
@@ -331,16 +339,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     auto req = parser_->release();
     const std::string target(req.target());
     if (websocket::is_upgrade(req)) {
-      if (target != kSyncPath) return respond(req, http::status::not_found, json_error("not_found", "target", "websocket path is /v1/sync"));
+      if (target != kSyncPath)
+        return respond(req, http::status::not_found,
+                       json_error("not_found", "target", "websocket path is /v1/sync"));
       const std::string branch(req["X-Branch"]);
       const std::string token = bearer(req);
       if (branch.empty() || branch == "admin" || branch == kHubOrigin ||
           !server_.hub_.authenticate(branch, token)) {
         server_.log_->warn("refused sync upgrade for branch \"{}\": bad or missing token",
                            branch.substr(0, 64));
-        return respond(req, http::status::unauthorized,
-                       json_error("auth", "Authorization",
-                                  "the bearer token does not belong to X-Branch"));
+        return respond(
+            req, http::status::unauthorized,
+            json_error("auth", "Authorization", "the bearer token does not belong to X-Branch"));
       }
       if (server_.stopping_) {
         return respond(req, http::status::service_unavailable,
@@ -358,11 +368,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     const auto method = req.method();
     HubCore& hub = server_.hub_;
     if (method == http::verb::get && target == "/healthz") {
-      return respond(req, http::status::ok,
-                     nlohmann::json{{"status", "ok"},
-                                    {"hub_epoch", hub.hub_epoch()},
-                                    {"head_offset", hub.head_offset()}}
-                         .dump());
+      return respond(
+          req, http::status::ok,
+          nlohmann::json{
+              {"status", "ok"}, {"hub_epoch", hub.hub_epoch()}, {"head_offset", hub.head_offset()}}
+              .dump());
     }
     if (method == http::verb::get && (target == "/metrics" || target == "/metrics?format=json")) {
       return respond(req, http::status::ok, hub.metrics_json(now_ms(), resident_bytes()));
@@ -393,7 +403,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     if (target == "/v1/config" && method == http::verb::get) {
       auto cfg = hub.config();
-      if (!cfg) return respond(req, http::status::not_found, json_error("not_found", "", "no configuration stored"));
+      if (!cfg)
+        return respond(req, http::status::not_found,
+                       json_error("not_found", "", "no configuration stored"));
       return respond(req, http::status::ok,
                      nlohmann::json{{"version", cfg->version}, {"document", cfg->document}}.dump());
     }
@@ -426,10 +438,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     res->keep_alive(false);
     res->body() = std::move(body);
     res->prepare_payload();
-    http::async_write(stream_, *res,
-                      [self = this->shared_from_this(), res](beast::error_code, std::size_t) {
-                        self->close();
-                      });
+    http::async_write(
+        stream_, *res,
+        [self = this->shared_from_this(), res](beast::error_code, std::size_t) { self->close(); });
   }
 
   void close() {
@@ -455,7 +466,8 @@ domain::Status Server::Impl::start() {
   const bool has_cert = !options_.tls_cert_file.empty();
   const bool has_key = !options_.tls_key_file.empty();
   if (has_cert != has_key) {
-    return domain::make_error(ErrorCode::kInvalidConfig, has_cert ? "tls.key_file" : "tls.cert_file",
+    return domain::make_error(ErrorCode::kInvalidConfig,
+                              has_cert ? "tls.key_file" : "tls.cert_file",
                               "tls.cert_file and tls.key_file go together");
   }
   tls_ = has_cert;
@@ -508,8 +520,7 @@ domain::Status Server::Impl::start() {
 }
 
 void Server::Impl::accept() {
-  acceptor_.async_accept(net::make_strand(ioc_),
-                         beast::bind_front_handler(&Impl::on_accept, this));
+  acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Impl::on_accept, this));
 }
 
 void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
@@ -519,7 +530,8 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     socket.set_option(tcp::no_delay(true), ignored);
     if (tls_) {
       std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(
-          *this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), ssl_ctx_))
+          *this,
+          beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), ssl_ctx_))
           ->run();
     } else {
       std::make_shared<HttpSession<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)))

@@ -29,9 +29,7 @@ domain::Error db_error(sqlite3* db, const std::string& what) {
 // RAII prepared statement with positional binds (1-based).
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr);
-  }
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
   ~Stmt() { sqlite3_finalize(s_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
@@ -184,9 +182,8 @@ std::string random_hex(size_t n) {
 
 domain::Result<std::unique_ptr<HubStore>> HubStore::open(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     domain::Error e = db_error(db, "cannot open " + path);
     sqlite3_close(db);
@@ -212,8 +209,8 @@ domain::Status HubStore::exec(const char* sql) {
 
 domain::Status HubStore::migrate() {
   sqlite3_busy_timeout(db_, 5000);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     auto st = exec(pragma);
     if (!st.ok()) return st;
   }
@@ -354,9 +351,10 @@ domain::Result<PushOutcome> HubStore::store_push(const std::string& branch,
     acked = e.origin_seq;
   }
   {
-    Stmt pos(db_,
-             "INSERT INTO positions(branch, node_epoch, acked_seq, last_seen_ms) VALUES (?1,?2,?3,?4) "
-             "ON CONFLICT(branch) DO UPDATE SET node_epoch=?2, acked_seq=?3, last_seen_ms=?4");
+    Stmt pos(
+        db_,
+        "INSERT INTO positions(branch, node_epoch, acked_seq, last_seen_ms) VALUES (?1,?2,?3,?4) "
+        "ON CONFLICT(branch) DO UPDATE SET node_epoch=?2, acked_seq=?3, last_seen_ms=?4");
     pos.bind(1, branch).bind(2, node_epoch).bind(3, acked).bind(4, now_ms);
     if (pos.step() != SQLITE_DONE) return db_error(db_, "update position");
   }
@@ -396,8 +394,8 @@ domain::Result<PushOutcome> HubStore::store_push(const std::string& branch,
     r.ref_entry_id = d.entry_ids.back();
     r.business_at = rfc3339_utc(now_ms);
     r.recorded_at_ms = now_ms;
-    r.reason = "balance " + std::to_string(d.balance) + " after merging entries from branch " +
-               branch;
+    r.reason =
+        "balance " + std::to_string(d.balance) + " after merging entries from branch " + branch;
     r.data = data.dump();
     r.body_hash = sha256_hex(r.data);
     insert.reset();
@@ -440,8 +438,9 @@ domain::Result<std::vector<StoredEntry>> HubStore::read_after(int64_t after_offs
                                                               size_t limit, int64_t* scanned_to) {
   std::vector<StoredEntry> out;
   *scanned_to = after_offset;
-  Stmt s(db_, "SELECT hub_offset, origin_branch, json, received_at_ms FROM entries WHERE "
-              "hub_offset > ? ORDER BY hub_offset LIMIT 2000");
+  Stmt s(db_,
+         "SELECT hub_offset, origin_branch, json, received_at_ms FROM entries WHERE "
+         "hub_offset > ? ORDER BY hub_offset LIMIT 2000");
   int64_t cursor = after_offset;
   for (;;) {
     s.reset();
@@ -474,8 +473,8 @@ domain::Status HubStore::touch_position(const std::string& branch, const std::st
   return domain::ok_status();
 }
 
-domain::Status HubStore::save_applied(
-    const std::vector<std::pair<std::string, int64_t>>& applied, int64_t now_ms) {
+domain::Status HubStore::save_applied(const std::vector<std::pair<std::string, int64_t>>& applied,
+                                      int64_t now_ms) {
   if (applied.empty()) return domain::ok_status();
   Txn txn(db_);
   if (!txn.ok()) return db_error(db_, "begin positions");

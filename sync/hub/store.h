@@ -62,13 +62,13 @@ struct ConfigVersion {
 struct PushOutcome {
   enum class Kind { kAcked = 1, kNack, kFork };
   Kind kind = Kind::kAcked;
-  int64_t acked_seq = 0;        // kAcked: new cumulative acked seq; kNack: expected - 1
-  int64_t stored = 0;           // entries newly stored
-  int64_t duplicates = 0;       // same seq + same hash already stored, or entry_id taken
-  std::string fork_detail;      // kFork: which seq differs
+  int64_t acked_seq = 0;                  // kAcked: new cumulative acked seq; kNack: expected - 1
+  int64_t stored = 0;                     // entries newly stored
+  int64_t duplicates = 0;                 // same seq + same hash already stored, or entry_id taken
+  std::string fork_detail;                // kFork: which seq differs
   std::vector<OverdrawReport> overdraws;  // reports made by this batch
-  int64_t head_offset = 0;      // after the commit
-  std::vector<StoredEntry> new_entries;  // stored by this batch (reports included), in order
+  int64_t head_offset = 0;                // after the commit
+  std::vector<StoredEntry> new_entries;   // stored by this batch (reports included), in order
 };
 
 class HubStore {

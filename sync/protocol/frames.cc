@@ -247,11 +247,21 @@ void put_string(std::string& out, std::string_view s) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
         default:
           if (c < 0x20) {
             out += "\\u00";
@@ -448,8 +458,8 @@ struct Encoder {
 }  // namespace
 
 std::string_view frame_type(const Frame& frame) {
-  static constexpr std::string_view kNames[] = {"hello",   "welcome", "push",   "ack",
-                                                "nack",    "entries", "applied", "config",
+  static constexpr std::string_view kNames[] = {"hello",      "welcome", "push",    "ack",
+                                                "nack",       "entries", "applied", "config",
                                                 "config_ack", "error"};
   static_assert(std::size(kNames) == std::variant_size_v<Frame>);
   return kNames[frame.index()];
@@ -459,10 +469,12 @@ domain::Result<Frame> decode_frame(std::string_view text) {
   auto parsed = parse_limited(text);
   if (!parsed.ok()) return parsed.error();
   const json& j = *parsed;
-  if (!j.is_object()) return make_error(ErrorCode::kInvalidJson, "", "a frame must be a JSON object");
+  if (!j.is_object())
+    return make_error(ErrorCode::kInvalidJson, "", "a frame must be a JSON object");
   auto it = j.find("type");
   if (it == j.end()) return make_error(ErrorCode::kInvalidEvent, "type", "type is missing");
-  if (!it->is_string()) return make_error(ErrorCode::kInvalidEvent, "type", "type must be a string");
+  if (!it->is_string())
+    return make_error(ErrorCode::kInvalidEvent, "type", "type must be a string");
   const auto& type = it->get_ref<const std::string&>();
   try {
     return frame_from(j, type);
@@ -508,9 +520,12 @@ domain::Result<Entry> decode_entry(std::string_view text) {
 
 std::string_view sync_error_code(const domain::Error& error) {
   switch (error.code) {
-    case ErrorCode::kUnknownType: return kErrVersion;
-    case ErrorCode::kInvalidArgument: return kErrTooBig;
-    default: return kErrInvalid;
+    case ErrorCode::kUnknownType:
+      return kErrVersion;
+    case ErrorCode::kInvalidArgument:
+      return kErrTooBig;
+    default:
+      return kErrInvalid;
   }
 }
 

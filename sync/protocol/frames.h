@@ -42,7 +42,7 @@ struct Entry {
   int64_t origin_seq = 0;     // >= 1, contiguous per (origin_branch, node_epoch)
   std::string node_epoch;     // hex
   std::string account_id;
-  std::string kind;  // earn, redeem, clawback, ..., overdraw_report; non-empty
+  std::string kind;    // earn, redeem, clawback, ..., overdraw_report; non-empty
   int64_t points = 0;  // signed
   std::string request_id;
   std::string branch;

@@ -66,7 +66,8 @@ class FrameSplitter {
       const int opcode = b0 & 0x0f;
       const bool fin = (b0 & 0x80) != 0;
       const int copies = (fin && (opcode == 1 || opcode == 2)) ? 1 + extra_copies : 1;
-      for (int c = 0; c < copies; ++c) out.insert(out.end(), pending_.begin(), pending_.begin() + len);
+      for (int c = 0; c < copies; ++c)
+        out.insert(out.end(), pending_.begin(), pending_.begin() + len);
       duplicated += copies - 1;
       pending_.erase(pending_.begin(), pending_.begin() + len);
     }
@@ -161,7 +162,9 @@ FaultProxy::~FaultProxy() {
   ::close(wake_pipe_[1]);
 }
 
-void FaultProxy::cut_at(Direction dir, uint64_t offset) { cut_offset_[dir] = offset == 0 ? 1 : offset; }
+void FaultProxy::cut_at(Direction dir, uint64_t offset) {
+  cut_offset_[dir] = offset == 0 ? 1 : offset;
+}
 void FaultProxy::stall(bool on) { stall_ = on; }
 void FaultProxy::duplicate_frames(Direction dir, int extra_copies) { dup_[dir] = extra_copies; }
 void FaultProxy::refuse(bool on) { refuse_ = on; }

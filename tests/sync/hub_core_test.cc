@@ -279,10 +279,10 @@ TEST_F(HubCoreTest, TwoBranchesRedeemingTheSamePointsMakeAnOverdrawReport) {
   SessionCore b(*hub_, "B02");
   (void)a.on_text(hello("B01"), 1);
   (void)b.on_text(hello("B02"), 1);
-  (void)a.on_text(push("B01", 1, 1, 100, "ACC"), 2);  // earn 100
-  (void)a.on_text(push("B01", 2, 1, -80, "ACC"), 3);  // B01 redeems 80 (offline at B02)
+  (void)a.on_text(push("B01", 1, 1, 100, "ACC"), 2);       // earn 100
+  (void)a.on_text(push("B01", 2, 1, -80, "ACC"), 3);       // B01 redeems 80 (offline at B02)
   auto out = b.on_text(push("B02", 1, 1, -80, "ACC"), 4);  // B02 redeems the same 80
-  EXPECT_EQ(frames_of<Ack>(out)[0].acked_seq, 1);  // never dropped
+  EXPECT_EQ(frames_of<Ack>(out)[0].acked_seq, 1);          // never dropped
   EXPECT_EQ(*hub_->store_for_tests().balance("ACC"), -60);
   auto reports = hub_->overdraws(10);
   ASSERT_TRUE(reports.ok());
@@ -320,7 +320,8 @@ TEST_F(HubCoreTest, TwoBranchesRedeemingTheSamePointsMakeAnOverdrawReport) {
 TEST_F(HubCoreTest, MalformedFrameIsQuarantinedAndFatal) {
   SessionCore s(*hub_, "B01");
   (void)s.on_text(hello("B01"), 1);
-  auto out = s.on_text(R"({"type":"push","first_seq":1,"last_seq":1,"entries":[{"entry_id":1}]})", 2);
+  auto out =
+      s.on_text(R"({"type":"push","first_seq":1,"last_seq":1,"entries":[{"entry_id":1}]})", 2);
   const ErrorFrame e = only_error(out);
   EXPECT_EQ(e.code, "invalid");
   EXPECT_NE(e.message.find("entries[0].entry_id"), std::string::npos);

@@ -2,13 +2,12 @@
 // (401 before upgrade, push/ack/fan-out, another branch's entries, malformed, binary and
 // oversized frames, metrics), and the loyalty-hub binary for SIGKILL-restart and SIGTERM.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -26,7 +25,8 @@ using loyalty::testing::TestClient;
 namespace fs = std::filesystem;
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("hub_server_test_" + std::to_string(::getpid()) + "_" + name);
+  fs::path d =
+      fs::temp_directory_path() / ("hub_server_test_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -68,9 +68,11 @@ class HubServerTest : public ::testing::Test {
     HubLimits limits;
     hub_ = std::make_unique<HubCore>(std::move(*store), limits);
     for (const char* b : {"B01", "B02"}) {
-      ASSERT_TRUE(hub_->store_for_tests().put_token_hash(b, sha256_hex(std::string("tok-") + b), 1).ok());
+      ASSERT_TRUE(
+          hub_->store_for_tests().put_token_hash(b, sha256_hex(std::string("tok-") + b), 1).ok());
     }
-    auto log = std::make_shared<spdlog::logger>("hub-test", std::make_shared<spdlog::sinks::null_sink_mt>());
+    auto log = std::make_shared<spdlog::logger>("hub-test",
+                                                std::make_shared<spdlog::sinks::null_sink_mt>());
     server_ = std::make_unique<Server>(*hub_, log, ServerOptions{});
     ASSERT_TRUE(server_->start().ok());
   }
@@ -181,7 +183,9 @@ class HubProcess {
       ::waitpid(pid_, nullptr, 0);
     }
   }
-  std::string hub_binary() const { return std::string(LOYALTY_BINARY_DIR) + "/sync/hub/loyalty-hub"; }
+  std::string hub_binary() const {
+    return std::string(LOYALTY_BINARY_DIR) + "/sync/hub/loyalty-hub";
+  }
   std::string config() const { return (dir_ / "hub.toml").string(); }
 
   std::string run_cli(const std::string& args) {

@@ -80,10 +80,10 @@ TEST(SyncProtocol, EveryFrameRoundTrips) {
 
 TEST(SyncProtocol, EntryKeepsDataAsRawJsonAndEveryWireField) {
   const json j = entry_json(17);
-  for (const char* key : {"entry_id", "origin_branch", "origin_seq", "node_epoch", "account_id",
-                          "kind", "points", "request_id", "branch", "ticket", "ref_entry_id",
-                          "business_at", "recorded_at_ms", "expires_at", "program_version",
-                          "reason", "body_hash", "data"}) {
+  for (const char* key :
+       {"entry_id", "origin_branch", "origin_seq", "node_epoch", "account_id", "kind", "points",
+        "request_id", "branch", "ticket", "ref_entry_id", "business_at", "recorded_at_ms",
+        "expires_at", "program_version", "reason", "body_hash", "data"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j.size(), 18u);
@@ -126,7 +126,8 @@ TEST(SyncProtocol, UnknownTypeMapsToVersion) {
 }
 
 TEST(SyncProtocol, OversizedFrameIsTooBig) {
-  std::string text = R"({"type":"ack","acked_seq":1,"pad":")" + std::string(kMaxFrameBytes, 'x') + "\"}";
+  std::string text =
+      R"({"type":"ack","acked_seq":1,"pad":")" + std::string(kMaxFrameBytes, 'x') + "\"}";
   auto r = decode_frame(text);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(sync_error_code(r.error()), "too_big");
