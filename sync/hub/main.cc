@@ -44,7 +44,10 @@ int64_t now_ms() {
 }
 
 int fail(const loyalty::domain::Error& e) {
-  std::fprintf(stderr, "loyalty-hub: %s\n", e.message.c_str());
+  // Messages of the config reader start with the key already; others get it prepended.
+  const bool named = e.field.empty() || e.message.rfind(e.field, 0) == 0;
+  std::fprintf(stderr, "loyalty-hub: %s%s\n", named ? "" : (e.field + ": ").c_str(),
+               e.message.c_str());
   return 1;
 }
 
