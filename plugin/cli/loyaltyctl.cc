@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bootstrap/runtime.h"
+#include "cli/hub_cmd.h"
 #include "domain/time.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
@@ -174,7 +175,10 @@ int main(int argc, char** argv) {
   add_format(report);
   report->footer("Example: loyaltyctl report --from 2026-11-01 --to 2026-11-30 --csv");
 
+  auto run_hub = loyalty::cli::register_hub_command(app);  // loyaltyctl hub ... (hub_cmd.cc)
+
   CLI11_PARSE(app, argc, argv);
+  if (auto rc = run_hub()) return *rc;
   const Format fmt = c.format();
 
   if (balance->parsed()) {
