@@ -168,6 +168,42 @@ CREATE TABLE sync_state (
   config_version TEXT NOT NULL DEFAULT ''
 ) STRICT;
 )sql"},
+      // Step 2 belongs to the admin work (program documents); this step does not use it.
+      {3, "sync: entry data, unmatched refunds, alias conflicts, offline redemption, contact time",
+       R"sql(
+ALTER TABLE entries ADD COLUMN data TEXT;  -- kind-specific facts that travel (JSON), NULL = none
+CREATE TRIGGER entries_data_no_update BEFORE UPDATE OF data ON entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+CREATE INDEX entries_hub_offset ON entries(hub_offset) WHERE hub_offset IS NOT NULL;
+
+ALTER TABLE sync_state ADD COLUMN last_contact_ms INTEGER NOT NULL DEFAULT 0;
+
+-- Refunds recorded here while their sale was unknown; when the sale arrives the refunding
+-- branch appends the correction and the row goes.
+CREATE TABLE unmatched_refunds (
+  sale_branch     TEXT NOT NULL,
+  sale_ticket     TEXT NOT NULL,
+  refund_entry_id TEXT NOT NULL,
+  PRIMARY KEY (sale_branch, sale_ticket, refund_entry_id)
+) STRICT, WITHOUT ROWID;
+
+-- A remote alias fact whose reference already named another account here (reported by
+-- loyaltyctl sync status; never silently re-pointed).
+CREATE TABLE alias_conflicts (
+  ref             TEXT NOT NULL,
+  account_id      TEXT NOT NULL,  -- what the remote entry said
+  kept_account_id TEXT NOT NULL,  -- what this ledger keeps
+  entry_id        TEXT NOT NULL PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+
+-- Points authorized while the hub was out of reach, per account and business day.
+CREATE TABLE offline_redemptions (
+  account_id TEXT NOT NULL,
+  day        TEXT NOT NULL,
+  points     INTEGER NOT NULL,
+  PRIMARY KEY (account_id, day)
+) STRICT, WITHOUT ROWID;
+)sql"},
   };
   return steps;
 }
