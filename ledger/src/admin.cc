@@ -150,9 +150,6 @@ VerifyReport verify(SqliteLedger& ledger) {
                    " entries numbered " + n(q.i64(3)) + ".." + n(q.i64(4)) + " (gaps in the epoch)";
           });
     check(c,
-          "SELECT entry_id FROM entries WHERE kind = 'expire' AND entry_id != 'expire:' || ref_entry_id",
-          p, [](Query& q) { return "expiry " + q.text(0) + " does not have the id expire:<lot>"; });
-    check(c,
           "SELECT branch, ticket, earned, clawed_back FROM sales "
           "WHERE clawed_back > earned OR clawed_back < 0",
           p, [](Query& q) {

@@ -28,7 +28,6 @@ struct VerifyReport {
 //    and every allocation names an existing lot and entry;
 //  - origin_seq runs 1..n without gaps per origin branch, and is contiguous per (origin
 //    branch, node_epoch); entries synced from other branches are checked the same way;
-//  - every expiry has the deterministic id expire:<lot>;
 //  - no sale clawed back more than it earned;
 //  - a hold has a resolution time exactly when it is no longer active;
 //  - every entry this branch wrote belongs to a recorded request;
