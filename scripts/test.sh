@@ -27,7 +27,7 @@ if [[ -z "${LOYALTY_SKIP_FUZZ:-}" && -z "${LOYALTY_SKIP_SANITIZE:-}" ]]; then
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLOYALTY_FUZZ=ON -DLOYALTY_BUILD_BENCH=OFF >/dev/null
   fi
   cmake "$FUZZ_DIR" -DLOYALTY_FUZZ_SECONDS="${LOYALTY_FUZZ_SECONDS:-15}" >/dev/null
-  cmake --build "$FUZZ_DIR" -j "$JOBS" --target fuzz_request fuzz_config fuzz_poslog fuzz_square fuzz_odoo
+  cmake --build "$FUZZ_DIR" -j "$JOBS" --target fuzz_request fuzz_config fuzz_poslog fuzz_square fuzz_odoo fuzz_sync_frame
   echo "== fuzzing (clang, libFuzzer + ASan/UBSan) =="
   (cd "$FUZZ_DIR" && ctest --output-on-failure -j "$JOBS" -L fuzz) || status=1
 fi

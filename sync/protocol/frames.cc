@@ -1,0 +1,521 @@
+#include "sync/protocol/frames.h"
+
+#include <charconv>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace loyalty::sync {
+namespace {
+
+using domain::ErrorCode;
+using domain::make_error;
+using json = nlohmann::json;
+
+// Thrown by the parser callback when objects and arrays nest deeper than kMaxJsonDepth.
+struct TooDeep {};
+
+// Field-checking failure inside a decoder; caught at decode_frame()'s edge.
+struct FieldError {
+  std::string field;
+  std::string message;
+};
+
+std::string join(std::string_view prefix, std::string_view name) {
+  if (prefix.empty()) return std::string(name);
+  std::string out(prefix);
+  out += '.';
+  out += name;
+  return out;
+}
+
+const json& member(const json& obj, std::string_view prefix, const char* name) {
+  auto it = obj.find(name);
+  if (it == obj.end()) throw FieldError{join(prefix, name), "is missing"};
+  return *it;
+}
+
+std::string get_string(const json& obj, std::string_view prefix, const char* name,
+                       bool non_empty = false) {
+  const json& v = member(obj, prefix, name);
+  if (!v.is_string()) throw FieldError{join(prefix, name), "must be a string"};
+  const auto& s = v.get_ref<const std::string&>();
+  if (non_empty && s.empty()) throw FieldError{join(prefix, name), "must not be empty"};
+  return s;
+}
+
+int64_t get_int(const json& obj, std::string_view prefix, const char* name, int64_t min_value) {
+  const json& v = member(obj, prefix, name);
+  if (!v.is_number_integer()) throw FieldError{join(prefix, name), "must be an integer"};
+  if (v.is_number_unsigned() &&
+      v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    throw FieldError{join(prefix, name), "is larger than a signed 64-bit integer"};
+  }
+  const int64_t n = v.get<int64_t>();
+  if (n < min_value) {
+    throw FieldError{join(prefix, name), "must be at least " + std::to_string(min_value)};
+  }
+  return n;
+}
+
+bool get_bool(const json& obj, std::string_view prefix, const char* name) {
+  const json& v = member(obj, prefix, name);
+  if (!v.is_boolean()) throw FieldError{join(prefix, name), "must be true or false"};
+  return v.get<bool>();
+}
+
+constexpr int64_t kMinInt = std::numeric_limits<int64_t>::min();
+
+Entry entry_from(const json& j, std::string_view p) {
+  if (!j.is_object()) throw FieldError{std::string(p), "must be an object"};
+  Entry e;
+  e.entry_id = get_string(j, p, "entry_id", true);
+  e.origin_branch = get_string(j, p, "origin_branch", true);
+  e.origin_seq = get_int(j, p, "origin_seq", 1);
+  e.node_epoch = get_string(j, p, "node_epoch");
+  e.account_id = get_string(j, p, "account_id");
+  e.kind = get_string(j, p, "kind", true);
+  e.points = get_int(j, p, "points", kMinInt);
+  e.request_id = get_string(j, p, "request_id");
+  e.branch = get_string(j, p, "branch");
+  e.ticket = get_string(j, p, "ticket");
+  e.ref_entry_id = get_string(j, p, "ref_entry_id");
+  e.business_at = get_string(j, p, "business_at");
+  e.recorded_at_ms = get_int(j, p, "recorded_at_ms", 0);
+  const json& exp = member(j, p, "expires_at");
+  if (exp.is_null()) {
+    e.expires_at.reset();
+  } else if (exp.is_string()) {
+    e.expires_at = exp.get<std::string>();
+  } else {
+    throw FieldError{join(p, "expires_at"), "must be a string or null"};
+  }
+  e.program_version = get_string(j, p, "program_version");
+  e.reason = get_string(j, p, "reason");
+  e.body_hash = get_string(j, p, "body_hash");
+  const json& data = member(j, p, "data");
+  if (!data.is_null() && !data.is_object()) {
+    throw FieldError{join(p, "data"), "must be an object or null"};
+  }
+  e.data = data.dump();
+  return e;
+}
+
+std::string index_path(const char* array, size_t i) {
+  return std::string(array) + "[" + std::to_string(i) + "]";
+}
+
+const json& get_array(const json& obj, const char* name) {
+  const json& v = member(obj, "", name);
+  if (!v.is_array()) throw FieldError{name, "must be an array"};
+  if (v.size() > kMaxBatchEntries) {
+    throw FieldError{name, "has " + std::to_string(v.size()) + " entries; at most " +
+                               std::to_string(kMaxBatchEntries) + " per frame"};
+  }
+  return v;
+}
+
+Push push_from(const json& j) {
+  Push p;
+  p.first_seq = get_int(j, "", "first_seq", 1);
+  p.last_seq = get_int(j, "", "last_seq", 1);
+  const json& arr = get_array(j, "entries");
+  if (arr.empty()) throw FieldError{"entries", "must hold at least one entry"};
+  if (p.last_seq < p.first_seq) throw FieldError{"last_seq", "is smaller than first_seq"};
+  if (static_cast<uint64_t>(p.last_seq - p.first_seq) + 1 != arr.size()) {
+    throw FieldError{"last_seq", "first_seq..last_seq covers " +
+                                     std::to_string(p.last_seq - p.first_seq + 1) +
+                                     " seqs but entries holds " + std::to_string(arr.size())};
+  }
+  p.entries.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string path = index_path("entries", i);
+    p.entries.push_back(entry_from(arr[i], path));
+    if (p.entries.back().origin_seq != p.first_seq + static_cast<int64_t>(i)) {
+      throw FieldError{path + ".origin_seq", "is " + std::to_string(p.entries.back().origin_seq) +
+                                                 " but the batch's seq there is " +
+                                                 std::to_string(p.first_seq + i)};
+    }
+  }
+  return p;
+}
+
+Entries entries_from(const json& j) {
+  Entries f;
+  f.from_offset = get_int(j, "", "from_offset", 1);
+  f.to_offset = get_int(j, "", "to_offset", 1);
+  if (f.to_offset < f.from_offset) throw FieldError{"to_offset", "is smaller than from_offset"};
+  const json& arr = get_array(j, "entries");
+  f.entries.reserve(arr.size());
+  int64_t previous = f.from_offset - 1;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string path = index_path("entries", i);
+    const json& item = arr[i];
+    if (!item.is_object()) throw FieldError{path, "must be an object"};
+    OffsetEntry oe;
+    oe.offset = get_int(item, path, "offset", 1);
+    if (oe.offset <= previous) {
+      throw FieldError{path + ".offset", "must be greater than " + std::to_string(previous) +
+                                             " (offsets increase from from_offset)"};
+    }
+    if (oe.offset > f.to_offset) throw FieldError{path + ".offset", "is beyond to_offset"};
+    previous = oe.offset;
+    oe.entry = entry_from(member(item, path, "entry"), path + ".entry");
+    f.entries.push_back(std::move(oe));
+  }
+  return f;
+}
+
+Frame frame_from(const json& j, std::string_view type) {
+  if (type == "hello") {
+    Hello h;
+    const int64_t proto = get_int(j, "", "proto", 1);
+    if (proto != kProtoVersion) throw FieldError{"proto", "must be 1 (this hub speaks v1)"};
+    h.proto = static_cast<int>(proto);
+    h.branch = get_string(j, "", "branch", true);
+    h.node_epoch = get_string(j, "", "node_epoch", true);
+    h.local_max_seq = get_int(j, "", "local_max_seq", 0);
+    h.applied_offset = get_int(j, "", "applied_offset", 0);
+    h.hub_epoch_seen = get_string(j, "", "hub_epoch_seen");
+    h.config_version = get_string(j, "", "config_version");
+    h.client_time_ms = get_int(j, "", "client_time_ms", 0);
+    return h;
+  }
+  if (type == "welcome") {
+    Welcome w;
+    w.hub_epoch = get_string(j, "", "hub_epoch", true);
+    w.acked_seq = get_int(j, "", "acked_seq", 0);
+    w.head_offset = get_int(j, "", "head_offset", 0);
+    w.server_time_ms = get_int(j, "", "server_time_ms", 0);
+    w.config_version = get_string(j, "", "config_version");
+    w.must_refetch = get_bool(j, "", "must_refetch");
+    return w;
+  }
+  if (type == "push") return push_from(j);
+  if (type == "ack") return Ack{get_int(j, "", "acked_seq", 0)};
+  if (type == "nack") return Nack{get_int(j, "", "expected", 1)};
+  if (type == "entries") return entries_from(j);
+  if (type == "applied") return Applied{get_int(j, "", "offset", 0)};
+  if (type == "config") {
+    Config c;
+    c.version = get_string(j, "", "version", true);
+    c.document = get_string(j, "", "document");
+    return c;
+  }
+  if (type == "config_ack") return ConfigAck{get_string(j, "", "version", true)};
+  if (type == "error") {
+    ErrorFrame e;
+    e.code = get_string(j, "", "code", true);
+    e.message = get_string(j, "", "message");
+    e.fatal = get_bool(j, "", "fatal");
+    return e;
+  }
+  throw std::invalid_argument(std::string(type));  // unknown type; mapped by the caller
+}
+
+domain::Result<json> parse_limited(std::string_view text) {
+  if (text.size() > kMaxFrameBytes) {
+    return make_error(ErrorCode::kInvalidArgument, "",
+                      "frame is " + std::to_string(text.size()) + " bytes; at most " +
+                          std::to_string(kMaxFrameBytes));
+  }
+  try {
+    json::parser_callback_t limit = [](int depth, json::parse_event_t event, json&) {
+      if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) {
+        if (depth >= kMaxJsonDepth) throw TooDeep{};
+      }
+      return true;
+    };
+    return json::parse(text.begin(), text.end(), limit);
+  } catch (const TooDeep&) {
+    return make_error(ErrorCode::kInvalidJson, "",
+                      "JSON nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  } catch (const json::exception& e) {
+    return make_error(ErrorCode::kInvalidJson, "", std::string("not valid JSON: ") + e.what());
+  }
+}
+
+// ---- encoding ---------------------------------------------------------------------------
+
+// Appends `s` as a JSON string. Bytes that are not valid UTF-8 become U+FFFD, so the output
+// always parses.
+void put_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    // Multi-byte sequence: validate (no overlongs, no surrogates, <= U+10FFFF).
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    }
+    bool valid = len != 0 && i + len <= s.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) {
+        valid = false;
+      } else {
+        cp = (cp << 6) | (cc & 0x3F);
+      }
+    }
+    if (valid) {
+      valid = !(len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) &&
+              !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF));
+    }
+    if (valid) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  out += '"';
+}
+
+void put_key(std::string& out, const char* key) {
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+void field(std::string& out, const char* key, std::string_view value) {
+  put_key(out, key);
+  put_string(out, value);
+  out += ',';
+}
+
+void field(std::string& out, const char* key, int64_t value) {
+  put_key(out, key);
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  static_cast<void>(ec);
+  out.append(buf, end);
+  out += ',';
+}
+
+void field_bool(std::string& out, const char* key, bool value) {
+  put_key(out, key);
+  out += value ? "true," : "false,";
+}
+
+// Replaces the trailing ',' with '}'.
+void close_object(std::string& out) {
+  if (!out.empty() && out.back() == ',') {
+    out.back() = '}';
+  } else {
+    out += '}';
+  }
+}
+
+void put_entry(std::string& out, const Entry& e) {
+  out += '{';
+  field(out, "entry_id", e.entry_id);
+  field(out, "origin_branch", e.origin_branch);
+  field(out, "origin_seq", e.origin_seq);
+  field(out, "node_epoch", e.node_epoch);
+  field(out, "account_id", e.account_id);
+  field(out, "kind", e.kind);
+  field(out, "points", e.points);
+  field(out, "request_id", e.request_id);
+  field(out, "branch", e.branch);
+  field(out, "ticket", e.ticket);
+  field(out, "ref_entry_id", e.ref_entry_id);
+  field(out, "business_at", e.business_at);
+  field(out, "recorded_at_ms", e.recorded_at_ms);
+  put_key(out, "expires_at");
+  if (e.expires_at) {
+    put_string(out, *e.expires_at);
+  } else {
+    out += "null";
+  }
+  out += ',';
+  field(out, "program_version", e.program_version);
+  field(out, "reason", e.reason);
+  field(out, "body_hash", e.body_hash);
+  put_key(out, "data");
+  out += e.data.empty() ? std::string_view("null") : std::string_view(e.data);
+  out += '}';
+}
+
+struct Encoder {
+  std::string& out;
+  void operator()(const Hello& h) {
+    field(out, "type", "hello");
+    field(out, "proto", int64_t{h.proto});
+    field(out, "branch", h.branch);
+    field(out, "node_epoch", h.node_epoch);
+    field(out, "local_max_seq", h.local_max_seq);
+    field(out, "applied_offset", h.applied_offset);
+    field(out, "hub_epoch_seen", h.hub_epoch_seen);
+    field(out, "config_version", h.config_version);
+    field(out, "client_time_ms", h.client_time_ms);
+  }
+  void operator()(const Welcome& w) {
+    field(out, "type", "welcome");
+    field(out, "hub_epoch", w.hub_epoch);
+    field(out, "acked_seq", w.acked_seq);
+    field(out, "head_offset", w.head_offset);
+    field(out, "server_time_ms", w.server_time_ms);
+    field(out, "config_version", w.config_version);
+    field_bool(out, "must_refetch", w.must_refetch);
+  }
+  void operator()(const Push& p) {
+    field(out, "type", "push");
+    field(out, "first_seq", p.first_seq);
+    field(out, "last_seq", p.last_seq);
+    put_key(out, "entries");
+    out += '[';
+    for (size_t i = 0; i < p.entries.size(); ++i) {
+      if (i) out += ',';
+      put_entry(out, p.entries[i]);
+    }
+    out += "],";
+  }
+  void operator()(const Ack& a) {
+    field(out, "type", "ack");
+    field(out, "acked_seq", a.acked_seq);
+  }
+  void operator()(const Nack& n) {
+    field(out, "type", "nack");
+    field(out, "expected", n.expected);
+  }
+  void operator()(const Entries& f) {
+    field(out, "type", "entries");
+    field(out, "from_offset", f.from_offset);
+    field(out, "to_offset", f.to_offset);
+    put_key(out, "entries");
+    out += '[';
+    for (size_t i = 0; i < f.entries.size(); ++i) {
+      if (i) out += ',';
+      out += '{';
+      field(out, "offset", f.entries[i].offset);
+      put_key(out, "entry");
+      put_entry(out, f.entries[i].entry);
+      out += '}';
+    }
+    out += "],";
+  }
+  void operator()(const Applied& a) {
+    field(out, "type", "applied");
+    field(out, "offset", a.offset);
+  }
+  void operator()(const Config& c) {
+    field(out, "type", "config");
+    field(out, "version", c.version);
+    field(out, "document", c.document);
+  }
+  void operator()(const ConfigAck& c) {
+    field(out, "type", "config_ack");
+    field(out, "version", c.version);
+  }
+  void operator()(const ErrorFrame& e) {
+    field(out, "type", "error");
+    field(out, "code", e.code);
+    field(out, "message", e.message);
+    field_bool(out, "fatal", e.fatal);
+  }
+};
+
+}  // namespace
+
+std::string_view frame_type(const Frame& frame) {
+  static constexpr std::string_view kNames[] = {"hello",   "welcome", "push",   "ack",
+                                                "nack",    "entries", "applied", "config",
+                                                "config_ack", "error"};
+  static_assert(std::size(kNames) == std::variant_size_v<Frame>);
+  return kNames[frame.index()];
+}
+
+domain::Result<Frame> decode_frame(std::string_view text) {
+  auto parsed = parse_limited(text);
+  if (!parsed.ok()) return parsed.error();
+  const json& j = *parsed;
+  if (!j.is_object()) return make_error(ErrorCode::kInvalidJson, "", "a frame must be a JSON object");
+  auto it = j.find("type");
+  if (it == j.end()) return make_error(ErrorCode::kInvalidEvent, "type", "type is missing");
+  if (!it->is_string()) return make_error(ErrorCode::kInvalidEvent, "type", "type must be a string");
+  const auto& type = it->get_ref<const std::string&>();
+  try {
+    return frame_from(j, type);
+  } catch (const FieldError& e) {
+    return make_error(ErrorCode::kInvalidEvent, e.field, e.field + " " + e.message);
+  } catch (const std::invalid_argument&) {
+    std::string shown = type.size() > 40 ? type.substr(0, 40) + "..." : type;
+    return make_error(ErrorCode::kUnknownType, "type",
+                      "unknown frame type \"" + shown + "\" (protocol v1)");
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalidEvent, "", std::string("bad frame: ") + e.what());
+  }
+}
+
+std::string encode(const Frame& frame) {
+  std::string out;
+  out.reserve(128);
+  out += '{';
+  std::visit(Encoder{out}, frame);
+  close_object(out);
+  return out;
+}
+
+std::string encode_entry(const Entry& entry) {
+  std::string out;
+  out.reserve(512);
+  put_entry(out, entry);
+  return out;
+}
+
+domain::Result<Entry> decode_entry(std::string_view text) {
+  auto parsed = parse_limited(text);
+  if (!parsed.ok()) return parsed.error();
+  try {
+    return entry_from(*parsed, "");
+  } catch (const FieldError& e) {
+    const std::string name = e.field.empty() ? "entry" : e.field;
+    return make_error(ErrorCode::kInvalidEvent, e.field, name + " " + e.message);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalidEvent, "", std::string("bad entry: ") + e.what());
+  }
+}
+
+std::string_view sync_error_code(const domain::Error& error) {
+  switch (error.code) {
+    case ErrorCode::kUnknownType: return kErrVersion;
+    case ErrorCode::kInvalidArgument: return kErrTooBig;
+    default: return kErrInvalid;
+  }
+}
+
+ErrorFrame error_frame_for(const domain::Error& error, bool fatal) {
+  return ErrorFrame{std::string(sync_error_code(error)), error.message, fatal};
+}
+
+}  // namespace loyalty::sync

@@ -1,0 +1,269 @@
+#include "fault_proxy.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace loyalty::testing {
+namespace {
+
+bool send_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        pollfd pfd{fd, POLLOUT, 0};
+        ::poll(&pfd, 1, 100);
+        continue;
+      }
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Splits one direction's byte stream into websocket frames after the HTTP upgrade, so a
+// complete data frame can be repeated.
+class FrameSplitter {
+ public:
+  // Appends the bytes to send for `data` (duplicating complete data frames) to `out`.
+  int feed(const uint8_t* data, size_t n, int extra_copies, std::vector<uint8_t>& out) {
+    int duplicated = 0;
+    size_t i = 0;
+    while (!upgraded_ && i < n) {
+      out.push_back(data[i]);
+      header_tail_ = (header_tail_ << 8) | data[i];
+      ++i;
+      if (header_tail_ == 0x0d0a0d0a) upgraded_ = true;
+    }
+    if (i == n) return 0;
+    if (extra_copies <= 0 && pending_.empty()) {
+      out.insert(out.end(), data + i, data + n);
+      passthrough_ = true;
+      return 0;
+    }
+    if (passthrough_) {  // duplication switched on mid-stream: we lost framing; stay plain
+      out.insert(out.end(), data + i, data + n);
+      return 0;
+    }
+    pending_.insert(pending_.end(), data + i, data + n);
+    for (;;) {
+      const size_t len = frame_length();
+      if (len == 0 || len > pending_.size()) break;
+      const uint8_t b0 = pending_[0];
+      const int opcode = b0 & 0x0f;
+      const bool fin = (b0 & 0x80) != 0;
+      const int copies = (fin && (opcode == 1 || opcode == 2)) ? 1 + extra_copies : 1;
+      for (int c = 0; c < copies; ++c) out.insert(out.end(), pending_.begin(), pending_.begin() + len);
+      duplicated += copies - 1;
+      pending_.erase(pending_.begin(), pending_.begin() + len);
+    }
+    return duplicated;
+  }
+
+ private:
+  // Total bytes of the frame at the front of pending_, or 0 when its header is incomplete.
+  size_t frame_length() const {
+    if (pending_.size() < 2) return 0;
+    const bool masked = (pending_[1] & 0x80) != 0;
+    uint64_t len = pending_[1] & 0x7f;
+    size_t header = 2;
+    if (len == 126) {
+      if (pending_.size() < 4) return 0;
+      len = (uint64_t{pending_[2]} << 8) | pending_[3];
+      header = 4;
+    } else if (len == 127) {
+      if (pending_.size() < 10) return 0;
+      len = 0;
+      for (int k = 0; k < 8; ++k) len = (len << 8) | pending_[2 + k];
+      header = 10;
+    }
+    if (masked) header += 4;
+    return header + static_cast<size_t>(len);
+  }
+
+  bool upgraded_ = false;
+  bool passthrough_ = false;
+  uint32_t header_tail_ = 0;
+  std::vector<uint8_t> pending_;
+};
+
+}  // namespace
+
+struct FaultProxy::Conn {
+  int fd[2] = {-1, -1};  // [0] client side, [1] server side
+  std::atomic<bool> closed{false};
+  uint64_t count[2] = {0, 0};
+  FrameSplitter splitter[2];
+  std::mutex mu;
+  void close_both() {
+    std::lock_guard lock(mu);
+    if (closed.exchange(true)) return;
+    for (int& f : fd) {
+      if (f >= 0) ::shutdown(f, SHUT_RDWR);
+    }
+  }
+};
+
+FaultProxy::FaultProxy(uint16_t target_port) : target_port_(target_port) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) throw std::runtime_error("FaultProxy: socket failed");
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 128) != 0) {
+    ::close(listen_fd_);
+    throw std::runtime_error("FaultProxy: cannot listen on 127.0.0.1");
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  if (::pipe2(wake_pipe_, O_CLOEXEC) != 0) {
+    ::close(listen_fd_);
+    throw std::runtime_error("FaultProxy: pipe failed");
+  }
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+FaultProxy::~FaultProxy() {
+  stop_ = true;
+  const char c = 'x';
+  [[maybe_unused]] auto w = ::write(wake_pipe_[1], &c, 1);
+  acceptor_.join();
+  {
+    std::lock_guard lock(mu_);
+    for (auto& conn : conns_) conn->close_both();
+  }
+  for (auto& t : threads_) t.join();
+  for (auto& conn : conns_) {
+    for (int f : conn->fd) {
+      if (f >= 0) ::close(f);
+    }
+  }
+  ::close(listen_fd_);
+  ::close(wake_pipe_[0]);
+  ::close(wake_pipe_[1]);
+}
+
+void FaultProxy::cut_at(Direction dir, uint64_t offset) { cut_offset_[dir] = offset == 0 ? 1 : offset; }
+void FaultProxy::stall(bool on) { stall_ = on; }
+void FaultProxy::duplicate_frames(Direction dir, int extra_copies) { dup_[dir] = extra_copies; }
+void FaultProxy::refuse(bool on) { refuse_ = on; }
+
+void FaultProxy::cut_all() {
+  std::lock_guard lock(mu_);
+  for (auto& conn : conns_) {
+    if (!conn->closed.load()) {
+      ++faults_;
+      conn->close_both();
+    }
+  }
+}
+
+int FaultProxy::open_connections() const {
+  std::lock_guard lock(mu_);
+  int n = 0;
+  for (const auto& conn : conns_) n += conn->closed.load() ? 0 : 1;
+  return n;
+}
+
+void FaultProxy::accept_loop() {
+  while (!stop_) {
+    pollfd pfds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
+    if (::poll(pfds, 2, -1) < 0) continue;
+    if (stop_ || (pfds[1].revents & POLLIN)) break;
+    if (!(pfds[0].revents & POLLIN)) continue;
+    const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    ++connections_;
+    if (refuse_) {
+      ++faults_;  // counted before the close the test may be waiting on
+      ::close(client);
+      continue;
+    }
+    const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(target_port_);
+    if (server < 0 || ::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      if (server >= 0) ::close(server);
+      ::close(client);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto conn = std::make_shared<Conn>();
+    conn->fd[0] = client;
+    conn->fd[1] = server;
+    std::lock_guard lock(mu_);
+    conns_.push_back(conn);
+    threads_.emplace_back([this, conn] { pump(conn); });
+  }
+}
+
+void FaultProxy::pump(std::shared_ptr<Conn> conn) {
+  std::vector<uint8_t> buf(64 * 1024);
+  std::vector<uint8_t> out;
+  while (!stop_ && !conn->closed.load()) {
+    if (stall_) {
+      ::usleep(5000);  // a silent link: read nothing, send nothing, keep the sockets open
+      continue;
+    }
+    pollfd pfds[2] = {{conn->fd[0], POLLIN, 0}, {conn->fd[1], POLLIN, 0}};
+    if (::poll(pfds, 2, 20) <= 0) continue;
+    for (int side = 0; side < 2; ++side) {
+      if (!(pfds[side].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      // side 0 = bytes from the client = direction kToServer.
+      const int dir = side == 0 ? kToServer : kToClient;
+      const ssize_t n = ::recv(conn->fd[side], buf.data(), buf.size(), 0);
+      if (n <= 0) {
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        conn->close_both();
+        break;
+      }
+      size_t take = static_cast<size_t>(n);
+      bool cut = false;
+      const uint64_t cut_offset = cut_offset_[dir].load();
+      if (cut_offset != 0 && conn->count[dir] + take >= cut_offset) {
+        uint64_t expected = cut_offset;
+        if (cut_offset_[dir].compare_exchange_strong(expected, 0)) {
+          take = static_cast<size_t>(cut_offset - conn->count[dir]);
+          cut = true;
+        }
+      }
+      out.clear();
+      const int dups = conn->splitter[dir].feed(buf.data(), take, dup_[dir].load(), out);
+      duplicated_ += dups;
+      faults_ += dups;
+      conn->count[dir] += take;
+      bytes_[dir] += take;
+      const int to = side == 0 ? 1 : 0;
+      if (!send_all(conn->fd[to], out.data(), out.size()) || cut) {
+        if (cut) ++faults_;
+        conn->close_both();
+        break;
+      }
+    }
+  }
+  conn->close_both();
+}
+
+}  // namespace loyalty::testing
