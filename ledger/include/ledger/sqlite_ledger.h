@@ -29,7 +29,7 @@
 namespace loyalty::ledger {
 
 // The newest schema this code knows (the last step of migrations()).
-inline constexpr int64_t kSchemaVersion = 1;
+inline constexpr int64_t kSchemaVersion = 2;
 
 struct LedgerOptions {
   std::string path;
