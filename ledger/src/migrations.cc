@@ -168,7 +168,41 @@ CREATE TABLE sync_state (
   config_version TEXT NOT NULL DEFAULT ''
 ) STRICT;
 )sql"},
-      // Step 2 belongs to the admin work (program documents); this step does not use it.
+      {2, "program versions (admin and hub changes to the program) and the admin audit log",
+       R"sql(
+-- Every program document the branch ran after the first change, newest = effective (when
+-- there is none, the TOML file's [program] and [receipt] are). `version` is the program's
+-- content hash (ProgramConfig.version) that every entry records, so an entry's rules can be
+-- looked up; several rows may share it (a receipt-only change keeps the program's hash).
+CREATE TABLE program_versions (
+  seq           INTEGER PRIMARY KEY,
+  version       TEXT NOT NULL,
+  document      TEXT NOT NULL,
+  source        TEXT NOT NULL CHECK (source IN ('file', 'admin', 'hub')),
+  changed_by    TEXT NOT NULL,
+  changed_at_ms INTEGER NOT NULL,
+  note          TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX program_versions_version ON program_versions(version);
+
+-- Who changed what and when: program changes and customer operations (merge, erase...).
+-- Append-only like entries.
+CREATE TABLE admin_audit (
+  id     INTEGER PRIMARY KEY,
+  who    TEXT NOT NULL,
+  at_ms  INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  before TEXT NOT NULL,
+  after  TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER admin_audit_no_update BEFORE UPDATE ON admin_audit
+BEGIN SELECT RAISE(ABORT, 'the admin audit log is append-only'); END;
+CREATE TRIGGER admin_audit_no_delete BEFORE DELETE ON admin_audit
+BEGIN SELECT RAISE(ABORT, 'the admin audit log is append-only'); END;
+CREATE TRIGGER program_versions_no_update BEFORE UPDATE ON program_versions
+BEGIN SELECT RAISE(ABORT, 'program versions are append-only'); END;
+)sql"},
       {3, "sync: entry data, unmatched refunds, alias conflicts, offline redemption, contact time",
        R"sql(
 ALTER TABLE entries ADD COLUMN data TEXT;  -- kind-specific facts that travel (JSON), NULL = none

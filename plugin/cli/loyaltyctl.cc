@@ -17,6 +17,7 @@
 #include "domain/time.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
+#include "program_cmd.h"
 
 namespace {
 
@@ -173,6 +174,8 @@ int main(int argc, char** argv) {
   report->add_option("--branch", branch, "only this branch");
   add_format(report);
   report->footer("Example: loyaltyctl report --from 2026-11-01 --to 2026-11-30 --csv");
+
+  loyalty::cli::add_program_commands(app, c.config);
 
   CLI11_PARSE(app, argc, argv);
   const Format fmt = c.format();

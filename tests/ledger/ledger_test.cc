@@ -183,7 +183,8 @@ TEST_F(LedgerTest, MigrationsRunOnceAndVersionIsRecorded) {
   EXPECT_EQ(text("SELECT value FROM meta WHERE key = 'schema_version'"), std::to_string(kSchemaVersion));
   const std::string created = text("SELECT value FROM meta WHERE key = 'created_at_ms'");
   const int64_t tables = scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
-  EXPECT_EQ(tables, 15);  // step 3 adds unmatched_refunds, alias_conflicts, offline_redemptions
+  EXPECT_EQ(tables, 17);  // 12 + program_versions, admin_audit (2) + unmatched_refunds,
+                          // alias_conflicts, offline_redemptions (3)
   EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND sql NOT LIKE '%STRICT%'"), 0);
   l_.reset();
   EXPECT_EQ(raw_sql("INSERT INTO sync_state(peer) VALUES ('hub')"), "");

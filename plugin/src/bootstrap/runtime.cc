@@ -26,6 +26,7 @@ std::shared_ptr<spdlog::logger> make_logger(const config::Settings& s) {
 }  // namespace
 
 Runtime::~Runtime() {
+  program_.reset();  // joins the watcher before the service goes
   service_.reset();
   store_.reset();
   if (logger_) logger_->flush();
@@ -59,8 +60,20 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
   }
   rt->service_ = std::make_unique<app::Service>(rt->store_, rt->settings_,
                                                 std::make_shared<app::SystemClock>());
-  rt->logger_->info("plugin open: branch {}, ledger {}, program {}", s.branch, s.db_path,
-                    s.program.version);
+  rt->program_ = std::make_unique<ProgramManager>(
+      rt->settings_, std::static_pointer_cast<ledger::SqliteLedger>(rt->store_), *rt->service_,
+      rt->logger_);
+  // A program stored by an admin or the hub overrides the file's (docs/admin.md).
+  if (auto applied = rt->program_->refresh(); !applied) {
+    rt->logger_->error("stored program not applied, running the file's: {}",
+                       applied.error().message);
+  }
+  if (options.program_watch_ms > 0) {
+    rt->program_->start_watching(std::chrono::milliseconds(options.program_watch_ms));
+  }
+  rt->logger_->info("plugin open: branch {}, ledger {}, program {} (seq {})", s.branch,
+                    s.db_path, rt->program_->current().program.version,
+                    rt->program_->current_seq());
   return rt;
 }
 
