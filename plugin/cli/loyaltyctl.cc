@@ -41,6 +41,7 @@ std::string now_rfc3339() {
 std::unique_ptr<loyalty::bootstrap::Runtime> open_runtime(const Common& c, bool read_only = false) {
   loyalty::bootstrap::OpenOptions o;
   o.read_only = read_only;
+  o.start_sync = false;  // a one-shot tool: the plugin or loyaltyd runs the sync client
   auto rt = loyalty::bootstrap::Runtime::open(c.config, o);
   if (!rt) {
     std::cerr << "loyaltyctl: " << c.config << ": " << (rt.error().field.empty() ? "" : rt.error().field + ": ")

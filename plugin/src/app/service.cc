@@ -785,6 +785,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
     }
     tx->put_request(h.branch, h.id, StoredRequest{parsed->body_hash, out.code, out.json}, clock_->now_ms());
     tx->commit();
+    if (on_commit_) on_commit_();
     return out;
   } catch (const StoreFailure& f) {
     return fail(domain::make_error(f.code(), "", f.what()), h.id);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,6 +60,10 @@ class Service {
   LedgerStore& store() { return *store_; }
   const Clock& clock() const { return *clock_; }
 
+  // Called after every committed write (the sync client's wake-up: must not block). Install
+  // before serving.
+  void set_commit_listener(std::function<void()> f) { on_commit_ = std::move(f); }
+
   // Installs the sync status (call before serving; with [sync] configured).
   void set_sync_status(std::shared_ptr<const SyncStatus> status) { sync_status_ = std::move(status); }
 
@@ -71,6 +76,7 @@ class Service {
   mutable std::mutex settings_mu_;
   std::shared_ptr<const config::Settings> settings_;
   std::shared_ptr<const SyncStatus> sync_status_;
+  std::function<void()> on_commit_;
 };
 
 }  // namespace loyalty::app

@@ -6,6 +6,7 @@
 
 #include "config/load.h"
 #include "ledger/sqlite_ledger.h"
+#include "sync/client/sync_client.h"
 
 namespace loyalty::bootstrap {
 
@@ -26,6 +27,8 @@ std::shared_ptr<spdlog::logger> make_logger(const config::Settings& s) {
 }  // namespace
 
 Runtime::~Runtime() {
+  if (sync_) sync_->stop();  // joins the sync thread before the service and ledger go
+  sync_.reset();
   program_.reset();  // joins the watcher before the service goes
   service_.reset();
   store_.reset();
@@ -70,6 +73,30 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
   }
   if (options.program_watch_ms > 0) {
     rt->program_->start_watching(std::chrono::milliseconds(options.program_watch_ms));
+  }
+  if (s.sync.enabled && options.start_sync && !options.read_only) {
+    auto so = sync::SyncClient::options_from(s);
+    if (!so) return so.error();
+    so->node_epoch = std::static_pointer_cast<ledger::SqliteLedger>(rt->store_)->node_epoch();
+    auto status = std::make_shared<app::SyncStatus>();
+    rt->service_->set_sync_status(status);
+    ProgramManager* pm = rt->program_.get();
+    rt->sync_ = std::make_unique<sync::SyncClient>(
+        std::move(*so), rt->store_, *rt->service_, status,
+        [pm](const std::string& version, const std::string& document) -> domain::Status {
+          ProgramChange change;
+          change.document = document;
+          change.source = ProgramSource::kHub;
+          change.actor = "hub";
+          change.note = "hub program version " + version;
+          auto r = pm->store(change);
+          if (!r) return r.error();
+          return domain::ok_status();
+        },
+        rt->logger_);
+    sync::SyncClient* client = rt->sync_.get();
+    rt->service_->set_commit_listener([client] { client->wake(); });
+    rt->sync_->start();
   }
   rt->logger_->info("plugin open: branch {}, ledger {}, program {} (seq {})", s.branch,
                     s.db_path, rt->program_->current().program.version,

@@ -14,6 +14,10 @@ namespace spdlog {
 class logger;
 }
 
+namespace loyalty::sync {
+class SyncClient;
+}
+
 namespace loyalty::bootstrap {
 
 struct OpenOptions {
@@ -21,6 +25,8 @@ struct OpenOptions {
   // How often the program watcher looks for a version stored by another process
   // (program_manager.h); 0: no watcher (one-shot tools such as loyaltyctl).
   int64_t program_watch_ms = 1000;
+  // Start the sync client when [sync] is configured (the plugin and loyaltyd; not loyaltyctl).
+  bool start_sync = true;
 };
 
 class Runtime {
@@ -32,6 +38,7 @@ class Runtime {
   std::shared_ptr<spdlog::logger> logger() { return logger_; }
   // The effective program and its changes (admin, hub); settings() above is the file's.
   ProgramManager& program() { return *program_; }
+  sync::SyncClient* sync_client() { return sync_.get(); }  // null without [sync]
 
   // The error body of a failed open, as the ABI returns it.
   static domain::Result<std::unique_ptr<Runtime>> open(const std::string& config_path,
@@ -44,6 +51,7 @@ class Runtime {
   std::shared_ptr<app::LedgerStore> store_;
   std::unique_ptr<app::Service> service_;
   std::unique_ptr<ProgramManager> program_;
+  std::unique_ptr<sync::SyncClient> sync_;  // with [sync]; stopped first on close
 };
 
 }  // namespace loyalty::bootstrap
