@@ -167,6 +167,15 @@ domain::Result<ConfigVersion> HubCore::set_config(const std::string& document, i
   return v;
 }
 
+bool HubCore::reload_config() {
+  std::lock_guard lock(mu_);
+  auto cfg = store_->current_config();
+  if (!cfg.ok() || !cfg->has_value()) return false;
+  if (config_ && config_->version == (*cfg)->version) return false;
+  config_ = *cfg;
+  return true;
+}
+
 domain::Result<std::vector<OverdrawReport>> HubCore::overdraws(size_t limit) {
   std::lock_guard lock(mu_);
   return store_->overdraws(limit);

@@ -83,6 +83,9 @@ class HubCore {
   std::optional<ConfigVersion> config();
   domain::Result<ConfigVersion> set_config(const std::string& document, int64_t now_ms);
   void set_validator(DocumentValidator validator) { validator_ = std::move(validator); }
+  // Re-reads the current version from the database (another process, e.g. `loyalty-hub
+  // config set`, may have stored one); true when it changed.
+  bool reload_config();
 
   domain::Result<std::vector<OverdrawReport>> overdraws(size_t limit);
 
