@@ -211,7 +211,9 @@ constexpr const char* kStatements[] = {
     /* kResolveHold */
     "UPDATE holds SET status = ?2, resolved_at_ms = ?3 WHERE hold_id = ?1 AND status = 'active'",
     /* kEntriesOfAccount */
+    // Sync bookkeeping facts (0 points; docs/sync.md) are not the customer's history.
     LOYALTY_ENTRY_SELECT "WHERE account_id = ?1 AND business_at_ms >= ?2 AND business_at_ms <= ?3 "
+    "AND kind NOT IN ('enroll', 'alias', 'category', 'sale') "
     "ORDER BY business_at_ms, origin_seq LIMIT ?4",
     /* kInsertQuarantine */
     "INSERT INTO quarantine(received_at_ms, source, raw, error_code, field, message) "
