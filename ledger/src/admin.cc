@@ -140,6 +140,15 @@ VerifyReport verify(SqliteLedger& ledger) {
             return "origin branch " + q.text(0) + ": " + n(q.i64(1)) + " entries numbered " +
                    n(q.i64(2)) + ".." + n(q.i64(3)) + " (gaps)";
           });
+    // Per node epoch (a restored ledger writes under a new epoch): contiguous for the
+    // entries present, local and synced alike.
+    check(c,
+          "SELECT origin_branch, node_epoch, count(*), min(origin_seq), max(origin_seq) FROM entries "
+          "GROUP BY origin_branch, node_epoch HAVING max(origin_seq) - min(origin_seq) + 1 != count(*)",
+          p, [](Query& q) {
+            return "origin branch " + q.text(0) + " epoch " + q.text(1) + ": " + n(q.i64(2)) +
+                   " entries numbered " + n(q.i64(3)) + ".." + n(q.i64(4)) + " (gaps in the epoch)";
+          });
     check(c,
           "SELECT branch, ticket, earned, clawed_back FROM sales "
           "WHERE clawed_back > earned OR clawed_back < 0",

@@ -168,6 +168,76 @@ CREATE TABLE sync_state (
   config_version TEXT NOT NULL DEFAULT ''
 ) STRICT;
 )sql"},
+      {2, "program versions (admin and hub changes to the program) and the admin audit log",
+       R"sql(
+-- Every program document the branch ran after the first change, newest = effective (when
+-- there is none, the TOML file's [program] and [receipt] are). `version` is the program's
+-- content hash (ProgramConfig.version) that every entry records, so an entry's rules can be
+-- looked up; several rows may share it (a receipt-only change keeps the program's hash).
+CREATE TABLE program_versions (
+  seq           INTEGER PRIMARY KEY,
+  version       TEXT NOT NULL,
+  document      TEXT NOT NULL,
+  source        TEXT NOT NULL CHECK (source IN ('file', 'admin', 'hub')),
+  changed_by    TEXT NOT NULL,
+  changed_at_ms INTEGER NOT NULL,
+  note          TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX program_versions_version ON program_versions(version);
+
+-- Who changed what and when: program changes and customer operations (merge, erase...).
+-- Append-only like entries.
+CREATE TABLE admin_audit (
+  id     INTEGER PRIMARY KEY,
+  who    TEXT NOT NULL,
+  at_ms  INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  before TEXT NOT NULL,
+  after  TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER admin_audit_no_update BEFORE UPDATE ON admin_audit
+BEGIN SELECT RAISE(ABORT, 'the admin audit log is append-only'); END;
+CREATE TRIGGER admin_audit_no_delete BEFORE DELETE ON admin_audit
+BEGIN SELECT RAISE(ABORT, 'the admin audit log is append-only'); END;
+CREATE TRIGGER program_versions_no_update BEFORE UPDATE ON program_versions
+BEGIN SELECT RAISE(ABORT, 'program versions are append-only'); END;
+)sql"},
+      {3, "sync: entry data, unmatched refunds, alias conflicts, offline redemption, contact time",
+       R"sql(
+ALTER TABLE entries ADD COLUMN data TEXT;  -- kind-specific facts that travel (JSON), NULL = none
+CREATE TRIGGER entries_data_no_update BEFORE UPDATE OF data ON entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+CREATE INDEX entries_hub_offset ON entries(hub_offset) WHERE hub_offset IS NOT NULL;
+
+ALTER TABLE sync_state ADD COLUMN last_contact_ms INTEGER NOT NULL DEFAULT 0;
+
+-- Refunds recorded here while their sale was unknown; when the sale arrives the refunding
+-- branch appends the correction and the row goes.
+CREATE TABLE unmatched_refunds (
+  sale_branch     TEXT NOT NULL,
+  sale_ticket     TEXT NOT NULL,
+  refund_entry_id TEXT NOT NULL,
+  PRIMARY KEY (sale_branch, sale_ticket, refund_entry_id)
+) STRICT, WITHOUT ROWID;
+
+-- A remote alias fact whose reference already named another account here (reported by
+-- loyaltyctl sync status; never silently re-pointed).
+CREATE TABLE alias_conflicts (
+  ref             TEXT NOT NULL,
+  account_id      TEXT NOT NULL,  -- what the remote entry said
+  kept_account_id TEXT NOT NULL,  -- what this ledger keeps
+  entry_id        TEXT NOT NULL PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+
+-- Points authorized while the hub was out of reach, per account and business day.
+CREATE TABLE offline_redemptions (
+  account_id TEXT NOT NULL,
+  day        TEXT NOT NULL,
+  points     INTEGER NOT NULL,
+  PRIMARY KEY (account_id, day)
+) STRICT, WITHOUT ROWID;
+)sql"},
   };
   return steps;
 }

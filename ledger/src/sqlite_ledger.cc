@@ -7,6 +7,8 @@
 #include <optional>
 #include <random>
 
+#include <openssl/evp.h>
+
 #include "ledger/migrations.h"
 #include "wal_coalescing_vfs.h"
 
@@ -44,6 +46,21 @@ using domain::Points;
     default:
       throw StoreFailure(ErrorCode::kInternal, "ledger error (" + what + "): " + detail);
   }
+}
+
+std::string account_id_for_ref(const std::string& ref) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(ref.data(), ref.size(), md, &len, EVP_sha256(), nullptr) != 1 || len < 12) {
+    throw StoreFailure(ErrorCode::kInternal, "SHA-256 failed for an account id");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "A-";
+  for (unsigned i = 0; i < 12; ++i) {
+    id += kHex[md[i] >> 4];
+    id += kHex[md[i] & 0xF];
+  }
+  return id;
 }
 
 bool Query::step() {
@@ -93,6 +110,17 @@ enum class SqliteLedger::Stmt : int {
   kEntriesOfAccount,
   kInsertQuarantine,
   kTrimQuarantine,
+  kFindEntry,
+  kEntriesOfOrigin,
+  kInsertAccountIfMissing,
+  kGetSyncState,
+  kPutSyncState,
+  kAddUnmatched,
+  kUnmatchedOf,
+  kDeleteUnmatched,
+  kAliasConflict,
+  kOfflineRedeemed,
+  kAddOfflineRedeemed,
   kCount
 };
 
@@ -101,6 +129,11 @@ namespace {
 #define LOYALTY_ACCOUNT_COLS                                                                   \
   "a.account_id, a.category, coalesce(p.birthday, ''), a.balance, a.created_at_ms, "            \
   "a.created_offset, a.sales_count "
+#define LOYALTY_ENTRY_SELECT                                                                    \
+  "SELECT entry_id, origin_branch, origin_seq, kind, points, request_id, branch, ticket, "      \
+  "ref_entry_id, business_at_ms, business_offset, recorded_at_ms, expires_at_ms, "              \
+  "expires_offset, program_version, reason, body_hash, node_epoch, coalesce(data, ''), "         \
+  "account_id FROM entries "
 #define LOYALTY_HOLD_SELECT                                                                     \
   "SELECT hold_id, account_id, branch, request_id, ticket, points, amount, status, "           \
   "created_at_ms, created_offset, business_deadline_ms, wall_deadline_ms FROM holds "
@@ -144,8 +177,9 @@ constexpr const char* kStatements[] = {
     /* kInsertEntry */
     "INSERT INTO entries(entry_id, origin_branch, origin_seq, node_epoch, account_id, kind, "
     "points, request_id, branch, ticket, ref_entry_id, business_at_ms, business_offset, "
-    "recorded_at_ms, expires_at_ms, expires_offset, program_version, reason, body_hash) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+    "recorded_at_ms, expires_at_ms, expires_offset, program_version, reason, body_hash, data) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+    "?20)",
     /* kAddBalance */
     "UPDATE accounts SET balance = balance + ?2, updated_seq = ?3 WHERE account_id = ?1",
     /* kTakeFromLot */
@@ -184,20 +218,50 @@ constexpr const char* kStatements[] = {
     /* kResolveHold */
     "UPDATE holds SET status = ?2, resolved_at_ms = ?3 WHERE hold_id = ?1 AND status = 'active'",
     /* kEntriesOfAccount */
-    "SELECT entry_id, origin_branch, origin_seq, kind, points, request_id, branch, ticket, "
-    "ref_entry_id, business_at_ms, business_offset, recorded_at_ms, expires_at_ms, "
-    "expires_offset, program_version, reason, body_hash FROM entries "
-    "WHERE account_id = ?1 AND business_at_ms >= ?2 AND business_at_ms <= ?3 "
+    // Sync bookkeeping facts (0 points; docs/sync.md) are not the customer's history.
+    LOYALTY_ENTRY_SELECT "WHERE account_id = ?1 AND business_at_ms >= ?2 AND business_at_ms <= ?3 "
+    "AND kind NOT IN ('enroll', 'alias', 'category', 'sale') "
     "ORDER BY business_at_ms, origin_seq LIMIT ?4",
     /* kInsertQuarantine */
     "INSERT INTO quarantine(received_at_ms, source, raw, error_code, field, message) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     /* kTrimQuarantine */
     "DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?1",
+    /* kFindEntry */ LOYALTY_ENTRY_SELECT "WHERE entry_id = ?1",
+    /* kEntriesOfOrigin */
+    LOYALTY_ENTRY_SELECT "WHERE origin_branch = ?1 AND origin_seq > ?2 ORDER BY origin_seq LIMIT ?3",
+    /* kInsertAccountIfMissing */
+    "INSERT OR IGNORE INTO accounts(account_id, category, balance, sales_count, created_at_ms, "
+    "created_offset, origin_branch) VALUES (?1, '', 0, 0, ?2, ?3, ?4)",
+    /* kGetSyncState */
+    "SELECT hub_epoch, acked_seq, applied_offset, config_version, last_contact_ms FROM sync_state "
+    "WHERE peer = ?1",
+    /* kPutSyncState */
+    "INSERT INTO sync_state(peer, hub_epoch, acked_seq, applied_offset, config_version, "
+    "last_contact_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(peer) DO UPDATE SET "
+    "hub_epoch = ?2, acked_seq = ?3, applied_offset = ?4, config_version = ?5, "
+    "last_contact_ms = ?6",
+    /* kAddUnmatched */
+    "INSERT OR IGNORE INTO unmatched_refunds(sale_branch, sale_ticket, refund_entry_id) "
+    "VALUES (?1, ?2, ?3)",
+    /* kUnmatchedOf */
+    "SELECT refund_entry_id FROM unmatched_refunds WHERE sale_branch = ?1 AND sale_ticket = ?2 "
+    "ORDER BY refund_entry_id",
+    /* kDeleteUnmatched */
+    "DELETE FROM unmatched_refunds WHERE sale_branch = ?1 AND sale_ticket = ?2",
+    /* kAliasConflict */
+    "INSERT OR IGNORE INTO alias_conflicts(ref, account_id, kept_account_id, entry_id) "
+    "VALUES (?1, ?2, ?3, ?4)",
+    /* kOfflineRedeemed */
+    "SELECT points FROM offline_redemptions WHERE account_id = ?1 AND day = ?2",
+    /* kAddOfflineRedeemed */
+    "INSERT INTO offline_redemptions(account_id, day, points) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT(account_id, day) DO UPDATE SET points = points + ?3",
 };
 
 #undef LOYALTY_ACCOUNT_COLS
 #undef LOYALTY_HOLD_SELECT
+#undef LOYALTY_ENTRY_SELECT
 
 std::string random_hex(size_t bytes) {
   std::random_device rd;
@@ -215,27 +279,6 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// A ULID: 48-bit millisecond time + 80 random bits, Crockford base32 (26 characters).
-std::string ulid() {
-  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-  thread_local std::mt19937_64 rng{(static_cast<uint64_t>(std::random_device{}()) << 32) ^
-                                   std::random_device{}() ^
-                                   static_cast<uint64_t>(
-                                       std::chrono::steady_clock::now().time_since_epoch().count())};
-  const uint64_t ms = static_cast<uint64_t>(now_ms()) & ((uint64_t{1} << 48) - 1);
-  const uint64_t hi = rng() & 0xFFFF;  // 16 random bits
-  const uint64_t lo = rng();           // 64 random bits
-  // 128 bits: ms (48) | hi (16) | lo (64); 26 characters x 5 bits = 130, the top 2 are zero.
-  __extension__ typedef unsigned __int128 u128;
-  u128 v = (static_cast<u128>(ms) << 80) | (static_cast<u128>(hi) << 64) | lo;
-  std::string out(26, '0');
-  for (int i = 25; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = kAlphabet[static_cast<unsigned>(v & 31)];
-    v >>= 5;
-  }
-  return out;
 }
 
 // Hashes travel as lowercase hex in the program and are stored as blobs (half the bytes).
@@ -256,6 +299,34 @@ std::string hex_to_bytes(const std::string& hex, const char* what) {
   }
   if (!ok) throw StoreFailure(ErrorCode::kInternal, std::string(what) + " is not lowercase hex: '" + hex + "'");
   return out;
+}
+
+std::string bytes_to_hex(const std::string& bytes);
+
+BusinessTime bt(int64_t ms, int64_t offset);
+
+// A row of LOYALTY_ENTRY_SELECT.
+EntryRow entry_of(const Query& q) {
+  EntryRow e;
+  e.entry_id = q.text(0);
+  e.origin_branch = q.text(1);
+  e.origin_seq = q.i64(2);
+  e.kind = q.text(3);
+  e.points = Points(q.i64(4));
+  e.request_id = q.text(5);
+  e.branch = q.text(6);
+  e.ticket = q.text(7);
+  e.ref_entry_id = q.text(8);
+  e.business_at = bt(q.i64(9), q.i64(10));
+  e.recorded_at_ms = q.i64(11);
+  if (!q.is_null(12)) e.expires_at = bt(q.i64(12), q.i64(13));
+  e.program_version = q.text(14);
+  e.reason = q.text(15);
+  e.body_hash = bytes_to_hex(q.text(16));
+  e.node_epoch = q.text(17);
+  e.data = q.text(18);
+  e.account_id = q.text(19);
+  return e;
 }
 
 std::string bytes_to_hex(const std::string& bytes) {
@@ -441,10 +512,17 @@ class SqliteTx final : public app::LedgerTx {
                          "reference '" + ref + "' already belongs to account " + *owner);
     }
     Account a;
-    a.account_id = branch + "-" + ulid();
+    a.account_id = account_id_for_ref(ref);
     a.category = category;
     a.created_at = at;
-    {
+    if (auto existing = find_account(a.account_id)) {
+      // Known through a remote entry before its enrollment fact: the same customer.
+      a = *existing;
+      if (!category.empty() && category != a.category) {
+        set_category(a.account_id, category);
+        a.category = category;
+      }
+    } else {
       auto q = q_(S::kInsertAccount);
       q.bind(1, a.account_id).bind(2, category).bind(3, at.unix_ms);
       q.bind(4, int64_t{at.offset_minutes}).bind(5, branch);
@@ -505,60 +583,126 @@ class SqliteTx final : public app::LedgerTx {
     live();
     if (!write_) throw StoreFailure(ErrorCode::kInternal, "append_entry in a read transaction");
     const int64_t seq = next_seq(e.origin_branch);
-    {
-      auto q = q_(S::kInsertEntry);
-      q.bind(1, e.entry_id).bind(2, e.origin_branch).bind(3, seq).bind(4, l_.node_epoch_);
-      q.bind(5, e.account_id).bind(6, e.kind).bind(7, e.points.value()).bind(8, e.request_id);
-      q.bind(9, e.branch).bind(10, e.ticket).bind(11, e.ref_entry_id).bind(12, e.business_at.unix_ms);
-      q.bind(13, int64_t{e.business_at.offset_minutes}).bind(14, e.recorded_at_ms);
-      if (e.expires_at) q.bind(15, e.expires_at->unix_ms).bind(16, int64_t{e.expires_at->offset_minutes});
-      q.bind(17, e.program_version).bind(18, e.reason);
-      q.bind_blob(19, hex_to_bytes(e.body_hash, "entry body_hash"));
-      q.run();
-    }
-    note_seq(e.origin_branch, seq);
+    write_entry(e, seq, l_.node_epoch_, allocations, new_lot, /*local=*/true);
     e.origin_seq = seq;
+    e.node_epoch = l_.node_epoch_;
+  }
+
+  void insert_remote_entry(const EntryRow& e, const std::vector<domain::Allocation>& allocations,
+                           const std::optional<domain::Lot>& new_lot) override {
+    live();
+    if (!write_) throw StoreFailure(ErrorCode::kInternal, "insert_remote_entry in a read transaction");
+    if (e.origin_seq <= 0 || e.node_epoch.empty()) {
+      throw StoreFailure(ErrorCode::kInternal, "remote entry " + e.entry_id + " has no origin_seq or node_epoch");
+    }
+    write_entry(e, e.origin_seq, e.node_epoch, allocations, new_lot, /*local=*/false);
+    // The cached next seq of that origin (used only if this ledger writes as it) is stale.
+    l_.last_seq_.erase(e.origin_branch);
+    for (auto it = pending_seq_.begin(); it != pending_seq_.end(); ++it) {
+      if (it->first == e.origin_branch) {
+        pending_seq_.erase(it);
+        break;
+      }
+    }
+  }
+
+  std::optional<EntryRow> find_entry(const std::string& entry_id) override {
+    auto q = q_(S::kFindEntry);
+    q.bind(1, entry_id);
+    if (!q.step()) return std::nullopt;
+    return entry_of(q);
+  }
+
+  Account ensure_account(const std::string& account_id, const std::string& origin_branch,
+                         const BusinessTime& at) override {
     {
-      auto q = q_(S::kAddBalance);
-      q.bind(1, e.account_id).bind(2, e.points.value()).bind(3, seq);
-      q.run();
-      expect_one_change("entry " + e.entry_id + " names unknown account " + e.account_id);
-    }
-    for (const auto& a : allocations) {
-      if (a.points.value() <= 0) {
-        throw StoreFailure(ErrorCode::kInternal, "entry " + e.entry_id + ": allocation of " +
-                                                     std::to_string(a.points.value()) +
-                                                     " points from lot " + a.lot_id);
-      }
-      {
-        auto q = q_(S::kTakeFromLot);
-        q.bind(1, a.lot_id).bind(2, a.points.value()).bind(3, e.account_id);
-        q.run();
-      }
-      if (sqlite3_changes(l_.db_) != 1) lot_failure(e, a);
-      auto q = q_(S::kInsertAllocation);
-      q.bind(1, e.entry_id).bind(2, a.lot_id).bind(3, a.points.value());
+      auto q = q_(S::kInsertAccountIfMissing);
+      q.bind(1, account_id).bind(2, at.unix_ms).bind(3, int64_t{at.offset_minutes}).bind(4, origin_branch);
       q.run();
     }
-    if (new_lot) {
-      const domain::Lot& lot = *new_lot;
-      // lot_id = entry_id keeps lot ids unique without an index of their own.
-      if (lot.lot_id != e.entry_id || (!lot.account_id.empty() && lot.account_id != e.account_id)) {
-        throw StoreFailure(ErrorCode::kInternal, "entry " + e.entry_id + " cannot create lot " + lot.lot_id +
-                                                     " of account " + lot.account_id);
-      }
-      if (lot.remaining.value() < 0 || lot.remaining > lot.original) {
-        throw StoreFailure(ErrorCode::kInternal, "lot " + lot.lot_id + ": remaining " +
-                                                     std::to_string(lot.remaining.value()) +
-                                                     " out of 0.." + std::to_string(lot.original.value()));
-      }
-      auto q = q_(S::kInsertLot);
-      q.bind(1, lot.lot_id).bind(2, e.account_id);
-      q.bind(3, lot.earned_at.unix_ms).bind(4, int64_t{lot.earned_at.offset_minutes});
-      q.bind(5, lot.expires_at.unix_ms).bind(6, int64_t{lot.expires_at.offset_minutes});
-      q.bind(7, lot.original.value()).bind(8, lot.remaining.value());
+    auto a = find_account(account_id);
+    if (!a) throw StoreFailure(ErrorCode::kInternal, "account " + account_id + " vanished");
+    return *a;
+  }
+
+  std::vector<EntryRow> entries_of_origin(const std::string& origin_branch, int64_t after_seq,
+                                          int64_t limit) override {
+    auto q = q_(S::kEntriesOfOrigin);
+    q.bind(1, origin_branch).bind(2, after_seq).bind(3, limit);
+    std::vector<EntryRow> out;
+    while (q.step()) out.push_back(entry_of(q));
+    return out;
+  }
+
+  int64_t max_seq(const std::string& origin_branch) override {
+    auto q = q_(S::kMaxSeq);
+    q.bind(1, origin_branch);
+    q.step();
+    return q.i64(0);
+  }
+
+  app::SyncState sync_state(const std::string& peer) override {
+    auto q = q_(S::kGetSyncState);
+    q.bind(1, peer);
+    app::SyncState st;
+    if (q.step()) {
+      st.hub_epoch = q.text(0);
+      st.acked_seq = q.i64(1);
+      st.applied_offset = q.i64(2);
+      st.config_version = q.text(3);
+      st.last_contact_ms = q.i64(4);
+    }
+    return st;
+  }
+
+  void put_sync_state(const std::string& peer, const app::SyncState& st) override {
+    auto q = q_(S::kPutSyncState);
+    q.bind(1, peer).bind(2, st.hub_epoch).bind(3, st.acked_seq).bind(4, st.applied_offset);
+    q.bind(5, st.config_version).bind(6, st.last_contact_ms);
+    q.run();
+  }
+
+  void add_unmatched_refund(const std::string& sale_branch, const std::string& ticket,
+                            const std::string& refund_entry_id) override {
+    auto q = q_(S::kAddUnmatched);
+    q.bind(1, sale_branch).bind(2, ticket).bind(3, refund_entry_id);
+    q.run();
+  }
+
+  std::vector<std::string> take_unmatched_refunds(const std::string& sale_branch,
+                                                  const std::string& ticket) override {
+    std::vector<std::string> out;
+    {
+      auto q = q_(S::kUnmatchedOf);
+      q.bind(1, sale_branch).bind(2, ticket);
+      while (q.step()) out.push_back(q.text(0));
+    }
+    if (!out.empty()) {
+      auto q = q_(S::kDeleteUnmatched);
+      q.bind(1, sale_branch).bind(2, ticket);
       q.run();
     }
+    return out;
+  }
+
+  void record_alias_conflict(const std::string& ref, const std::string& account_id,
+                             const std::string& kept_account_id, const std::string& entry_id) override {
+    auto q = q_(S::kAliasConflict);
+    q.bind(1, ref).bind(2, account_id).bind(3, kept_account_id).bind(4, entry_id);
+    q.run();
+  }
+
+  int64_t offline_redeemed(const std::string& account_id, const std::string& day) override {
+    auto q = q_(S::kOfflineRedeemed);
+    q.bind(1, account_id).bind(2, day);
+    return q.step() ? q.i64(0) : 0;
+  }
+
+  void add_offline_redeemed(const std::string& account_id, const std::string& day,
+                            int64_t points) override {
+    auto q = q_(S::kAddOfflineRedeemed);
+    q.bind(1, account_id).bind(2, day).bind(3, points);
+    q.run();
   }
 
   bool entry_exists(const std::string& entry_id) override {
@@ -679,23 +823,7 @@ class SqliteTx final : public app::LedgerTx {
     q.bind(4, limit < 0 ? int64_t{-1} : limit);  // a negative LIMIT means none in SQLite
     std::vector<EntryRow> out;
     while (q.step()) {
-      EntryRow e;
-      e.entry_id = q.text(0);
-      e.origin_branch = q.text(1);
-      e.origin_seq = q.i64(2);
-      e.account_id = account_id;
-      e.kind = q.text(3);
-      e.points = Points(q.i64(4));
-      e.request_id = q.text(5);
-      e.branch = q.text(6);
-      e.ticket = q.text(7);
-      e.ref_entry_id = q.text(8);
-      e.business_at = bt(q.i64(9), q.i64(10));
-      e.recorded_at_ms = q.i64(11);
-      if (!q.is_null(12)) e.expires_at = bt(q.i64(12), q.i64(13));
-      e.program_version = q.text(14);
-      e.reason = q.text(15);
-      e.body_hash = bytes_to_hex(q.text(16));
+      EntryRow e = entry_of(q);
       out.push_back(std::move(e));
     }
     return out;
@@ -718,6 +846,67 @@ class SqliteTx final : public app::LedgerTx {
     q.bind(1, ref);
     if (!q.step()) return std::nullopt;
     return q.text(0);
+  }
+
+  // Inserts the row, moves the balance, takes the allocations and creates the lot.
+  void write_entry(const EntryRow& e, int64_t seq, const std::string& epoch,
+                   const std::vector<domain::Allocation>& allocations,
+                   const std::optional<domain::Lot>& new_lot, bool local) {
+    {
+      auto q = q_(S::kInsertEntry);
+      q.bind(1, e.entry_id).bind(2, e.origin_branch).bind(3, seq).bind(4, epoch);
+      q.bind(5, e.account_id).bind(6, e.kind).bind(7, e.points.value()).bind(8, e.request_id);
+      q.bind(9, e.branch).bind(10, e.ticket).bind(11, e.ref_entry_id).bind(12, e.business_at.unix_ms);
+      q.bind(13, int64_t{e.business_at.offset_minutes}).bind(14, e.recorded_at_ms);
+      if (e.expires_at) q.bind(15, e.expires_at->unix_ms).bind(16, int64_t{e.expires_at->offset_minutes});
+      q.bind(17, e.program_version).bind(18, e.reason);
+      q.bind_blob(19, hex_to_bytes(e.body_hash, "entry body_hash"));
+      if (!e.data.empty()) q.bind(20, e.data);
+      q.run();
+    }
+    // Our own seq is used once the row is in, even if the rest fails (no reuse in this tx).
+    if (local) note_seq(e.origin_branch, seq);
+    {
+      auto q = q_(S::kAddBalance);
+      q.bind(1, e.account_id).bind(2, e.points.value()).bind(3, seq);
+      q.run();
+      expect_one_change("entry " + e.entry_id + " names unknown account " + e.account_id);
+    }
+    for (const auto& a : allocations) {
+      if (a.points.value() <= 0) {
+        throw StoreFailure(ErrorCode::kInternal, "entry " + e.entry_id + ": allocation of " +
+                                                     std::to_string(a.points.value()) +
+                                                     " points from lot " + a.lot_id);
+      }
+      {
+        auto q = q_(S::kTakeFromLot);
+        q.bind(1, a.lot_id).bind(2, a.points.value()).bind(3, e.account_id);
+        q.run();
+      }
+      if (sqlite3_changes(l_.db_) != 1) lot_failure(e, a);
+      auto q = q_(S::kInsertAllocation);
+      q.bind(1, e.entry_id).bind(2, a.lot_id).bind(3, a.points.value());
+      q.run();
+    }
+    if (new_lot) {
+      const domain::Lot& lot = *new_lot;
+      // lot_id = entry_id keeps lot ids unique without an index of their own.
+      if (lot.lot_id != e.entry_id || (!lot.account_id.empty() && lot.account_id != e.account_id)) {
+        throw StoreFailure(ErrorCode::kInternal, "entry " + e.entry_id + " cannot create lot " + lot.lot_id +
+                                                     " of account " + lot.account_id);
+      }
+      if (lot.remaining.value() < 0 || lot.remaining > lot.original) {
+        throw StoreFailure(ErrorCode::kInternal, "lot " + lot.lot_id + ": remaining " +
+                                                     std::to_string(lot.remaining.value()) +
+                                                     " out of 0.." + std::to_string(lot.original.value()));
+      }
+      auto q = q_(S::kInsertLot);
+      q.bind(1, lot.lot_id).bind(2, e.account_id);
+      q.bind(3, lot.earned_at.unix_ms).bind(4, int64_t{lot.earned_at.offset_minutes});
+      q.bind(5, lot.expires_at.unix_ms).bind(6, int64_t{lot.expires_at.offset_minutes});
+      q.bind(7, lot.original.value()).bind(8, lot.remaining.value());
+      q.run();
+    }
   }
 
   // The next origin_seq of `branch` in this transaction.

@@ -18,6 +18,7 @@
 #include "domain/time.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
+#include "program_cmd.h"
 
 namespace {
 
@@ -41,6 +42,7 @@ std::string now_rfc3339() {
 std::unique_ptr<loyalty::bootstrap::Runtime> open_runtime(const Common& c, bool read_only = false) {
   loyalty::bootstrap::OpenOptions o;
   o.read_only = read_only;
+  o.start_sync = false;  // a one-shot tool: the plugin or loyaltyd runs the sync client
   auto rt = loyalty::bootstrap::Runtime::open(c.config, o);
   if (!rt) {
     std::cerr << "loyaltyctl: " << c.config << ": " << (rt.error().field.empty() ? "" : rt.error().field + ": ")
@@ -176,6 +178,7 @@ int main(int argc, char** argv) {
   report->footer("Example: loyaltyctl report --from 2026-11-01 --to 2026-11-30 --csv");
 
   auto run_hub = loyalty::cli::register_hub_command(app);  // loyaltyctl hub ... (hub_cmd.cc)
+  loyalty::cli::add_program_commands(app, c.config);
 
   CLI11_PARSE(app, argc, argv);
   if (auto rc = run_hub()) return *rc;

@@ -248,7 +248,8 @@ void FaultProxy::pump(std::shared_ptr<Conn> conn) {
       if (cut_offset != 0 && conn->count[dir] + take >= cut_offset) {
         uint64_t expected = cut_offset;
         if (cut_offset_[dir].compare_exchange_strong(expected, 0)) {
-          take = static_cast<size_t>(cut_offset - conn->count[dir]);
+          // A connection already past the offset (cut_at set late) is cut at once.
+          take = cut_offset > conn->count[dir] ? static_cast<size_t>(cut_offset - conn->count[dir]) : 0;
           cut = true;
         }
       }

@@ -26,7 +26,8 @@ struct VerifyReport {
 //  - the lots of an account hold exactly the positive part of its balance;
 //  - every lot's remaining equals what it started with minus what was allocated from it,
 //    and every allocation names an existing lot and entry;
-//  - origin_seq runs 1..n without gaps per origin branch;
+//  - origin_seq runs 1..n without gaps per origin branch, and is contiguous per (origin
+//    branch, node_epoch); entries synced from other branches are checked the same way;
 //  - no sale clawed back more than it earned;
 //  - a hold has a resolution time exactly when it is no longer active;
 //  - every entry this branch wrote belongs to a recorded request;

@@ -41,7 +41,7 @@
 namespace loyalty::ledger {
 
 // The newest schema this code knows (the last step of migrations()).
-inline constexpr int64_t kSchemaVersion = 1;
+inline constexpr int64_t kSchemaVersion = 3;
 
 struct LedgerOptions {
   std::string path;
@@ -56,6 +56,11 @@ struct LedgerOptions {
   // SQLite's own auto-checkpoint on the committing thread.
   int64_t checkpoint_pages = 1000;
 };
+
+// The id of the account a reference enrolls: "A-" + the first 96 bits of SHA-256 of the
+// normalized reference, in hex. Deterministic, so two branches that enroll the same card
+// offline create the same account (docs/sync.md, "Branch").
+std::string account_id_for_ref(const std::string& ref);
 
 // Throws app::StoreFailure with the right code for an SQLite result code.
 [[noreturn]] void fail(sqlite3* db, int rc, const std::string& what);

@@ -64,6 +64,19 @@ struct EntryRow {
   std::string program_version;
   std::string reason;         // adjust reason / operator, promotions...
   std::string body_hash;      // hash of the request that produced it (hex)
+  // Sync (docs/sync.md): the node epoch of the writing ledger ("" = this ledger's own, set by
+  // append_entry) and kind-specific facts as JSON text ("" = none) that travel with the entry.
+  std::string node_epoch;
+  std::string data;
+};
+
+// Where this branch stands with the hub (sync_state row of one peer).
+struct SyncState {
+  std::string hub_epoch;
+  int64_t acked_seq = 0;       // highest own origin_seq the hub has committed
+  int64_t applied_offset = 0;  // highest hub_offset applied here
+  std::string config_version;
+  int64_t last_contact_ms = 0; // wall clock of the last frame from the hub (0 = never)
 };
 
 struct Hold {
@@ -145,6 +158,37 @@ class LedgerTx {
   // Moves an active hold to captured/released/expired; throws kInternal if not active.
   virtual void resolve_hold(const std::string& hold_id, const std::string& status,
                             int64_t at_ms) = 0;
+
+  // ---- sync (docs/sync.md, "Branch") ----
+  // Inserts an entry another node wrote, keeping its origin_seq and node_epoch; balance,
+  // allocations and lot as append_entry. Throws kInternal if entry_id or (origin, seq) exists.
+  virtual void insert_remote_entry(const EntryRow& entry,
+                                   const std::vector<domain::Allocation>& allocations,
+                                   const std::optional<domain::Lot>& new_lot) = 0;
+  virtual std::optional<EntryRow> find_entry(const std::string& entry_id) = 0;
+  // Creates the account row if it does not exist (an account first seen through a remote
+  // entry); returns it.
+  virtual Account ensure_account(const std::string& account_id, const std::string& origin_branch,
+                                 const domain::BusinessTime& at) = 0;
+  // Entries written by `origin_branch` with origin_seq > after_seq, in seq order (the outbox).
+  virtual std::vector<EntryRow> entries_of_origin(const std::string& origin_branch,
+                                                  int64_t after_seq, int64_t limit) = 0;
+  virtual int64_t max_seq(const std::string& origin_branch) = 0;
+  virtual SyncState sync_state(const std::string& peer) = 0;
+  virtual void put_sync_state(const std::string& peer, const SyncState& state) = 0;
+  // Refunds recorded here whose sale was unknown (the refund correction, docs/sync.md).
+  virtual void add_unmatched_refund(const std::string& sale_branch, const std::string& ticket,
+                                    const std::string& refund_entry_id) = 0;
+  virtual std::vector<std::string> take_unmatched_refunds(const std::string& sale_branch,
+                                                          const std::string& ticket) = 0;
+  // A remote alias fact naming a reference that already belongs to another account here.
+  virtual void record_alias_conflict(const std::string& ref, const std::string& account_id,
+                                     const std::string& kept_account_id,
+                                     const std::string& entry_id) = 0;
+  // Points authorized while offline for an account on a business day ("YYYY-MM-DD").
+  virtual int64_t offline_redeemed(const std::string& account_id, const std::string& day) = 0;
+  virtual void add_offline_redeemed(const std::string& account_id, const std::string& day,
+                                    int64_t points) = 0;
 
   // ---- queries used by history.query ----
   virtual std::vector<EntryRow> entries_of_account(const std::string& account_id,

@@ -9,6 +9,7 @@
 #include "domain/refunds.h"
 #include "loyalty/loyalty.h"
 #include "protocol/codec.h"
+#include "protocol/sync_data.h"
 #include "receipt/receipt.h"
 
 namespace loyalty::app {
@@ -47,9 +48,9 @@ std::string month_day(const std::string& birthday) {
 class Service::Run {
  public:
   Run(LedgerTx& tx, const config::Settings& s, const Clock& clock,
-      const protocol::ParsedRequest& parsed, int64_t schema_version)
+      const protocol::ParsedRequest& parsed, int64_t schema_version, const SyncStatus* sync)
       : tx_(tx), s_(s), p_(s.program), now_ms_(clock.now_ms()), schema_version_(schema_version),
-        parsed_(parsed), h_(domain::header_of(parsed.request)) {}
+        parsed_(parsed), h_(domain::header_of(parsed.request)), sync_(sync) {}
 
   Result<domain::Response> execute() {
     return std::visit([this](const auto& r) -> Result<domain::Response> { return on(r); },
@@ -134,27 +135,12 @@ class Service::Run {
     }
     auto earning = domain::compute_earning(p_, sale, facts);
     if (!earning) return earning.error();
-    Points earned{0};
-    std::string earn_entry;
-    if (acct) {
-      earned = earning->earned;
-      if (earned > Points(0)) {
-        std::string reason;
-        for (const auto& promo : earning->promotions) {
-          reason += (reason.empty() ? "" : "; ") + promo.reason;
-        }
-        earn_entry = credit(*acct, earned, "earn", sale.ticket, "", reason);
-      }
-      tx_.count_sale(acct->account_id);
-    }
-    explain_zero_earn(*earning, acct.has_value(), earned, sale, out.notes);
-
+    const Points earned = acct ? earning->earned : Points(0);
     domain::SaleRecord rec;
     rec.branch = h_.branch;
     rec.ticket = sale.ticket;
     rec.request_id = h_.id;
     rec.account_id = acct ? acct->account_id : "";
-    rec.earn_entry_id = earn_entry;
     rec.earned = earned;
     rec.redeemed = redeem;
     rec.at = h_.at;
@@ -162,6 +148,27 @@ class Service::Run {
       const auto& l = sale.lines[i];
       rec.lines.push_back(domain::SaleLineRecord{l.n, l.amount, l.qty, earning->lines[i].percent, Money{}});
     }
+    if (acct) {
+      // The sale record travels with the earn entry (or a 0-point "sale" entry) so that a
+      // refund in another branch claws back exactly (docs/sync.md).
+      protocol::EntryFacts facts;
+      if (earned > Points(0)) {
+        std::string reason;
+        for (const auto& promo : earning->promotions) {
+          reason += (reason.empty() ? "" : "; ") + promo.reason;
+        }
+        rec.earn_entry_id = entry_id_of("earn");
+        facts.sale = rec;
+        credit(*acct, earned, "earn", sale.ticket, "", reason, protocol::encode_facts(facts));
+      } else {
+        facts.sale = rec;
+        EntryRow e = entry(*acct, "sale", Points(0), sale.ticket, "", "");
+        e.data = protocol::encode_facts(facts);
+        tx_.append_entry(e, {}, std::nullopt);
+      }
+      tx_.count_sale(acct->account_id);
+    }
+    explain_zero_earn(*earning, acct.has_value(), earned, sale, out.notes);
     tx_.put_sale(rec);
 
     out.earned = earned;
@@ -188,15 +195,26 @@ class Service::Run {
     out.matched = sale.has_value();
 
     Points clawback{0};
+    protocol::EntryFacts facts;  // what other branches need to converge (docs/sync.md)
+    facts.is_refund = true;
+    facts.sale_branch = refund.original_branch.empty() ? h_.branch : refund.original_branch;
+    facts.sale_ticket = refund.original_ticket;
+    facts.matched = sale.has_value();
     if (sale) {
       auto d = domain::clawback_for_refund(*sale, refund);
       if (!d) return d.error();
       out.warnings.insert(out.warnings.end(), d->warnings.begin(), d->warnings.end());
       clawback = acct ? d->clawback : Points(0);
+      for (size_t i = 0; i < d->lines_after.size() && i < sale->lines.size(); ++i) {
+        const Money added = d->lines_after[i].refunded - sale->lines[i].refunded;
+        if (added > Money{}) facts.refunded.emplace_back(sale->lines[i].n, added);
+      }
+      facts.target = clawback.value();
       sale->lines = std::move(d->lines_after);
       sale->clawed_back += clawback;
       tx_.put_sale(*sale);
     } else {
+      facts.refund_lines = refund.lines;
       if (!refund.original_ticket.empty()) {
         out.warnings.push_back("original sale " + refund.original_ticket + " is unknown here");
       }
@@ -207,9 +225,17 @@ class Service::Run {
         clawback = *c;
       }
     }
-    if (clawback > Points(0)) {
-      debit(*acct, clawback, "clawback", refund.ticket,
-            sale ? sale->earn_entry_id : std::string(), sale ? sale->earn_entry_id : std::string());
+    // A refund that names a sale is recorded even when it claws back 0, so that the sale's
+    // refunded amounts converge everywhere and an unmatched one can be corrected later.
+    const bool names_sale = sale.has_value() || !refund.original_ticket.empty();
+    if (acct && (clawback > Points(0) || names_sale)) {
+      const std::string id = debit(*acct, clawback, "clawback", refund.ticket,
+                                   sale ? sale->earn_entry_id : std::string(),
+                                   sale ? sale->earn_entry_id : std::string(), {},
+                                   protocol::encode_facts(facts));
+      if (!sale && !refund.original_ticket.empty()) {
+        tx_.add_unmatched_refund(facts.sale_branch, facts.sale_ticket, id);
+      }
     }
     Points restored{0};
     if (acct) {
@@ -242,6 +268,24 @@ class Service::Run {
                                 "paying " + r.amount.str(2) + " needs " + std::to_string(cost.value()) +
                                     " points; " + std::to_string(std::max<int64_t>(0, available.value())) +
                                     " available");
+    }
+    if (sync_ && s_.sync.enabled &&
+        now_ms_ - sync_->last_contact_ms.load(std::memory_order_relaxed) >
+            s_.sync.stale_after_seconds * 1000) {
+      // Offline redemption policy (docs/sync.md): the hub has not been heard from for
+      // stale_after_seconds, so other branches may be spending the same points.
+      const std::string day = domain::format_date(h_.at);
+      const int64_t used = tx_.offline_redeemed(acct->account_id, day);
+      const int64_t left = std::max<int64_t>(0, s_.sync.offline_redeem_allowance - used);
+      if (cost.value() > left) {
+        return domain::make_error(
+            ErrorCode::kInsufficientPoints, "amount",
+            "the loyalty hub is out of reach, so redemption is limited to " +
+                std::to_string(s_.sync.offline_redeem_allowance) +
+                " points per customer per day (" + std::to_string(left) + " left today); paying " +
+                r.amount.str(2) + " needs " + std::to_string(cost.value()));
+      }
+      tx_.add_offline_redeemed(acct->account_id, day, cost.value());
     }
     Hold h;
     h.hold_id = new_hold_id();
@@ -299,13 +343,14 @@ class Service::Run {
           touch(*acct);
           const Points left = sale->earned - sale->clawed_back;
           if (left > Points(0)) {
-            debit(*acct, left, "void_clawback", v.ticket, sale->earn_entry_id, sale->earn_entry_id);
+            debit(*acct, left, "void_clawback", v.ticket, sale->earn_entry_id, sale->earn_entry_id,
+                  {}, void_facts(*sale));
             sale->clawed_back += left;
             out.clawed_back = left;
           }
           const Points back = sale->redeemed - sale->restored;
           if (back > Points(0)) {
-            credit(*acct, back, "void_restore", v.ticket, "", "sale voided");
+            credit(*acct, back, "void_restore", v.ticket, "", "sale voided", void_facts(*sale));
             sale->restored += back;
             out.restored = back;
           }
@@ -329,6 +374,11 @@ class Service::Run {
       if (c.category && *c.category != acct->category) {
         tx_.set_category(acct->account_id, *c.category);
         acct->category = *c.category;
+        protocol::EntryFacts f;
+        f.category = *c.category;
+        EntryRow e = entry(*acct, "category", Points(0), "", "", "");
+        e.data = protocol::encode_facts(f);
+        tx_.append_entry(e, {}, std::nullopt);
       }
     }
     for (size_t i = 0; i < c.aliases.size(); ++i) {
@@ -337,7 +387,15 @@ class Service::Run {
         return domain::make_error(ErrorCode::kConflict, "aliases[" + std::to_string(i) + "]",
                                   "reference '" + c.aliases[i] + "' already belongs to another account");
       }
-      if (!other) tx_.add_alias(acct->account_id, c.aliases[i]);
+      if (!other) {
+        tx_.add_alias(acct->account_id, c.aliases[i]);
+        protocol::EntryFacts f;
+        f.ref = c.aliases[i];
+        EntryRow e = entry(*acct, "alias", Points(0), "", "", "");
+        e.entry_id += "/" + std::to_string(i);
+        e.data = protocol::encode_facts(f);
+        tx_.append_entry(e, {}, std::nullopt);
+      }
     }
     if (c.name || c.email || c.phone || c.birthday) {
       tx_.upsert_pii(acct->account_id, Pii{c.name, c.email, c.phone, c.birthday});
@@ -455,6 +513,12 @@ class Service::Run {
 
   Account enroll(const std::string& ref, const std::string& category) {
     Account a = tx_.create_account(h_.branch, ref, category, h_.at);
+    protocol::EntryFacts f;  // the enrollment travels: the reference and category
+    f.ref = ref;
+    f.category = category;
+    EntryRow e = entry(a, "enroll", Points(0), "", "", "");
+    e.data = protocol::encode_facts(f);
+    tx_.append_entry(e, {}, std::nullopt);
     if (p_.welcome_bonus > Points(0)) credit(a, p_.welcome_bonus, "welcome", "", "", "welcome bonus");
     return a;
   }
@@ -463,6 +527,12 @@ class Service::Run {
   // lapsed holds.
   void touch(Account& a) {
     for (const domain::Lot& lot : domain::expired_lots(tx_.open_lots(a.account_id), h_.at)) {
+      // Expiry authority (docs/sync.md): only the branch that wrote the credit expires its
+      // lot; the others apply that entry when it arrives.
+      if (auto credit_entry = tx_.find_entry(lot.lot_id);
+          credit_entry && credit_entry->origin_branch != s_.branch) {
+        continue;
+      }
       EntryRow e = entry(a, "expire", -lot.remaining, "", lot.lot_id, "");
       e.entry_id = "expire:" + lot.lot_id;
       e.business_at = lot.expires_at;
@@ -484,10 +554,12 @@ class Service::Run {
     return held;
   }
 
+  std::string entry_id_of(const std::string& kind) const { return h_.branch + "/" + h_.id + "/" + kind; }
+
   EntryRow entry(const Account& a, const std::string& kind, Points points, const std::string& ticket,
                  const std::string& ref_entry, const std::string& reason) {
     EntryRow e;
-    e.entry_id = h_.branch + "/" + h_.id + "/" + kind;
+    e.entry_id = entry_id_of(kind);
     e.origin_branch = s_.branch;
     e.account_id = a.account_id;
     e.kind = kind;
@@ -506,8 +578,10 @@ class Service::Run {
 
   // A credit is a new lot: it first repays a negative balance (lot invariant).
   std::string credit(Account& a, Points points, const std::string& kind, const std::string& ticket,
-                     const std::string& ref_entry, const std::string& reason) {
+                     const std::string& ref_entry, const std::string& reason,
+                     const std::string& data = {}) {
     EntryRow e = entry(a, kind, points, ticket, ref_entry, reason);
+    e.data = data;
     e.expires_at = h_.at.plus_days(p_.expiry_days);
     domain::Lot lot{e.entry_id, a.account_id, h_.at, *e.expires_at, points,
                     domain::lot_remaining_for_credit(a.balance, points)};
@@ -519,13 +593,24 @@ class Service::Run {
   }
 
   // A debit consumes lots oldest expiry first (a clawback its own sale's lot first).
-  void debit(Account& a, Points points, const std::string& kind, const std::string& ticket,
-             const std::string& ref_entry, const std::string& preferred_lot,
-             const std::string& reason = {}) {
+  std::string debit(Account& a, Points points, const std::string& kind, const std::string& ticket,
+                    const std::string& ref_entry, const std::string& preferred_lot,
+                    const std::string& reason = {}, const std::string& data = {}) {
     EntryRow e = entry(a, kind, -points, ticket, ref_entry, reason);
-    auto alloc = domain::allocate_debit(tx_.open_lots(a.account_id), points, preferred_lot);
+    e.data = data;
+    std::vector<domain::Allocation> alloc;
+    if (points > Points(0)) alloc = domain::allocate_debit(tx_.open_lots(a.account_id), points, preferred_lot);
     tx_.append_entry(e, alloc, std::nullopt);
     a.balance -= points;
+    return e.entry_id;
+  }
+
+  static std::string void_facts(const domain::SaleRecord& sale) {
+    protocol::EntryFacts f;
+    f.is_void = true;
+    f.sale_branch = sale.branch;
+    f.sale_ticket = sale.ticket;
+    return protocol::encode_facts(f);
   }
 
   void fill_balance(const Account& a, Points& balance, Points& available, Money& value,
@@ -615,6 +700,7 @@ class Service::Run {
   const int64_t schema_version_;
   const protocol::ParsedRequest& parsed_;
   const domain::RequestHeader& h_;
+  const SyncStatus* sync_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -673,7 +759,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
   try {
     if (domain::is_query(parsed->request)) {
       auto tx = store_->begin_read();
-      Run run(*tx, *settings, *clock_, *parsed, store_->schema_version());
+      Run run(*tx, *settings, *clock_, *parsed, store_->schema_version(), sync_status_.get());
       auto r = run.execute();
       tx->commit();
       if (!r) return fail(r.error(), h.id);
@@ -687,7 +773,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
                                      "request id '" + h.id + "' was already used with a different body"),
                   h.id);
     }
-    Run run(*tx, *settings, *clock_, *parsed, store_->schema_version());
+    Run run(*tx, *settings, *clock_, *parsed, store_->schema_version(), sync_status_.get());
     auto r = run.execute();
     Outcome out;
     if (r) {
@@ -701,6 +787,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
     }
     tx->put_request(h.branch, h.id, StoredRequest{parsed->body_hash, out.code, out.json}, clock_->now_ms());
     tx->commit();
+    if (on_commit_) on_commit_();
     return out;
   } catch (const StoreFailure& f) {
     return fail(domain::make_error(f.code(), "", f.what()), h.id);

@@ -7,6 +7,9 @@
 // Thread-safe: the ledger serialises writers; the program can be swapped while serving.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +26,12 @@ namespace loyalty::app {
 struct Outcome {
   int code = 0;          // the C ABI code (0 = ok)
   std::string json;      // the response document
+};
+
+// When the hub was last heard from (unix ms; 0 = never). Written by the sync client, read
+// by points.authorize for the offline redemption policy (docs/sync.md).
+struct SyncStatus {
+  std::atomic<int64_t> last_contact_ms{0};
 };
 
 class Service {
@@ -49,6 +58,14 @@ class Service {
   std::shared_ptr<const config::Settings> settings() const;
 
   LedgerStore& store() { return *store_; }
+  const Clock& clock() const { return *clock_; }
+
+  // Called after every committed write (the sync client's wake-up: must not block). Install
+  // before serving.
+  void set_commit_listener(std::function<void()> f) { on_commit_ = std::move(f); }
+
+  // Installs the sync status (call before serving; with [sync] configured).
+  void set_sync_status(std::shared_ptr<const SyncStatus> status) { sync_status_ = std::move(status); }
 
  private:
   class Run;  // one request's work (service.cc)
@@ -58,6 +75,8 @@ class Service {
   std::shared_ptr<const Clock> clock_;
   mutable std::mutex settings_mu_;
   std::shared_ptr<const config::Settings> settings_;
+  std::shared_ptr<const SyncStatus> sync_status_;
+  std::function<void()> on_commit_;
 };
 
 }  // namespace loyalty::app

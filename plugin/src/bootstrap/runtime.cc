@@ -6,6 +6,7 @@
 
 #include "config/load.h"
 #include "ledger/sqlite_ledger.h"
+#include "sync/client/sync_client.h"
 
 namespace loyalty::bootstrap {
 
@@ -26,6 +27,9 @@ std::shared_ptr<spdlog::logger> make_logger(const config::Settings& s) {
 }  // namespace
 
 Runtime::~Runtime() {
+  if (sync_) sync_->stop();  // joins the sync thread before the service and ledger go
+  sync_.reset();
+  program_.reset();  // joins the watcher before the service goes
   service_.reset();
   store_.reset();
   if (logger_) logger_->flush();
@@ -59,8 +63,44 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
   }
   rt->service_ = std::make_unique<app::Service>(rt->store_, rt->settings_,
                                                 std::make_shared<app::SystemClock>());
-  rt->logger_->info("plugin open: branch {}, ledger {}, program {}", s.branch, s.db_path,
-                    s.program.version);
+  rt->program_ = std::make_unique<ProgramManager>(
+      rt->settings_, std::static_pointer_cast<ledger::SqliteLedger>(rt->store_), *rt->service_,
+      rt->logger_);
+  // A program stored by an admin or the hub overrides the file's (docs/admin.md).
+  if (auto applied = rt->program_->refresh(); !applied) {
+    rt->logger_->error("stored program not applied, running the file's: {}",
+                       applied.error().message);
+  }
+  if (options.program_watch_ms > 0) {
+    rt->program_->start_watching(std::chrono::milliseconds(options.program_watch_ms));
+  }
+  if (s.sync.enabled && options.start_sync && !options.read_only) {
+    auto so = sync::SyncClient::options_from(s);
+    if (!so) return so.error();
+    so->node_epoch = std::static_pointer_cast<ledger::SqliteLedger>(rt->store_)->node_epoch();
+    auto status = std::make_shared<app::SyncStatus>();
+    rt->service_->set_sync_status(status);
+    ProgramManager* pm = rt->program_.get();
+    rt->sync_ = std::make_unique<sync::SyncClient>(
+        std::move(*so), rt->store_, *rt->service_, status,
+        [pm](const std::string& version, const std::string& document) -> domain::Status {
+          ProgramChange change;
+          change.document = document;
+          change.source = ProgramSource::kHub;
+          change.actor = "hub";
+          change.note = "hub program version " + version;
+          auto r = pm->store(change);
+          if (!r) return r.error();
+          return domain::ok_status();
+        },
+        rt->logger_);
+    sync::SyncClient* client = rt->sync_.get();
+    rt->service_->set_commit_listener([client] { client->wake(); });
+    rt->sync_->start();
+  }
+  rt->logger_->info("plugin open: branch {}, ledger {}, program {} (seq {})", s.branch,
+                    s.db_path, rt->program_->current().program.version,
+                    rt->program_->current_seq());
   return rt;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "app/service.h"
+#include "bootstrap/program_manager.h"
 #include "config/settings.h"
 #include "domain/result.h"
 
@@ -13,10 +14,19 @@ namespace spdlog {
 class logger;
 }
 
+namespace loyalty::sync {
+class SyncClient;
+}
+
 namespace loyalty::bootstrap {
 
 struct OpenOptions {
   bool read_only = false;  // loyaltyctl report/verify: never writes the ledger
+  // How often the program watcher looks for a version stored by another process
+  // (program_manager.h); 0: no watcher (one-shot tools such as loyaltyctl).
+  int64_t program_watch_ms = 1000;
+  // Start the sync client when [sync] is configured (the plugin and loyaltyd; not loyaltyctl).
+  bool start_sync = true;
 };
 
 class Runtime {
@@ -26,6 +36,9 @@ class Runtime {
   const config::Settings& settings() const { return *settings_; }
   std::shared_ptr<app::LedgerStore> store() { return store_; }
   std::shared_ptr<spdlog::logger> logger() { return logger_; }
+  // The effective program and its changes (admin, hub); settings() above is the file's.
+  ProgramManager& program() { return *program_; }
+  sync::SyncClient* sync_client() { return sync_.get(); }  // null without [sync]
 
   // The error body of a failed open, as the ABI returns it.
   static domain::Result<std::unique_ptr<Runtime>> open(const std::string& config_path,
@@ -37,6 +50,8 @@ class Runtime {
   std::shared_ptr<spdlog::logger> logger_;
   std::shared_ptr<app::LedgerStore> store_;
   std::unique_ptr<app::Service> service_;
+  std::unique_ptr<ProgramManager> program_;
+  std::unique_ptr<sync::SyncClient> sync_;  // with [sync]; stopped first on close
 };
 
 }  // namespace loyalty::bootstrap

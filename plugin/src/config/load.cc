@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/program_document.h"
 #include "domain/promotions.h"
 #include "receipt/receipt.h"
 
@@ -878,6 +879,57 @@ Result<Settings> parse_settings(std::string_view toml_text, const std::string& s
     return domain::make_error(
         ErrorCode::kInternal, "",
         std::string("unexpected failure reading the configuration: ") + e.what());
+  }
+}
+
+namespace {
+
+Result<ProgramDocument> parse_document_or_throw(std::string_view text) {
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view("program document"));
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    return config_error("", "program document: TOML syntax error at line " +
+                                std::to_string(at.line) + ", column " + std::to_string(at.column) +
+                                ": " + std::string(e.description()));
+  }
+  const Section top(&root, "");
+  for (const auto& [key, value] : root) {
+    const std::string_view k = key.str();
+    if (k == "plugin" || k == "sync" || k == "daemon" || k == "adapters") {
+      return config_error(std::string(k), "is not part of a program document (only [program] and "
+                                          "[receipt] are)" +
+                                              at_line(value));
+    }
+  }
+  LOYALTY_CONFIG_TRY(top.only({"program", "receipt"}));
+  ProgramDocument out;
+  auto program = top.table("program");
+  if (!program) return program.error();
+  LOYALTY_CONFIG_TRY(read_program(Section(*program, "program"), out.program));
+  out.program.version = program_version(out.program);
+  if (out.program.version.empty()) {
+    return domain::make_error(ErrorCode::kInternal, "", "SHA-256 of the program failed");
+  }
+  auto receipt_table = top.table("receipt");
+  if (!receipt_table) return receipt_table.error();
+  LOYALTY_CONFIG_TRY(read_receipt(Section(*receipt_table, "receipt"), "", root, out.receipt));
+  out.text = std::string(text);
+  return out;
+}
+
+}  // namespace
+
+Result<ProgramDocument> parse_program_document(std::string_view toml_text) {
+  try {
+    return parse_document_or_throw(toml_text);
+  } catch (const std::bad_alloc&) {
+    return domain::make_error(ErrorCode::kInternal, "", "out of memory reading a program document");
+  } catch (const std::exception& e) {
+    return domain::make_error(
+        ErrorCode::kInternal, "",
+        std::string("unexpected failure reading a program document: ") + e.what());
   }
 }
 

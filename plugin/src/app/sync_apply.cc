@@ -1,0 +1,188 @@
+#include "app/sync_apply.h"
+
+#include "domain/lots.h"
+#include "domain/refunds.h"
+#include "protocol/sync_data.h"
+
+namespace loyalty::app {
+
+using domain::Points;
+
+namespace {
+
+class Applier {
+ public:
+  Applier(LedgerTx& tx, const config::Settings& s, int64_t now_ms)
+      : tx_(tx), s_(s), now_ms_(now_ms) {}
+
+  void apply(const EntryRow& e, ApplyCounts& counts) {
+    if (e.origin_branch == s_.branch) {
+      ++counts.duplicates;  // our own entry coming back: already here by construction
+      return;
+    }
+    if (auto have = tx_.find_entry(e.entry_id)) {
+      if (have->body_hash == e.body_hash && have->points == e.points) {
+        ++counts.duplicates;
+      } else {
+        ++counts.conflicts;
+      }
+      return;
+    }
+    Account acct = tx_.ensure_account(e.account_id, e.origin_branch, e.business_at);
+    auto facts_r = protocol::decode_facts(e.data);
+    protocol::EntryFacts facts;
+    if (facts_r) facts = std::move(*facts_r);  // unreadable facts: the points still count
+
+    std::vector<domain::Allocation> alloc;
+    std::optional<domain::Lot> lot;
+    if (e.points > Points(0)) {
+      const domain::BusinessTime expires =
+          e.expires_at ? *e.expires_at : e.business_at.plus_days(s_.program.expiry_days);
+      domain::Lot l{e.entry_id, acct.account_id, e.business_at, expires, e.points,
+                    domain::lot_remaining_for_credit(acct.balance, e.points)};
+      if (l.remaining > Points(0)) lot = l;
+    } else if (e.points < Points(0)) {
+      // Remote debits take this node's lots oldest expiry first (an expiry or clawback its
+      // own lot first): lots are derived per node, balances are what converge.
+      alloc = domain::allocate_debit(tx_.open_lots(acct.account_id), -e.points, e.ref_entry_id);
+    }
+    tx_.insert_remote_entry(e, alloc, lot);
+    ++counts.applied;
+
+    if ((e.kind == "enroll" || e.kind == "alias") && !facts.ref.empty()) {
+      auto owner = tx_.find_account_by_ref(facts.ref);
+      if (!owner) {
+        tx_.add_alias(acct.account_id, facts.ref);
+      } else if (owner->account_id != acct.account_id) {
+        tx_.record_alias_conflict(facts.ref, acct.account_id, owner->account_id, e.entry_id);
+      }
+    }
+    if ((e.kind == "enroll" || e.kind == "category") && facts.category && !facts.category->empty()) {
+      tx_.set_category(acct.account_id, *facts.category);
+    }
+    if (facts.sale) {
+      tx_.put_sale(*facts.sale);
+      tx_.count_sale(acct.account_id);
+      correct_unmatched_refunds(*facts.sale, counts);
+    }
+    if (facts.is_refund && facts.matched) {
+      // A matched refund (or a correction): the sale's lines and clawed_back move as they did
+      // where it was recorded.
+      if (auto sale = tx_.find_sale(facts.sale_branch, facts.sale_ticket)) {
+        for (const auto& [n, amount] : facts.refunded) {
+          for (auto& l : sale->lines) {
+            if (l.n == n) l.refunded += amount;
+          }
+        }
+        sale->clawed_back += Points(facts.target);
+        tx_.put_sale(*sale);
+      }
+    }
+    if (facts.is_void) {
+      if (auto sale = tx_.find_sale(facts.sale_branch, facts.sale_ticket)) {
+        sale->voided = true;
+        if (e.kind == "void_clawback") sale->clawed_back += -e.points;
+        if (e.kind == "void_restore") sale->restored += e.points;
+        tx_.put_sale(*sale);
+      }
+    }
+  }
+
+ private:
+  // Refunds recorded here before their sale arrived: append the correction so that, in total,
+  // the refund claws back exactly what the refunded part earned (only this branch does).
+  void correct_unmatched_refunds(const domain::SaleRecord& arrived, ApplyCounts& counts) {
+    for (const std::string& refund_id : tx_.take_unmatched_refunds(arrived.branch, arrived.ticket)) {
+      auto refund_entry = tx_.find_entry(refund_id);
+      if (!refund_entry) continue;
+      auto facts = protocol::decode_facts(refund_entry->data);
+      if (!facts) continue;
+      auto sale = tx_.find_sale(arrived.branch, arrived.ticket);
+      if (!sale) continue;
+      domain::RefundCompleted refund;
+      refund.original_ticket = arrived.ticket;
+      refund.original_branch = arrived.branch;
+      refund.lines = facts->refund_lines;
+      auto d = domain::clawback_for_refund(*sale, refund);
+      if (!d) continue;  // lines that do not fit the sale: the clawback at rate stands
+      const Points target = sale->account_id.empty() ? Points(0) : d->clawback;
+      const Points already = -refund_entry->points;  // what the unmatched refund took
+      protocol::EntryFacts out;
+      out.is_refund = true;
+      out.matched = true;
+      out.sale_branch = arrived.branch;
+      out.sale_ticket = arrived.ticket;
+      out.target = target.value();
+      for (size_t i = 0; i < d->lines_after.size() && i < sale->lines.size(); ++i) {
+        const domain::Money added = d->lines_after[i].refunded - sale->lines[i].refunded;
+        if (added > domain::Money{}) out.refunded.emplace_back(sale->lines[i].n, added);
+      }
+      sale->lines = d->lines_after;
+      sale->clawed_back += target;
+      tx_.put_sale(*sale);
+
+      auto acct = tx_.find_account(refund_entry->account_id);
+      if (!acct) continue;
+      EntryRow c;
+      c.entry_id = "correction:" + refund_id;
+      c.origin_branch = s_.branch;
+      c.account_id = acct->account_id;
+      c.kind = "refund_correction";
+      c.points = already - target;  // positive: gives back what the rate took too much
+      c.request_id = refund_entry->request_id;
+      c.branch = refund_entry->branch;
+      c.ticket = refund_entry->ticket;
+      c.ref_entry_id = refund_id;
+      c.business_at = refund_entry->business_at;
+      c.recorded_at_ms = now_ms_;
+      c.program_version = s_.program.version;
+      c.reason = "refund of " + arrived.branch + "/" + arrived.ticket + " matched its sale";
+      c.body_hash = refund_entry->body_hash;
+      c.data = protocol::encode_facts(out);
+      std::vector<domain::Allocation> alloc;
+      std::optional<domain::Lot> lot;
+      if (c.points > Points(0)) {
+        c.expires_at = c.business_at.plus_days(s_.program.expiry_days);
+        domain::Lot l{c.entry_id, acct->account_id, c.business_at, *c.expires_at, c.points,
+                      domain::lot_remaining_for_credit(acct->balance, c.points)};
+        if (l.remaining > Points(0)) lot = l;
+      } else if (c.points < Points(0)) {
+        alloc = domain::allocate_debit(tx_.open_lots(acct->account_id), -c.points,
+                                       sale->earn_entry_id);
+      }
+      tx_.append_entry(c, alloc, lot);
+      ++counts.corrections;
+    }
+  }
+
+  LedgerTx& tx_;
+  const config::Settings& s_;
+  int64_t now_ms_;
+};
+
+}  // namespace
+
+ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& settings,
+                               const Clock& clock, const std::vector<EntryRow>& entries,
+                               int64_t to_offset) {
+  ApplyCounts counts;
+  auto tx = store.begin_write();
+  Applier a(*tx, settings, clock.now_ms());
+  for (const EntryRow& e : entries) a.apply(e, counts);
+  SyncState st = tx->sync_state(kHubPeer);
+  if (to_offset > st.applied_offset) st.applied_offset = to_offset;
+  st.last_contact_ms = clock.now_ms();
+  tx->put_sync_state(kHubPeer, st);
+  tx->commit();
+  return counts;
+}
+
+std::vector<EntryRow> outbox(LedgerStore& store, const std::string& self, int64_t after_seq,
+                             int64_t limit) {
+  auto tx = store.begin_read();
+  auto rows = tx->entries_of_origin(self, after_seq, limit);
+  tx->commit();
+  return rows;
+}
+
+}  // namespace loyalty::app

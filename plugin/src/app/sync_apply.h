@@ -1,0 +1,40 @@
+// Applying entries written by other branches (docs/sync.md, "Branch").
+//
+// apply_remote_batch() runs one write transaction: every entry of the batch (idempotent by
+// entry_id: an entry already present with the same body_hash is skipped), the derived state
+// (balance, lots, sales rows, aliases), the refund corrections this branch owes, and
+// sync_state.applied_offset = to_offset. All or nothing. Throws StoreFailure; a batch
+// entry that contradicts one already stored (same id, different body_hash) is skipped and
+// counted in `conflicts`, never applied twice.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "app/clock.h"
+#include "app/ledger_port.h"
+#include "config/settings.h"
+
+namespace loyalty::app {
+
+struct ApplyCounts {
+  int64_t applied = 0;      // new entries written
+  int64_t duplicates = 0;   // already present (same body)
+  int64_t conflicts = 0;    // same entry_id, different body: skipped
+  int64_t corrections = 0;  // refund corrections this branch appended
+};
+
+inline constexpr char kHubPeer[] = "hub";
+
+// `self` is this branch (plugin.branch); entries of our own origin are skipped (the hub never
+// sends them). `settings` gives expiry_days for a correction credit and the program version.
+ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& settings,
+                               const Clock& clock, const std::vector<EntryRow>& entries,
+                               int64_t to_offset);
+
+// Own entries after `after_seq`, at most `limit`, in seq order (one read transaction).
+std::vector<EntryRow> outbox(LedgerStore& store, const std::string& self, int64_t after_seq,
+                             int64_t limit);
+
+}  // namespace loyalty::app

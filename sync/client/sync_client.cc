@@ -1,0 +1,645 @@
+#include "sync/client/sync_client.h"
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <deque>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "app/sync_apply.h"
+#include "domain/time.h"
+#include "sync/protocol/frames.h"
+
+namespace loyalty::sync {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using net::awaitable;
+using net::use_awaitable;
+
+namespace {
+
+// ---- entry <-> wire ------------------------------------------------------------------
+
+Entry to_wire(const app::EntryRow& e) {
+  Entry w;
+  w.entry_id = e.entry_id;
+  w.origin_branch = e.origin_branch;
+  w.origin_seq = e.origin_seq;
+  w.node_epoch = e.node_epoch;
+  w.account_id = e.account_id;
+  w.kind = e.kind;
+  w.points = e.points.value();
+  w.request_id = e.request_id;
+  w.branch = e.branch;
+  w.ticket = e.ticket;
+  w.ref_entry_id = e.ref_entry_id;
+  w.business_at = domain::format_rfc3339(e.business_at);
+  w.recorded_at_ms = e.recorded_at_ms;
+  if (e.expires_at) w.expires_at = domain::format_rfc3339(*e.expires_at);
+  w.program_version = e.program_version;
+  w.reason = e.reason;
+  w.body_hash = e.body_hash;
+  w.data = e.data.empty() ? "null" : e.data;
+  return w;
+}
+
+domain::Result<app::EntryRow> from_wire(const Entry& w) {
+  app::EntryRow e;
+  e.entry_id = w.entry_id;
+  e.origin_branch = w.origin_branch;
+  e.origin_seq = w.origin_seq;
+  e.node_epoch = w.node_epoch;
+  e.account_id = w.account_id;
+  e.kind = w.kind;
+  e.points = domain::Points(w.points);
+  e.request_id = w.request_id;
+  e.branch = w.branch;
+  e.ticket = w.ticket;
+  e.ref_entry_id = w.ref_entry_id;
+  auto at = domain::parse_rfc3339(w.business_at);
+  if (!at) return domain::make_error(domain::ErrorCode::kInvalidEvent, "business_at", at.error().message);
+  e.business_at = *at;
+  e.recorded_at_ms = w.recorded_at_ms;
+  if (w.expires_at) {
+    auto x = domain::parse_rfc3339(*w.expires_at);
+    if (!x) return domain::make_error(domain::ErrorCode::kInvalidEvent, "expires_at", x.error().message);
+    e.expires_at = *x;
+  }
+  e.program_version = w.program_version;
+  e.reason = w.reason;
+  e.body_hash = w.body_hash;
+  e.data = (w.data == "null" || w.data.empty()) ? std::string() : w.data;
+  return e;
+}
+
+struct Url {
+  bool tls = false;
+  std::string host, port, target;
+};
+
+domain::Result<Url> parse_url(const std::string& url) {
+  Url u;
+  std::string rest;
+  if (url.rfind("wss://", 0) == 0) {
+    u.tls = true;
+    rest = url.substr(6);
+  } else if (url.rfind("ws://", 0) == 0) {
+    rest = url.substr(5);
+  } else {
+    return domain::make_error(domain::ErrorCode::kInvalidConfig, "sync.url", "must start with wss:// or ws://");
+  }
+  const size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  u.target = slash == std::string::npos ? std::string(kSyncPath) : rest.substr(slash);
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    u.host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size() && authority[close + 1] == ':') u.port = authority.substr(close + 2);
+  } else {
+    const size_t colon = authority.rfind(':');
+    u.host = authority.substr(0, colon);
+    if (colon != std::string::npos) u.port = authority.substr(colon + 1);
+  }
+  if (u.port.empty()) u.port = u.tls ? "443" : "80";
+  return u;
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct AuthRefused : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+std::chrono::milliseconds Backoff::next() {
+  double ms = static_cast<double>(initial_.count());
+  for (int i = 0; i < attempt_ && ms < static_cast<double>(max_.count()); ++i) ms *= 1.6;
+  ms = std::min(ms, static_cast<double>(max_.count()));
+  ++attempt_;
+  // xorshift64: jitter of +-20 % so that branches do not reconnect in step.
+  rng_state_ ^= rng_state_ << 13;
+  rng_state_ ^= rng_state_ >> 7;
+  rng_state_ ^= rng_state_ << 17;
+  const double unit = static_cast<double>(rng_state_ % 1'000'001) / 1'000'000.0;  // 0..1
+  ms *= 0.8 + 0.4 * unit;
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct SyncClient::Impl {
+  Impl(ClientOptions o, std::shared_ptr<app::LedgerStore> s, app::Service& svc,
+       std::shared_ptr<app::SyncStatus> st, ConfigApplier ac, std::shared_ptr<spdlog::logger> lg)
+      : opt(std::move(o)), store(std::move(s)), service(svc), status(std::move(st)),
+        apply_config(std::move(ac)), log(std::move(lg)), signal(ioc), pause(ioc),
+        backoff(opt.backoff_initial, opt.backoff_max, std::random_device{}()) {
+    signal.expires_at(net::steady_timer::time_point::max());
+  }
+
+  ClientOptions opt;
+  std::shared_ptr<app::LedgerStore> store;
+  app::Service& service;
+  std::shared_ptr<app::SyncStatus> status;
+  ConfigApplier apply_config;
+  std::shared_ptr<spdlog::logger> log;
+
+  net::io_context ioc;
+  net::steady_timer signal;  // the writer waits on it; cancel() wakes it
+  net::steady_timer pause;   // backoff between sessions
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> wake_pending{false};
+  Backoff backoff;
+
+  mutable std::mutex stats_mu;
+  ClientStats stats;
+
+  // Per session state (only the io thread touches it).
+  int64_t acked_seq = 0;
+  int64_t next_seq = 1;  // first seq not yet sent in this session
+  std::deque<std::string> control;  // applied / config_ack frames to send first
+  bool session_dead = false;
+  std::string session_error;
+  std::function<void()> closer;  // closes the current socket (stop() during connect)
+
+  template <class F>
+  void update(F f) {
+    std::lock_guard lock(stats_mu);
+    f(stats);
+  }
+
+  void kick() { signal.cancel(); }
+
+  void fail(std::string why) {
+    if (!session_dead) {
+      session_dead = true;
+      session_error = std::move(why);
+    }
+    kick();
+  }
+
+  void contact() { status->last_contact_ms.store(service.clock().now_ms(), std::memory_order_relaxed); }
+
+  // ---- the session loop ----
+
+  awaitable<void> run() {
+    while (!stopping) {
+      bool auth = false;
+      try {
+        auto u = parse_url(opt.url);
+        if (!u) throw std::runtime_error(u.error().message);
+        if (u->tls) {
+          co_await session_tls(*u);
+        } else {
+          co_await session_plain(*u);
+        }
+      } catch (const AuthRefused& e) {
+        auth = true;
+        note_failure(e.what(), true);
+      } catch (const std::exception& e) {
+        note_failure(e.what(), false);
+      }
+      if (stopping) break;
+      auto wait = backoff.next();
+      if (auth) wait = std::max(wait, opt.auth_backoff);
+      update([&](ClientStats& s) { s.last_backoff_ms = wait.count(); });
+      log->info("sync: reconnecting in {} ms", wait.count());
+      pause.expires_after(wait);
+      boost::system::error_code ec;
+      co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
+    }
+  }
+
+  void note_failure(const std::string& what, bool auth) {
+    log->warn("sync: session ended: {}", what);
+    update([&](ClientStats& s) {
+      ++s.failures;
+      if (auth) ++s.auth_failures;
+      s.last_error = what;
+    });
+  }
+
+  template <class Ws>
+  void configure(Ws& ws) {
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(30);
+    t.idle_timeout = opt.idle_timeout;
+    t.keep_alive_pings = true;
+    ws.set_option(t);
+    ws.read_message_max(kMaxFrameBytes);
+    ws.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
+      req.set(http::field::authorization, "Bearer " + opt.token);
+      req.set("X-Branch", opt.branch);
+      req.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
+    }));
+  }
+
+  template <class Ws>
+  awaitable<void> handshake(Ws& ws, const Url& u) {
+    websocket::response_type res;
+    boost::system::error_code ec;
+    co_await ws.async_handshake(res, u.host + ":" + u.port, u.target,
+                                net::redirect_error(use_awaitable, ec));
+    if (res.result() == http::status::unauthorized) throw AuthRefused("the hub refused the token (401)");
+    if (ec) throw boost::system::system_error(ec, "websocket handshake");
+  }
+
+  awaitable<tcp::resolver::results_type> resolve(const Url& u) {
+    tcp::resolver r(ioc);
+    auto found = co_await r.async_resolve(u.host, u.port, use_awaitable);
+    co_return found;
+  }
+
+  awaitable<void> session_plain(const Url& u) {
+    auto found = co_await resolve(u);
+    for (const auto& ep : found) {
+      if (!ep.endpoint().address().is_loopback()) {
+        throw std::runtime_error("ws:// is allowed only to this machine (loopback); use wss:// for " + u.host);
+      }
+    }
+    websocket::stream<beast::tcp_stream> ws(ioc);
+    closer = [&ws] { beast::get_lowest_layer(ws).close(); };
+    struct Reset {
+      std::function<void()>& f;
+      ~Reset() { f = nullptr; }
+    } reset{closer};
+    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
+    co_await beast::get_lowest_layer(ws).async_connect(found, use_awaitable);
+    beast::get_lowest_layer(ws).expires_never();
+    configure(ws);
+    co_await handshake(ws, u);
+    co_await converse(ws);
+  }
+
+  awaitable<void> session_tls(const Url& u) {
+    net::ssl::context ctx(net::ssl::context::tls_client);
+    ctx.set_verify_mode(net::ssl::verify_peer);
+    if (!opt.ca_file.empty()) {
+      ctx.load_verify_file(opt.ca_file);
+    } else {
+      ctx.set_default_verify_paths();
+    }
+    auto found = co_await resolve(u);
+    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc, ctx);
+    // SNI and host name verification (Debian's Boost 1.74 example sets neither).
+    if (!SSL_set_tlsext_host_name(ws.next_layer().native_handle(), u.host.c_str())) {
+      throw std::runtime_error("cannot set SNI host name " + u.host);
+    }
+    ws.next_layer().set_verify_callback(net::ssl::host_name_verification(u.host));
+    closer = [&ws] { beast::get_lowest_layer(ws).close(); };
+    struct Reset {
+      std::function<void()>& f;
+      ~Reset() { f = nullptr; }
+    } reset{closer};
+    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
+    co_await beast::get_lowest_layer(ws).async_connect(found, use_awaitable);
+    co_await ws.next_layer().async_handshake(net::ssl::stream_base::client, use_awaitable);
+    beast::get_lowest_layer(ws).expires_never();
+    configure(ws);
+    co_await handshake(ws, u);
+    co_await converse(ws);
+  }
+
+  // HELLO / WELCOME, then a reader and a writer until one of them fails.
+  template <class Ws>
+  awaitable<void> converse(Ws& ws) {
+    session_dead = false;
+    session_error.clear();
+    control.clear();
+    const std::string self = opt.branch;
+    app::SyncState st;
+    int64_t local_max = 0;
+    {
+      auto tx = store->begin_read();
+      st = tx->sync_state(app::kHubPeer);
+      local_max = tx->max_seq(self);
+      tx->commit();
+    }
+    Hello hello;
+    hello.branch = self;
+    hello.node_epoch = opt.node_epoch;
+    hello.local_max_seq = local_max;
+    hello.applied_offset = st.applied_offset;
+    hello.hub_epoch_seen = st.hub_epoch;
+    hello.config_version = st.config_version;
+    hello.client_time_ms = wall_ms();
+    ws.text(true);
+    co_await ws.async_write(net::buffer(encode(Frame{hello})), use_awaitable);
+
+    beast::flat_buffer buf;
+    co_await ws.async_read(buf, use_awaitable);
+    auto first = decode_frame(beast::buffers_to_string(buf.data()));
+    if (!first) throw std::runtime_error("hub sent an unreadable first frame: " + first.error().message);
+    if (auto* err = std::get_if<ErrorFrame>(&*first)) {
+      if (err->code == kErrAuth) throw AuthRefused("hub: " + err->message);
+      throw std::runtime_error("hub error " + err->code + ": " + err->message);
+    }
+    auto* welcome = std::get_if<Welcome>(&*first);
+    if (!welcome) throw std::runtime_error("hub did not answer hello with welcome");
+    contact();
+    backoff.reset();
+    if (welcome->acked_seq > local_max) {
+      log->error("sync: the hub holds seq {} of this branch but the ledger ends at {}: the ledger "
+                 "was restored from an older copy",
+                 welcome->acked_seq, local_max);
+    }
+    acked_seq = std::min(welcome->acked_seq, local_max);
+    next_seq = acked_seq + 1;
+    if (welcome->hub_epoch != st.hub_epoch || st.acked_seq != acked_seq) {
+      auto tx = store->begin_write();
+      app::SyncState now = tx->sync_state(app::kHubPeer);
+      now.hub_epoch = welcome->hub_epoch;
+      now.acked_seq = acked_seq;
+      now.last_contact_ms = wall_ms();
+      tx->put_sync_state(app::kHubPeer, now);
+      tx->commit();
+    }
+    update([&](ClientStats& s) {
+      ++s.connects;
+      s.acked_seq = acked_seq;
+    });
+    log->info("sync: connected to the hub ({}), acked seq {}, local seq {}", welcome->hub_epoch,
+              acked_seq, local_max);
+
+    bool reader_done = false;
+    net::co_spawn(ioc, reader(ws, reader_done), net::detached);
+    co_await writer(ws);
+    // Close the socket so that the reader ends, and wait for it.
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws).socket().close(ignored);
+    while (!reader_done) {
+      net::steady_timer t(ioc, std::chrono::milliseconds(1));
+      co_await t.async_wait(net::redirect_error(use_awaitable, ignored));
+    }
+    if (!stopping) throw std::runtime_error(session_error.empty() ? "connection closed" : session_error);
+  }
+
+  template <class Ws>
+  awaitable<void> reader(Ws& ws, bool& done) {
+    try {
+      beast::flat_buffer buf;
+      while (!session_dead) {
+        buf.clear();
+        co_await ws.async_read(buf, use_awaitable);
+        if (!ws.got_text()) {
+          fail("the hub sent a binary frame");
+          break;
+        }
+        contact();
+        on_frame(beast::buffers_to_string(buf.data()));
+      }
+    } catch (const std::exception& e) {
+      fail(std::string("read: ") + e.what());
+    }
+    done = true;
+    kick();
+  }
+
+  void on_frame(const std::string& text) {
+    auto f = decode_frame(text);
+    if (!f) {
+      fail("unreadable frame from the hub: " + f.error().field + ": " + f.error().message);
+      return;
+    }
+    if (auto* a = std::get_if<Ack>(&*f)) {
+      if (a->acked_seq > acked_seq) {
+        acked_seq = a->acked_seq;
+        update([&](ClientStats& s) { s.acked_seq = acked_seq; });
+      }
+      kick();
+    } else if (auto* n = std::get_if<Nack>(&*f)) {
+      log->info("sync: hub expects seq {}; resending from there", n->expected);
+      next_seq = std::max<int64_t>(1, n->expected);
+      acked_seq = std::max(acked_seq, n->expected - 1);
+      kick();
+    } else if (auto* e = std::get_if<Entries>(&*f)) {
+      on_entries(*e);
+    } else if (auto* c = std::get_if<Config>(&*f)) {
+      on_config(*c);
+    } else if (auto* err = std::get_if<ErrorFrame>(&*f)) {
+      log->warn("sync: hub error {}: {}", err->code, err->message);
+      if (err->fatal) fail("hub error " + err->code + ": " + err->message);
+    }
+  }
+
+  void on_entries(const Entries& frame) {
+    std::vector<app::EntryRow> rows;
+    rows.reserve(frame.entries.size());
+    for (const OffsetEntry& oe : frame.entries) {
+      auto row = from_wire(oe.entry);
+      if (!row) {
+        fail("entry at offset " + std::to_string(oe.offset) + ": " + row.error().field + ": " +
+             row.error().message);
+        return;
+      }
+      rows.push_back(std::move(*row));
+    }
+    try {
+      auto settings = service.settings();
+      auto counts = app::apply_remote_batch(*store, *settings, service.clock(), rows, frame.to_offset);
+      update([&](ClientStats& s) {
+        s.applied += counts.applied;
+        s.duplicates += counts.duplicates;
+        s.applied_offset = frame.to_offset;
+      });
+      if (counts.conflicts > 0) {
+        log->error("sync: {} entries from the hub contradict entries stored here (same id, other "
+                   "content); kept ours",
+                   counts.conflicts);
+      }
+      if (counts.corrections > 0) kick();  // our refund corrections go out
+      control.push_back(encode(Frame{Applied{frame.to_offset}}));
+      kick();
+    } catch (const std::exception& e) {
+      fail(std::string("applying entries: ") + e.what());
+    }
+  }
+
+  void on_config(const Config& c) {
+    domain::Status s = apply_config ? apply_config(c.version, c.document) : domain::ok_status();
+    if (!s) {
+      log->error("sync: program document {} from the hub refused: {}: {}", c.version, s.error().field,
+                 s.error().message);
+      return;
+    }
+    try {
+      auto tx = store->begin_write();
+      app::SyncState st = tx->sync_state(app::kHubPeer);
+      st.config_version = c.version;
+      tx->put_sync_state(app::kHubPeer, st);
+      tx->commit();
+    } catch (const std::exception& e) {
+      log->warn("sync: cannot record program version {}: {}", c.version, e.what());
+    }
+    update([&](ClientStats& st) { ++st.configs; });
+    log->info("sync: program document {} from the hub applied", c.version);
+    control.push_back(encode(Frame{ConfigAck{c.version}}));
+    kick();
+  }
+
+  template <class Ws>
+  awaitable<void> writer(Ws& ws) {
+    std::vector<int64_t> in_flight;  // last_seq of batches sent and not yet acked
+    while (!session_dead && !stopping) {
+      std::erase_if(in_flight, [&](int64_t last) { return last <= acked_seq; });
+      if (next_seq <= acked_seq) next_seq = acked_seq + 1;
+      if (!in_flight.empty() && in_flight.back() >= next_seq) in_flight.clear();  // rewound (nack)
+      std::string frame;
+      int64_t sent_last = 0;
+      size_t sent_count = 0;
+      if (!control.empty()) {
+        frame = std::move(control.front());
+        control.pop_front();
+      } else if (static_cast<int>(in_flight.size()) < kMaxPushInFlight) {
+        std::vector<app::EntryRow> rows;
+        try {
+          rows = app::outbox(*store, opt.branch, next_seq - 1, static_cast<int64_t>(kMaxBatchEntries));
+        } catch (const std::exception& e) {
+          fail(std::string("reading the outbox: ") + e.what());
+          break;
+        }
+        // Stop at a gap in our own numbering (cannot happen in a verified ledger).
+        size_t n = 0;
+        while (n < rows.size() && rows[n].origin_seq == next_seq + static_cast<int64_t>(n)) ++n;
+        if (n > 0) {
+          Push p;
+          p.first_seq = rows.front().origin_seq;
+          p.last_seq = rows[n - 1].origin_seq;
+          for (size_t i = 0; i < n; ++i) p.entries.push_back(to_wire(rows[i]));
+          frame = encode(Frame{std::move(p)});
+          sent_last = rows[n - 1].origin_seq;
+          sent_count = n;
+        }
+      }
+      if (!frame.empty()) {
+        try {
+          co_await ws.async_write(net::buffer(frame), use_awaitable);
+        } catch (const std::exception& e) {
+          fail(std::string("write: ") + e.what());
+          break;
+        }
+        if (sent_last > 0) {
+          in_flight.push_back(sent_last);
+          next_seq = sent_last + 1;
+          update([&](ClientStats& s) { s.pushed += static_cast<int64_t>(sent_count); });
+        }
+        continue;
+      }
+      // Nothing to send: wait for a wake-up, an ack, a frame to answer, or the flush timer.
+      signal.expires_after(opt.flush_period);
+      boost::system::error_code ec;
+      co_await signal.async_wait(net::redirect_error(use_awaitable, ec));
+      wake_pending.store(false, std::memory_order_relaxed);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+
+SyncClient::SyncClient(ClientOptions options, std::shared_ptr<app::LedgerStore> store,
+                       app::Service& service, std::shared_ptr<app::SyncStatus> status,
+                       ConfigApplier apply_config, std::shared_ptr<spdlog::logger> logger)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(store), service, std::move(status),
+                                   std::move(apply_config), std::move(logger))) {}
+
+SyncClient::~SyncClient() { stop(); }
+
+void SyncClient::start() {
+  if (impl_->thread.joinable()) return;
+  {
+    // The last contact survives a restart (the offline policy starts from it).
+    try {
+      auto tx = impl_->store->begin_read();
+      impl_->status->last_contact_ms = tx->sync_state(app::kHubPeer).last_contact_ms;
+      tx->commit();
+    } catch (const std::exception&) {
+    }
+  }
+  Impl* i = impl_.get();
+  net::co_spawn(i->ioc, i->run(), net::detached);
+  i->thread = std::thread([i] {
+    for (;;) {
+      try {
+        i->ioc.run();
+        break;
+      } catch (const std::exception& e) {
+        i->log->error("sync: {}", e.what());  // never let the sync thread take the POS down
+      }
+    }
+  });
+}
+
+void SyncClient::stop() {
+  Impl* i = impl_.get();
+  if (!i || !i->thread.joinable()) return;
+  i->stopping = true;
+  net::post(i->ioc, [i] {
+    i->fail("stopping");
+    i->pause.cancel();
+    if (i->closer) i->closer();
+  });
+  // The session coroutines end on the cancelled timers and the closed socket; then run()
+  // returns and the thread ends.
+  i->thread.join();
+}
+
+void SyncClient::wake() noexcept {
+  Impl* i = impl_.get();
+  if (!i->wake_pending.exchange(true, std::memory_order_relaxed)) {
+    try {
+      net::post(i->ioc, [i] { i->kick(); });
+    } catch (...) {
+      i->wake_pending = false;
+    }
+  }
+}
+
+ClientStats SyncClient::stats() const {
+  std::lock_guard lock(impl_->stats_mu);
+  return impl_->stats;
+}
+
+domain::Result<ClientOptions> SyncClient::options_from(const config::Settings& s) {
+  ClientOptions o;
+  o.url = s.sync.url;
+  o.ca_file = s.sync.ca_file;
+  o.branch = s.branch;
+  std::ifstream in(s.sync.token_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string token = ss.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (!in || token.empty()) {
+    return domain::make_error(domain::ErrorCode::kInvalidConfig, "sync.token_file",
+                              "cannot read the branch token from " + s.sync.token_file);
+  }
+  o.token = token;
+  return o;
+}
+
+}  // namespace loyalty::sync

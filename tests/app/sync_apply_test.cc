@@ -1,0 +1,309 @@
+// Three branches on real SQLite ledgers exchanging entries through an in-test hub (the
+// hub's ordering and dedupe rules, no network): convergence of balances and entry sets,
+// cross-branch refunds (also while offline), expiry authority, duplicate delivery and the
+// offline redemption cap. The network client is tested in tests/sync/client.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "app/service.h"
+#include "app/sync_apply.h"
+#include "config/load.h"
+#include "ledger/admin.h"
+#include "ledger/sqlite_ledger.h"
+
+namespace loyalty {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class FakeClock final : public app::Clock {
+ public:
+  int64_t now_ms() const override { return now; }
+  int64_t now = 1'795'000'000'000;
+};
+
+std::string config_for(const std::string& branch, const std::string& sync) {
+  return "[plugin]\nbranch = \"" + branch + "\"\ndb = \"" + branch + ".db\"\nsynchronous = \"normal\"\n" +
+         "[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\nexpiry_days = 30\n" +
+         "excluded_payment_methods = [\"credit_card\"]\n" + sync;
+}
+
+struct Node {
+  std::string branch;
+  std::shared_ptr<ledger::SqliteLedger> ledger;
+  std::shared_ptr<const config::Settings> settings;
+  std::unique_ptr<app::Service> service;
+  std::shared_ptr<app::SyncStatus> status = std::make_shared<app::SyncStatus>();
+  int64_t acked = 0;
+  int64_t applied = 0;
+};
+
+// The hub's rules (sync protocol v1): dedupe by (origin, seq) and entry_id, global offsets,
+// never send a branch its own entries.
+struct Hub {
+  std::vector<app::EntryRow> log;  // offset = index + 1
+  std::set<std::pair<std::string, int64_t>> seen;
+  std::set<std::string> ids;
+  int64_t duplicates = 0;
+  void store(const app::EntryRow& e) {
+    if (!seen.insert({e.origin_branch, e.origin_seq}).second || !ids.insert(e.entry_id).second) {
+      ++duplicates;
+      return;
+    }
+    log.push_back(e);
+  }
+};
+
+class SyncApplyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/loyalty-syncapply-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    for (const char* b : {"B1", "B2", "B3"}) add(b, "");
+  }
+  void TearDown() override {
+    for (auto& [b, n] : nodes_) {
+      auto r = ledger::verify(*n.ledger);
+      EXPECT_TRUE(r.ok()) << b << ": " << (r.problems.empty() ? "" : r.problems.front());
+    }
+    nodes_.clear();
+    fs::remove_all(dir_);
+  }
+
+  void add(const std::string& b, const std::string& sync) {
+    auto s = config::parse_settings(config_for(b, sync), dir_ + "/" + b + ".toml");
+    ASSERT_TRUE(s.ok()) << s.error().field << ": " << s.error().message;
+    Node n;
+    n.branch = b;
+    ledger::LedgerOptions o;
+    o.path = s->db_path;
+    o.branch = b;
+    o.synchronous = 1;
+    o.checkpoint_pages = 0;
+    n.ledger = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
+    n.settings = std::make_shared<const config::Settings>(std::move(*s));
+    n.service = std::make_unique<app::Service>(n.ledger, n.settings, clock_);
+    n.service->set_sync_status(n.status);
+    nodes_.erase(b);
+    nodes_.emplace(b, std::move(n));
+  }
+
+  json call(const std::string& b, json req, int expected = 0) {
+    req["id"] = b + "-" + std::to_string(++seq_);
+    auto out = nodes_.at(b).service->handle(req.dump());
+    EXPECT_EQ(out.code, expected) << out.json;
+    return json::parse(out.json);
+  }
+  json sale(const std::string& b, const std::string& customer, const std::string& ticket,
+            const std::string& amount, const std::string& method = "cash") {
+    return call(b, {{"type", "sale.completed"}, {"at", kAt}, {"ticket", ticket}, {"customer", customer},
+                    {"lines", {{{"n", 1}, {"qty", "2"}, {"amount", amount}}, {{"n", 2}, {"qty", "1"}, {"amount", amount}}}},
+                    {"tenders", {{{"method", method}, {"amount", amount}}}}});
+  }
+  json refund(const std::string& b, const std::string& sale_branch, const std::string& ticket,
+              const std::string& customer, json lines) {
+    return call(b, {{"type", "refund.completed"}, {"at", kAt}, {"ticket", "R-" + ticket + b},
+                    {"original_ticket", ticket}, {"original_branch", sale_branch}, {"customer", customer},
+                    {"lines", lines}, {"tenders", {{{"method", "cash"}, {"amount", "1.00"}}}}});
+  }
+  int64_t balance(const std::string& b, const std::string& customer) {
+    return call(b, {{"type", "balance.query"}, {"at", kAt}, {"customer", customer}})["balance"].get<int64_t>();
+  }
+
+  // One round: every node pushes its outbox, then pulls and applies what it lacks.
+  void sync(const std::set<std::string>& online = {"B1", "B2", "B3"}) {
+    for (const auto& b : online) {
+      Node& n = nodes_.at(b);
+      for (const auto& e : app::outbox(*n.ledger, b, n.acked, 500)) {
+        hub_.store(e);
+        n.acked = e.origin_seq;
+      }
+    }
+    for (const auto& b : online) {
+      Node& n = nodes_.at(b);
+      std::vector<app::EntryRow> batch;
+      for (size_t i = static_cast<size_t>(n.applied); i < hub_.log.size(); ++i) {
+        if (hub_.log[i].origin_branch != b) batch.push_back(hub_.log[i]);
+      }
+      const int64_t to = static_cast<int64_t>(hub_.log.size());
+      last_ = app::apply_remote_batch(*n.ledger, *n.settings, *clock_, batch, to);
+      n.applied = to;
+    }
+  }
+  void converge() {
+    for (int i = 0; i < 3; ++i) sync();
+  }
+
+  std::set<std::string> entry_set(const std::string& b) {
+    auto& l = *nodes_.at(b).ledger;
+    return l.with_db([&](sqlite3*) {
+      std::set<std::string> out;
+      auto q = l.query("SELECT entry_id || ' ' || origin_branch || ' ' || origin_seq || ' ' || points "
+                       "|| ' ' || account_id FROM entries");
+      while (q.step()) out.insert(q.text(0));
+      return out;
+    });
+  }
+  std::string sale_row(const std::string& b, const std::string& branch, const std::string& ticket) {
+    auto& l = *nodes_.at(b).ledger;
+    return l.with_db([&](sqlite3*) {
+      auto q = l.query("SELECT earned || '/' || clawed_back || '/' || lines FROM sales WHERE branch = ?1 AND ticket = ?2");
+      q.bind(1, branch).bind(2, ticket);
+      return q.step() ? q.text(0) : std::string("<none>");
+    });
+  }
+  void expect_converged(const std::string& customer) {
+    const auto e1 = entry_set("B1");
+    const int64_t bal = balance("B1", customer);
+    for (const char* b : {"B2", "B3"}) {
+      EXPECT_EQ(entry_set(b), e1) << b;
+      EXPECT_EQ(balance(b, customer), bal) << b;
+    }
+  }
+
+  static constexpr const char* kAt = "2026-11-22T10:15:00-06:00";
+  std::string dir_;
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
+  std::map<std::string, Node> nodes_;
+  Hub hub_;
+  app::ApplyCounts last_;
+  int seq_ = 0;
+};
+
+TEST_F(SyncApplyTest, EarnInOneBranchRedeemInAnotherConverges) {
+  EXPECT_EQ(sale("B1", "card:7", "S1", "45.00")["earned"], 45);  // 90.00 -> 45 points
+  sale("B3", "card:9", "S9", "10.00");
+  converge();
+  EXPECT_EQ(balance("B2", "card:7"), 45);
+  auto hold = call("B2", {{"type", "points.authorize"}, {"at", kAt}, {"customer", "card:7"},
+                          {"ticket", "P1"}, {"amount", "2.00"}});
+  EXPECT_EQ(hold["points"], 20);
+  call("B2", {{"type", "sale.completed"}, {"at", kAt}, {"ticket", "P1"}, {"customer", "card:7"},
+              {"lines", {{{"n", 1}, {"amount", "2.00"}}}},
+              {"tenders", {{{"method", "points"}, {"amount", "2.00"}, {"hold", hold["hold"]}}}}});
+  converge();
+  EXPECT_EQ(balance("B1", "card:7"), 25);
+  expect_converged("card:7");
+  EXPECT_EQ(entry_set("B1").size(), 6u);  // 2 x (enroll + earn), sale (0 points), redeem
+}
+
+TEST_F(SyncApplyTest, RefundInAnotherBranchClawsBackExactlyWhatTheSaleEarned) {
+  sale("B1", "card:7", "S1", "45.00");  // lines 45 + 45 -> 45 points
+  converge();
+  auto r = refund("B2", "B1", "S1", "card:7", {{{"n", 1}, {"amount", "45.00"}}});
+  EXPECT_EQ(r["clawed_back"], 22);  // floor(45 x 1/2)
+  converge();
+  r = refund("B3", "B1", "S1", "card:7", {{{"n", 2}, {"amount", "45.00"}}});
+  EXPECT_EQ(r["clawed_back"], 23);  // the rest: exactly 45 in total
+  converge();
+  EXPECT_EQ(balance("B1", "card:7"), 0);
+  expect_converged("card:7");
+  EXPECT_EQ(sale_row("B1", "B1", "S1"), sale_row("B3", "B1", "S1"));
+  EXPECT_EQ(sale_row("B2", "B1", "S1"), sale_row("B3", "B1", "S1"));
+}
+
+TEST_F(SyncApplyTest, OfflineRefundIsCorrectedWhenTheSaleArrives) {
+  sale("B3", "card:7", "X", "100.00");   // B3 knows the customer: 100 points
+  converge();
+  // Half paid by credit card (excluded): 90.00 x 1/2 x 5 % / 0.10 = 22 points, in B1 while
+  // B3 is offline.
+  auto s = call("B1", {{"type", "sale.completed"}, {"at", kAt}, {"ticket", "S1"}, {"customer", "card:7"},
+                       {"lines", {{{"n", 1}, {"amount", "45.00"}}, {{"n", 2}, {"amount", "45.00"}}}},
+                       {"tenders", {{{"method", "cash"}, {"amount", "45.00"}},
+                                    {{"method", "credit_card"}, {"amount", "45.00"}}}}});
+  EXPECT_EQ(s["earned"], 22);
+  sync({"B1", "B2"});
+  // B3 refunds line 1 before it has seen the sale: clawed back at the current rate (45.00
+  // priced like a cash sale: 22), where the refunded half earned only 11.
+  auto r = refund("B3", "B1", "S1", "card:7", {{{"n", 1}, {"amount", "45.00"}}});
+  EXPECT_EQ(r["clawed_back"], 22);
+  converge();
+  // B3 appended the correction (+11): in total exactly what the refunded half earned.
+  EXPECT_EQ(balance("B1", "card:7"), 100 + 22 - 11);
+  expect_converged("card:7");
+  size_t corrections = 0;
+  for (const auto& e : entry_set("B2")) corrections += e.rfind("correction:", 0) == 0;
+  EXPECT_EQ(corrections, 1u);
+  EXPECT_EQ(sale_row("B1", "B1", "S1"), sale_row("B3", "B1", "S1"));
+  EXPECT_EQ(sale_row("B2", "B1", "S1"), sale_row("B3", "B1", "S1"));
+  // The other half refunded anywhere completes the clawback to 22.
+  refund("B2", "B1", "S1", "card:7", {{{"n", 2}, {"amount", "45.00"}}});
+  converge();
+  EXPECT_EQ(balance("B3", "card:7"), 100);
+  expect_converged("card:7");
+}
+
+TEST_F(SyncApplyTest, TwoOfflineEnrollmentsOfOneCardAreOneAccount) {
+  sale("B1", "card:5", "A", "20.00");
+  sale("B2", "card:5", "B", "20.00");
+  converge();
+  EXPECT_EQ(balance("B3", "card:5"), 40);
+  expect_converged("card:5");
+  call("B1", {{"type", "customer.upsert"}, {"at", kAt}, {"customer", "card:5"}, {"aliases", {"phone:1"}}});
+  call("B2", {{"type", "customer.upsert"}, {"at", kAt}, {"customer", "card:6"}});
+  call("B2", {{"type", "customer.upsert"}, {"at", kAt}, {"customer", "card:6"}, {"aliases", {"phone:2"}}});
+  converge();
+  EXPECT_EQ(balance("B3", "phone:1"), 40);
+  EXPECT_EQ(balance("B1", "phone:2"), 0);
+}
+
+TEST_F(SyncApplyTest, DuplicateDeliveryChangesNothing) {
+  sale("B1", "card:7", "S1", "45.00");
+  converge();
+  const auto before = entry_set("B2");
+  auto batch = app::outbox(*nodes_.at("B1").ledger, "B1", 0, 500);
+  ASSERT_FALSE(batch.empty());
+  auto again = app::apply_remote_batch(*nodes_.at("B2").ledger, *nodes_.at("B2").settings, *clock_,
+                                       batch, 1);
+  EXPECT_EQ(again.applied, 0);
+  EXPECT_EQ(again.duplicates, static_cast<int64_t>(batch.size()));
+  app::EntryRow forged = batch.back();
+  forged.body_hash = std::string(64, 'f');
+  again = app::apply_remote_batch(*nodes_.at("B2").ledger, *nodes_.at("B2").settings, *clock_, {forged}, 1);
+  EXPECT_EQ(again.conflicts, 1);
+  EXPECT_EQ(entry_set("B2"), before);
+  EXPECT_EQ(balance("B2", "card:7"), 45);
+}
+
+TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
+  sale("B1", "card:7", "S1", "45.00");
+  converge();
+  const char* later = "2027-01-22T10:15:00-06:00";  // past expiry_days = 30
+  call("B2", {{"type", "points.adjust"}, {"at", later}, {"customer", "card:7"}, {"points", 1},
+              {"reason", "t"}});
+  converge();
+  EXPECT_EQ(entry_set("B1").count("expire:B1/B1-1/earn"), 0u);  // only B1 may write it
+  call("B1", {{"type", "points.adjust"}, {"at", later}, {"customer", "card:7"}, {"points", 1},
+              {"reason", "t"}});
+  converge();
+  expect_converged("card:7");
+  size_t expiries = 0;
+  for (const auto& e : entry_set("B2")) expiries += e.rfind("expire:", 0) == 0;
+  EXPECT_EQ(expiries, 1u);
+}
+
+TEST_F(SyncApplyTest, OfflineRedemptionIsCappedPerCustomerPerDay) {
+  std::ofstream(dir_ + "/t.token") << "secret";
+  add("B2", "[sync]\nurl = \"ws://127.0.0.1:9/v1/sync\"\ntoken_file = \"t.token\"\n"
+            "stale_after_seconds = 60\noffline_redeem_allowance = 30\n");
+  sale("B1", "card:7", "S1", "45.00");
+  converge();
+  json auth = {{"type", "points.authorize"}, {"at", kAt}, {"customer", "card:7"}, {"ticket", "P"},
+               {"amount", "2.00"}};
+  call("B2", auth);  // 20 of the 30 allowed while the hub was never heard from
+  auto refused = call("B2", auth, 5);
+  EXPECT_NE(refused["error"]["message"].get<std::string>().find("out of reach"), std::string::npos);
+  nodes_.at("B2").status->last_contact_ms = clock_->now;  // the hub answers again
+  call("B2", auth);
+}
+
+}  // namespace
+}  // namespace loyalty
