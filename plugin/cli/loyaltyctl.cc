@@ -17,6 +17,7 @@
 #include "domain/time.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
+#include "admin_cmd.h"
 #include "program_cmd.h"
 
 namespace {
@@ -176,6 +177,7 @@ int main(int argc, char** argv) {
   report->footer("Example: loyaltyctl report --from 2026-11-01 --to 2026-11-30 --csv");
 
   loyalty::cli::add_program_commands(app, c.config);
+  loyalty::cli::add_admin_commands(app, c.config);
 
   CLI11_PARSE(app, argc, argv);
   const Format fmt = c.format();
