@@ -33,6 +33,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev nlohmann-json3-dev libpugixml-dev libcli11-dev
   clang libclang-rt-14-dev
+  chromium  # the admin page's browser test (tests/daemon/admin_browser_test.cc)
 )
 
 missing=()

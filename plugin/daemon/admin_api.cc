@@ -131,6 +131,8 @@ ApiResponse AdminApi::handle(const ApiRequest& request, std::string_view path) c
         return r;
       }
     }
+  }
+  if (path.rfind("/admin/api/", 0) != 0) {
     return error(404, ErrorCode::kNotFound, "path", "no such admin file");
   }
   if (path == "/admin/api/login") {
