@@ -18,6 +18,7 @@
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "admin_cmd.h"
+#include "customers_cmd.h"
 #include "program_cmd.h"
 
 namespace {
@@ -178,6 +179,7 @@ int main(int argc, char** argv) {
 
   loyalty::cli::add_program_commands(app, c.config);
   loyalty::cli::add_admin_commands(app, c.config);
+  loyalty::cli::add_customers_commands(app, c.config);
 
   CLI11_PARSE(app, argc, argv);
   const Format fmt = c.format();

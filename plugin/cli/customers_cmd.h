@@ -1,0 +1,12 @@
+// `loyaltyctl customers ...`: find, enroll, alias, merge, export, erase (docs/admin.md).
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace loyalty::cli {
+
+void add_customers_commands(CLI::App& app, const std::string& config);
+
+}  // namespace loyalty::cli
