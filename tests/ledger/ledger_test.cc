@@ -180,7 +180,7 @@ TEST_F(LedgerTest, MigrationsRunOnceAndVersionIsRecorded) {
   EXPECT_EQ(text("SELECT value FROM meta WHERE key = 'schema_version'"), std::to_string(kSchemaVersion));
   const std::string created = text("SELECT value FROM meta WHERE key = 'created_at_ms'");
   const int64_t tables = scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
-  EXPECT_EQ(tables, 12);
+  EXPECT_EQ(tables, 14);  // step 1: 12; step 2: program_versions, admin_audit
   EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND sql NOT LIKE '%STRICT%'"), 0);
   l_.reset();
   EXPECT_EQ(raw_sql("INSERT INTO sync_state(peer) VALUES ('hub')"), "");
