@@ -1,9 +1,8 @@
 // `loyaltyctl admin set-password`: writes the admin page's password file.
 #pragma once
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace loyalty::cli {
 

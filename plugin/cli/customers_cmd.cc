@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "app/customers.h"
@@ -48,8 +47,8 @@ void audit(bootstrap::Runtime& rt, const Options& o, const std::string& action,
            const std::string& target, const std::string& before, const std::string& after) {
   auto& ledger = static_cast<ledger::SqliteLedger&>(*rt.store());
   try {
-    ledger::append_audit(ledger, {{0, actor_or_default(o.actor), now_ms(), action, target, before,
-                                   after}});
+    ledger::append_audit(ledger,
+                         {{0, actor_or_default(o.actor), now_ms(), action, target, before, after}});
   } catch (const app::StoreFailure& f) {
     fail(domain::make_error(f.code(), "", std::string("audit not recorded: ") + f.what()));
   }
@@ -102,7 +101,8 @@ std::string random_hex16() {
 
 void add_customers_commands(CLI::App& app, const std::string& config) {
   auto o = std::make_shared<Options>();
-  auto* customers = app.add_subcommand("customers", "find, enroll, merge, export and erase customers");
+  auto* customers =
+      app.add_subcommand("customers", "find, enroll, merge, export and erase customers");
   customers->require_subcommand(1);
   customers->footer(
       "Examples:\n"
@@ -116,7 +116,8 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
     sub->add_option("--actor", o->actor, "who (default: $SUDO_USER or $USER)");
   };
 
-  auto* find_cmd = customers->add_subcommand("find", "the account of a reference: refs, balance, personal data");
+  auto* find_cmd =
+      customers->add_subcommand("find", "the account of a reference: refs, balance, personal data");
   find_cmd->add_option("customer", o->ref, "reference (card:..., phone:...)")->required();
   find_cmd->add_flag("--json", o->as_json, "print JSON");
   find_cmd->footer("Example: loyaltyctl customers find phone:5512345678");
@@ -147,9 +148,11 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
   enroll->add_option("--email", o->email, "email");
   enroll->add_option("--phone", o->phone, "phone");
   enroll->add_option("--birthday", o->birthday, "YYYY-MM-DD");
-  enroll->add_option("--category", o->category, "customer category (see program customer-category)");
+  enroll->add_option("--category", o->category,
+                     "customer category (see program customer-category)");
   actor(enroll);
-  enroll->footer("Example: loyaltyctl customers enroll card:4000123 --name \"Ana Ruiz\" --category gold");
+  enroll->footer(
+      "Example: loyaltyctl customers enroll card:4000123 --name \"Ana Ruiz\" --category gold");
   enroll->callback([&config, o] {
     auto rt = open_runtime(config);
     json req = {{"type", "customer.upsert"},
@@ -174,16 +177,18 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
   alias->callback([&config, o] {
     auto rt = open_runtime(config);
     auto v = find(*rt, o->ref, 0);
-    contract_call(*rt, {{"type", "customer.upsert"},
-                        {"id", "alias-" + std::to_string(now_ms()) + "-" + std::to_string(getpid())},
-                        {"at", now_rfc3339()},
-                        {"customer", o->ref},
-                        {"aliases", {o->other}}});
+    contract_call(*rt,
+                  {{"type", "customer.upsert"},
+                   {"id", "alias-" + std::to_string(now_ms()) + "-" + std::to_string(getpid())},
+                   {"at", now_rfc3339()},
+                   {"customer", o->ref},
+                   {"aliases", {o->other}}});
     audit(*rt, *o, "customer.alias", v.account.account_id, "", o->other);
     std::cout << o->other << " now names account " << v.account.account_id << "\n";
   });
 
-  auto* merge = customers->add_subcommand("merge", "merge one account into another (history kept, balance summed)");
+  auto* merge = customers->add_subcommand(
+      "merge", "merge one account into another (history kept, balance summed)");
   merge->add_option("from", o->ref, "a reference of the account to merge away")->required();
   merge->add_option("into", o->other, "a reference of the account that stays")->required();
   merge->add_flag("-y,--yes", o->yes, "do not ask");
@@ -199,19 +204,20 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
               << " (balance " << into.account.balance.value() << ")\n";
     if (!confirm("merge?", o->yes)) fail("not merged");
     const std::string id =
-        o->id.empty() ? "merge-" + std::to_string(now_ms()) + "-" + std::to_string(getpid()) : o->id;
+        o->id.empty() ? "merge-" + std::to_string(now_ms()) + "-" + std::to_string(getpid())
+                      : o->id;
     auto r = app::merge_customers(*rt->store(), app::SystemClock(), rt->settings().branch, o->ref,
-                                  o->other, id,
-                                  rt->service().settings()->program.version);
+                                  o->other, id, rt->service().settings()->program.version);
     if (!r) fail(r.error());
     audit(*rt, *o, "customer.merge", r->to_account, r->from_account,
           r->to_account + " balance " + std::to_string(r->to_balance));
     std::cout << "merged: " << r->points_moved << " points in " << r->lots_moved << " lots, "
-              << r->refs_moved << " references; " << r->to_account << " balance "
-              << r->to_balance << "\n";
+              << r->refs_moved << " references; " << r->to_account << " balance " << r->to_balance
+              << "\n";
   });
 
-  auto* exp = customers->add_subcommand("export", "everything stored about a customer, as JSON (data access request)");
+  auto* exp = customers->add_subcommand(
+      "export", "everything stored about a customer, as JSON (data access request)");
   exp->add_option("customer", o->ref, "reference")->required();
   actor(exp);
   exp->footer("Example: loyaltyctl customers export card:4000123 > ana.json");
@@ -233,7 +239,8 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
     std::cout << out.dump(2) << "\n";
   });
 
-  auto* erase = customers->add_subcommand("erase", "erase a customer's personal data (amounts stay)");
+  auto* erase =
+      customers->add_subcommand("erase", "erase a customer's personal data (amounts stay)");
   erase->add_option("customer", o->ref, "reference")->required();
   erase->add_flag("-y,--yes", o->yes, "do not ask");
   actor(erase);

@@ -1,9 +1,8 @@
 // `loyaltyctl customers ...`: find, enroll, alias, merge, export, erase (docs/admin.md).
 #pragma once
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace loyalty::cli {
 

@@ -95,9 +95,9 @@ domain::Status read_percents(const json& body, const char* key, const std::strin
     }
     auto p = domain::Percent::parse(value.get<std::string>());
     if (!p) {
-      return domain::make_error(ErrorCode::kInvalidConfig, field + "." + name,
-                                "must be a percent such as \"5\" or \"2.5\", not \"" +
-                                    value.get<std::string>() + "\"");
+      return domain::make_error(
+          ErrorCode::kInvalidConfig, field + "." + name,
+          "must be a percent such as \"5\" or \"2.5\", not \"" + value.get<std::string>() + "\"");
     }
     m[name] = *p;
   }
@@ -105,9 +105,7 @@ domain::Status read_percents(const json& body, const char* key, const std::strin
   return domain::ok_status();
 }
 
-std::string describe(const std::map<std::string, domain::Percent>& m) {
-  return percents(m).dump();
-}
+std::string describe(const std::map<std::string, domain::Percent>& m) { return percents(m).dump(); }
 
 }  // namespace
 
@@ -118,7 +116,8 @@ ApiResponse AdminApi::handle(const ApiRequest& request, std::string_view path) c
   const std::string& method = request.method;
   if (path == "/admin" || path == "/admin/" || path == "/admin/index.html" ||
       path == "/admin/app.js" || path == "/admin/app.css") {
-    if (method != "GET" && method != "HEAD") return error(405, ErrorCode::kInvalidArgument, "method", "GET only");
+    if (method != "GET" && method != "HEAD")
+      return error(405, ErrorCode::kInvalidArgument, "method", "GET only");
     const std::string_view name =
         path == "/admin" || path == "/admin/" ? std::string_view("index.html") : path.substr(7);
     for (const auto& a : ui::admin_assets()) {
@@ -181,8 +180,8 @@ ApiResponse AdminApi::login(const ApiRequest& request) const {
     std::lock_guard lock(mu_);
     while (!failures_.empty() && now - failures_.front() > kFailureWindow) failures_.pop_front();
     if (failures_.size() >= kMaxFailures) {
-      ApiResponse r = error(429, ErrorCode::kForbidden, "password",
-                            "too many failed logins; wait a minute");
+      ApiResponse r =
+          error(429, ErrorCode::kForbidden, "password", "too many failed logins; wait a minute");
       r.headers.emplace_back("Retry-After", "60");
       return r;
     }
@@ -269,9 +268,7 @@ ApiResponse AdminApi::put_program(const ApiRequest& request, const Session& s) c
   const auto before = program_.current();
   auto p = before.program;
   std::vector<ledger::AuditRow> audit;
-  auto fail = [](const domain::Error& e) {
-    return error(400, e.code, e.field, e.message);
-  };
+  auto fail = [](const domain::Error& e) { return error(400, e.code, e.field, e.message); };
   if (auto it = body.find("excluded_payment_methods"); it != body.end()) {
     if (!it->is_array()) {
       return error(400, ErrorCode::kInvalidArgument, "excluded_payment_methods",
@@ -312,10 +309,10 @@ ApiResponse AdminApi::put_program(const ApiRequest& request, const Session& s) c
     const char* field;
     std::map<std::string, domain::Percent>* map;
   };
-  for (const MapKey& k : {MapKey{"categories", "program.categories", &p.customer_categories},
-                          MapKey{"sku_overrides", "program.overrides.sku", &p.sku_overrides},
-                          MapKey{"category_overrides", "program.overrides.category",
-                                 &p.category_overrides}}) {
+  for (const MapKey& k :
+       {MapKey{"categories", "program.categories", &p.customer_categories},
+        MapKey{"sku_overrides", "program.overrides.sku", &p.sku_overrides},
+        MapKey{"category_overrides", "program.overrides.category", &p.category_overrides}}) {
     auto m = *k.map;
     if (auto st = read_percents(body, k.key, k.field, m); !st) return fail(st.error());
     if (m != *k.map) {
@@ -340,7 +337,8 @@ ApiResponse AdminApi::put_program(const ApiRequest& request, const Session& s) c
     auto applied = program_.store(change);
     if (!applied) {
       const auto& e = applied.error();
-      const unsigned status = e.code == ErrorCode::kInvalidConfig ? 400 : http_status(static_cast<int>(e.code));
+      const unsigned status =
+          e.code == ErrorCode::kInvalidConfig ? 400 : http_status(static_cast<int>(e.code));
       return error(status, e.code, e.field, e.message);
     }
     changed = applied->changed;

@@ -112,9 +112,9 @@ std::string format_record(const PasswordRecord& r) {
 domain::Result<std::vector<PasswordRecord>> read_password_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    return domain::make_error(domain::ErrorCode::kInvalidConfig, kField,
-                              "cannot read " + path +
-                                  "; create it with `loyaltyctl admin set-password`");
+    return domain::make_error(
+        domain::ErrorCode::kInvalidConfig, kField,
+        "cannot read " + path + "; create it with `loyaltyctl admin set-password`");
   }
   std::vector<PasswordRecord> out;
   std::string line;

@@ -1,13 +1,13 @@
 // Customer administration on a real SQLite ledger: merge (as entries, verify clean, balance
 // summed, lots keep their expiry) and erase (personal data gone, amounts kept).
+#include "app/customers.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
-#include "app/customers.h"
 #include "app/service.h"
 #include "config/load.h"
 #include "ledger/admin.h"
@@ -62,7 +62,9 @@ class CustomersTest : public ::testing::Test {
                  {"tenders", {{{"method", "cash"}, {"amount", "90.00"}}}}});
   }
   int64_t balance(const std::string& ref) {
-    return call({{"type", "balance.query"}, {"id", "q"}, {"at", "2026-11-23T00:00:00Z"},
+    return call({{"type", "balance.query"},
+                 {"id", "q"},
+                 {"at", "2026-11-23T00:00:00Z"},
                  {"customer", ref}})["balance"];
   }
 
@@ -76,8 +78,11 @@ TEST_F(CustomersTest, MergeSumsBalancesKeepsHistoryAndExpiry) {
   sale("s1", "card:1", "2026-11-20T10:00:00-06:00");
   sale("s2", "card:2", "2026-11-21T10:00:00-06:00");
   sale("s3", "card:2", "2026-11-22T10:00:00-06:00");
-  call({{"type", "customer.upsert"}, {"id", "u"}, {"at", "2026-11-22T10:00:00Z"},
-        {"customer", "card:2"}, {"aliases", {"phone:555"}}});
+  call({{"type", "customer.upsert"},
+        {"id", "u"},
+        {"at", "2026-11-22T10:00:00Z"},
+        {"customer", "card:2"},
+        {"aliases", {"phone:555"}}});
   auto r = merge_customers(*ledger_, *clock_, "B01", "card:2", "card:1", "merge-1", "v");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->points_moved, 90);
@@ -100,18 +105,24 @@ TEST_F(CustomersTest, MergeSumsBalancesKeepsHistoryAndExpiry) {
   EXPECT_EQ(merge_in, 2);
   // The same id again is refused; a reference of the same account too.
   EXPECT_FALSE(merge_customers(*ledger_, *clock_, "B01", "card:1", "card:1", "merge-2", "v").ok());
-  EXPECT_EQ(merge_customers(*ledger_, *clock_, "B01", "card:9", "card:1", "merge-3", "v")
-                .error()
-                .code,
-            domain::ErrorCode::kNotFound);
+  EXPECT_EQ(
+      merge_customers(*ledger_, *clock_, "B01", "card:9", "card:1", "merge-3", "v").error().code,
+      domain::ErrorCode::kNotFound);
 }
 
 TEST_F(CustomersTest, MergeRefusesANegativeSource) {
   sale("s1", "card:1", "2026-11-20T10:00:00-06:00");
-  call({{"type", "customer.upsert"}, {"id", "u"}, {"at", "2026-11-22T10:00:00Z"},
+  call({{"type", "customer.upsert"},
+        {"id", "u"},
+        {"at", "2026-11-22T10:00:00Z"},
         {"customer", "card:2"}});
-  call({{"type", "points.adjust"}, {"id", "a"}, {"at", "2026-11-22T10:00:00Z"},
-        {"customer", "card:2"}, {"points", -5}, {"reason", "test"}, {"operator", "t"}});
+  call({{"type", "points.adjust"},
+        {"id", "a"},
+        {"at", "2026-11-22T10:00:00Z"},
+        {"customer", "card:2"},
+        {"points", -5},
+        {"reason", "test"},
+        {"operator", "t"}});
   auto r = merge_customers(*ledger_, *clock_, "B01", "card:2", "card:1", "merge-1", "v");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().field, "from");
@@ -119,8 +130,12 @@ TEST_F(CustomersTest, MergeRefusesANegativeSource) {
 }
 
 TEST_F(CustomersTest, EraseRemovesPersonalDataAndKeepsAmounts) {
-  call({{"type", "customer.upsert"}, {"id", "u"}, {"at", "2026-11-22T10:00:00Z"},
-        {"customer", "phone:5512345678"}, {"name", "Ana Ruiz"}, {"email", "ana@example.mx"},
+  call({{"type", "customer.upsert"},
+        {"id", "u"},
+        {"at", "2026-11-22T10:00:00Z"},
+        {"customer", "phone:5512345678"},
+        {"name", "Ana Ruiz"},
+        {"email", "ana@example.mx"},
         {"aliases", {"card:7"}}});
   sale("s1", "phone:5512345678", "2026-11-20T10:00:00-06:00");
   auto r = erase_customer(*ledger_, "card:7", "feedfacefeedfacefeedfacefeedface");

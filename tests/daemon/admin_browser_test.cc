@@ -103,16 +103,17 @@ class Cdp {
 
   // Waits in the page (up to 8 s) until `condition` is truthy; returns its value.
   json wait_for(const std::string& session, const std::string& condition) {
-    return eval(session, "new Promise((resolve, reject) => { const t0 = Date.now();"
-                         " (function poll() { let v; try { v = (" +
-                             condition +
-                             "); } catch (e) {}"
-                             " if (v) return resolve(v);"
-                             " if (Date.now() - t0 > 8000) return reject(new Error("
-                             "'timed out waiting for: ' + " +
-                             json(condition).dump() +
-                             " + ' status=' + document.getElementById('status').textContent));"
-                             " setTimeout(poll, 20); })(); })");
+    return eval(session,
+                "new Promise((resolve, reject) => { const t0 = Date.now();"
+                " (function poll() { let v; try { v = (" +
+                    condition +
+                    "); } catch (e) {}"
+                    " if (v) return resolve(v);"
+                    " if (Date.now() - t0 > 8000) return reject(new Error("
+                    "'timed out waiting for: ' + " +
+                    json(condition).dump() +
+                    " + ' status=' + document.getElementById('status').textContent));"
+                    " setTimeout(poll, 20); })(); })");
   }
 
  private:
@@ -170,11 +171,10 @@ admin_password_file = "admin.pw"
       dup2(null, 1);
       dup2(null, 2);
       const std::string user_data = "--user-data-dir=" + profile;
-      execl(kChromium, kChromium, "--headless", "--no-sandbox", "--disable-gpu",
-            "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-            "--disable-background-networking", "--disable-sync", "--remote-debugging-port=0",
-            "--remote-debugging-address=127.0.0.1", user_data.c_str(), "about:blank",
-            static_cast<char*>(nullptr));
+      execl(kChromium, kChromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
+            "--disable-sync", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
+            user_data.c_str(), "about:blank", static_cast<char*>(nullptr));
       _exit(127);
     }
     // Chromium writes the port it bound and the browser's websocket path to this file.
@@ -184,7 +184,8 @@ admin_password_file = "admin.pw"
       std::ifstream in(port_file);
       unsigned port = 0;
       std::string path;
-      if (in >> port >> path && port > 0 && !path.empty()) return {static_cast<uint16_t>(port), path};
+      if (in >> port >> path && port > 0 && !path.empty())
+        return {static_cast<uint16_t>(port), path};
       if (std::chrono::steady_clock::now() > deadline) {
         ADD_FAILURE() << "Chromium did not write " << port_file;
         return {0, ""};
@@ -251,25 +252,32 @@ TEST_F(AdminBrowserTest, ExcludingAMethodInThePageChangesWhatThePluginEarns) {
 
   // Not logged in: the page shows the login form.
   cdp.wait_for(page, "!document.getElementById('login-form').hidden");
-  cdp.eval(page, "document.getElementById('user').value = 'admin';"
-                 "document.getElementById('password').value = " + json(kPassword).dump() + ";"
-                 "document.getElementById('login-btn').click(); true");
-  EXPECT_EQ(cdp.wait_for(page, "!document.getElementById('program-form').hidden && "
-                               "document.getElementById('seq').textContent"),
+  cdp.eval(page,
+           "document.getElementById('user').value = 'admin';"
+           "document.getElementById('password').value = " +
+               json(kPassword).dump() +
+               ";"
+               "document.getElementById('login-btn').click(); true");
+  EXPECT_EQ(cdp.wait_for(page,
+                         "!document.getElementById('program-form').hidden && "
+                         "document.getElementById('seq').textContent"),
             "0");
-  EXPECT_EQ(cdp.eval(page, "[...document.querySelectorAll('#methods [data-method]')]"
-                           ".map(b => b.dataset.method).join(',')"),
+  EXPECT_EQ(cdp.eval(page,
+                     "[...document.querySelectorAll('#methods [data-method]')]"
+                     ".map(b => b.dataset.method).join(',')"),
             "credit_card");
   // The session cookie is HttpOnly: the page's script cannot read it.
   EXPECT_EQ(cdp.eval(page, "document.cookie"), "");
 
-  cdp.eval(page, "document.getElementById('new-method').value = 'debit_card';"
-                 "document.getElementById('add-method').click();"
-                 "document.getElementById('note').value = 'card fees';"
-                 "document.getElementById('save').click(); true");
-  const json saved = cdp.wait_for(
-      page, "document.getElementById('status').textContent.startsWith('Saved') && "
-            "document.getElementById('status').textContent");
+  cdp.eval(page,
+           "document.getElementById('new-method').value = 'debit_card';"
+           "document.getElementById('add-method').click();"
+           "document.getElementById('note').value = 'card fees';"
+           "document.getElementById('save').click(); true");
+  const json saved =
+      cdp.wait_for(page,
+                   "document.getElementById('status').textContent.startsWith('Saved') && "
+                   "document.getElementById('status').textContent");
   EXPECT_EQ(saved, "Saved: program version 2");
 
   // The plugin (another runtime on the ledger) picks the version up within ~2 s.

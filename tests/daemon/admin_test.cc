@@ -70,8 +70,9 @@ TEST_F(AdminTest, ProgramNeedsLoginAndCsrf) {
   EXPECT_EQ(bad.doc()["error"]["field"], "program.categories.gold");
 
   EXPECT_EQ(call("POST", "/v1/events", sale("s1")).doc()["earned"], 45);
-  auto ok = call("PUT", "/admin/api/program", R"({"expected_seq":0,"excluded_payment_methods":["cash"]})",
-                 cookie + "X-CSRF-Token: " + csrf_ + "\r\n");
+  auto ok =
+      call("PUT", "/admin/api/program", R"({"expected_seq":0,"excluded_payment_methods":["cash"]})",
+           cookie + "X-CSRF-Token: " + csrf_ + "\r\n");
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(ok.doc()["seq"], 2);
   EXPECT_TRUE(ok.doc()["changed"].get<bool>());
@@ -81,8 +82,9 @@ TEST_F(AdminTest, ProgramNeedsLoginAndCsrf) {
                     cookie + "X-CSRF-Token: " + csrf_ + "\r\n");
   EXPECT_EQ(stale.status, 409) << stale.body;
 
-  EXPECT_EQ(call("POST", "/admin/api/logout", "{}", cookie + "X-CSRF-Token: " + csrf_ + "\r\n").status,
-            200);
+  EXPECT_EQ(
+      call("POST", "/admin/api/logout", "{}", cookie + "X-CSRF-Token: " + csrf_ + "\r\n").status,
+      200);
   EXPECT_EQ(call("GET", "/admin/api/program", {}, cookie).status, 401);
 }
 
@@ -92,8 +94,7 @@ TEST_F(AdminTest, FailedLoginsAreRateLimited) {
     EXPECT_EQ(call("POST", "/admin/api/login", R"({"user":"admin","password":"guess"})").status,
               401);
   }
-  auto limited =
-      call("POST", "/admin/api/login", R"({"user":"admin","password":"correct horse"})");
+  auto limited = call("POST", "/admin/api/login", R"({"user":"admin","password":"correct horse"})");
   EXPECT_EQ(limited.status, 429);
   EXPECT_EQ(limited.headers["retry-after"], "60");
 }

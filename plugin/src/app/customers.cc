@@ -33,8 +33,8 @@ domain::Result<CustomerView> find_customer(LedgerStore& store, const std::string
     v.refs = tx->aliases(account->account_id);
     if (auto pii = tx->find_pii(account->account_id)) v.pii = *pii;
     if (max_entries > 0) {
-      v.entries = tx->entries_of_account(account->account_id, std::nullopt, std::nullopt,
-                                         max_entries);
+      v.entries =
+          tx->entries_of_account(account->account_id, std::nullopt, std::nullopt, max_entries);
     }
     tx->commit();
     return v;
@@ -63,15 +63,15 @@ domain::Result<MergeReport> merge_customers(LedgerStore& store, const Clock& clo
                                 "both references already name account " + to->account_id);
     }
     if (from->balance.value() < 0) {
-      return domain::make_error(
-          ErrorCode::kInvalidArgument, "from",
-          "account " + from->account_id + " has a negative balance (" +
-              std::to_string(from->balance.value()) + "); settle it with an adjust first");
+      return domain::make_error(ErrorCode::kInvalidArgument, "from",
+                                "account " + from->account_id + " has a negative balance (" +
+                                    std::to_string(from->balance.value()) +
+                                    "); settle it with an adjust first");
     }
     if (!tx->active_holds_of_account(from->account_id).empty()) {
-      return domain::make_error(ErrorCode::kInvalidArgument, "from",
-                                "account " + from->account_id +
-                                    " has active holds; wait for the sale or release them");
+      return domain::make_error(
+          ErrorCode::kInvalidArgument, "from",
+          "account " + from->account_id + " has active holds; wait for the sale or release them");
     }
     const int64_t now = clock.now_ms();
     const domain::BusinessTime at{now, 0};
