@@ -34,6 +34,7 @@ PACKAGES=(
   libtomlplusplus-dev nlohmann-json3-dev libpugixml-dev libcli11-dev
   clang libclang-rt-14-dev
   openssh-client openssh-server
+  chromium  # the admin page's browser test (tests/daemon/admin_browser_test.cc)
 )
 
 missing=()

@@ -84,9 +84,9 @@ ProgramVersionRow store_program_version(SqliteLedger& ledger, ProgramVersionRow 
       q.run();
       if (latest != *expected_seq) {
         throw app::StoreFailure(domain::ErrorCode::kConflict,
-                                "the program changed meanwhile (version " +
-                                    std::to_string(latest) + ", expected " +
-                                    std::to_string(*expected_seq) + "); look again and retry");
+                                "the program changed meanwhile (version " + std::to_string(latest) +
+                                    ", expected " + std::to_string(*expected_seq) +
+                                    "); look again and retry");
       }
     }
     if (bootstrap) {

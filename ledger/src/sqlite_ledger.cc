@@ -570,6 +570,58 @@ class SqliteTx final : public app::LedgerTx {
     q.run();
   }
 
+  std::optional<app::Pii> find_pii(const std::string& account_id) override {
+    auto q = l_.query("SELECT name, email, phone, birthday FROM customer_pii WHERE account_id = ?1");
+    q.bind(1, account_id);
+    if (!q.step()) return std::nullopt;
+    app::Pii p;
+    auto col = [&q](int i) {
+      return q.is_null(i) ? std::optional<std::string>() : std::optional<std::string>(q.text(i));
+    };
+    p.name = col(0);
+    p.email = col(1);
+    p.phone = col(2);
+    p.birthday = col(3);
+    q.run();
+    return p;
+  }
+
+  void move_aliases(const std::string& from, const std::string& to) override {
+    auto q = l_.query("UPDATE aliases SET account_id = ?2 WHERE account_id = ?1");
+    q.bind(1, from).bind(2, to);
+    q.run();
+  }
+
+  void erase_personal_data(
+      const std::string& account_id,
+      const std::vector<std::pair<std::string, std::string>>& ref_tokens) override {
+    {
+      auto q = l_.query("DELETE FROM customer_pii WHERE account_id = ?1");
+      q.bind(1, account_id);
+      q.run();
+    }
+    for (const auto& [ref, token] : ref_tokens) {
+      {
+        auto q = l_.query("UPDATE aliases SET ref = ?2 WHERE ref = ?1 AND account_id = ?3");
+        q.bind(1, ref).bind(2, token).bind(3, account_id);
+        q.run();
+      }
+      // The POS's own words keep the reference too: stored responses, quarantined input.
+      {
+        auto q = l_.query(
+            "UPDATE requests SET response_json = replace(response_json, ?1, ?2) "
+            "WHERE instr(response_json, ?1) > 0");
+        q.bind(1, ref).bind(2, token);
+        q.run();
+      }
+      auto q = l_.query(
+          "UPDATE quarantine SET raw = CAST(replace(CAST(raw AS TEXT), ?1, ?2) AS BLOB) "
+          "WHERE instr(CAST(raw AS TEXT), ?1) > 0");
+      q.bind(1, ref).bind(2, token);
+      q.run();
+    }
+  }
+
   void count_sale(const std::string& account_id) override {
     auto q = q_(S::kCountSale);
     q.bind(1, account_id);

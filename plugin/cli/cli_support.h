@@ -4,12 +4,11 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "bootstrap/runtime.h"
 #include "domain/result.h"
@@ -35,7 +34,8 @@ inline std::unique_ptr<bootstrap::Runtime> open_runtime(const std::string& confi
   o.read_only = read_only;
   o.program_watch_ms = 0;
   auto rt = bootstrap::Runtime::open(config, o);
-  if (!rt) fail(domain::Error{rt.error().code, rt.error().field, config + ": " + rt.error().message}, 2);
+  if (!rt)
+    fail(domain::Error{rt.error().code, rt.error().field, config + ": " + rt.error().message}, 2);
   return std::move(*rt);
 }
 

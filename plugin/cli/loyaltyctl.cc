@@ -18,6 +18,8 @@
 #include "domain/time.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
+#include "admin_cmd.h"
+#include "customers_cmd.h"
 #include "program_cmd.h"
 
 namespace {
@@ -179,6 +181,8 @@ int main(int argc, char** argv) {
 
   auto run_hub = loyalty::cli::register_hub_command(app);  // loyaltyctl hub ... (hub_cmd.cc)
   loyalty::cli::add_program_commands(app, c.config);
+  loyalty::cli::add_admin_commands(app, c.config);
+  loyalty::cli::add_customers_commands(app, c.config);
 
   CLI11_PARSE(app, argc, argv);
   if (auto rc = run_hub()) return *rc;

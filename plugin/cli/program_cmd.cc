@@ -3,10 +3,9 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cli_support.h"
 #include "config/program_document.h"
@@ -74,9 +73,10 @@ std::string percent_text(const std::map<std::string, domain::Percent>& m, const 
 
 domain::Percent parse_percent(const std::string& field, const std::string& text) {
   auto p = domain::Percent::parse(text);
-  if (!p) fail(domain::make_error(domain::ErrorCode::kInvalidConfig, field,
-                                  "must be a percent such as \"5\" or \"2.5\", not \"" + text + "\""),
-               2);
+  if (!p)
+    fail(domain::make_error(domain::ErrorCode::kInvalidConfig, field,
+                            "must be a percent such as \"5\" or \"2.5\", not \"" + text + "\""),
+         2);
   return *p;
 }
 
@@ -97,8 +97,8 @@ void change(const std::string& config, const Options& o, const Edit& edit,
     auto parsed = config::parse_program_document(whole_document);
     if (!parsed) fail(parsed.error(), 2);
     document = whole_document;
-    audit = {0, "", 0, "program.set-document", o.file, before.program.version,
-             parsed->program.version};
+    audit = {
+        0, "", 0, "program.set-document", o.file, before.program.version, parsed->program.version};
   } else {
     auto program = before.program;
     auto receipt = before.receipt;
@@ -128,8 +128,8 @@ void change(const std::string& config, const Options& o, const Edit& edit,
   c.expected_seq = seq;
   auto applied = pm.store(c);
   if (!applied) fail(applied.error());
-  std::cout << "applied: program version " << applied->seq << " (" << applied->version
-            << ") by " << c.actor << "; running plugins pick it up within a few seconds\n";
+  std::cout << "applied: program version " << applied->seq << " (" << applied->version << ") by "
+            << c.actor << "; running plugins pick it up within a few seconds\n";
 }
 
 void add_change_flags(CLI::App* sub, Options& o) {
@@ -238,9 +238,10 @@ ledger::AuditRow set_key(const Options& o, domain::ProgramConfig& p, receipt::Re
   if (k == "point_value") {
     before = p.point_value.str_trimmed();
     auto m = domain::Money::parse(v);
-    if (!m) fail(domain::make_error(domain::ErrorCode::kInvalidConfig, field,
-                                    "must be an amount such as \"0.10\", not \"" + v + "\""),
-                 2);
+    if (!m)
+      fail(domain::make_error(domain::ErrorCode::kInvalidConfig, field,
+                              "must be an amount such as \"0.10\", not \"" + v + "\""),
+           2);
     p.point_value = *m;
   } else if (k == "earn_percent") {
     before = p.earn_percent.str_trimmed();
@@ -261,8 +262,8 @@ ledger::AuditRow set_key(const Options& o, domain::ProgramConfig& p, receipt::Re
   } else if (k == "allow_transfers") {
     before = boolean(p.allow_transfers);
   } else if (k == "on_points_tender") {
-    before = p.on_points_tender == domain::PointsTenderPolicy::kBlock ? "block"
-                                                                      : "earn_on_remainder";
+    before =
+        p.on_points_tender == domain::PointsTenderPolicy::kBlock ? "block" : "earn_on_remainder";
     if (v == "block") {
       p.on_points_tender = domain::PointsTenderPolicy::kBlock;
     } else if (v == "earn_on_remainder") {
@@ -274,7 +275,7 @@ ledger::AuditRow set_key(const Options& o, domain::ProgramConfig& p, receipt::Re
     }
   } else if (k == "unmatched_refund") {
     before = p.unmatched_refund == domain::UnmatchedRefundPolicy::kIgnore ? "ignore"
-                                                                         : "clawback_at_rate";
+                                                                          : "clawback_at_rate";
     if (v == "ignore") {
       p.unmatched_refund = domain::UnmatchedRefundPolicy::kIgnore;
     } else if (v == "clawback_at_rate") {
@@ -356,10 +357,12 @@ void add_program_commands(CLI::App& app, const std::string& config) {
   history_cmd->footer("Example: loyaltyctl program history --limit 5");
   history_cmd->callback([&config, o] { history(config, *o); });
 
-  auto* set = program->add_subcommand("set", "set one key of [program] or [receipt], or load a document");
-  set->add_option("key", o->key, "point_value earn_percent currency expiry_days hold_minutes "
-                                 "welcome_bonus auto_enroll allow_transfers on_points_tender "
-                                 "unmatched_refund width show_reasons");
+  auto* set =
+      program->add_subcommand("set", "set one key of [program] or [receipt], or load a document");
+  set->add_option("key", o->key,
+                  "point_value earn_percent currency expiry_days hold_minutes "
+                  "welcome_bonus auto_enroll allow_transfers on_points_tender "
+                  "unmatched_refund width show_reasons");
   set->add_option("value", o->value, "the new value (\"0.10\", 6, true, block...)");
   set->add_option("--file", o->file, "a whole program document ([program] and [receipt] TOML)");
   add_change_flags(set, *o);
@@ -386,9 +389,9 @@ void add_program_commands(CLI::App& app, const std::string& config) {
   auto* methods = program->add_subcommand("exclude-method", "payment methods that earn nothing");
   methods->require_subcommand(1);
   for (const bool remove : {false, true}) {
-    auto* sub = methods->add_subcommand(remove ? "remove" : "add",
-                                        remove ? "let a payment method earn again"
-                                               : "exclude a payment method from earning");
+    auto* sub = methods->add_subcommand(
+        remove ? "remove" : "add",
+        remove ? "let a payment method earn again" : "exclude a payment method from earning");
     sub->add_option("method", o->name, "tender method as the POS sends it (credit_card)")
         ->required();
     add_change_flags(sub, *o);
@@ -406,9 +409,14 @@ void add_program_commands(CLI::App& app, const std::string& config) {
         } else {
           p.excluded_payment_methods.insert(o->name);
         }
-        return ledger::AuditRow{0, "", 0,
-                                std::string("program.exclude-method.") + (remove ? "remove" : "add"),
-                                o->name, before, join(p.excluded_payment_methods)};
+        return ledger::AuditRow{
+            0,
+            "",
+            0,
+            std::string("program.exclude-method.") + (remove ? "remove" : "add"),
+            o->name,
+            before,
+            join(p.excluded_payment_methods)};
       });
     });
   }
@@ -432,16 +440,17 @@ void add_program_commands(CLI::App& app, const std::string& config) {
       auto* sub = cmd->add_subcommand(remove ? "remove" : "set",
                                       remove ? "remove the entry" : "set the percent");
       sub->add_option("name", o->name, mc.arg)->required();
-      if (!remove) sub->add_option("percent", o->value, "earn percent (\"5\", \"2.5\", 0)")->required();
+      if (!remove)
+        sub->add_option("percent", o->value, "earn percent (\"5\", \"2.5\", 0)")->required();
       add_change_flags(sub, *o);
       sub->footer(std::string("Example: loyaltyctl program ") + mc.name + " " +
-                  (remove ? std::string("remove ") + std::string(mc.example).substr(
-                                                         0, std::string(mc.example).find(' '))
+                  (remove ? std::string("remove ") +
+                                std::string(mc.example).substr(0, std::string(mc.example).find(' '))
                           : std::string("set ") + mc.example));
       const std::string what = mc.what;
       sub->callback([&config, o, remove, what] {
         change(config, *o, [o, remove, what](domain::ProgramConfig& p, receipt::ReceiptConfig&) {
-          auto& m = what == "categories"     ? p.customer_categories
+          auto& m = what == "categories"      ? p.customer_categories
                     : what == "overrides.sku" ? p.sku_overrides
                                               : p.category_overrides;
           return map_edit(what, m, *o, remove);
@@ -477,15 +486,17 @@ void add_program_commands(CLI::App& app, const std::string& config) {
     });
   });
   auto* locale = receipt_cmd->add_subcommand("locale", "receipt language (es or en)");
-  locale->add_option("locale", o->value, "es or en")->required()->check(CLI::IsMember({"es", "en"}));
+  locale->add_option("locale", o->value, "es or en")
+      ->required()
+      ->check(CLI::IsMember({"es", "en"}));
   add_change_flags(locale, *o);
   locale->footer("Example: loyaltyctl program receipt locale en");
   locale->callback([&config, o] {
     change(config, *o, [o](domain::ProgramConfig&, receipt::ReceiptConfig& r) {
       const std::string before = r.locale;
       r.locale = o->value;
-      return ledger::AuditRow{0, "", 0, "program.receipt.locale", "receipt.locale", before,
-                              o->value};
+      return ledger::AuditRow{0,      "",      0, "program.receipt.locale", "receipt.locale",
+                              before, o->value};
     });
   });
 }

@@ -4,9 +4,8 @@
 // version that running plugins pick up without a restart.
 #pragma once
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace loyalty::cli {
 

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "adapters/adapter.h"
+#include "daemon/admin_api.h"
+#include "daemon/admin_password.h"
 
 namespace loyalty::daemon {
 
@@ -78,6 +80,14 @@ domain::Result<std::unique_ptr<Daemon>> Daemon::open(const std::string& config_p
     token = std::move(*t);
   }
   d->api_ = std::make_unique<Api>(d->runtime_->service(), s, std::move(token));
+  if (!ds.admin_password_file.empty()) {
+    auto users = read_password_file(ds.admin_password_file);
+    if (!users) {
+      return users.error();
+    }
+    d->admin_ = std::make_unique<AdminApi>(d->runtime_->program(), std::move(*users));
+    d->api_->set_admin(d->admin_.get());
+  }
 
   ServerOptions o;
   o.address = ds.address;

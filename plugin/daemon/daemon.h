@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bootstrap/runtime.h"
+#include "daemon/admin_api.h"
 #include "daemon/drop_folder.h"
 #include "daemon/http_api.h"
 #include "daemon/server.h"
@@ -51,6 +52,7 @@ class Daemon {
 
   std::unique_ptr<bootstrap::Runtime> runtime_;
   std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<AdminApi> admin_;  // null without daemon.admin_password_file
   std::unique_ptr<Api> api_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<DropFolder> drop_;

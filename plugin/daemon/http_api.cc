@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/adapter.h"
+#include "daemon/admin_api.h"
 #include "app/ingest.h"
 #include "protocol/codec.h"
 
@@ -219,6 +220,14 @@ ApiResponse Api::route(const ApiRequest& request, std::string_view path) const {
       return method_not_allowed("GET");
     }
     return healthz();
+  }
+  if (path == kAdminPrefix || path.rfind("/admin/", 0) == 0) {
+    if (admin_ == nullptr) {
+      return error_response(404, ErrorCode::kNotFound, "path",
+                            "the admin page is off: set [daemon] admin_password_file and create "
+                            "it with `loyaltyctl admin set-password`");
+    }
+    return admin_->handle(request, path);
   }
   if (!authorized(request.authorization)) {
     ApiResponse r =

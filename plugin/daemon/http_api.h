@@ -5,6 +5,7 @@
 //   POST /v1/adapters/{poslog,square,odoo}  a foreign POS document -> ingest report
 //   GET  /v1/customers/{ref}/balance   a balance.query for the URL-decoded ref
 //   GET  /healthz                      liveness; needs no token
+//   /admin...                          the admin page (admin_api.h); its own login
 // Every request goes through app::Service::handle (one code path with libloyalty.so).
 // Errors are JSON bodies in the contract's error shape.
 //
@@ -15,6 +16,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "app/service.h"
 #include "config/settings.h"
@@ -27,6 +30,8 @@ struct ApiRequest {
   std::string target;         // "/v1/customers/card%3A1/balance?x=1"
   std::string content_type;   // the Content-Type header, may be empty
   std::string authorization;  // the Authorization header, may be empty
+  std::string cookie;         // the Cookie header (admin page session)
+  std::string csrf_token;     // the X-CSRF-Token header (admin page changes)
   std::string body;
   std::string request_id;  // for ids the daemon makes up (balance queries) and logs
 };
@@ -36,6 +41,8 @@ struct ApiResponse {
   std::string body;            // JSON
   std::string allow;           // the Allow header of a 405
   bool ask_for_token = false;  // a 401: send "WWW-Authenticate: Bearer"
+  std::string content_type;    // empty: application/json
+  std::vector<std::pair<std::string, std::string>> headers;  // extra (Set-Cookie, CSP, ...)
   // For the request log line; never a customer reference in clear.
   std::string type;        // contract type ("sale.completed"), or what the route does
   std::string event_id;    // the contract request id when known
@@ -63,6 +70,10 @@ class Api {
 
   ApiResponse handle(const ApiRequest& request) const;
 
+  // Serves /admin with `admin` (admin_api.h); without it /admin is a 404 that says how to
+  // turn the page on. `admin` outlives the Api.
+  void set_admin(const class AdminApi* admin) { admin_ = admin; }
+
  private:
   ApiResponse route(const ApiRequest& request, std::string_view path) const;
   ApiResponse events(const ApiRequest& request) const;
@@ -74,6 +85,7 @@ class Api {
   app::Service& service_;
   const config::Settings& settings_;
   const std::string token_;
+  const AdminApi* admin_ = nullptr;
 };
 
 }  // namespace loyalty::daemon

@@ -195,6 +195,8 @@ class Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(req.target());
     request.content_type = std::string(req[http::field::content_type]);
     request.authorization = std::string(req[http::field::authorization]);
+    request.cookie = std::string(req[http::field::cookie]);
+    request.csrf_token = std::string(req["X-CSRF-Token"]);
     request.body = std::move(req.body());
     request.request_id = request_id_;
     method_ = request.method;
@@ -213,8 +215,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_handled(ApiResponse r) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version_};
     res.set(http::field::server, "loyaltyd");
-    res.set(http::field::content_type, "application/json");
+    res.set(http::field::content_type,
+            r.content_type.empty() ? std::string("application/json") : r.content_type);
     res.set(kRequestIdHeader, request_id_);
+    for (const auto& [name, value] : r.headers) {
+      res.insert(name, value);
+    }
     if (!r.allow.empty()) {
       res.set(http::field::allow, r.allow);
     }

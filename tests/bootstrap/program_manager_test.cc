@@ -1,6 +1,8 @@
 // Program versions on a real ledger: stored, audited, applied to a running Service without
 // restart, noticed by another "process" (a second Runtime on the same file), and requests in
 // flight finish under the program they started with.
+#include "bootstrap/program_manager.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -10,11 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
-#include "bootstrap/program_manager.h"
 #include "bootstrap/runtime.h"
 #include "config/load.h"
 #include "ledger/program_store.h"

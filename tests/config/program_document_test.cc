@@ -1,8 +1,9 @@
 // parse_program_document / render_program_document: the document admins and the hub change.
+#include "config/program_document.h"
+
 #include <gtest/gtest.h>
 
 #include "config/load.h"
-#include "config/program_document.h"
 
 namespace loyalty::config {
 namespace {

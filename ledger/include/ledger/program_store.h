@@ -22,11 +22,11 @@
 namespace loyalty::ledger {
 
 struct ProgramVersionRow {
-  int64_t seq = 0;          // assigned by store_program_version
-  std::string version;      // ProgramConfig.version of the document
-  std::string document;     // the TOML text
-  std::string source;       // "file", "admin" or "hub"
-  std::string changed_by;   // the actor ("ana", "hub", "admin-page:admin")
+  int64_t seq = 0;         // assigned by store_program_version
+  std::string version;     // ProgramConfig.version of the document
+  std::string document;    // the TOML text
+  std::string source;      // "file", "admin" or "hub"
+  std::string changed_by;  // the actor ("ana", "hub", "admin-page:admin")
   int64_t changed_at_ms = 0;
   std::string note;
 };

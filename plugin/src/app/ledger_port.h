@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/lots.h"
@@ -195,6 +196,16 @@ class LedgerTx {
                                                    std::optional<int64_t> from_ms,
                                                    std::optional<int64_t> to_ms,
                                                    int64_t limit) = 0;
+
+  // ---- customer administration (loyaltyctl customers; app/customers.h) ----
+  virtual std::optional<Pii> find_pii(const std::string& account_id) = 0;
+  // Re-points every alias of `from` to `to`.
+  virtual void move_aliases(const std::string& from, const std::string& to) = 0;
+  // Deletes the account's customer_pii row and replaces each (old ref, token) pair: the
+  // alias itself, and the ref's text inside stored responses and quarantined bytes.
+  virtual void erase_personal_data(
+      const std::string& account_id,
+      const std::vector<std::pair<std::string, std::string>>& ref_tokens) = 0;
 
   // Commits and ends the transaction (no other call may follow); throws StoreFailure.
   // Without commit() the destructor rolls back.

@@ -29,8 +29,8 @@ std::string canonical_text(const config::ProgramDocument& d) {
 }  // namespace
 
 ProgramManager::ProgramManager(std::shared_ptr<const config::Settings> file_settings,
-                               std::shared_ptr<ledger::SqliteLedger> ledger,
-                               app::Service& service, std::shared_ptr<spdlog::logger> logger,
+                               std::shared_ptr<ledger::SqliteLedger> ledger, app::Service& service,
+                               std::shared_ptr<spdlog::logger> logger,
                                std::shared_ptr<const app::Clock> clock)
     : file_settings_(std::move(file_settings)),
       ledger_(std::move(ledger)),
@@ -110,8 +110,8 @@ domain::Result<ProgramApplied> ProgramManager::store(const ProgramChange& change
     bootstrap.note = "the configuration file's program, before the first change";
     std::vector<ledger::AuditRow> audit = change.audit;
     if (audit.empty()) {
-      audit.push_back({0, "", 0, "program.set", "program", current_.program.version,
-                       doc->program.version});
+      audit.push_back(
+          {0, "", 0, "program.set", "program", current_.program.version, doc->program.version});
     }
     for (auto& a : audit) {
       a.who = change.actor;

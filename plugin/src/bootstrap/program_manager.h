@@ -45,7 +45,7 @@ const char* source_word(ProgramSource s);  // "file", "admin", "hub"
 struct ProgramChange {
   std::string document;  // the whole new program document (TOML text)
   ProgramSource source = ProgramSource::kAdmin;
-  std::string actor;     // who: "ana", "admin-page:admin", "hub"
+  std::string actor;  // who: "ana", "admin-page:admin", "hub"
   std::string note;
   // What changed, for the audit log (`who` and `at_ms` are filled in). Empty: one row
   // "program.set" with the program versions before and after.
@@ -57,9 +57,9 @@ struct ProgramChange {
 };
 
 struct ProgramApplied {
-  int64_t seq = 0;        // its program_versions row
-  std::string version;    // ProgramConfig.version
-  bool changed = true;    // false: the document equals the effective one; nothing stored
+  int64_t seq = 0;      // its program_versions row
+  std::string version;  // ProgramConfig.version
+  bool changed = true;  // false: the document equals the effective one; nothing stored
 };
 
 class ProgramManager {

@@ -604,7 +604,8 @@ Status check_listen_address(const std::string& address, const toml::node* n, boo
 Status read_daemon(const Section& s, const fs::path& base, DaemonSettings& out) {
   LOYALTY_CONFIG_TRY(s.only({"address", "port", "token_file", "max_body_bytes",
                              "request_timeout_ms", "io_threads", "worker_threads", "drop_dir",
-                             "drop_poll_ms", "log", "log_max_bytes", "log_files"}));
+                             "drop_poll_ms", "log", "log_max_bytes", "log_files",
+                             "admin_password_file"}));
   LOYALTY_CONFIG_TRY(s.string("address", out.address, Empty::kRefused));
   bool loopback = false;
   LOYALTY_CONFIG_TRY(check_listen_address(out.address, s.find("address"), loopback));
@@ -633,6 +634,9 @@ Status read_daemon(const Section& s, const fs::path& base, DaemonSettings& out) 
   if (!log.empty()) out.log_path = resolve(log, base);
   LOYALTY_CONFIG_TRY(s.integer("log_max_bytes", out.log_max_bytes, 64 * 1024, int64_t{1} << 40));
   LOYALTY_CONFIG_TRY(s.integer("log_files", out.log_files, 1, 1000));
+  std::string admin;
+  LOYALTY_CONFIG_TRY(s.string("admin_password_file", admin, Empty::kRefused));
+  if (!admin.empty()) out.admin_password_file = resolve(admin, base);
   return domain::ok_status();
 }
 

@@ -31,7 +31,7 @@ toml::array lines(const std::vector<std::string>& v) {
 }  // namespace
 
 std::string render_program_document(const domain::ProgramConfig& p,
-                                     const receipt::ReceiptConfig& r) {
+                                    const receipt::ReceiptConfig& r) {
   toml::table program;
   program.insert("currency", p.currency);
   program.insert("point_value", p.point_value.str_trimmed());

@@ -21,7 +21,7 @@ namespace loyalty::config {
 struct ProgramDocument {
   domain::ProgramConfig program;  // program.version is set (program_version())
   receipt::ReceiptConfig receipt;
-  std::string text;               // the TOML text it was read from (canonical when rendered)
+  std::string text;  // the TOML text it was read from (canonical when rendered)
 };
 
 // Parses a program document. Keys other than [program] and [receipt] are refused
@@ -34,6 +34,6 @@ domain::Result<ProgramDocument> parse_program_document(std::string_view toml_tex
 // rendering again gives the same text. parse_program_document(render(...)) yields the
 // same program version. Promotions are not part of the document (they have no TOML form).
 std::string render_program_document(const domain::ProgramConfig& program,
-                                     const receipt::ReceiptConfig& receipt);
+                                    const receipt::ReceiptConfig& receipt);
 
 }  // namespace loyalty::config

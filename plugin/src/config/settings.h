@@ -41,6 +41,9 @@ struct DaemonSettings {
   std::string log_path;  // absolute; empty: the plugin's log ([plugin] log)
   int64_t log_max_bytes = 10 * 1024 * 1024;
   int64_t log_files = 5;
+  // absolute; empty: no admin page. The admin login: "user:pbkdf2-sha256:<iterations>:
+  // <salt hex>:<hash hex>" lines written by `loyaltyctl admin set-password` (docs/admin.md).
+  std::string admin_password_file;
 };
 
 // The adapters an [adapters.<name>] section may name: the formats adapters/registry.cc
