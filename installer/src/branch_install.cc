@@ -274,8 +274,18 @@ class Installer {
     step("stage", [&] { stage(vdir); });
     step("render", [&] {
       write_file_atomic(root_ / "etc" / "loyalty.toml.new", config_, 0644);
-      if (!token_.empty())
+      // The new version is proved before the switch, with the new config and token: a
+      // [sync] section makes loyalty_open read the token, so the probe's copy of the config
+      // names the staged token.
+      std::string probe_config = config_;
+      if (!token_.empty()) {
         write_file_atomic(root_ / "etc" / (std::string(kTokenFile) + ".new"), token_ + "\n", 0600);
+        const std::string named = std::string("token_file = \"") + kTokenFile + "\"";
+        if (auto at = probe_config.find(named); at != std::string::npos) {
+          probe_config.replace(at, named.size(), std::string("token_file = \"") + kTokenFile + ".new\"");
+        }
+      }
+      write_file_atomic(root_ / "etc" / "loyalty.toml.probe", probe_config, 0644);
     });
     step("stop", [&] { stop_service(); });
     step("backup", [&] {
@@ -297,12 +307,12 @@ class Installer {
       touched_ledger_ = true;
       report_["probe_new"] =
           run_probe(vdir / "lib" / "libloyalty.so", vdir / "bin" / "loyalty-probe",
-                    root_ / "etc" / "loyalty.toml.new");
+                    root_ / "etc" / "loyalty.toml.probe");
       report_["schema_after"] = ledger_schema_version(db_);
     });
     step("verify", [&] {
       auto r = run({(vdir / "bin" / "loyaltyctl").string(), "-c",
-                    (root_ / "etc" / "loyalty.toml.new").string(), "verify", "--json"});
+                    (root_ / "etc" / "loyalty.toml.probe").string(), "verify", "--json"});
       if (r.exit_code != 0) {
         json v = json::parse(r.out, nullptr, false);
         std::string why = trim(r.err);
@@ -312,6 +322,7 @@ class Installer {
     });
     step("switch", [&] {
       switched_ = true;
+      remove_quietly(root_ / "etc" / "loyalty.toml.probe");
       fs::rename(root_ / "etc" / "loyalty.toml.new", root_ / "etc" / "loyalty.toml");
       const fs::path tok = root_ / "etc" / kTokenFile;
       if (!token_.empty()) {
@@ -455,6 +466,7 @@ class Installer {
   void rollback() {
     const auto t0 = std::chrono::steady_clock::now();
     remove_quietly(root_ / "etc" / "loyalty.toml.new");
+    remove_quietly(root_ / "etc" / "loyalty.toml.probe");
     remove_quietly(root_ / "etc" / (std::string(kTokenFile) + ".new"));
     if (switched_) {
       for (const char* f : {"loyalty.toml", kTokenFile}) {
