@@ -95,6 +95,7 @@ struct ConfigOptions {
   std::string locale = "es";
   int width = 42;
   bool allow_transfers = false;
+  std::string extra;  // appended as it is (more sections)
 };
 
 // Every key of contract section 6 (except [sync]), with the contract's example values.
@@ -137,7 +138,7 @@ width = @WIDTH@
       {"@TRANSFERS@", o.allow_transfers ? "true" : "false"},
       {"@WIDTH@", std::to_string(o.width)}};
   for (const auto& [token, value] : values) text.replace(text.find(token), token.size(), value);
-  return text;
+  return text + o.extra;
 }
 
 // One loyalty_handle answer: the code, the bytes and the parsed body (null when the

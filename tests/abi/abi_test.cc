@@ -101,6 +101,30 @@ TEST_F(AbiLib, OpenMissingFileIsInvalidConfigNamingThePath) {
   EXPECT_EQ(p, nullptr);
 }
 
+// The contract's own [sync] example: a hub that is not there and no token file yet. The
+// checkout must not notice: the plugin opens, sales earn at once, and the branch counts as
+// offline (points.authorize refused with the default offline allowance of 0).
+TEST_F(AbiLib, SyncSectionWithoutTokenOrHubNeverStopsTheCheckout) {
+  ConfigOptions o;
+  o.extra = "\n[sync]\nurl = \"wss://hub.example.com:8443/v1/sync\"\ntoken_file = \"branch.token\"\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  Plugin plugin(o);
+  ASSERT_TRUE(plugin.opened()) << plugin.open_error();
+  const json sale = {{"type", "sale.completed"}, {"id", "S1"}, {"at", "2026-11-22T10:15:00-06:00"},
+                     {"ticket", "000123"}, {"customer", "card:4000123"},
+                     {"lines", {{{"n", 1}, {"sku", "CAFE-AMER"}, {"qty", "2"}, {"amount", "90.00"}}}},
+                     {"tenders", {{{"method", "cash"}, {"amount", "90.00"}}}}};
+  const Reply r = plugin.call(sale);
+  EXPECT_EQ(r.code, 0) << r.text;
+  EXPECT_EQ(r.body["earned"], 45) << r.text;
+  const Reply a = plugin.call({{"type", "points.authorize"}, {"id", "A1"}, {"at", "2026-11-22T10:20:00-06:00"},
+                               {"customer", "card:4000123"}, {"ticket", "000124"}, {"amount", "1.00"}});
+  EXPECT_EQ(a.code, LOYALTY_ERR_INSUFFICIENT_POINTS) << a.text;
+  EXPECT_EQ(a.body["error"]["code"], "insufficient_points") << a.text;
+  // Nothing waited on the network (open, two calls; the bound is generous for CI).
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
 TEST_F(AbiLib, OpenUnknownKeyIsInvalidConfigNamingTheKey) {
   std::string toml = config_text();
   toml.replace(toml.find("earn_percent = \"5\""), 18, "earn_percnt = \"5\"");

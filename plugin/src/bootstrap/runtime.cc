@@ -75,28 +75,35 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
     rt->program_->start_watching(std::chrono::milliseconds(options.program_watch_ms));
   }
   if (s.sync.enabled && options.start_sync && !options.read_only) {
-    auto so = sync::SyncClient::options_from(s);
-    if (!so) return so.error();
-    so->node_epoch = std::static_pointer_cast<ledger::SqliteLedger>(rt->store_)->node_epoch();
+    // A branch of a chain: until the hub answers it counts as offline (redemption caps).
     auto status = std::make_shared<app::SyncStatus>();
     rt->service_->set_sync_status(status);
-    ProgramManager* pm = rt->program_.get();
-    rt->sync_ = std::make_unique<sync::SyncClient>(
-        std::move(*so), rt->store_, *rt->service_, status,
-        [pm](const std::string& version, const std::string& document) -> domain::Status {
-          ProgramChange change;
-          change.document = document;
-          change.source = ProgramSource::kHub;
-          change.actor = "hub";
-          change.note = "hub program version " + version;
-          auto r = pm->store(change);
-          if (!r) return r.error();
-          return domain::ok_status();
-        },
-        rt->logger_);
-    sync::SyncClient* client = rt->sync_.get();
-    rt->service_->set_commit_listener([client] { client->wake(); });
-    rt->sync_->start();
+    auto so = sync::SyncClient::options_from(s);
+    if (!so) {
+      // The POS keeps selling: a missing or empty token stops sync, never the checkout.
+      // The log says why; the next loyalty_open tries again.
+      rt->logger_->error("sync not started, the branch runs alone: {}: {}", so.error().field,
+                         so.error().message);
+    } else {
+      so->node_epoch = std::static_pointer_cast<ledger::SqliteLedger>(rt->store_)->node_epoch();
+      ProgramManager* pm = rt->program_.get();
+      rt->sync_ = std::make_unique<sync::SyncClient>(
+          std::move(*so), rt->store_, *rt->service_, status,
+          [pm](const std::string& version, const std::string& document) -> domain::Status {
+            ProgramChange change;
+            change.document = document;
+            change.source = ProgramSource::kHub;
+            change.actor = "hub";
+            change.note = "hub program version " + version;
+            auto r = pm->store(change);
+            if (!r) return r.error();
+            return domain::ok_status();
+          },
+          rt->logger_);
+      sync::SyncClient* client = rt->sync_.get();
+      rt->service_->set_commit_listener([client] { client->wake(); });
+      rt->sync_->start();
+    }
   }
   rt->logger_->info("plugin open: branch {}, ledger {}, program {} (seq {})", s.branch,
                     s.db_path, rt->program_->current().program.version,
