@@ -1,5 +1,7 @@
 #include "sync/protocol/frames.h"
 
+#include "protocol/json_text.h"
+
 #include <charconv>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -237,79 +239,9 @@ domain::Result<json> parse_limited(std::string_view text) {
 
 // ---- encoding ---------------------------------------------------------------------------
 
-// Appends `s` as a JSON string. Bytes that are not valid UTF-8 become U+FFFD, so the output
-// always parses.
-void put_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20) {
-            out += "\\u00";
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-          } else {
-            out += static_cast<char>(c);
-          }
-      }
-      ++i;
-      continue;
-    }
-    // Multi-byte sequence: validate (no overlongs, no surrogates, <= U+10FFFF).
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool valid = len != 0 && i + len <= s.size();
-    for (size_t k = 1; valid && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) {
-        valid = false;
-      } else {
-        cp = (cp << 6) | (cc & 0x3F);
-      }
-    }
-    if (valid) {
-      valid = !(len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) &&
-              !(len == 4 && (cp < 0x10000 || cp > 0x10FFFF));
-    }
-    if (valid) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  out += '"';
-}
+// Appends `s` as a JSON string (invalid UTF-8 becomes U+FFFD, so the output always parses):
+// the contract's own encoder, so both protocols escape alike.
+void put_string(std::string& out, std::string_view s) { loyalty::protocol::append_json_string(out, s); }
 
 void put_key(std::string& out, const char* key) {
   out += '"';
