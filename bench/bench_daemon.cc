@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "daemon/daemon.h"
+#include "ledger/sqlite_ledger.h"
 
 namespace {
 
@@ -49,6 +50,7 @@ std::string sale(uint64_t n, int customers) {
 
 struct Result {
   std::vector<int64_t> latencies_us;
+  std::vector<uint64_t> request_no;  // parallel to latencies_us: which request (its due time)
   uint64_t errors = 0;
   std::string first_error;
 };
@@ -84,6 +86,7 @@ void client(uint16_t port, int index, int connections, uint64_t total, double ra
     const auto us =
         std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - due).count();
     out.latencies_us.push_back(us);
+    out.request_no.push_back(n);
     if (ec || res.result() != http::status::ok) {
       ++out.errors;
       if (out.first_error.empty()) {
@@ -180,6 +183,39 @@ int main(int argc, char** argv) {
       static_cast<long long>(all.empty() ? 0 : all.back()));
   if (!first_error.empty()) {
     std::fprintf(stderr, "first error: %s\n", first_error.c_str());
+  }
+  // Where the slowest requests were due (ms after the start): a stall shows as a run of
+  // neighbours; and what the ledger's commits and checkpoints cost meanwhile.
+  std::vector<std::pair<int64_t, uint64_t>> slowest;
+  for (const Result& r : results) {
+    for (size_t i = 0; i < r.latencies_us.size(); ++i) {
+      slowest.emplace_back(r.latencies_us[i], r.request_no[i]);
+    }
+  }
+  const size_t show = std::min<size_t>(5, slowest.size());
+  std::partial_sort(slowest.begin(), slowest.begin() + static_cast<std::ptrdiff_t>(show),
+                    slowest.end(), std::greater<>());
+  std::fprintf(stderr, "slowest (due at ms: latency us):");
+  for (size_t i = 0; i < show; ++i) {
+    std::fprintf(stderr, " %.0f: %lld", 1e3 * static_cast<double>(slowest[i].second) / rate,
+                 static_cast<long long>(slowest[i].first));
+  }
+  std::fprintf(stderr, "\n");
+  if (daemon) {
+    if (auto ledger =
+            std::dynamic_pointer_cast<loyalty::ledger::SqliteLedger>(daemon->runtime().store())) {
+      const auto st = ledger->stats();
+      std::fprintf(stderr,
+                   "ledger: %llu commits (slowest %lld us), %llu background checkpoints (slowest "
+                   "%lld us), %llu foreground checkpoints (slowest %lld us), WAL up to %lld pages\n",
+                   static_cast<unsigned long long>(st.commits),
+                   static_cast<long long>(st.max_commit_us),
+                   static_cast<unsigned long long>(st.background_checkpoints),
+                   static_cast<long long>(st.max_background_checkpoint_us),
+                   static_cast<unsigned long long>(st.foreground_checkpoints),
+                   static_cast<long long>(st.max_foreground_checkpoint_us),
+                   static_cast<long long>(st.max_wal_pages));
+    }
   }
   daemon.reset();
   if (!dir.empty()) {

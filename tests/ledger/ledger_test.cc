@@ -697,6 +697,12 @@ TEST_F(LedgerTest, ConcurrentWritersShareCommitsAndAFailedOneLosesOnlyItsOwnWork
   // Fewer COMMITs than transactions: writers shared them (at least one group of two).
   const uint64_t groups = l_->groups_ended() - groups_before;
   EXPECT_LT(groups, static_cast<uint64_t>(kThreads * kEach));
+  // The stats count one COMMIT per group that committed, never more than the groups.
+  const auto stats = l_->stats();
+  EXPECT_GT(stats.commits, 0u);
+  EXPECT_LE(stats.commits, l_->groups_ended());
+  EXPECT_GT(stats.max_commit_us, 0);
+  EXPECT_GT(stats.max_wal_pages, 0);
   // Everything is durable: another connection sees it all.
   l_.reset();
   l_ = SqliteLedger::open(opts_);

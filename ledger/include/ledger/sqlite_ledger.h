@@ -140,6 +140,19 @@ class SqliteLedger final : public app::LedgerStore {
     return groups_ended_;
   }
 
+  // What the commits and checkpoints cost so far (metrics, bench_daemon): a stalled POS
+  // call can be matched to a slow COMMIT or to a checkpoint the committing thread ran.
+  struct Stats {
+    uint64_t commits = 0;                 // COMMITs run (one per group)
+    int64_t max_commit_us = 0;            // the slowest COMMIT (its WAL write and sync)
+    uint64_t background_checkpoints = 0;  // run by the checkpoint thread
+    int64_t max_background_checkpoint_us = 0;
+    uint64_t foreground_checkpoints = 0;  // run inside a COMMIT (WAL past 16x the limit)
+    int64_t max_foreground_checkpoint_us = 0;
+    int64_t max_wal_pages = 0;            // the largest WAL seen at a commit
+  };
+  Stats stats() const;
+
   // For admin tools and tests (verify, reports): runs `f(db)` holding the connection's
   // lock. Inside, query()/exec() may be used.
   template <class F>
@@ -202,6 +215,17 @@ class SqliteLedger final : public app::LedgerStore {
   // syncing after every sale.
   int64_t ckpt_triggered_at_pages_ = 0;
   bool ckpt_stop_ = false;
+
+  struct AtomicStats {
+    std::atomic<uint64_t> commits{0};
+    std::atomic<int64_t> max_commit_us{0};
+    std::atomic<uint64_t> background_checkpoints{0};
+    std::atomic<int64_t> max_background_checkpoint_us{0};
+    std::atomic<uint64_t> foreground_checkpoints{0};
+    std::atomic<int64_t> max_foreground_checkpoint_us{0};
+    std::atomic<int64_t> max_wal_pages{0};
+  };
+  AtomicStats stats_;
 
   // Group commit (see the file comment). A group is one SQLite write transaction shared by
   // the writers that queued while it was open.
