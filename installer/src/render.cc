@@ -16,37 +16,15 @@ const std::vector<std::string> kInstallerKeys = {"plugin_dir",     "sync_url",  
 
 namespace {
 
+// A value placed between the template's quotes: a TOML basic string's content, escaped
+// by toml++'s own formatter. No format flags: always a one-line basic string (never a
+// literal or multi-line one), so stripping the quotes it writes leaves the content.
 std::string toml_escape(const std::string& v) {
-  std::string out;
-  for (unsigned char c : v) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          static const char* kHex = "0123456789ABCDEF";
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
+  const toml::value<std::string> value(v);
+  std::ostringstream quoted;
+  quoted << toml::toml_formatter(value, toml::format_flags::none);
+  const std::string s = quoted.str();
+  return s.size() >= 2 ? s.substr(1, s.size() - 2) : std::string();
 }
 
 bool is_name_char(char c) {
