@@ -19,8 +19,6 @@ namespace {
 
 using testing::at;
 
-constexpr int64_t kDayMs = 86'400'000;
-
 const BusinessTime kT0 = BusinessTime{1'795'364'100'000, -360};  // 2026-11-22T10:15:00-06:00
 
 Lot lot(std::string id, int64_t expires_in_days, int64_t remaining, int64_t original = -1) {
