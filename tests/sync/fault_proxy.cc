@@ -270,37 +270,38 @@ void FaultProxy::stall(bool on) { stall_ = on; }
 void FaultProxy::duplicate_frames(Direction dir, int extra_copies) { dup_[dir] = extra_copies; }
 void FaultProxy::refuse(bool on) { refuse_ = on; }
 
-void FaultProxy::drop_messages(Direction dir, const std::string& type, int count) {
+void FaultProxy::drop_messages(Direction dir, const std::string& type, int count,
+                               const std::string& containing) {
   std::lock_guard lock(rules_mu_);
-  drop_[dir] = Rule{"\"type\":\"" + type + "\"", count};
+  drop_[dir] = Rule{"\"type\":\"" + type + "\"", count, containing};
 }
 
 void FaultProxy::reorder_messages(Direction dir, const std::string& type, int count) {
   std::lock_guard lock(rules_mu_);
-  reorder_[dir] = Rule{"\"type\":\"" + type + "\"", count};
+  reorder_[dir] = Rule{"\"type\":\"" + type + "\"", count, {}};
 }
 
 void FaultProxy::replay_messages(Direction dir, const std::string& type, int count) {
   std::lock_guard lock(rules_mu_);
-  replay_[dir] = Rule{"\"type\":\"" + type + "\"", count};
+  replay_[dir] = Rule{"\"type\":\"" + type + "\"", count, {}};
 }
 
 FaultProxy::Verdict FaultProxy::classify(Direction dir, const std::string& payload) {
   std::lock_guard lock(rules_mu_);
   Rule& drop = drop_[dir];
-  if (drop.left > 0 && payload.find(drop.type) != std::string::npos) {
+  if (drop.matches(payload)) {
     --drop.left;
     ++dropped_;
     ++faults_;
     return Verdict::kDrop;
   }
   Rule& reorder = reorder_[dir];
-  if (reorder.left > 0 && payload.find(reorder.type) != std::string::npos) {
+  if (reorder.matches(payload)) {
     --reorder.left;
     return Verdict::kHold;
   }
   Rule& replay = replay_[dir];
-  if (replay.left > 0 && payload.find(replay.type) != std::string::npos) {
+  if (replay.matches(payload)) {
     --replay.left;
     return Verdict::kReplay;
   }

@@ -60,9 +60,10 @@ class FaultProxy {
   void stall(bool on);
   // Each complete websocket data frame in `dir` is sent 1 + extra_copies times. 0 = off.
   void duplicate_frames(Direction dir, int extra_copies);
-  // The next `count` messages of `type` in `dir` are dropped (one-shot counters, any
-  // connection).
-  void drop_messages(Direction dir, const std::string& type, int count);
+  // The next `count` messages of `type` in `dir` (that also contain `containing`, when
+  // given) are dropped (one-shot counters, any connection).
+  void drop_messages(Direction dir, const std::string& type, int count,
+                     const std::string& containing = {});
   // The next `count` messages of `type` in `dir` are each held and sent after the following
   // message of that type.
   void reorder_messages(Direction dir, const std::string& type, int count);
@@ -118,6 +119,11 @@ class FaultProxy {
   struct Rule {
     std::string type;
     int left = 0;
+    std::string containing;
+    bool matches(const std::string& payload) const {
+      return left > 0 && payload.find(type) != std::string::npos &&
+             (containing.empty() || payload.find(containing) != std::string::npos);
+    }
   };
   std::mutex rules_mu_;
   Rule drop_[2], reorder_[2], replay_[2];

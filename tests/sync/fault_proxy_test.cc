@@ -147,7 +147,7 @@ TEST(FaultProxy, DropsAndReordersWholeMessagesOfOneType) {
   EchoServer echo;
   FaultProxy proxy(echo.port());
   proxy.reorder_messages(FaultProxy::kToServer, "push", 1);
-  proxy.drop_messages(FaultProxy::kToServer, "entries", 1);
+  proxy.drop_messages(FaultProxy::kToServer, "entries", 1, R"("n":2)");
   const int fd = connect_to(proxy.port());
   const std::string header = "GET / HTTP/1.1\r\n\r\n";
   const std::string p1 = text_frame(R"({"first_seq":1,"type":"push"})");
@@ -156,8 +156,8 @@ TEST(FaultProxy, DropsAndReordersWholeMessagesOfOneType) {
   const std::string e1 = text_frame(R"({"type":"entries","n":1})");
   const std::string e2 = text_frame(R"({"type":"entries","n":2})");
   send_str(fd, header + p1 + applied + p2 + e1 + e2);
-  // p1 waits for the next push; other messages pass it; the first "entries" is dropped.
-  const std::string want = header + applied + p2 + p1 + e2;
+  // p1 waits for the next push; other messages pass it; the "entries" with n 2 is dropped.
+  const std::string want = header + applied + p2 + p1 + e1;
   EXPECT_EQ(read_some(fd, want.size(), 2000), want);
   EXPECT_EQ(proxy.reordered_messages(), 1);
   EXPECT_EQ(proxy.dropped_messages(), 1);

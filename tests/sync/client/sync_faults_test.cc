@@ -83,10 +83,10 @@ TEST(SyncFaults, ReorderedReplayedAndDroppedPushesAndReorderedEntriesConverge) {
   ASSERT_TRUE(eventually([&] { return up.held_now() == 1 || up.replayed_messages() == 1; }));
   sales(3);
   ASSERT_TRUE(eventually([&] { return up.replayed_messages() == 1; }));
-  // A PUSH lost with more after it: NACK and rewind again.
+  // A PUSH lost with more after it (the first one carrying ticket DROP): NACK and rewind.
   const int64_t nacks = net.stats("B1").nacks;
-  up.drop_messages(FaultProxy::kToServer, "push", 1);
-  sales(3);
+  up.drop_messages(FaultProxy::kToServer, "push", 1, R"("ticket":"DROP")");
+  net.sale("B1", "card:2", "DROP", "7.00");
   ASSERT_TRUE(eventually([&] { return up.dropped_messages() == 1; }));
   sales(20);
   ASSERT_TRUE(net.converged(std::chrono::seconds(10))) << net.sizes();
@@ -107,7 +107,7 @@ TEST(SyncFaults, ReorderedReplayedAndDroppedPushesAndReorderedEntriesConverge) {
   EXPECT_EQ(s2.failures, 0);
 
   // A lost last PUSH (nothing after it draws a NACK) is sent again after a flush period.
-  up.drop_messages(FaultProxy::kToServer, "push", 1);
+  up.drop_messages(FaultProxy::kToServer, "push", 1, R"("ticket":"LAST")");
   net.sale("B1", "card:1", "LAST", "20.00");
   ASSERT_TRUE(net.converged(std::chrono::seconds(10))) << net.sizes();
   EXPECT_EQ(up.dropped_messages(), 2);
