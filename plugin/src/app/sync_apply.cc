@@ -129,8 +129,8 @@ class Applier {
       r.business_at = w.business_at;
       r.recorded_at_ms = now_ms_;
       r.program_version = s_.program.version;
-      r.reason = "welcome bonus already granted by " + first->origin_branch + " (" +
-                 first->entry_id + ")";
+      r.reason =
+          "welcome bonus already granted by " + first->origin_branch + " (" + first->entry_id + ")";
       r.body_hash = w.body_hash;
       std::vector<domain::Allocation> alloc;
       if (w.points > Points(0)) {

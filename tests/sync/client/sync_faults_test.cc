@@ -124,8 +124,7 @@ TEST(SyncFaults, ReorderedReplayedAndDroppedPushesAndReorderedEntriesConverge) {
     EXPECT_EQ(net.balance("B2", ref), want) << ref;
     EXPECT_EQ(net.balance("B3", ref), want) << ref;
   }
-  EXPECT_EQ(metrics(net).value("head_offset", -1),
-            static_cast<int64_t>(net.entries("B1").size()));
+  EXPECT_EQ(metrics(net).value("head_offset", -1), static_cast<int64_t>(net.entries("B1").size()));
   net.expect_verify_clean();
 }
 
@@ -223,8 +222,7 @@ TEST(SyncFaults, TwoBranchesOfflineForAWeekReconnectWithNothingLostOrDoubled) {
   }
   EXPECT_EQ(net.balance("B3", "card:W", day_at(8)), -40);
   EXPECT_EQ(net.balance("B3", "card:10", day_at(8)), 30);  // days 6, 7, 8 not yet expired
-  EXPECT_EQ(metrics(net).value("head_offset", -1),
-            static_cast<int64_t>(net.entries("B3").size()));
+  EXPECT_EQ(metrics(net).value("head_offset", -1), static_cast<int64_t>(net.entries("B3").size()));
   net.expect_verify_clean();
 }
 
