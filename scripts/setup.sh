@@ -35,6 +35,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   openssh-client openssh-server
   chromium  # the admin page's browser test (tests/daemon/admin_browser_test.cc)
+  openssl   # the command: a throwaway CA for the wss:// test (tests/sync/client/sync_tls_test.cc)
 )
 
 missing=()

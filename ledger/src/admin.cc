@@ -225,8 +225,8 @@ std::vector<ReportRow> report(SqliteLedger& ledger, const char* entries_sql, con
   "-sum(CASE WHEN kind IN ('clawback', 'void_clawback') THEN points ELSE 0 END), "            \
   "sum(CASE WHEN kind IN ('restore', 'void_restore') THEN points ELSE 0 END), "               \
   "-sum(CASE WHEN kind = 'expire' THEN points ELSE 0 END), "                                  \
-  "sum(CASE WHEN kind IN ('adjust', 'welcome', 'transfer_in', 'transfer_out') THEN points "   \
-  "ELSE 0 END), count(DISTINCT account_id) "
+  "sum(CASE WHEN kind IN ('adjust', 'welcome', 'welcome_reversal', 'transfer_in', "         \
+  "'transfer_out') THEN points ELSE 0 END), count(DISTINCT account_id) "
 #define LOYALTY_ENTRY_DAY "date(business_at_ms / 1000 + business_offset * 60, 'unixepoch')"
 #define LOYALTY_SALE_DAY "date(at_ms / 1000 + at_offset * 60, 'unixepoch')"
 

@@ -123,12 +123,6 @@ domain::Result<Url> parse_url(const std::string& url) {
   return u;
 }
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 struct AuthRefused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -346,7 +340,7 @@ struct SyncClient::Impl {
     hello.applied_offset = st.applied_offset;
     hello.hub_epoch_seen = st.hub_epoch;
     hello.config_version = st.config_version;
-    hello.client_time_ms = wall_ms();
+    hello.client_time_ms = service.clock().now_ms();
     ws.text(true);
     co_await ws.async_write(net::buffer(encode(Frame{hello})), use_awaitable);
 
@@ -374,7 +368,7 @@ struct SyncClient::Impl {
       app::SyncState now = tx->sync_state(app::kHubPeer);
       now.hub_epoch = welcome->hub_epoch;
       now.acked_seq = acked_seq;
-      now.last_contact_ms = wall_ms();
+      now.last_contact_ms = service.clock().now_ms();
       tx->put_sync_state(app::kHubPeer, now);
       tx->commit();
     }
@@ -436,6 +430,7 @@ struct SyncClient::Impl {
       log->info("sync: hub expects seq {}; resending from there", n->expected);
       next_seq = std::max<int64_t>(1, n->expected);
       acked_seq = std::max(acked_seq, n->expected - 1);
+      update([&](ClientStats& s) { ++s.nacks; });
       kick();
     } else if (auto* e = std::get_if<Entries>(&*f)) {
       on_entries(*e);
@@ -505,8 +500,26 @@ struct SyncClient::Impl {
   template <class Ws>
   awaitable<void> writer(Ws& ws) {
     std::vector<int64_t> in_flight;  // last_seq of batches sent and not yet acked
+    // When the oldest batch in flight went out or the ack last moved, whichever is later.
+    auto progress_at = std::chrono::steady_clock::now();
+    int64_t progress_seq = acked_seq;
     while (!session_dead && !stopping) {
+      if (acked_seq != progress_seq) {
+        progress_seq = acked_seq;
+        progress_at = std::chrono::steady_clock::now();
+      }
       std::erase_if(in_flight, [&](int64_t last) { return last <= acked_seq; });
+      if (!in_flight.empty() &&
+          std::chrono::steady_clock::now() - progress_at >= opt.flush_period) {
+        // No ack for a flush period: the hub did not store a batch (a `rate` answer, or it was
+        // lost) and nothing after it drew a NACK. Send again from the acked position.
+        log->info("sync: no ack for seq {}.. in {} ms; resending", acked_seq + 1,
+                  opt.flush_period.count());
+        in_flight.clear();
+        next_seq = acked_seq + 1;
+        progress_at = std::chrono::steady_clock::now();
+        update([&](ClientStats& s) { ++s.resends; });
+      }
       if (next_seq <= acked_seq) next_seq = acked_seq + 1;
       if (!in_flight.empty() && in_flight.back() >= next_seq) in_flight.clear();  // rewound (nack)
       std::string frame;
@@ -544,14 +557,22 @@ struct SyncClient::Impl {
           break;
         }
         if (sent_last > 0) {
+          if (in_flight.empty()) progress_at = std::chrono::steady_clock::now();
           in_flight.push_back(sent_last);
           next_seq = sent_last + 1;
           update([&](ClientStats& s) { s.pushed += static_cast<int64_t>(sent_count); });
         }
         continue;
       }
-      // Nothing to send: wait for a wake-up, an ack, a frame to answer, or the flush timer.
-      signal.expires_after(opt.flush_period);
+      // Nothing to send: wait for a wake-up, an ack, a frame to answer, or the flush timer
+      // (which also ends the wait for an ack that does not come).
+      auto wait = opt.flush_period;
+      if (!in_flight.empty()) {
+        wait = std::max(std::chrono::milliseconds(1),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            progress_at + opt.flush_period - std::chrono::steady_clock::now()));
+      }
+      signal.expires_after(wait);
       boost::system::error_code ec;
       co_await signal.async_wait(net::redirect_error(use_awaitable, ec));
       wake_pending.store(false, std::memory_order_relaxed);

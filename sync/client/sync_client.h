@@ -58,6 +58,8 @@ struct ClientStats {
   int64_t applied_offset = 0;
   int64_t applied = 0;        // remote entries written here
   int64_t duplicates = 0;
+  int64_t nacks = 0;          // NACKs received (the client rewound)
+  int64_t resends = 0;        // rewinds after a flush period without an ack
   int64_t configs = 0;        // program documents applied
   int64_t last_backoff_ms = 0;
   std::string last_error;

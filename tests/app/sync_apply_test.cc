@@ -305,5 +305,34 @@ TEST_F(SyncApplyTest, OfflineRedemptionIsCappedPerCustomerPerDay) {
   call("B2", auth);
 }
 
+TEST_F(SyncApplyTest, ThreeOfflineEnrollmentsOfOneCardKeepOneWelcomeBonus) {
+  for (const char* b : {"B1", "B2", "B3"}) add(b, "welcome_bonus = 20\n");
+  // Same card, same business time in three branches that cannot see each other.
+  for (const char* b : {"B3", "B2", "B1"}) sale(b, "card:5", std::string("W-") + b, "10.00");
+  EXPECT_EQ(balance("B2", "card:5"), 30);
+  sync({"B2", "B3"});  // B2 and B3 meet first: B3's grant has the larger id, B3 reverses it
+  sync({"B2", "B3"});
+  EXPECT_EQ(balance("B3", "card:5"), 20 + 10 + 10);
+  converge();  // then B1, whose grant has the smallest id: B2 reverses too
+  expect_converged("card:5");
+  EXPECT_EQ(balance("B1", "card:5"), 20 + 3 * 10);
+  auto kinds = [&](const std::string& b) {
+    auto& l = *nodes_.at(b).ledger;
+    return l.with_db([&](sqlite3*) {
+      std::multiset<std::string> out;
+      auto q = l.query("SELECT kind || ' ' || origin_branch || ' ' || ref_entry_id FROM entries "
+                       "WHERE kind LIKE 'welcome%'");
+      while (q.step()) out.insert(q.text(0));
+      return out;
+    });
+  };
+  const auto k = kinds("B1");
+  EXPECT_EQ(k.size(), 5u);
+  EXPECT_EQ(k.count("welcome_reversal B2 B2/B2-2/welcome"), 1u);
+  EXPECT_EQ(k.count("welcome_reversal B3 B3/B3-1/welcome"), 1u);
+  converge();  // settled: nothing more is written
+  EXPECT_EQ(kinds("B3"), k);
+}
+
 }  // namespace
 }  // namespace loyalty

@@ -1,5 +1,6 @@
 // FaultProxy against a plain TCP echo server: forwarding, a one-shot cut at a byte offset, a
-// silent stall, and duplication of complete websocket frames after the upgrade header.
+// silent stall, duplication of complete websocket messages after the upgrade header, and
+// dropped or reordered messages of one type.
 #include "fault_proxy.h"
 
 #include <arpa/inet.h>
@@ -132,6 +133,96 @@ TEST(FaultProxy, DuplicatesCompleteWebsocketDataFrames) {
   const std::string want = header + text_frame + text_frame + text_frame + ping;
   EXPECT_EQ(read_some(fd, want.size(), 2000), want);
   EXPECT_EQ(proxy.duplicated_frames(), 2);
+  ::close(fd);
+}
+
+std::string text_frame(const std::string& payload, bool fin = true, int opcode = 1) {
+  std::string f;
+  f += static_cast<char>((fin ? 0x80 : 0) | opcode);
+  f += static_cast<char>(payload.size());  // < 126 here
+  return f + payload;
+}
+
+TEST(FaultProxy, DropsAndReordersWholeMessagesOfOneType) {
+  EchoServer echo;
+  FaultProxy proxy(echo.port());
+  proxy.reorder_messages(FaultProxy::kToServer, "push", 1);
+  proxy.drop_messages(FaultProxy::kToServer, "entries", 1, R"("n":2)");
+  const int fd = connect_to(proxy.port());
+  const std::string header = "GET / HTTP/1.1\r\n\r\n";
+  const std::string p1 = text_frame(R"({"first_seq":1,"type":"push"})");
+  const std::string applied = text_frame(R"({"offset":3,"type":"applied"})");
+  const std::string p2 = text_frame(R"({"first_seq":2,"type":"push"})");
+  const std::string e1 = text_frame(R"({"type":"entries","n":1})");
+  const std::string e2 = text_frame(R"({"type":"entries","n":2})");
+  send_str(fd, header + p1 + applied + p2 + e1 + e2);
+  // p1 waits for the next push; other messages pass it; the "entries" with n 2 is dropped.
+  const std::string want = header + applied + p2 + p1 + e1;
+  EXPECT_EQ(read_some(fd, want.size(), 2000), want);
+  EXPECT_EQ(proxy.reordered_messages(), 1);
+  EXPECT_EQ(proxy.dropped_messages(), 1);
+  EXPECT_EQ(proxy.faults(), 2);
+  ::close(fd);
+}
+
+TEST(FaultProxy, ReplaysACopyAfterTheNextMessageOfItsType) {
+  EchoServer echo;
+  FaultProxy proxy(echo.port());
+  proxy.replay_messages(FaultProxy::kToServer, "push", 1);
+  const int fd = connect_to(proxy.port());
+  const std::string header = "GET / HTTP/1.1\r\n\r\n";
+  const std::string p1 = text_frame(R"({"first_seq":1,"type":"push"})");
+  const std::string p2 = text_frame(R"({"first_seq":2,"type":"push"})");
+  send_str(fd, header + p1);
+  EXPECT_EQ(read_some(fd, header.size() + p1.size(), 2000), header + p1);
+  EXPECT_EQ(proxy.held_now(), 1);
+  send_str(fd, p2);
+  EXPECT_EQ(read_some(fd, p2.size() + p1.size(), 2000), p2 + p1);
+  EXPECT_EQ(proxy.replayed_messages(), 1);
+  EXPECT_EQ(proxy.held_now(), 0);
+  ::close(fd);
+}
+
+TEST(FaultProxy, AHeldMessageWithoutSuccessorIsSentLate) {
+  EchoServer echo;
+  FaultProxy proxy(echo.port());
+  proxy.reorder_messages(FaultProxy::kToServer, "push", 1);
+  const int fd = connect_to(proxy.port());
+  const std::string header = "GET / HTTP/1.1\r\n\r\n";
+  const std::string p1 = text_frame(R"({"type":"push"})");
+  send_str(fd, header + p1);
+  EXPECT_EQ(read_some(fd, header.size() + 1, 100), header);  // held back
+  EXPECT_EQ(read_some(fd, p1.size(), 3000), p1);              // then sent, not reordered
+  EXPECT_EQ(proxy.reordered_messages(), 0);
+  ::close(fd);
+}
+
+TEST(FaultProxy, AFragmentedMessageIsOneUnitAndControlFramesPass) {
+  EchoServer echo;
+  FaultProxy proxy(echo.port());
+  proxy.drop_messages(FaultProxy::kToServer, "push", 1);
+  const int fd = connect_to(proxy.port());
+  const std::string header = "GET / HTTP/1.1\r\n\r\n";
+  const std::string ping = std::string("\x89\x00", 2);
+  const std::string first = text_frame(R"({"type":)", false, 1);
+  const std::string last = text_frame(R"("push"})", true, 0);
+  const std::string other = text_frame(R"({"type":"ack"})");
+  send_str(fd, header + first + ping + last + other);
+  EXPECT_EQ(read_some(fd, header.size() + ping.size() + other.size(), 2000), header + ping + other);
+  EXPECT_EQ(proxy.dropped_messages(), 1);
+  ::close(fd);
+}
+
+TEST(FaultProxy, StreamsThatAreNotHttpPassUntouched) {
+  EchoServer echo;
+  FaultProxy proxy(echo.port());
+  proxy.drop_messages(FaultProxy::kToServer, "push", 1);
+  const int fd = connect_to(proxy.port());
+  // A TLS record would look like this: no HTTP start, so no framing, even after CRLFCRLF.
+  const std::string tls = std::string("\x16\x03\x01\r\n\r\n", 7) + text_frame(R"({"type":"push"})");
+  send_str(fd, tls);
+  EXPECT_EQ(read_some(fd, tls.size(), 2000), tls);
+  EXPECT_EQ(proxy.dropped_messages(), 0);
   ::close(fd);
 }
 

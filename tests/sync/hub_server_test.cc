@@ -1,12 +1,9 @@
 // The hub over real sockets on 127.0.0.1:0: the in-process Server for protocol behaviour
 // (401 before upgrade, push/ack/fan-out, another branch's entries, malformed, binary and
 // oversized frames, metrics), and the loyalty-hub binary for SIGKILL-restart and SIGTERM.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,11 +13,13 @@
 
 #include "sync/hub/hub_core.h"
 #include "sync/hub/server.h"
+#include "hub_process.h"
 #include "test_client.h"
 
 namespace loyalty::sync::hub {
 namespace {
 
+using loyalty::testing::HubProcess;
 using loyalty::testing::TestClient;
 namespace fs = std::filesystem;
 
@@ -174,85 +173,12 @@ TEST_F(HubServerTest, ANewerConnectionReplacesTheOlder) {
 
 // ---- the loyalty-hub binary -------------------------------------------------------------
 
-class HubProcess {
- public:
-  explicit HubProcess(const fs::path& dir) : dir_(dir) {}
-  ~HubProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  std::string hub_binary() const {
-    return std::string(LOYALTY_BINARY_DIR) + "/sync/hub/loyalty-hub";
-  }
-  std::string config() const { return (dir_ / "hub.toml").string(); }
-
-  std::string run_cli(const std::string& args) {
-    const std::string cmd = hub_binary() + " " + args + " --config " + config();
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[256];
-    while (p && std::fgets(buf, sizeof buf, p)) out += buf;
-    if (p) ::pclose(p);
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out;
-  }
-
-  // Starts `loyalty-hub run` and waits (bounded) for its port file.
-  uint16_t start() {
-    const fs::path port_file = dir_ / "port";
-    fs::remove(port_file);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 2);
-      const std::string bin = hub_binary();
-      const std::string cfg = config();
-      const std::string pf = port_file.string();
-      ::execl(bin.c_str(), bin.c_str(), "run", "--config", cfg.c_str(), "--port-file", pf.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 1000 && !fs::exists(port_file); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a real process
-    }
-    std::ifstream in(port_file);
-    int port = 0;
-    in >> port;
-    return static_cast<uint16_t>(port);
-  }
-  void kill_hard() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  void signal_term() { ::kill(pid_, SIGTERM); }
-  // Waits for the exit; returns the exit status (or -1 when it did not exit within 10 s).
-  int wait_exit() {
-    for (int i = 0; i < 1000; ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-
- private:
-  fs::path dir_;
-  pid_t pid_ = -1;
-};
-
 TEST(HubBinary, SigkillLosesNothingAckedAndSigtermClosesGracefully) {
   const fs::path dir = fresh_dir("binary");
-  std::ofstream(dir / "hub.toml") << "[listen]\naddress = \"127.0.0.1\"\nport = 0\n"
-                                     "[storage]\ndb = \"hub.db\"\n";
   HubProcess hub(dir);
-  const std::string t1 = hub.run_cli("token add B01");
-  const std::string t2 = hub.run_cli("token add B02");
+  hub.write_config("[listen]\naddress = \"127.0.0.1\"\nport = 0\n[storage]\ndb = \"hub.db\"\n");
+  const std::string t1 = hub.cli("token add B01");
+  const std::string t2 = hub.cli("token add B02");
   ASSERT_EQ(t1.size(), 64u);
   uint16_t port = hub.start();
   ASSERT_NE(port, 0);

@@ -37,7 +37,8 @@ VerifyReport verify(SqliteLedger& ledger);
 struct ReportRow {
   std::string day;     // YYYY-MM-DD of business_at in the entry's own UTC offset
   std::string branch;  // the business branch (entries.branch, sales.branch)
-  // Points, all positive except `adjusted` (signed: adjust, welcome, transfer_in/out).
+  // Points, all positive except `adjusted` (signed: adjust, welcome, welcome_reversal,
+  // transfer_in/out).
   int64_t earned = 0, redeemed = 0, clawed_back = 0, restored = 0, expired = 0, adjusted = 0;
   int64_t sales = 0;      // completed sales recorded that day (with or without a customer)
   int64_t customers = 0;  // distinct accounts with entries that day

@@ -53,7 +53,8 @@ struct EntryRow {
   int64_t origin_seq = 0;     // assigned by append_entry: 1, 2, 3... per origin branch
   std::string account_id;
   std::string kind;  // earn redeem clawback restore expire adjust transfer_in transfer_out
-                     // welcome void_clawback void_restore
+                     // welcome welcome_reversal void_clawback void_restore (and the sync
+                     // kinds of docs/sync.md)
   domain::Points points{0};   // signed
   std::string request_id;
   std::string branch;         // business branch of the request (usually origin_branch)

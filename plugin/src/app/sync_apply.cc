@@ -1,5 +1,7 @@
 #include "app/sync_apply.h"
 
+#include <algorithm>
+
 #include "domain/lots.h"
 #include "domain/refunds.h"
 #include "protocol/sync_data.h"
@@ -60,6 +62,7 @@ class Applier {
     if ((e.kind == "enroll" || e.kind == "category") && facts.category && !facts.category->empty()) {
       tx_.set_category(acct.account_id, *facts.category);
     }
+    if (e.kind == "welcome") settle_welcome(acct.account_id, counts);
     if (facts.sale) {
       tx_.put_sale(*facts.sale);
       tx_.count_sale(acct.account_id);
@@ -89,6 +92,55 @@ class Applier {
   }
 
  private:
+  // Two branches that enrolled the same card while offline from each other both granted the
+  // welcome bonus (the account id is derived from the card, so it is one account). The
+  // welcome with the earliest business time (then the smallest entry id) stands; every
+  // other branch reverses its own, once, with `welcome_reversal:<its welcome id>` (only the
+  // branch that granted a welcome reverses it, like refund corrections). docs/sync.md.
+  void settle_welcome(const std::string& account_id, ApplyCounts& counts) {
+    std::vector<EntryRow> welcomes;
+    std::vector<std::string> reversed;
+    for (EntryRow& x : tx_.entries_of_account(account_id, std::nullopt, std::nullopt, -1)) {
+      if (x.kind == "welcome") welcomes.push_back(std::move(x));
+      if (x.kind == "welcome_reversal") reversed.push_back(x.ref_entry_id);
+    }
+    if (welcomes.size() < 2) return;
+    const auto first = std::min_element(welcomes.begin(), welcomes.end(),
+                                        [](const EntryRow& a, const EntryRow& b) {
+                                          if (a.business_at != b.business_at) {
+                                            return a.business_at < b.business_at;
+                                          }
+                                          return a.entry_id < b.entry_id;
+                                        });
+    for (const EntryRow& w : welcomes) {
+      if (w.entry_id == first->entry_id || w.origin_branch != s_.branch) continue;
+      if (std::find(reversed.begin(), reversed.end(), w.entry_id) != reversed.end()) continue;
+      auto acct = tx_.find_account(account_id);
+      if (!acct) return;
+      EntryRow r;
+      r.entry_id = "welcome_reversal:" + w.entry_id;
+      r.origin_branch = s_.branch;
+      r.account_id = account_id;
+      r.kind = "welcome_reversal";
+      r.points = -w.points;
+      r.request_id = w.request_id;
+      r.branch = w.branch;
+      r.ref_entry_id = w.entry_id;
+      r.business_at = w.business_at;
+      r.recorded_at_ms = now_ms_;
+      r.program_version = s_.program.version;
+      r.reason =
+          "welcome bonus already granted by " + first->origin_branch + " (" + first->entry_id + ")";
+      r.body_hash = w.body_hash;
+      std::vector<domain::Allocation> alloc;
+      if (w.points > Points(0)) {
+        alloc = domain::allocate_debit(tx_.open_lots(account_id), w.points, w.entry_id);
+      }
+      tx_.append_entry(r, alloc, std::nullopt);
+      ++counts.corrections;
+    }
+  }
+
   // Refunds recorded here before their sale arrived: append the correction so that, in total,
   // the refund claws back exactly what the refunded part earned (only this branch does).
   void correct_unmatched_refunds(const domain::SaleRecord& arrived, ApplyCounts& counts) {

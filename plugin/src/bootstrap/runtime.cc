@@ -61,11 +61,12 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
     rt->logger_->error("cannot open the ledger {}: {}", s.db_path, f.what());
     return domain::make_error(f.code(), "plugin.db", std::string("ledger ") + s.db_path + ": " + f.what());
   }
-  rt->service_ = std::make_unique<app::Service>(rt->store_, rt->settings_,
-                                                std::make_shared<app::SystemClock>());
+  std::shared_ptr<const app::Clock> clock = options.clock;
+  if (!clock) clock = std::make_shared<app::SystemClock>();
+  rt->service_ = std::make_unique<app::Service>(rt->store_, rt->settings_, clock);
   rt->program_ = std::make_unique<ProgramManager>(
       rt->settings_, std::static_pointer_cast<ledger::SqliteLedger>(rt->store_), *rt->service_,
-      rt->logger_);
+      rt->logger_, clock);
   // A program stored by an admin or the hub overrides the file's (docs/admin.md).
   if (auto applied = rt->program_->refresh(); !applied) {
     rt->logger_->error("stored program not applied, running the file's: {}",

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "app/clock.h"
 #include "app/service.h"
 #include "bootstrap/program_manager.h"
 #include "config/settings.h"
@@ -27,6 +28,9 @@ struct OpenOptions {
   int64_t program_watch_ms = 1000;
   // Start the sync client when [sync] is configured (the plugin and loyaltyd; not loyaltyctl).
   bool start_sync = true;
+  // The wall clock of the service, the program manager and the sync client (offline
+  // staleness, hold deadlines, recorded_at_ms). Null: the system clock. Tests move time with it.
+  std::shared_ptr<const app::Clock> clock;
 };
 
 class Runtime {

@@ -4,11 +4,6 @@
 // B1's sale; duplicated frames, cut connections and a hub SIGKILL + restart in the middle;
 // then every node has the same entries and balances and verifies clean. A bad token is
 // refused (401) and backs off. The seed of the random cut points is printed.
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -25,6 +20,7 @@
 
 #include "bootstrap/runtime.h"
 #include "fault_proxy.h"
+#include "hub_process.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "sync/client/sync_client.h"
@@ -35,66 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::FaultProxy;
-
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-class Hub {
- public:
-  Hub(fs::path dir, uint16_t port) : dir_(std::move(dir)), port_(port) {
-    std::ofstream(dir_ / "hub.toml") << "[listen]\naddress = \"127.0.0.1\"\nport = " << port
-                                     << "\n[storage]\ndb = \"hub.db\"\n[limits]\npush_rate_per_s = 10000\n";
-  }
-  ~Hub() { kill_hard(); }
-  std::string cli(const std::string& args) {
-    const std::string cmd = bin() + " " + args + " --config " + (dir_ / "hub.toml").string();
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[256];
-    while (p && std::fgets(buf, sizeof buf, p)) out += buf;
-    if (p) ::pclose(p);
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out;
-  }
-  bool start() {
-    const fs::path pf = dir_ / "port";
-    fs::remove(pf);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 2);
-      const std::string b = bin(), c = (dir_ / "hub.toml").string(), p = pf.string();
-      ::execl(b.c_str(), b.c_str(), "run", "--config", c.c_str(), "--port-file", p.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 1000 && !fs::exists(pf); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return fs::exists(pf);
-  }
-  void kill_hard() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  static std::string bin() { return std::string(LOYALTY_BINARY_DIR) + "/sync/hub/loyalty-hub"; }
-  fs::path dir_;
-  uint16_t port_;
-  pid_t pid_ = -1;
-};
+using testing::HubProcess;
 
 class SyncClientTest : public ::testing::Test {
  protected:
@@ -102,7 +39,8 @@ class SyncClientTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("sync_client_test_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    hub_ = std::make_unique<Hub>(dir_, free_port());
+    hub_ = std::make_unique<HubProcess>(dir_);
+    hub_->write_config(HubProcess::loopback_config(HubProcess::free_port()));
   }
   void TearDown() override {
     branches_.clear();
@@ -163,7 +101,7 @@ class SyncClientTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<HubProcess> hub_;
   std::map<std::string, std::unique_ptr<bootstrap::Runtime>> branches_;
   int seq_ = 0;
 };
@@ -174,7 +112,7 @@ TEST_F(SyncClientTest, ThreeBranchesConvergeThroughFaultsAndAHubCrash) {
   std::mt19937_64 rng(seed);
   std::map<std::string, std::string> tokens;
   for (const char* b : {"B1", "B2", "B3"}) tokens[b] = hub_->cli(std::string("token add ") + b);
-  ASSERT_TRUE(hub_->start());
+  ASSERT_NE(hub_->start(), 0);
   FaultProxy proxy(hub_->port());
   open_branch("B1", proxy.port(), tokens["B1"]);
   open_branch("B2", hub_->port(), tokens["B2"]);
@@ -207,7 +145,7 @@ TEST_F(SyncClientTest, ThreeBranchesConvergeThroughFaultsAndAHubCrash) {
   hub_->kill_hard();
   for (int i = 0; i < 50; ++i) sale("B3", "card:1", "V" + std::to_string(i), "2.00");
   proxy.cut_all();
-  ASSERT_TRUE(hub_->start());
+  ASSERT_NE(hub_->start(), 0);
   ASSERT_TRUE(converged(std::chrono::seconds(40))) << "entries B1/B2/B3: " << entries("B1").size() << "/"
                                                   << entries("B2").size() << "/" << entries("B3").size();
   EXPECT_GT(proxy.faults(), 0);  // a run that injected nothing proves nothing
@@ -235,7 +173,7 @@ TEST_F(SyncClientTest, ThreeBranchesConvergeThroughFaultsAndAHubCrash) {
 
 TEST_F(SyncClientTest, BadTokenIsRefusedAndBacksOffAtLeastFiveMinutes) {
   hub_->cli("token add B1");
-  ASSERT_TRUE(hub_->start());
+  ASSERT_NE(hub_->start(), 0);
   open_branch("B1", hub_->port(), std::string(64, 'a'));
   sale("B1", "card:1", "S1", "45.00");  // the POS is not held up
   auto* client = branches_.at("B1")->sync_client();
