@@ -252,6 +252,10 @@ TEST_F(SyncRecoveryTest, BranchRestoredFromAnOlderCopyGetsANewEpochAndItsEntries
   // A day of business after the backup, all of it synced, then the disk is replaced.
   for (int i = 0; i < 30; ++i) sale("B1", "card:" + std::to_string(2 + i % 4), "T" + std::to_string(i), "10.00");
   sale("B1", "card:1", "S3", "20.00");  // 20
+  const json lost_request = {{"type", "sale.completed"}, {"id", "lost-1"}, {"ticket", "L1"},
+                             {"customer", "card:1"}, {"at", "2026-11-22T10:15:00-06:00"},
+                             {"lines", {{{"n", 1}, {"amount", "2.00"}}}}};
+  EXPECT_EQ(branches_.at("B1")->service().handle(lost_request.dump()).code, 0);  // 1 point
   ASSERT_TRUE(all_acked("B1"));
   ASSERT_TRUE(converged());
   const std::set<std::string> before = entries("B2");
@@ -259,7 +263,7 @@ TEST_F(SyncRecoveryTest, BranchRestoredFromAnOlderCopyGetsANewEpochAndItsEntries
   const std::string old_epoch = ledger("B1").node_epoch();
   std::map<std::string, int64_t> balances;
   for (int c = 1; c <= 5; ++c) balances["card:" + std::to_string(c)] = balance("B2", "card:" + std::to_string(c));
-  EXPECT_EQ(balances["card:1"], 75);
+  EXPECT_EQ(balances["card:1"], 76);
   branches_.erase("B1");
   restore(dir_ / "B1-old.db", db("B1"));
   open_branch("B1");
@@ -272,6 +276,13 @@ TEST_F(SyncRecoveryTest, BranchRestoredFromAnOlderCopyGetsANewEpochAndItsEntries
   EXPECT_EQ(stats("B1").recovered, lost_max - backup_max);
   EXPECT_EQ(stats("B1").recovery_conflicts, 0);
   for (const auto& [c, bal] : balances) EXPECT_EQ(balance("B1", c), bal) << c;
+  // The POS retries a request whose response was lost with the newer copy: it is not applied
+  // a second time.
+  const size_t n_before_retry = entries("B1").size();
+  auto retry = branches_.at("B1")->service().handle(lost_request.dump());
+  EXPECT_NE(retry.code, 0) << retry.json;  // refused (docs/sync.md: not answered as before)
+  EXPECT_EQ(entries("B1").size(), n_before_retry);
+  EXPECT_EQ(balance("B1", "card:1"), 76);
 
   // New writes: the new epoch, seqs after the hub's; both branches converge.
   sale("B1", "card:1", "S4", "10.00");  // 10
@@ -291,7 +302,7 @@ TEST_F(SyncRecoveryTest, BranchRestoredFromAnOlderCopyGetsANewEpochAndItsEntries
               1)
         << b;
   }
-  EXPECT_EQ(balance("B1", "card:1"), 95);
+  EXPECT_EQ(balance("B1", "card:1"), 96);
   expect_same_everywhere({"card:1", "card:2", "card:3", "card:4", "card:5"});
   // Reopening the recovered ledger is quiet: nothing more to fetch, no new epoch.
   branches_.erase("B1");
