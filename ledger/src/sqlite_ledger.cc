@@ -730,7 +730,8 @@ class SqliteTx final : public app::LedgerTx {
     q.bind(11, st.check_entry_id);
     q.run();
     // Own writes are numbered above the floor (next_seq): drop a cached counter below it.
-    if (auto it = l_.last_seq_.find(l_.branch_id_); it != l_.last_seq_.end() && it->second < st.own_seq_floor) {
+    if (auto it = l_.last_seq_.find(l_.branch_id_);
+        it != l_.last_seq_.end() && it->second < st.own_seq_floor) {
       l_.last_seq_.erase(it);
     }
     for (auto& [b, seq] : pending_seq_) {
@@ -758,8 +759,8 @@ class SqliteTx final : public app::LedgerTx {
     q.bind(1, now_ms).bind(2, origin_branch).bind(3, limit);
     std::vector<domain::Lot> out;
     while (q.step()) {
-      out.push_back(domain::Lot{q.text(0), q.text(1), bt(q.i64(2), q.i64(3)), bt(q.i64(4), q.i64(5)),
-                                Points(q.i64(6)), Points(q.i64(7))});
+      out.push_back(domain::Lot{q.text(0), q.text(1), bt(q.i64(2), q.i64(3)),
+                                bt(q.i64(4), q.i64(5)), Points(q.i64(6)), Points(q.i64(7))});
     }
     return out;
   }
@@ -1109,7 +1110,7 @@ class SqliteTx final : public app::LedgerTx {
   uint64_t group_ = 0;
   bool done_ = false;
   std::vector<std::pair<std::string, int64_t>> pending_seq_;  // last seq used, per branch
-  std::optional<std::string> pending_epoch_;                   // set_node_epoch, at commit
+  std::optional<std::string> pending_epoch_;                  // set_node_epoch, at commit
 };
 
 // ---------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ struct ClientOptions {
   // thread expires at most sweep_batch of this branch's own due lots per write transaction
   // (a full batch is followed by the next one at once). 0 = no sweep.
   std::chrono::milliseconds sweep_period{60000};
-  int64_t sweep_batch = 200;
+  int64_t sweep_batch = 100;
 };
 
 // Counters for tests, loyaltyctl and logs (read with stats()).

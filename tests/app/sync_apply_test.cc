@@ -331,8 +331,8 @@ TEST_F(SyncApplyTest, ExpirySweepExpiresOnlyOwnDueLotsInBatchesAndNeverTwice) {
   converge();
   EXPECT_EQ(sweep("B1", 10), 0);  // a rerun finds nothing
   // The customer comes back to B1 later: the lazy expiry finds the lots already expired.
-  call("B1", {{"type", "points.adjust"}, {"at", "2027-01-22T10:15:00-06:00"}, {"customer", "card:7"},
-              {"points", 1}, {"reason", "t"}});
+  call("B1", {{"type", "points.adjust"}, {"at", "2027-01-22T10:15:00-06:00"},
+              {"customer", "card:7"}, {"points", 1}, {"reason", "t"}});
   converge();
   expect_converged("card:7");
   for (const char* b : {"B1", "B2", "B3"}) {
@@ -438,7 +438,8 @@ TEST_F(SyncApplyTest, RestoredLedgerGetsItsOwnEntriesBackUnderANewEpoch) {
   expect_converged("card:7");
   auto& l = *b1.ledger;
   EXPECT_EQ(l.with_db([&](sqlite3*) {
-    auto q = l.query("SELECT node_epoch FROM entries WHERE origin_branch = 'B1' ORDER BY origin_seq DESC");
+    auto q = l.query(
+        "SELECT node_epoch FROM entries WHERE origin_branch = 'B1' ORDER BY origin_seq DESC");
     q.step();
     return q.text(0);
   }),

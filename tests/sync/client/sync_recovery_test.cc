@@ -8,6 +8,7 @@
 //  - the owner-side expiry sweep reaches a branch the customer never revisits.
 // Every test ends with identical entry sets and balances on every node and verify clean.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -15,17 +16,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "bootstrap/runtime.h"
 #include "ledger/admin.h"
@@ -77,8 +75,9 @@ void restore(const fs::path& copy, const fs::path& db) {
 class Hub {
  public:
   Hub(fs::path dir, uint16_t port) : dir_(std::move(dir)), port_(port) {
-    std::ofstream(dir_ / "hub.toml") << "[listen]\naddress = \"127.0.0.1\"\nport = " << port
-                                     << "\n[storage]\ndb = \"hub.db\"\n[limits]\npush_rate_per_s = 10000\n";
+    std::ofstream(dir_ / "hub.toml")
+        << "[listen]\naddress = \"127.0.0.1\"\nport = " << port
+        << "\n[storage]\ndb = \"hub.db\"\n[limits]\npush_rate_per_s = 10000\n";
   }
   ~Hub() { kill_hard(); }
   std::string cli(const std::string& args) {
@@ -103,7 +102,8 @@ class Hub {
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    for (int i = 0; i < 1000 && !fs::exists(pf); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 1000 && !fs::exists(pf); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return fs::exists(pf);
   }
   void kill_hard() {
@@ -143,9 +143,11 @@ class SyncRecoveryTest : public ::testing::Test {
   void open_branch(const std::string& b, const std::string& program = "") {
     std::ofstream(dir_ / (b + ".token")) << tokens_.at(b) << "\n";
     std::ofstream(dir_ / (b + ".toml"))
-        << "[plugin]\nbranch = \"" << b << "\"\ndb = \"" << b << ".db\"\nsynchronous = \"normal\"\nlog = \"" << b << ".log\"\n"
-        << "[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\n" << program
-        << "[sync]\nurl = \"ws://127.0.0.1:" << hub_->port() << "/v1/sync\"\ntoken_file = \"" << b << ".token\"\n";
+        << "[plugin]\nbranch = \"" << b << "\"\ndb = \"" << b
+        << ".db\"\nsynchronous = \"normal\"\nlog = \"" << b << ".log\"\n"
+        << "[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\n"
+        << program << "[sync]\nurl = \"ws://127.0.0.1:" << hub_->port()
+        << "/v1/sync\"\ntoken_file = \"" << b << ".token\"\n";
     auto rt = bootstrap::Runtime::open((dir_ / (b + ".toml")).string());
     ASSERT_TRUE(rt.ok()) << rt.error().field << ": " << rt.error().message;
     branches_[b] = std::move(*rt);
@@ -161,7 +163,9 @@ class SyncRecoveryTest : public ::testing::Test {
   }
   void sale(const std::string& b, const std::string& customer, const std::string& ticket,
             const std::string& amount, const std::string& at = "") {
-    json req = {{"type", "sale.completed"}, {"ticket", ticket}, {"customer", customer},
+    json req = {{"type", "sale.completed"},
+                {"ticket", ticket},
+                {"customer", customer},
                 {"lines", {{{"n", 1}, {"amount", amount}}, {{"n", 2}, {"amount", amount}}}}};
     if (!at.empty()) req["at"] = at;
     call(b, req);
@@ -182,8 +186,9 @@ class SyncRecoveryTest : public ::testing::Test {
     auto& l = ledger(b);
     return l.with_db([&](sqlite3*) {
       std::set<std::string> out;
-      auto q = l.query("SELECT entry_id || '|' || origin_branch || '|' || origin_seq || '|' || "
-                       "node_epoch || '|' || points FROM entries");
+      auto q = l.query(
+          "SELECT entry_id || '|' || origin_branch || '|' || origin_seq || '|' || "
+          "node_epoch || '|' || points FROM entries");
       while (q.step()) out.insert(q.text(0));
       return out;
     });
@@ -217,14 +222,17 @@ class SyncRecoveryTest : public ::testing::Test {
     return eventually(
         [&] {
           return stats(b).acked_seq ==
-                 sql_int(b, "SELECT coalesce(max(origin_seq), 0) FROM entries WHERE origin_branch = '" + b + "'");
+                 sql_int(
+                     b, "SELECT coalesce(max(origin_seq), 0) FROM entries WHERE origin_branch = '" +
+                            b + "'");
         },
         std::chrono::seconds(30));
   }
   void expect_same_everywhere(const std::vector<std::string>& customers) {
     for (auto& [b, rt] : branches_) {
       auto report = ledger::verify(ledger(b));
-      EXPECT_TRUE(report.ok()) << b << ": " << (report.problems.empty() ? "" : report.problems.front());
+      EXPECT_TRUE(report.ok()) << b << ": "
+                               << (report.problems.empty() ? "" : report.problems.front());
       for (const auto& c : customers) {
         EXPECT_EQ(balance(b, c), balance(branches_.begin()->first, c)) << b << " " << c;
       }
@@ -247,29 +255,37 @@ TEST_F(SyncRecoveryTest, BranchRestoredFromAnOlderCopyGetsANewEpochAndItsEntries
   sale("B2", "card:1", "S2", "10.00");  // 10
   ASSERT_TRUE(converged());
   ledger("B1").with_db([&](sqlite3* raw) { backup_to(raw, dir_ / "B1-old.db"); });
-  const int64_t backup_max = sql_int("B1", "SELECT max(origin_seq) FROM entries WHERE origin_branch = 'B1'");
+  const int64_t backup_max =
+      sql_int("B1", "SELECT max(origin_seq) FROM entries WHERE origin_branch = 'B1'");
 
   // A day of business after the backup, all of it synced, then the disk is replaced.
-  for (int i = 0; i < 30; ++i) sale("B1", "card:" + std::to_string(2 + i % 4), "T" + std::to_string(i), "10.00");
+  for (int i = 0; i < 30; ++i)
+    sale("B1", "card:" + std::to_string(2 + i % 4), "T" + std::to_string(i), "10.00");
   sale("B1", "card:1", "S3", "20.00");  // 20
-  const json lost_request = {{"type", "sale.completed"}, {"id", "lost-1"}, {"ticket", "L1"},
-                             {"customer", "card:1"}, {"at", "2026-11-22T10:15:00-06:00"},
+  const json lost_request = {{"type", "sale.completed"},
+                             {"id", "lost-1"},
+                             {"ticket", "L1"},
+                             {"customer", "card:1"},
+                             {"at", "2026-11-22T10:15:00-06:00"},
                              {"lines", {{{"n", 1}, {"amount", "2.00"}}}}};
   EXPECT_EQ(branches_.at("B1")->service().handle(lost_request.dump()).code, 0);  // 1 point
   ASSERT_TRUE(all_acked("B1"));
   ASSERT_TRUE(converged());
   const std::set<std::string> before = entries("B2");
-  const int64_t lost_max = sql_int("B1", "SELECT max(origin_seq) FROM entries WHERE origin_branch = 'B1'");
+  const int64_t lost_max =
+      sql_int("B1", "SELECT max(origin_seq) FROM entries WHERE origin_branch = 'B1'");
   const std::string old_epoch = ledger("B1").node_epoch();
   std::map<std::string, int64_t> balances;
-  for (int c = 1; c <= 5; ++c) balances["card:" + std::to_string(c)] = balance("B2", "card:" + std::to_string(c));
+  for (int c = 1; c <= 5; ++c)
+    balances["card:" + std::to_string(c)] = balance("B2", "card:" + std::to_string(c));
   EXPECT_EQ(balances["card:1"], 76);
   branches_.erase("B1");
   restore(dir_ / "B1-old.db", db("B1"));
   open_branch("B1");
 
-  ASSERT_TRUE(eventually([&] { return stats("B1").restores_detected == 1 && !stats("B1").recovering; },
-                         std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      eventually([&] { return stats("B1").restores_detected == 1 && !stats("B1").recovering; },
+                 std::chrono::seconds(30)));
   const std::string new_epoch = ledger("B1").node_epoch();
   EXPECT_NE(new_epoch, old_epoch);
   EXPECT_EQ(stats("B1").node_epoch, new_epoch);
@@ -293,13 +309,15 @@ TEST_F(SyncRecoveryTest, BranchRestoredFromAnOlderCopyGetsANewEpochAndItsEntries
   for (const auto& e : before) EXPECT_EQ(after.count(e), 1u) << "lost: " << e;
   EXPECT_EQ(after.size(), before.size() + 2);  // an earn entry per sale
   for (const char* b : {"B1", "B2"}) {
-    EXPECT_EQ(sql_int(b, "SELECT count(*) FROM entries WHERE origin_branch = 'B1' AND origin_seq > " +
-                             std::to_string(lost_max) + " AND node_epoch != '" + new_epoch + "'"),
-              0)
+    EXPECT_EQ(
+        sql_int(b, "SELECT count(*) FROM entries WHERE origin_branch = 'B1' AND origin_seq > " +
+                       std::to_string(lost_max) + " AND node_epoch != '" + new_epoch + "'"),
+        0)
         << b;
-    EXPECT_EQ(sql_int(b, "SELECT count(*) FROM entries WHERE origin_branch = 'B1' AND origin_seq > " +
-                             std::to_string(lost_max)),
-              1)
+    EXPECT_EQ(
+        sql_int(b, "SELECT count(*) FROM entries WHERE origin_branch = 'B1' AND origin_seq > " +
+                       std::to_string(lost_max)),
+        1)
         << b;
   }
   EXPECT_EQ(balance("B1", "card:1"), 96);
@@ -372,12 +390,14 @@ TEST_F(SyncRecoveryTest, OwnerSweepExpiresALotWhoseCustomerOnlyVisitsAnotherBran
   EXPECT_EQ(stats("B1").expired, 1);
   EXPECT_EQ(stats("B2").expired, 0);  // never the expiry of another branch's lot
   for (const char* b : {"B1", "B2"}) {
-    EXPECT_EQ(sql_int(b, "SELECT count(*) FROM entries WHERE entry_id = 'expire:B1/B1-1/earn' "
-                         "AND origin_branch = 'B1' AND points = -45"),
+    EXPECT_EQ(sql_int(b,
+                      "SELECT count(*) FROM entries WHERE entry_id = 'expire:B1/B1-1/earn' "
+                      "AND origin_branch = 'B1' AND points = -45"),
               1)
         << b;
-    EXPECT_EQ(sql_int(b, "SELECT sum(points) FROM entries e JOIN aliases a ON a.account_id = "
-                         "e.account_id WHERE a.ref LIKE '%1'"),
+    EXPECT_EQ(sql_int(b,
+                      "SELECT sum(points) FROM entries e JOIN aliases a ON a.account_id = "
+                      "e.account_id WHERE a.ref LIKE '%1'"),
               0)
         << b;
   }
