@@ -154,8 +154,15 @@ std::chrono::milliseconds Backoff::next() {
 struct SyncClient::Impl {
   Impl(ClientOptions o, std::shared_ptr<app::LedgerStore> s, app::Service& svc,
        std::shared_ptr<app::SyncStatus> st, ConfigApplier ac, std::shared_ptr<spdlog::logger> lg)
-      : opt(std::move(o)), store(std::move(s)), service(svc), status(std::move(st)),
-        apply_config(std::move(ac)), log(std::move(lg)), signal(ioc), pause(ioc), sweep_timer(ioc),
+      : opt(std::move(o)),
+        store(std::move(s)),
+        service(svc),
+        status(std::move(st)),
+        apply_config(std::move(ac)),
+        log(std::move(lg)),
+        signal(ioc),
+        pause(ioc),
+        sweep_timer(ioc),
         backoff(opt.backoff_initial, opt.backoff_max, std::random_device{}()),
         node_epoch(opt.node_epoch) {
     signal.expires_at(net::steady_timer::time_point::max());
@@ -408,7 +415,8 @@ struct SyncClient::Impl {
     app::SyncState now = tx->sync_state(app::kHubPeer);
     bool restored = false;
     std::string epoch;
-    if (w.acked_seq > local_max && w.acked_seq > now.recover_to && w.acked_seq > now.own_seq_floor) {
+    if (w.acked_seq > local_max && w.acked_seq > now.recover_to &&
+        w.acked_seq > now.own_seq_floor) {
       // The hub holds own entries this ledger does not: it was restored from an older copy.
       // New writes get a new node epoch and seqs above the hub's; the lost ones come back
       // from the hub (fetch_own), from the last seq this copy knew the hub had.
@@ -444,16 +452,18 @@ struct SyncClient::Impl {
     recover_next = now.recover_next;
     recover_to = now.recover_to;
     if (restored) {
-      log->error("sync: the hub holds seq {} of this branch but the ledger ends at {}: the ledger "
-                 "was restored from an older copy; new node epoch {}, fetching own seqs {}..{} "
-                 "back from the hub",
-                 w.acked_seq, local_max, node_epoch, recover_next, recover_to);
+      log->error(
+          "sync: the hub holds seq {} of this branch but the ledger ends at {}: the ledger "
+          "was restored from an older copy; new node epoch {}, fetching own seqs {}..{} "
+          "back from the hub",
+          w.acked_seq, local_max, node_epoch, recover_next, recover_to);
     }
     if (diverged) {
-      log->error("sync: the hub's entry at seq {} of this branch is {} but this ledger has another "
-                 "one there: it was restored from an older copy and wrote since; pushes held "
-                 "back (docs/sync.md \"Branch recovery\")",
-                 w.acked_seq, w.acked_entry_id);
+      log->error(
+          "sync: the hub's entry at seq {} of this branch is {} but this ledger has another "
+          "one there: it was restored from an older copy and wrote since; pushes held "
+          "back (docs/sync.md \"Branch recovery\")",
+          w.acked_seq, w.acked_entry_id);
     }
     update([&](ClientStats& s) {
       if (restored) ++s.restores_detected;
@@ -552,7 +562,8 @@ struct SyncClient::Impl {
     }
     try {
       auto settings = service.settings();
-      auto counts = app::apply_own_recovered(*store, *settings, service.clock(), rows, frame.to_seq + 1);
+      auto counts =
+          app::apply_own_recovered(*store, *settings, service.clock(), rows, frame.to_seq + 1);
       recover_next = frame.to_seq + 1;
       if (recover_next > recover_to) recover_next = recover_to = 0;
       update([&](ClientStats& s) {
@@ -562,11 +573,13 @@ struct SyncClient::Impl {
         if (counts.conflicts > 0) s.diverged = true;
       });
       if (counts.conflicts > 0) {
-        log->error("sync: {} own entries from the hub (seqs {}..{}) collide with entries this "
-                   "ledger wrote after it was restored; kept ours",
-                   counts.conflicts, frame.from_seq, frame.to_seq);
+        log->error(
+            "sync: {} own entries from the hub (seqs {}..{}) collide with entries this "
+            "ledger wrote after it was restored; kept ours",
+            counts.conflicts, frame.from_seq, frame.to_seq);
       }
-      if (recover_to == 0) log->info("sync: own entries recovered from the hub up to seq {}", frame.to_seq);
+      if (recover_to == 0)
+        log->info("sync: own entries recovered from the hub up to seq {}", frame.to_seq);
       kick();
     } catch (const std::exception& e) {
       fail(std::string("writing recovered entries: ") + e.what());
@@ -590,8 +603,8 @@ struct SyncClient::Impl {
     }
     try {
       auto settings = service.settings();
-      auto counts =
-          app::apply_remote_batch(*store, *settings, service.clock(), rows, frame.to_offset, offsets);
+      auto counts = app::apply_remote_batch(*store, *settings, service.clock(), rows,
+                                            frame.to_offset, offsets);
       update([&](ClientStats& s) {
         s.applied += counts.applied;
         s.duplicates += counts.duplicates;
@@ -653,7 +666,8 @@ struct SyncClient::Impl {
       }
       if (stopping) break;
       if (sweep_requested.exchange(false)) continue;
-      sweep_timer.expires_after(n >= opt.sweep_batch ? std::chrono::milliseconds(10) : opt.sweep_period);
+      sweep_timer.expires_after(n >= opt.sweep_batch ? std::chrono::milliseconds(10)
+                                                     : opt.sweep_period);
       boost::system::error_code ec;
       co_await sweep_timer.async_wait(net::redirect_error(use_awaitable, ec));
     }
@@ -673,7 +687,8 @@ struct SyncClient::Impl {
         frame = std::move(control.front());
         control.pop_front();
       } else if (recover_to > 0 && !fetch_in_flight && !fetch_refused) {
-        const int64_t last = std::min(recover_to, recover_next + static_cast<int64_t>(kMaxBatchEntries) - 1);
+        const int64_t last =
+            std::min(recover_to, recover_next + static_cast<int64_t>(kMaxBatchEntries) - 1);
         frame = encode(Frame{FetchOwn{recover_next, last}});
         fetch_in_flight = true;
       } else if (!diverged && static_cast<int>(in_flight.size()) < kMaxPushInFlight) {

@@ -67,14 +67,14 @@ struct ClientStats {
   int64_t last_backoff_ms = 0;
   std::string last_error;
   // Branch recovery (docs/sync.md "Branch recovery").
-  int64_t restores_detected = 0;  // times the ledger turned out older than the hub's copy
-  int64_t recovered = 0;          // own entries fetched back from the hub and written here
-  int64_t recovery_conflicts = 0; // own seqs the hub holds that this ledger used otherwise
-  bool recovering = false;        // own entries still to fetch
-  bool diverged = false;          // pushes held back: this ledger forked from the hub's copy
-  std::string node_epoch;         // the epoch own writes use now
-  int64_t expired = 0;            // lots expired by the sweep
-  int64_t sweeps = 0;             // sweep transactions run
+  int64_t restores_detected = 0;   // times the ledger turned out older than the hub's copy
+  int64_t recovered = 0;           // own entries fetched back from the hub and written here
+  int64_t recovery_conflicts = 0;  // own seqs the hub holds that this ledger used otherwise
+  bool recovering = false;         // own entries still to fetch
+  bool diverged = false;           // pushes held back: this ledger forked from the hub's copy
+  std::string node_epoch;          // the epoch own writes use now
+  int64_t expired = 0;             // lots expired by the sweep
+  int64_t sweeps = 0;              // sweep transactions run
 };
 
 // Applies a program document the hub pushed; returns the error to log when it is refused.

@@ -73,8 +73,7 @@ class HubCore {
   domain::Result<std::vector<std::pair<int64_t, std::string>>> own_entries(
       const std::string& branch, int64_t from_seq, int64_t to_seq);
   domain::Result<bool> history_matches(const std::string& branch, int64_t check_offset,
-                                       const std::string& check_entry_id,
-                                       int64_t applied_offset);
+                                       const std::string& check_entry_id, int64_t applied_offset);
   domain::Result<std::vector<StoredEntry>> read_after(int64_t after, const std::string& exclude,
                                                       size_t limit, int64_t* scanned_to);
   void record_applied(const std::string& branch, int64_t offset, int64_t now_ms);

@@ -110,8 +110,7 @@ class HubStore {
   // (check_offset, applied_offset] is the branch's own. False after a restore from an older
   // copy that has since given those offsets to other entries (the branch must refetch).
   domain::Result<bool> history_matches(const std::string& branch, int64_t check_offset,
-                                       const std::string& check_entry_id,
-                                       int64_t applied_offset);
+                                       const std::string& check_entry_id, int64_t applied_offset);
 
   // Positions.
   domain::Status touch_position(const std::string& branch, const std::string& node_epoch,

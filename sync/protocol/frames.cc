@@ -463,10 +463,9 @@ struct Encoder {
 }  // namespace
 
 std::string_view frame_type(const Frame& frame) {
-  static constexpr std::string_view kNames[] = {"hello",      "welcome", "push",    "ack",
-                                                "nack",       "entries", "applied", "config",
-                                                "config_ack", "error",   "fetch_own",
-                                                "own_entries"};
+  static constexpr std::string_view kNames[] = {
+      "hello",   "welcome", "push",       "ack",   "nack",      "entries",
+      "applied", "config",  "config_ack", "error", "fetch_own", "own_entries"};
   static_assert(std::size(kNames) == std::variant_size_v<Frame>);
   return kNames[frame.index()];
 }

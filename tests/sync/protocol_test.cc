@@ -271,15 +271,24 @@ TEST(SyncProtocol, RecoveryFramesRoundTripAndAreChecked) {
   ASSERT_TRUE(old_welcome.ok());
   EXPECT_EQ(std::get<Welcome>(*old_welcome).acked_entry_id, "");
 
-  EXPECT_EQ(decode_error({{"type", "fetch_own"}, {"from_seq", 0}, {"to_seq", 3}}).field, "from_seq");
+  EXPECT_EQ(decode_error({{"type", "fetch_own"}, {"from_seq", 0}, {"to_seq", 3}}).field,
+            "from_seq");
   EXPECT_EQ(decode_error({{"type", "fetch_own"}, {"from_seq", 5}, {"to_seq", 4}}).field, "to_seq");
   auto big = decode_error({{"type", "fetch_own"}, {"from_seq", 1}, {"to_seq", 501}});
   EXPECT_EQ(big.field, "to_seq");
   EXPECT_NE(big.message.find("at most 500"), std::string::npos) << big.message;
-  EXPECT_TRUE(decode_frame(json({{"type", "fetch_own"}, {"from_seq", 1}, {"to_seq", 500}}).dump()).ok());
-  EXPECT_EQ(decode_error({{"type", "hello"}, {"proto", 1}, {"branch", "B"}, {"node_epoch", "e"},
-                          {"local_max_seq", 0}, {"applied_offset", 0}, {"hub_epoch_seen", ""},
-                          {"config_version", ""}, {"client_time_ms", 0}, {"check_offset", "x"}})
+  EXPECT_TRUE(
+      decode_frame(json({{"type", "fetch_own"}, {"from_seq", 1}, {"to_seq", 500}}).dump()).ok());
+  EXPECT_EQ(decode_error({{"type", "hello"},
+                          {"proto", 1},
+                          {"branch", "B"},
+                          {"node_epoch", "e"},
+                          {"local_max_seq", 0},
+                          {"applied_offset", 0},
+                          {"hub_epoch_seen", ""},
+                          {"config_version", ""},
+                          {"client_time_ms", 0},
+                          {"check_offset", "x"}})
                 .field,
             "check_offset");
 

@@ -4,9 +4,9 @@
 // entry_id: an entry already present with the same body_hash is skipped), the derived state
 // (balance, lots, sales rows, aliases), the refund corrections this branch owes, and
 // sync_state.applied_offset = to_offset (and check_offset/check_entry_id = the last entry and
-// its hub offset from `offsets`, parallel to `entries`, when given). All or nothing. Throws StoreFailure; a batch
-// entry that contradicts one already stored (same id, different body_hash) is skipped and
-// counted in `conflicts`, never applied twice.
+// its hub offset from `offsets`, parallel to `entries`, when given). All or nothing. Throws
+// StoreFailure; a batch entry that contradicts one already stored (same id, different body_hash) is
+// skipped and counted in `conflicts`, never applied twice.
 #pragma once
 
 #include <cstdint>
