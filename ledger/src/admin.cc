@@ -162,11 +162,15 @@ VerifyReport verify(SqliteLedger& ledger) {
             return "hold " + q.text(0) + ": status " + q.text(1) +
                    (q.text(1) == "active" ? " but it has a resolution time" : " but no resolution time");
           });
-    // Entries synced from other branches have no request here; ours always do.
+    // Entries synced from other branches have no request here; ours always do, except those
+    // the expiry sweep wrote (no request id) and those recovered from the hub after a restore
+    // (docs/sync.md "Branch recovery": their requests were lost with the newer copy).
     check(c,
           "SELECT e.entry_id, e.branch, e.request_id FROM entries e "
-          "WHERE e.origin_branch = (SELECT value FROM meta WHERE key = 'branch_id') AND NOT EXISTS "
-          "(SELECT 1 FROM requests r WHERE r.branch = e.branch AND r.request_id = e.request_id)",
+          "WHERE e.origin_branch = (SELECT value FROM meta WHERE key = 'branch_id') "
+          "AND e.request_id != '' AND NOT EXISTS "
+          "(SELECT 1 FROM requests r WHERE r.branch = e.branch AND r.request_id = e.request_id) "
+          "AND NOT EXISTS (SELECT 1 FROM recovered_entries x WHERE x.entry_id = e.entry_id)",
           p, [](Query& q) {
             return "entry " + q.text(0) + ": no recorded request " + q.text(1) + "/" + q.text(2);
           });

@@ -238,6 +238,26 @@ CREATE TABLE offline_redemptions (
   PRIMARY KEY (account_id, day)
 ) STRICT, WITHOUT ROWID;
 )sql"},
+      {4, "sync recovery: own seq floor, own entries to fetch back, last applied remote entry",
+       R"sql(
+-- docs/sync.md "Branch recovery". own_seq_floor: own writes are numbered above it (set when
+-- the ledger turned out older than the hub's copy of it, so new seqs never collide with the
+-- ones being fetched back). recover_next..recover_to: own seqs still to fetch from the hub
+-- (0, 0 = nothing). check_offset / check_entry_id: hub offset and entry id of the last remote
+-- entry applied, sent in hello so that a hub restored from an older copy is noticed.
+ALTER TABLE sync_state ADD COLUMN own_seq_floor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sync_state ADD COLUMN recover_next INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sync_state ADD COLUMN recover_to INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sync_state ADD COLUMN check_offset INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sync_state ADD COLUMN check_entry_id TEXT NOT NULL DEFAULT '';
+-- Own entries this ledger got back from the hub after a restore: their requests (and the
+-- responses) were lost with the newer copy, so verify does not look for them.
+CREATE TABLE recovered_entries (
+  entry_id TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+-- The owner-side expiry sweep finds due lots without scanning every lot.
+CREATE INDEX lots_due ON lots(expires_at_ms) WHERE remaining > 0;
+)sql"},
   };
   return steps;
 }

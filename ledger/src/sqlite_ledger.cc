@@ -245,13 +245,15 @@ constexpr const char* kStatements[] = {
     "INSERT OR IGNORE INTO accounts(account_id, category, balance, sales_count, created_at_ms, "
     "created_offset, origin_branch) VALUES (?1, '', 0, 0, ?2, ?3, ?4)",
     /* kGetSyncState */
-    "SELECT hub_epoch, acked_seq, applied_offset, config_version, last_contact_ms FROM sync_state "
-    "WHERE peer = ?1",
+    "SELECT hub_epoch, acked_seq, applied_offset, config_version, last_contact_ms, own_seq_floor, "
+    "recover_next, recover_to, check_offset, check_entry_id FROM sync_state WHERE peer = ?1",
     /* kPutSyncState */
     "INSERT INTO sync_state(peer, hub_epoch, acked_seq, applied_offset, config_version, "
-    "last_contact_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(peer) DO UPDATE SET "
+    "last_contact_ms, own_seq_floor, recover_next, recover_to, check_offset, check_entry_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(peer) DO UPDATE SET "
     "hub_epoch = ?2, acked_seq = ?3, applied_offset = ?4, config_version = ?5, "
-    "last_contact_ms = ?6",
+    "last_contact_ms = ?6, own_seq_floor = ?7, recover_next = ?8, recover_to = ?9, "
+    "check_offset = ?10, check_entry_id = ?11",
     /* kAddUnmatched */
     "INSERT OR IGNORE INTO unmatched_refunds(sale_branch, sale_ticket, refund_entry_id) "
     "VALUES (?1, ?2, ?3)",
@@ -440,6 +442,7 @@ class SqliteTx final : public app::LedgerTx {
       if (v != l_.data_version_) {
         l_.last_seq_.clear();
         l_.data_version_ = v;
+        l_.reload_node_epoch();  // another connection may have started a new epoch
       }
     } catch (...) {
       rollback();
@@ -469,6 +472,7 @@ class SqliteTx final : public app::LedgerTx {
     }
     // Our work is now part of the group: the next writer numbers after it.
     for (auto& [branch, seq] : pending_seq_) l_.last_seq_[branch] = seq;
+    if (pending_epoch_) l_.node_epoch_ = *pending_epoch_;
     done_ = true;
     finish();
   }
@@ -659,6 +663,12 @@ class SqliteTx final : public app::LedgerTx {
       throw StoreFailure(ErrorCode::kInternal, "remote entry " + e.entry_id + " has no origin_seq or node_epoch");
     }
     write_entry(e, e.origin_seq, e.node_epoch, allocations, new_lot, /*local=*/false);
+    if (e.origin_branch == l_.branch_id_) {
+      // Our own entry coming back from the hub: this ledger was restored from an older copy.
+      auto q = l_.query("INSERT OR IGNORE INTO recovered_entries(entry_id) VALUES (?1)");
+      q.bind(1, e.entry_id);
+      q.run();
+    }
     // The cached next seq of that origin (used only if this ledger writes as it) is stale.
     l_.last_seq_.erase(e.origin_branch);
     for (auto it = pending_seq_.begin(); it != pending_seq_.end(); ++it) {
@@ -714,6 +724,11 @@ class SqliteTx final : public app::LedgerTx {
       st.applied_offset = q.i64(2);
       st.config_version = q.text(3);
       st.last_contact_ms = q.i64(4);
+      st.own_seq_floor = q.i64(5);
+      st.recover_next = q.i64(6);
+      st.recover_to = q.i64(7);
+      st.check_offset = q.i64(8);
+      st.check_entry_id = q.text(9);
     }
     return st;
   }
@@ -721,8 +736,44 @@ class SqliteTx final : public app::LedgerTx {
   void put_sync_state(const std::string& peer, const app::SyncState& st) override {
     auto q = q_(S::kPutSyncState);
     q.bind(1, peer).bind(2, st.hub_epoch).bind(3, st.acked_seq).bind(4, st.applied_offset);
-    q.bind(5, st.config_version).bind(6, st.last_contact_ms);
+    q.bind(5, st.config_version).bind(6, st.last_contact_ms).bind(7, st.own_seq_floor);
+    q.bind(8, st.recover_next).bind(9, st.recover_to).bind(10, st.check_offset);
+    q.bind(11, st.check_entry_id);
     q.run();
+    // Own writes are numbered above the floor (next_seq): drop a cached counter below it.
+    if (auto it = l_.last_seq_.find(l_.branch_id_);
+        it != l_.last_seq_.end() && it->second < st.own_seq_floor) {
+      l_.last_seq_.erase(it);
+    }
+    for (auto& [b, seq] : pending_seq_) {
+      if (b == l_.branch_id_ && seq < st.own_seq_floor) seq = st.own_seq_floor;
+    }
+  }
+
+  void set_node_epoch(const std::string& epoch) override {
+    live();
+    if (!write_) throw StoreFailure(ErrorCode::kInternal, "set_node_epoch in a read transaction");
+    auto q = l_.query("UPDATE meta SET value = ?1 WHERE key = 'node_epoch'");
+    q.bind(1, epoch);
+    q.run();
+    pending_epoch_ = epoch;
+  }
+
+  std::vector<domain::Lot> due_lots(int64_t now_ms, const std::string& origin_branch,
+                                    int64_t limit) override {
+    auto q = l_.query(
+        "SELECT l.lot_id, l.account_id, l.earned_at_ms, l.earned_offset, l.expires_at_ms, "
+        "l.expires_offset, l.original, l.remaining FROM lots l INDEXED BY lots_due "
+        "JOIN entries e ON e.entry_id = l.lot_id "
+        "WHERE l.remaining > 0 AND l.expires_at_ms <= ?1 AND e.origin_branch = ?2 "
+        "ORDER BY l.expires_at_ms, l.lot_id LIMIT ?3");
+    q.bind(1, now_ms).bind(2, origin_branch).bind(3, limit);
+    std::vector<domain::Lot> out;
+    while (q.step()) {
+      out.push_back(domain::Lot{q.text(0), q.text(1), bt(q.i64(2), q.i64(3)),
+                                bt(q.i64(4), q.i64(5)), Points(q.i64(6)), Points(q.i64(7))});
+    }
+    return out;
   }
 
   void add_unmatched_refund(const std::string& sale_branch, const std::string& ticket,
@@ -981,7 +1032,13 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kMaxSeq);
     q.bind(1, branch);
     q.step();
-    const int64_t last = q.i64(0);
+    int64_t last = q.i64(0);
+    if (branch == l_.branch_id_) {
+      // A recovering ledger numbers its own writes above the seqs it fetches back.
+      auto f = l_.query("SELECT coalesce(max(own_seq_floor), 0) FROM sync_state");
+      f.step();
+      last = std::max(last, f.i64(0));
+    }
     l_.last_seq_[branch] = last;  // committed state: read inside our write lock
     return last + 1;
   }
@@ -1064,6 +1121,7 @@ class SqliteTx final : public app::LedgerTx {
   uint64_t group_ = 0;
   bool done_ = false;
   std::vector<std::pair<std::string, int64_t>> pending_seq_;  // last seq used, per branch
+  std::optional<std::string> pending_epoch_;                  // set_node_epoch, at commit
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1224,6 +1282,11 @@ void SqliteLedger::load_meta() {
   if (node_epoch_.empty()) throw StoreFailure(ErrorCode::kInternal, "the ledger's meta table has no node_epoch");
 }
 
+void SqliteLedger::reload_node_epoch() {
+  auto q = query("SELECT value FROM meta WHERE key = 'node_epoch'");
+  if (q.step() && !q.text(0).empty()) node_epoch_ = q.text(0);
+}
+
 // Runs on the committing thread, inside COMMIT, holding the ledger's lock.
 int SqliteLedger::on_wal_commit(void* self, sqlite3* db, const char* name, int pages) {
   auto* l = static_cast<SqliteLedger*>(self);
@@ -1266,7 +1329,13 @@ void SqliteLedger::end_group() {
       if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     }
   }
-  if (failure) last_seq_.clear();  // whatever SQLite did, the cached counters are suspect
+  if (failure) {
+    last_seq_.clear();  // whatever SQLite did, the cached counters are suspect
+    try {
+      reload_node_epoch();
+    } catch (...) {
+    }
+  }
   group_open_ = false;
   {
     std::lock_guard lock(group_mu_);

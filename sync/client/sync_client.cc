@@ -148,10 +148,19 @@ std::chrono::milliseconds Backoff::next() {
 struct SyncClient::Impl {
   Impl(ClientOptions o, std::shared_ptr<app::LedgerStore> s, app::Service& svc,
        std::shared_ptr<app::SyncStatus> st, ConfigApplier ac, std::shared_ptr<spdlog::logger> lg)
-      : opt(std::move(o)), store(std::move(s)), service(svc), status(std::move(st)),
-        apply_config(std::move(ac)), log(std::move(lg)), signal(ioc), pause(ioc),
-        backoff(opt.backoff_initial, opt.backoff_max, std::random_device{}()) {
+      : opt(std::move(o)),
+        store(std::move(s)),
+        service(svc),
+        status(std::move(st)),
+        apply_config(std::move(ac)),
+        log(std::move(lg)),
+        signal(ioc),
+        pause(ioc),
+        sweep_timer(ioc),
+        backoff(opt.backoff_initial, opt.backoff_max, std::random_device{}()),
+        node_epoch(opt.node_epoch) {
     signal.expires_at(net::steady_timer::time_point::max());
+    stats.node_epoch = node_epoch;
   }
 
   ClientOptions opt;
@@ -164,10 +173,13 @@ struct SyncClient::Impl {
   net::io_context ioc;
   net::steady_timer signal;  // the writer waits on it; cancel() wakes it
   net::steady_timer pause;   // backoff between sessions
+  net::steady_timer sweep_timer;  // the expiry sweep's period
   std::thread thread;
   std::atomic<bool> stopping{false};
   std::atomic<bool> wake_pending{false};
+  std::atomic<bool> sweep_requested{false};
   Backoff backoff;
+  std::string node_epoch;  // the ledger's; a new one after a restore was detected
 
   mutable std::mutex stats_mu;
   ClientStats stats;
@@ -179,6 +191,12 @@ struct SyncClient::Impl {
   bool session_dead = false;
   std::string session_error;
   std::function<void()> closer;  // closes the current socket (stop() during connect)
+  // Branch recovery (per session, from sync_state): own seqs to fetch back.
+  int64_t recover_next = 0;
+  int64_t recover_to = 0;
+  bool fetch_in_flight = false;
+  bool fetch_refused = false;  // the hub does not know fetch_own
+  bool diverged = false;       // hold pushes back (see check_restore)
 
   template <class F>
   void update(F f) {
@@ -335,12 +353,14 @@ struct SyncClient::Impl {
     }
     Hello hello;
     hello.branch = self;
-    hello.node_epoch = opt.node_epoch;
+    hello.node_epoch = node_epoch;
     hello.local_max_seq = local_max;
     hello.applied_offset = st.applied_offset;
     hello.hub_epoch_seen = st.hub_epoch;
     hello.config_version = st.config_version;
     hello.client_time_ms = service.clock().now_ms();
+    hello.check_offset = st.check_offset;
+    hello.check_entry_id = st.check_entry_id;
     ws.text(true);
     co_await ws.async_write(net::buffer(encode(Frame{hello})), use_awaitable);
 
@@ -356,22 +376,10 @@ struct SyncClient::Impl {
     if (!welcome) throw std::runtime_error("hub did not answer hello with welcome");
     contact();
     backoff.reset();
-    if (welcome->acked_seq > local_max) {
-      log->error("sync: the hub holds seq {} of this branch but the ledger ends at {}: the ledger "
-                 "was restored from an older copy",
-                 welcome->acked_seq, local_max);
-    }
-    acked_seq = std::min(welcome->acked_seq, local_max);
+    fetch_in_flight = false;
+    fetch_refused = false;
+    acked_seq = check_restore(*welcome, st, local_max);
     next_seq = acked_seq + 1;
-    if (welcome->hub_epoch != st.hub_epoch || st.acked_seq != acked_seq) {
-      auto tx = store->begin_write();
-      app::SyncState now = tx->sync_state(app::kHubPeer);
-      now.hub_epoch = welcome->hub_epoch;
-      now.acked_seq = acked_seq;
-      now.last_contact_ms = service.clock().now_ms();
-      tx->put_sync_state(app::kHubPeer, now);
-      tx->commit();
-    }
     update([&](ClientStats& s) {
       ++s.connects;
       s.acked_seq = acked_seq;
@@ -391,6 +399,85 @@ struct SyncClient::Impl {
       co_await t.async_wait(net::redirect_error(use_awaitable, ignored));
     }
     if (!stopping) throw std::runtime_error(session_error.empty() ? "connection closed" : session_error);
+  }
+
+  // WELCOME against this ledger (docs/sync.md "Branch recovery"); returns the acked seq the
+  // session starts from and saves what changed in sync_state (one transaction).
+  int64_t check_restore(const Welcome& w, const app::SyncState& st, int64_t local_max) {
+    diverged = false;
+    auto tx = store->begin_write();
+    app::SyncState now = tx->sync_state(app::kHubPeer);
+    bool restored = false;
+    std::string epoch;
+    if (w.acked_seq > local_max && w.acked_seq > now.recover_to &&
+        w.acked_seq > now.own_seq_floor) {
+      // The hub holds own entries this ledger does not: it was restored from an older copy.
+      // New writes get a new node epoch and seqs above the hub's; the lost ones come back
+      // from the hub (fetch_own), from the last seq this copy knew the hub had.
+      restored = true;
+      epoch = new_epoch();
+      tx->set_node_epoch(epoch);
+      now.own_seq_floor = std::max(now.own_seq_floor, w.acked_seq);
+      now.recover_next = std::min(st.acked_seq, local_max) + 1;
+      now.recover_to = w.acked_seq;
+    } else if (w.acked_seq > 0 && w.acked_seq <= local_max && !w.acked_entry_id.empty()) {
+      auto mine = tx->entries_of_origin(opt.branch, w.acked_seq - 1, 1);
+      if (!mine.empty() && mine.front().origin_seq == w.acked_seq &&
+          mine.front().entry_id != w.acked_entry_id) {
+        diverged = true;
+      }
+    }
+    if (w.must_refetch) {
+      // The hub streams from offset 1 again (restored or new hub): our position and check
+      // entry refer to its old history.
+      now.applied_offset = 0;
+      now.check_offset = 0;
+      now.check_entry_id.clear();
+    }
+    // While own seqs are still to be fetched, the hub's acked seq is above our own maximum
+    // and new writes are numbered after it.
+    const int64_t start = now.recover_to > 0 ? w.acked_seq : std::min(w.acked_seq, local_max);
+    now.hub_epoch = w.hub_epoch;
+    now.acked_seq = start;
+    now.last_contact_ms = service.clock().now_ms();
+    tx->put_sync_state(app::kHubPeer, now);
+    tx->commit();
+    if (!epoch.empty()) node_epoch = epoch;
+    recover_next = now.recover_next;
+    recover_to = now.recover_to;
+    if (restored) {
+      log->error(
+          "sync: the hub holds seq {} of this branch but the ledger ends at {}: the ledger "
+          "was restored from an older copy; new node epoch {}, fetching own seqs {}..{} "
+          "back from the hub",
+          w.acked_seq, local_max, node_epoch, recover_next, recover_to);
+    }
+    if (diverged) {
+      log->error(
+          "sync: the hub's entry at seq {} of this branch is {} but this ledger has another "
+          "one there: it was restored from an older copy and wrote since; pushes held "
+          "back (docs/sync.md \"Branch recovery\")",
+          w.acked_seq, w.acked_entry_id);
+    }
+    update([&](ClientStats& s) {
+      if (restored) ++s.restores_detected;
+      s.recovering = recover_to > 0;
+      s.diverged = diverged;
+      s.node_epoch = node_epoch;
+    });
+    return start;
+  }
+
+  static std::string new_epoch() {
+    std::random_device rd;
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (int i = 0; i < 16; ++i) {
+      const unsigned b = rd() & 0xffu;
+      out += kHex[b >> 4];
+      out += kHex[b & 15];
+    }
+    return out;
   }
 
   template <class Ws>
@@ -436,16 +523,71 @@ struct SyncClient::Impl {
       on_entries(*e);
     } else if (auto* c = std::get_if<Config>(&*f)) {
       on_config(*c);
+    } else if (auto* o = std::get_if<OwnEntries>(&*f)) {
+      on_own_entries(*o);
     } else if (auto* err = std::get_if<ErrorFrame>(&*f)) {
       log->warn("sync: hub error {}: {}", err->code, err->message);
+      if (fetch_in_flight && err->code == kErrVersion) {
+        fetch_in_flight = false;
+        fetch_refused = true;  // an older hub: own entries stay missing until it knows fetch_own
+        log->error("sync: the hub does not serve fetch_own; own seqs {}..{} stay missing",
+                   recover_next, recover_to);
+      }
       if (err->fatal) fail("hub error " + err->code + ": " + err->message);
+    }
+  }
+
+  void on_own_entries(const OwnEntries& frame) {
+    if (!fetch_in_flight || frame.from_seq != recover_next) {
+      fail("the hub sent own_entries from seq " + std::to_string(frame.from_seq) +
+           " that were not asked for");
+      return;
+    }
+    fetch_in_flight = false;
+    std::vector<app::EntryRow> rows;
+    rows.reserve(frame.entries.size());
+    for (const Entry& e : frame.entries) {
+      auto row = from_wire(e);
+      if (!row) {
+        fail("own entry seq " + std::to_string(e.origin_seq) + ": " + row.error().field + ": " +
+             row.error().message);
+        return;
+      }
+      rows.push_back(std::move(*row));
+    }
+    try {
+      auto settings = service.settings();
+      auto counts =
+          app::apply_own_recovered(*store, *settings, service.clock(), rows, frame.to_seq + 1);
+      recover_next = frame.to_seq + 1;
+      if (recover_next > recover_to) recover_next = recover_to = 0;
+      update([&](ClientStats& s) {
+        s.recovered += counts.applied;
+        s.recovery_conflicts += counts.conflicts;
+        s.recovering = recover_to > 0;
+        if (counts.conflicts > 0) s.diverged = true;
+      });
+      if (counts.conflicts > 0) {
+        log->error(
+            "sync: {} own entries from the hub (seqs {}..{}) collide with entries this "
+            "ledger wrote after it was restored; kept ours",
+            counts.conflicts, frame.from_seq, frame.to_seq);
+      }
+      if (recover_to == 0)
+        log->info("sync: own entries recovered from the hub up to seq {}", frame.to_seq);
+      kick();
+    } catch (const std::exception& e) {
+      fail(std::string("writing recovered entries: ") + e.what());
     }
   }
 
   void on_entries(const Entries& frame) {
     std::vector<app::EntryRow> rows;
+    std::vector<int64_t> offsets;
     rows.reserve(frame.entries.size());
+    offsets.reserve(frame.entries.size());
     for (const OffsetEntry& oe : frame.entries) {
+      offsets.push_back(oe.offset);
       auto row = from_wire(oe.entry);
       if (!row) {
         fail("entry at offset " + std::to_string(oe.offset) + ": " + row.error().field + ": " +
@@ -456,7 +598,8 @@ struct SyncClient::Impl {
     }
     try {
       auto settings = service.settings();
-      auto counts = app::apply_remote_batch(*store, *settings, service.clock(), rows, frame.to_offset);
+      auto counts = app::apply_remote_batch(*store, *settings, service.clock(), rows,
+                                            frame.to_offset, offsets);
       update([&](ClientStats& s) {
         s.applied += counts.applied;
         s.duplicates += counts.duplicates;
@@ -497,6 +640,34 @@ struct SyncClient::Impl {
     kick();
   }
 
+  // The owner-side expiry sweep, on this thread (never a POS thread): bounded batches, one
+  // write transaction each; the service's clock decides what is due.
+  awaitable<void> sweeper() {
+    while (!stopping) {
+      int64_t n = 0;
+      try {
+        auto settings = service.settings();
+        n = app::expire_due_lots(*store, *settings, service.clock(), opt.sweep_batch);
+        update([&](ClientStats& s) {
+          ++s.sweeps;
+          s.expired += n;
+        });
+        if (n > 0) {
+          log->info("sync: expiry sweep expired {} lots", n);
+          kick();  // the expire entries go out
+        }
+      } catch (const std::exception& e) {
+        log->warn("sync: expiry sweep: {}", e.what());
+      }
+      if (stopping) break;
+      if (sweep_requested.exchange(false)) continue;
+      sweep_timer.expires_after(n >= opt.sweep_batch ? std::chrono::milliseconds(10)
+                                                     : opt.sweep_period);
+      boost::system::error_code ec;
+      co_await sweep_timer.async_wait(net::redirect_error(use_awaitable, ec));
+    }
+  }
+
   template <class Ws>
   awaitable<void> writer(Ws& ws) {
     std::vector<int64_t> in_flight;  // last_seq of batches sent and not yet acked
@@ -528,7 +699,12 @@ struct SyncClient::Impl {
       if (!control.empty()) {
         frame = std::move(control.front());
         control.pop_front();
-      } else if (static_cast<int>(in_flight.size()) < kMaxPushInFlight) {
+      } else if (recover_to > 0 && !fetch_in_flight && !fetch_refused) {
+        const int64_t last =
+            std::min(recover_to, recover_next + static_cast<int64_t>(kMaxBatchEntries) - 1);
+        frame = encode(Frame{FetchOwn{recover_next, last}});
+        fetch_in_flight = true;
+      } else if (!diverged && static_cast<int>(in_flight.size()) < kMaxPushInFlight) {
         std::vector<app::EntryRow> rows;
         try {
           rows = app::outbox(*store, opt.branch, next_seq - 1, static_cast<int64_t>(kMaxBatchEntries));
@@ -603,6 +779,9 @@ void SyncClient::start() {
   }
   Impl* i = impl_.get();
   net::co_spawn(i->ioc, i->run(), net::detached);
+  if (i->opt.sweep_period.count() > 0 && i->opt.sweep_batch > 0) {
+    net::co_spawn(i->ioc, i->sweeper(), net::detached);
+  }
   i->thread = std::thread([i] {
     for (;;) {
       try {
@@ -622,6 +801,7 @@ void SyncClient::stop() {
   net::post(i->ioc, [i] {
     i->fail("stopping");
     i->pause.cancel();
+    i->sweep_timer.cancel();
     if (i->closer) i->closer();
   });
   // The session coroutines end on the cancelled timers and the closed socket; then run()
@@ -637,6 +817,15 @@ void SyncClient::wake() noexcept {
     } catch (...) {
       i->wake_pending = false;
     }
+  }
+}
+
+void SyncClient::sweep_now() noexcept {
+  Impl* i = impl_.get();
+  try {
+    i->sweep_requested = true;
+    net::post(i->ioc, [i] { i->sweep_timer.cancel(); });
+  } catch (...) {
   }
 }
 

@@ -46,6 +46,11 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_initial{1000};
   std::chrono::milliseconds backoff_max{120000};
   std::chrono::milliseconds auth_backoff{300000};
+  // Owner-side expiry sweep (docs/sync.md "Expiry authority"): every sweep_period the sync
+  // thread expires at most sweep_batch of this branch's own due lots per write transaction
+  // (a full batch is followed by the next one at once). 0 = no sweep.
+  std::chrono::milliseconds sweep_period{60000};
+  int64_t sweep_batch = 100;
 };
 
 // Counters for tests, loyaltyctl and logs (read with stats()).
@@ -63,6 +68,15 @@ struct ClientStats {
   int64_t configs = 0;        // program documents applied
   int64_t last_backoff_ms = 0;
   std::string last_error;
+  // Branch recovery (docs/sync.md "Branch recovery").
+  int64_t restores_detected = 0;   // times the ledger turned out older than the hub's copy
+  int64_t recovered = 0;           // own entries fetched back from the hub and written here
+  int64_t recovery_conflicts = 0;  // own seqs the hub holds that this ledger used otherwise
+  bool recovering = false;         // own entries still to fetch
+  bool diverged = false;           // pushes held back: this ledger forked from the hub's copy
+  std::string node_epoch;          // the epoch own writes use now
+  int64_t expired = 0;             // lots expired by the sweep
+  int64_t sweeps = 0;              // sweep transactions run
 };
 
 // Applies a program document the hub pushed; returns the error to log when it is refused.
@@ -96,6 +110,7 @@ class SyncClient {
   void start();
   void stop();
   void wake() noexcept;  // new local entries: push soon
+  void sweep_now() noexcept;  // run the expiry sweep on the sync thread soon
   ClientStats stats() const;
 
   // The options of a plugin's [sync] section (reads the token file). kInvalidConfig naming

@@ -77,6 +77,24 @@ domain::Result<int64_t> HubCore::acked_seq(const std::string& branch) {
   return store_->acked_seq(branch);
 }
 
+domain::Result<std::string> HubCore::entry_id_at_seq(const std::string& branch, int64_t seq) {
+  std::lock_guard lock(mu_);
+  return store_->entry_id_at_seq(branch, seq);
+}
+
+domain::Result<std::vector<std::pair<int64_t, std::string>>> HubCore::own_entries(
+    const std::string& branch, int64_t from_seq, int64_t to_seq) {
+  std::lock_guard lock(mu_);
+  return store_->own_entries(branch, from_seq, to_seq);
+}
+
+domain::Result<bool> HubCore::history_matches(const std::string& branch, int64_t check_offset,
+                                              const std::string& check_entry_id,
+                                              int64_t applied_offset) {
+  std::lock_guard lock(mu_);
+  return store_->history_matches(branch, check_offset, check_entry_id, applied_offset);
+}
+
 domain::Result<PushOutcome> HubCore::store_push(const std::string& branch,
                                                 const std::string& node_epoch, const Push& push,
                                                 int64_t now_ms) {
@@ -354,6 +372,7 @@ SessionOutput SessionCore::on_text(std::string_view text, int64_t now_ms) {
     return out;
   }
   if (auto* push = std::get_if<Push>(&*frame)) return on_push(*push, now_ms);
+  if (auto* fetch = std::get_if<FetchOwn>(&*frame)) return on_fetch_own(*fetch);
   if (auto* applied = std::get_if<Applied>(&*frame)) {
     if (applied->offset > sent_) {
       fatal(out, kErrInvalid,
@@ -415,6 +434,25 @@ SessionOutput SessionCore::on_hello(const Hello& hello, int64_t now_ms) {
   w.config_version = cfg ? cfg->version : "";
   w.must_refetch = (!hello.hub_epoch_seen.empty() && hello.hub_epoch_seen != w.hub_epoch) ||
                    hello.applied_offset > head;
+  if (!w.must_refetch && hello.applied_offset > 0 && hello.check_offset >= 0) {
+    // A hub restored from an older copy keeps its epoch; offsets it gave out again to other
+    // entries since then show that the branch's position means something else now.
+    auto same = hub_.history_matches(branch_, hello.check_offset, hello.check_entry_id,
+                                     hello.applied_offset);
+    if (!same.ok()) {
+      fatal(out, kErrInvalid, same.error().message);
+      return out;
+    }
+    w.must_refetch = !*same;
+  }
+  if (*acked > 0) {
+    auto id = hub_.entry_id_at_seq(branch_, *acked);
+    if (!id.ok()) {
+      fatal(out, kErrInvalid, id.error().message);
+      return out;
+    }
+    w.acked_entry_id = *id;
+  }
   sent_ = applied_ = w.must_refetch ? 0 : hello.applied_offset;
   config_sent_ = hello.config_version;
   welcomed_ = true;
@@ -465,6 +503,26 @@ SessionOutput SessionCore::on_push(const Push& push, int64_t now_ms) {
   out.frames.push_back(encode(Ack{result->acked_seq}));
   out.notify_all = !result->new_entries.empty();
   fill(out, now_ms);
+  return out;
+}
+
+// Branch recovery: the branch's own entries from_seq..to_seq, as stored (pre-encoded JSON).
+SessionOutput SessionCore::on_fetch_own(const FetchOwn& fetch) {
+  SessionOutput out;
+  auto rows = hub_.own_entries(branch_, fetch.from_seq, fetch.to_seq);
+  if (!rows.ok()) {
+    fatal(out, kErrInvalid, rows.error().message);
+    return out;
+  }
+  std::string text = "{\"type\":\"own_entries\",\"from_seq\":" + std::to_string(fetch.from_seq) +
+                     ",\"to_seq\":" + std::to_string(fetch.to_seq) + ",\"entries\":[";
+  for (size_t i = 0; i < rows->size(); ++i) {
+    if (i) text += ',';
+    text += (*rows)[i].second;
+  }
+  text += "]}";
+  out.frames.push_back(std::move(text));
+  hub_.count_frame_out();
   return out;
 }
 

@@ -69,6 +69,11 @@ class HubCore {
   domain::Result<int64_t> acked_seq(const std::string& branch);
   domain::Result<PushOutcome> store_push(const std::string& branch, const std::string& node_epoch,
                                          const Push& push, int64_t now_ms);
+  domain::Result<std::string> entry_id_at_seq(const std::string& branch, int64_t seq);
+  domain::Result<std::vector<std::pair<int64_t, std::string>>> own_entries(
+      const std::string& branch, int64_t from_seq, int64_t to_seq);
+  domain::Result<bool> history_matches(const std::string& branch, int64_t check_offset,
+                                       const std::string& check_entry_id, int64_t applied_offset);
   domain::Result<std::vector<StoredEntry>> read_after(int64_t after, const std::string& exclude,
                                                       size_t limit, int64_t* scanned_to);
   void record_applied(const std::string& branch, int64_t offset, int64_t now_ms);
@@ -163,6 +168,7 @@ class SessionCore {
  private:
   SessionOutput on_hello(const Hello& hello, int64_t now_ms);
   SessionOutput on_push(const Push& push, int64_t now_ms);
+  SessionOutput on_fetch_own(const FetchOwn& fetch);
   void fatal(SessionOutput& out, std::string_view code, std::string message);
   void fill(SessionOutput& out, int64_t now_ms);
   bool take_rate_token(int64_t now_ms);

@@ -463,6 +463,52 @@ domain::Result<std::vector<StoredEntry>> HubStore::read_after(int64_t after_offs
   }
 }
 
+domain::Result<std::string> HubStore::entry_id_at_seq(const std::string& branch, int64_t seq) {
+  Stmt s(db_,
+         "SELECT entry_id FROM entries WHERE origin_branch=?1 AND origin_seq=?2 UNION ALL "
+         "SELECT entry_id FROM skipped WHERE origin_branch=?1 AND origin_seq=?2 LIMIT 1");
+  s.bind(1, branch).bind(2, seq);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return s.text(0);
+  if (rc == SQLITE_DONE) return std::string();
+  return db_error(db_, "read entry by seq");
+}
+
+domain::Result<std::vector<std::pair<int64_t, std::string>>> HubStore::own_entries(
+    const std::string& branch, int64_t from_seq, int64_t to_seq) {
+  Stmt s(db_,
+         "SELECT origin_seq, json FROM entries WHERE origin_branch=?1 AND origin_seq BETWEEN ?2 "
+         "AND ?3 UNION ALL SELECT origin_seq, json FROM skipped WHERE origin_branch=?1 AND "
+         "origin_seq BETWEEN ?2 AND ?3 ORDER BY 1");
+  s.bind(1, branch).bind(2, from_seq).bind(3, to_seq);
+  std::vector<std::pair<int64_t, std::string>> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.emplace_back(s.i64(0), s.text(1));
+  if (rc != SQLITE_DONE) return db_error(db_, "read own entries");
+  return out;
+}
+
+domain::Result<bool> HubStore::history_matches(const std::string& branch, int64_t check_offset,
+                                               const std::string& check_entry_id,
+                                               int64_t applied_offset) {
+  if (check_offset > applied_offset) return false;
+  if (check_offset > 0) {
+    Stmt s(db_, "SELECT entry_id FROM entries WHERE hub_offset=?");
+    s.bind(1, check_offset);
+    const int rc = s.step();
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) return db_error(db_, "read entry by offset");
+    if (s.text(0) != check_entry_id) return false;
+  }
+  if (applied_offset <= check_offset) return true;
+  Stmt n(db_,
+         "SELECT EXISTS(SELECT 1 FROM entries WHERE hub_offset > ?1 AND hub_offset <= ?2 AND "
+         "origin_branch != ?3)");
+  n.bind(1, check_offset).bind(2, applied_offset).bind(3, branch);
+  if (n.step() != SQLITE_ROW) return db_error(db_, "check offsets");
+  return n.i64(0) == 0;
+}
+
 domain::Status HubStore::touch_position(const std::string& branch, const std::string& node_epoch,
                                         int64_t now_ms) {
   Stmt s(db_,

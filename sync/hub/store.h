@@ -99,6 +99,19 @@ class HubStore {
                                                       const std::string& exclude_branch,
                                                       size_t limit, int64_t* scanned_to);
 
+  // Branch recovery (docs/sync.md): the entry_id stored at (branch, seq) ("" = none; a seq
+  // kept in `skipped` counts), and the branch's own entries of seqs from..to (entries and
+  // skipped), as (origin_seq, encoded JSON) in seq order.
+  domain::Result<std::string> entry_id_at_seq(const std::string& branch, int64_t seq);
+  domain::Result<std::vector<std::pair<int64_t, std::string>>> own_entries(
+      const std::string& branch, int64_t from_seq, int64_t to_seq);
+  // Whether this hub's history matches what a branch says it applied: the entry at
+  // `check_offset` is `check_entry_id` (when check_offset > 0) and every entry in
+  // (check_offset, applied_offset] is the branch's own. False after a restore from an older
+  // copy that has since given those offsets to other entries (the branch must refetch).
+  domain::Result<bool> history_matches(const std::string& branch, int64_t check_offset,
+                                       const std::string& check_entry_id, int64_t applied_offset);
+
   // Positions.
   domain::Status touch_position(const std::string& branch, const std::string& node_epoch,
                                 int64_t now_ms);

@@ -60,6 +60,17 @@ int64_t get_int(const json& obj, std::string_view prefix, const char* name, int6
   return n;
 }
 
+// An optional field added after v1 shipped: absent gives `fallback`, present must be right.
+int64_t opt_int(const json& obj, const char* name, int64_t min_value, int64_t fallback) {
+  if (!obj.contains(name)) return fallback;
+  return get_int(obj, "", name, min_value);
+}
+
+std::string opt_string(const json& obj, const char* name) {
+  if (!obj.contains(name)) return {};
+  return get_string(obj, "", name);
+}
+
 bool get_bool(const json& obj, std::string_view prefix, const char* name) {
   const json& v = member(obj, prefix, name);
   if (!v.is_boolean()) throw FieldError{join(prefix, name), "must be true or false"};
@@ -168,6 +179,41 @@ Entries entries_from(const json& j) {
   return f;
 }
 
+FetchOwn fetch_own_from(const json& j) {
+  FetchOwn f;
+  f.from_seq = get_int(j, "", "from_seq", 1);
+  f.to_seq = get_int(j, "", "to_seq", 1);
+  if (f.to_seq < f.from_seq) throw FieldError{"to_seq", "is smaller than from_seq"};
+  if (static_cast<uint64_t>(f.to_seq - f.from_seq) >= kMaxBatchEntries) {
+    throw FieldError{"to_seq", "asks for " + std::to_string(f.to_seq - f.from_seq + 1) +
+                                   " seqs; at most " + std::to_string(kMaxBatchEntries) +
+                                   " per fetch_own"};
+  }
+  return f;
+}
+
+OwnEntries own_entries_from(const json& j) {
+  OwnEntries f;
+  f.from_seq = get_int(j, "", "from_seq", 1);
+  f.to_seq = get_int(j, "", "to_seq", 1);
+  if (f.to_seq < f.from_seq) throw FieldError{"to_seq", "is smaller than from_seq"};
+  const json& arr = get_array(j, "entries");
+  f.entries.reserve(arr.size());
+  int64_t previous = f.from_seq - 1;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string path = index_path("entries", i);
+    f.entries.push_back(entry_from(arr[i], path));
+    const int64_t seq = f.entries.back().origin_seq;
+    if (seq <= previous) {
+      throw FieldError{path + ".origin_seq", "must be greater than " + std::to_string(previous) +
+                                                 " (seqs increase from from_seq)"};
+    }
+    if (seq > f.to_seq) throw FieldError{path + ".origin_seq", "is beyond to_seq"};
+    previous = seq;
+  }
+  return f;
+}
+
 Frame frame_from(const json& j, std::string_view type) {
   if (type == "hello") {
     Hello h;
@@ -181,6 +227,8 @@ Frame frame_from(const json& j, std::string_view type) {
     h.hub_epoch_seen = get_string(j, "", "hub_epoch_seen");
     h.config_version = get_string(j, "", "config_version");
     h.client_time_ms = get_int(j, "", "client_time_ms", 0);
+    h.check_offset = opt_int(j, "check_offset", 0, -1);
+    h.check_entry_id = opt_string(j, "check_entry_id");
     return h;
   }
   if (type == "welcome") {
@@ -191,8 +239,11 @@ Frame frame_from(const json& j, std::string_view type) {
     w.server_time_ms = get_int(j, "", "server_time_ms", 0);
     w.config_version = get_string(j, "", "config_version");
     w.must_refetch = get_bool(j, "", "must_refetch");
+    w.acked_entry_id = opt_string(j, "acked_entry_id");
     return w;
   }
+  if (type == "fetch_own") return fetch_own_from(j);
+  if (type == "own_entries") return own_entries_from(j);
   if (type == "push") return push_from(j);
   if (type == "ack") return Ack{get_int(j, "", "acked_seq", 0)};
   if (type == "nack") return Nack{get_int(j, "", "expected", 1)};
@@ -320,6 +371,10 @@ struct Encoder {
     field(out, "hub_epoch_seen", h.hub_epoch_seen);
     field(out, "config_version", h.config_version);
     field(out, "client_time_ms", h.client_time_ms);
+    if (h.check_offset >= 0) {
+      field(out, "check_offset", h.check_offset);
+      field(out, "check_entry_id", h.check_entry_id);
+    }
   }
   void operator()(const Welcome& w) {
     field(out, "type", "welcome");
@@ -329,6 +384,24 @@ struct Encoder {
     field(out, "server_time_ms", w.server_time_ms);
     field(out, "config_version", w.config_version);
     field_bool(out, "must_refetch", w.must_refetch);
+    field(out, "acked_entry_id", w.acked_entry_id);
+  }
+  void operator()(const FetchOwn& f) {
+    field(out, "type", "fetch_own");
+    field(out, "from_seq", f.from_seq);
+    field(out, "to_seq", f.to_seq);
+  }
+  void operator()(const OwnEntries& f) {
+    field(out, "type", "own_entries");
+    field(out, "from_seq", f.from_seq);
+    field(out, "to_seq", f.to_seq);
+    put_key(out, "entries");
+    out += '[';
+    for (size_t i = 0; i < f.entries.size(); ++i) {
+      if (i) out += ',';
+      put_entry(out, f.entries[i]);
+    }
+    out += "],";
   }
   void operator()(const Push& p) {
     field(out, "type", "push");
@@ -390,9 +463,9 @@ struct Encoder {
 }  // namespace
 
 std::string_view frame_type(const Frame& frame) {
-  static constexpr std::string_view kNames[] = {"hello",      "welcome", "push",    "ack",
-                                                "nack",       "entries", "applied", "config",
-                                                "config_ack", "error"};
+  static constexpr std::string_view kNames[] = {
+      "hello",   "welcome", "push",       "ack",   "nack",      "entries",
+      "applied", "config",  "config_ack", "error", "fetch_own", "own_entries"};
   static_assert(std::size(kNames) == std::variant_size_v<Frame>);
   return kNames[frame.index()];
 }

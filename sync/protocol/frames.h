@@ -71,6 +71,12 @@ struct Hello {
   std::string hub_epoch_seen;  // "" when never connected
   std::string config_version;  // "" when none applied
   int64_t client_time_ms = 0;
+  // The last remote entry applied: its hub offset and entry id (0, "" = none). The hub
+  // checks them to notice that it was restored from an older copy (must_refetch). Optional
+  // on the wire: -1 = not sent (a branch from before the check; the hub cannot check), and
+  // encode() leaves both out then.
+  int64_t check_offset = -1;
+  std::string check_entry_id = {};
   bool operator==(const Hello&) const = default;
 };
 
@@ -81,7 +87,28 @@ struct Welcome {
   int64_t server_time_ms = 0;
   std::string config_version;
   bool must_refetch = false;
+  // The entry_id the hub stores at (branch, acked_seq) ("" when acked_seq is 0): a branch
+  // whose own entry at that seq differs was restored and wrote other entries since. Optional
+  // on the wire (absent = "").
+  std::string acked_entry_id = {};
   bool operator==(const Welcome&) const = default;
+};
+
+// Branch recovery (docs/sync.md "Branch recovery"): the branch asks for its own entries
+// from_seq..to_seq (at most kMaxBatchEntries seqs) that the hub stores.
+struct FetchOwn {
+  int64_t from_seq = 0;  // >= 1
+  int64_t to_seq = 0;    // >= from_seq, to_seq - from_seq < kMaxBatchEntries
+  bool operator==(const FetchOwn&) const = default;
+};
+
+// The answer to FetchOwn: the requesting branch's own entries of seqs from_seq..to_seq that
+// the hub holds, in strictly increasing origin_seq order within that range.
+struct OwnEntries {
+  int64_t from_seq = 0;
+  int64_t to_seq = 0;
+  std::vector<Entry> entries;
+  bool operator==(const OwnEntries&) const = default;
 };
 
 // Contiguous seqs first_seq..last_seq of the sending branch; entries[i].origin_seq ==
@@ -154,8 +181,8 @@ struct ErrorFrame {
   bool operator==(const ErrorFrame&) const = default;
 };
 
-using Frame =
-    std::variant<Hello, Welcome, Push, Ack, Nack, Entries, Applied, Config, ConfigAck, ErrorFrame>;
+using Frame = std::variant<Hello, Welcome, Push, Ack, Nack, Entries, Applied, Config, ConfigAck,
+                           ErrorFrame, FetchOwn, OwnEntries>;
 
 // The "type" word of a frame ("hello", "push", ...).
 std::string_view frame_type(const Frame& frame);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include "app/service.h"
 #include "app/sync_apply.h"
@@ -332,6 +333,161 @@ TEST_F(SyncApplyTest, ThreeOfflineEnrollmentsOfOneCardKeepOneWelcomeBonus) {
   EXPECT_EQ(k.count("welcome_reversal B3 B3/B3-1/welcome"), 1u);
   converge();  // settled: nothing more is written
   EXPECT_EQ(kinds("B3"), k);
+
+// The owner-side sweep (docs/sync.md "Expiry authority"): with the clock injected, nothing
+// is due a millisecond before expiry; at expiry each branch expires only its own lots, in
+// bounded batches, and a rerun or the lazy path at a later request never writes one twice.
+TEST_F(SyncApplyTest, ExpirySweepExpiresOnlyOwnDueLotsInBatchesAndNeverTwice) {
+  sale("B1", "card:7", "S1", "45.00");  // lots expire at kAt + 30 days
+  sale("B1", "card:8", "S2", "10.00");
+  sale("B1", "card:9", "S3", "10.00");
+  sale("B3", "card:7", "S4", "10.00");
+  converge();
+  auto sweep = [&](const std::string& b, int64_t limit) {
+    Node& n = nodes_.at(b);
+    return app::expire_due_lots(*n.ledger, *n.settings, *clock_, limit);
+  };
+  const int64_t expiry_ms = 1'797'956'100'000;  // 2026-12-22T10:15:00-06:00
+  clock_->now = expiry_ms - 1;
+  EXPECT_EQ(sweep("B1", 10), 0);
+  clock_->now = expiry_ms;
+  EXPECT_EQ(sweep("B2", 10), 0);  // B2 wrote no credit: never its expiry to write
+  EXPECT_EQ(sweep("B1", 2), 2);   // bounded batch
+  EXPECT_EQ(sweep("B1", 2), 1);
+  EXPECT_EQ(sweep("B1", 2), 0);
+  EXPECT_EQ(sweep("B3", 10), 1);
+  converge();
+  EXPECT_EQ(sweep("B1", 10), 0);  // a rerun finds nothing
+  // The customer comes back to B1 later: the lazy expiry finds the lots already expired.
+  call("B1", {{"type", "points.adjust"}, {"at", "2027-01-22T10:15:00-06:00"},
+              {"customer", "card:7"}, {"points", 1}, {"reason", "t"}});
+  converge();
+  expect_converged("card:7");
+  for (const char* b : {"B1", "B2", "B3"}) {
+    size_t expiries = 0;
+    for (const auto& e : entry_set(b)) expiries += e.rfind("expire:", 0) == 0;
+    EXPECT_EQ(expiries, 4u) << b;
+    auto& l = *nodes_.at(b).ledger;
+    const int64_t total = l.with_db([&](sqlite3*) {
+      auto q = l.query("SELECT coalesce(sum(points), 0) FROM entries");
+      q.step();
+      return q.i64(0);
+    });
+    EXPECT_EQ(total, 1) << b;  // every earned point expired; only the later adjust is left
+  }
+  size_t from_b1 = 0;
+  for (const auto& e : entry_set("B2")) from_b1 += e.rfind("expire:B1/B1-1/earn B1 ", 0) == 0;
+  EXPECT_EQ(from_b1, 1u);  // written by the owner, applied here
+}
+
+// Branch recovery at the ledger level (the client's part is in tests/sync/client): a ledger
+// restored from an older copy takes a new epoch and a seq floor, writes above it at once, and
+// gets its lost entries back in their own seqs; a write made before the recovery collides and
+// is counted as a conflict, never applied twice.
+TEST_F(SyncApplyTest, RestoredLedgerGetsItsOwnEntriesBackUnderANewEpoch) {
+  sale("B1", "card:7", "S1", "45.00");
+  converge();
+  const std::string copy = dir_ + "/B1-old.db";
+  nodes_.at("B1").ledger->with_db([&](sqlite3* src) {
+    sqlite3* dst = nullptr;
+    ASSERT_EQ(sqlite3_open(copy.c_str(), &dst), SQLITE_OK);
+    auto* b = sqlite3_backup_init(dst, "main", src, "main");
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(sqlite3_backup_step(b, -1), SQLITE_DONE);
+    sqlite3_backup_finish(b);
+    sqlite3_close(dst);
+  });
+  sale("B1", "card:7", "S2", "10.00");
+  sale("B1", "card:8", "S3", "10.00");
+  converge();
+  const auto before = entry_set("B2");
+  const std::string old_epoch = nodes_.at("B1").ledger->node_epoch();
+
+  auto restore_b1 = [&] {
+    nodes_.erase("B1");
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(dir_ + "/B1.db" + suffix);
+    fs::copy_file(copy, dir_ + "/B1.db");
+    add("B1", "");
+    nodes_.at("B1").applied = static_cast<int64_t>(hub_.log.size());  // remote entries kept
+  };
+  int64_t hub_max = 0;
+  std::vector<app::EntryRow> own;
+  for (const auto& e : hub_.log) {
+    if (e.origin_branch == "B1") {
+      hub_max = std::max(hub_max, e.origin_seq);
+      own.push_back(e);
+    }
+  }
+  auto start_recovery = [&](const std::string& epoch) {
+    Node& n = nodes_.at("B1");
+    auto tx = n.ledger->begin_write();
+    const int64_t local_max = tx->max_seq("B1");
+    EXPECT_LT(local_max, hub_max);
+    tx->set_node_epoch(epoch);
+    app::SyncState st = tx->sync_state(app::kHubPeer);
+    st.own_seq_floor = hub_max;
+    st.recover_next = local_max + 1;
+    st.recover_to = hub_max;
+    tx->put_sync_state(app::kHubPeer, st);
+    tx->commit();
+    n.acked = hub_max;
+    return local_max;
+  };
+
+  restore_b1();
+  const int64_t local_max = start_recovery(std::string(32, 'e'));
+  EXPECT_EQ(nodes_.at("B1").ledger->node_epoch(), std::string(32, 'e'));
+  // A sale during the recovery: numbered after the hub's seqs, under the new epoch.
+  sale("B1", "card:7", "S4", "10.00");
+  std::vector<app::EntryRow> lost;
+  for (const auto& e : own) {
+    if (e.origin_seq > local_max) lost.push_back(e);
+  }
+  Node& b1 = nodes_.at("B1");
+  auto counts = app::apply_own_recovered(*b1.ledger, *b1.settings, *clock_, lost, hub_max + 1);
+  EXPECT_EQ(counts.applied, static_cast<int64_t>(lost.size()));
+  EXPECT_EQ(counts.conflicts, 0);
+  counts = app::apply_own_recovered(*b1.ledger, *b1.settings, *clock_, lost, hub_max + 1);
+  EXPECT_EQ(counts.duplicates, static_cast<int64_t>(lost.size()));  // again: nothing twice
+  auto st = [&] {
+    auto tx = b1.ledger->begin_read();
+    auto s = tx->sync_state(app::kHubPeer);
+    tx->commit();
+    return s;
+  }();
+  EXPECT_EQ(st.recover_next, 0);
+  EXPECT_EQ(st.recover_to, 0);
+  converge();
+  const auto after = entry_set("B2");
+  for (const auto& e : before) EXPECT_EQ(after.count(e), 1u) << e;
+  EXPECT_EQ(after.size(), before.size() + 1);
+  EXPECT_EQ(entry_set("B1"), after);
+  EXPECT_EQ(balance("B1", "card:7"), 65);
+  expect_converged("card:7");
+  auto& l = *b1.ledger;
+  EXPECT_EQ(l.with_db([&](sqlite3*) {
+    auto q = l.query(
+        "SELECT node_epoch FROM entries WHERE origin_branch = 'B1' ORDER BY origin_seq DESC");
+    q.step();
+    return q.text(0);
+  }),
+            std::string(32, 'e'));
+
+  // Restored again, but a sale comes before the recovery: it takes the seq of a lost entry.
+  restore_b1();
+  sale("B1", "card:9", "S5", "10.00");
+  start_recovery(std::string(32, 'f'));
+  std::vector<app::EntryRow> all_own;
+  for (const auto& e : hub_.log) {
+    if (e.origin_branch == "B1" && e.origin_seq > local_max) all_own.push_back(e);
+  }
+  Node& again = nodes_.at("B1");
+  counts = app::apply_own_recovered(*again.ledger, *again.settings, *clock_, all_own, hub_max + 2);
+  EXPECT_GE(counts.conflicts, 1);  // the hub's entry at that seq and ours differ
+  EXPECT_EQ(counts.applied + counts.conflicts, static_cast<int64_t>(all_own.size()));
+  auto report = ledger::verify(*again.ledger);
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems.front());
+  nodes_.erase("B1");  // it forked from the others: not compared in TearDown
 }
 
 }  // namespace

@@ -176,7 +176,7 @@ TEST_F(LedgerTest, AccountIdsAreUnique) {
 TEST_F(LedgerTest, MigrationsRunOnceAndVersionIsRecorded) {
   const auto& steps = migrations();
   ASSERT_FALSE(steps.empty());
-  // Step numbers are assigned per work area (2: admin, 3: sync); they only have to increase.
+  // Step numbers are assigned per work area (2: admin, 3-4: sync); they only have to increase.
   for (size_t i = 1; i < steps.size(); ++i) EXPECT_LT(steps[i - 1].version, steps[i].version);
   EXPECT_EQ(steps.front().version, 1);
   EXPECT_EQ(steps.back().version, kSchemaVersion);
@@ -184,8 +184,8 @@ TEST_F(LedgerTest, MigrationsRunOnceAndVersionIsRecorded) {
   EXPECT_EQ(text("SELECT value FROM meta WHERE key = 'schema_version'"), std::to_string(kSchemaVersion));
   const std::string created = text("SELECT value FROM meta WHERE key = 'created_at_ms'");
   const int64_t tables = scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
-  EXPECT_EQ(tables, 17);  // 12 + program_versions, admin_audit (2) + unmatched_refunds,
-                          // alias_conflicts, offline_redemptions (3)
+  EXPECT_EQ(tables, 18);  // 12 + program_versions, admin_audit (2) + unmatched_refunds,
+                          // alias_conflicts, offline_redemptions (3) + recovered_entries (4)
   EXPECT_EQ(scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND sql NOT LIKE '%STRICT%'"), 0);
   l_.reset();
   EXPECT_EQ(raw_sql("INSERT INTO sync_state(peer) VALUES ('hub')"), "");

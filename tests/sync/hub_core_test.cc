@@ -332,7 +332,7 @@ TEST_F(HubCoreTest, MalformedFrameIsQuarantinedAndFatal) {
 TEST_F(HubCoreTest, UnknownTypeIsAnsweredWithVersionAndTheStreamGoesOn) {
   SessionCore s(*hub_, "B01");
   (void)s.on_text(hello("B01"), 1);
-  auto out = s.on_text(R"({"type":"fetch_own","from":1})", 2);
+  auto out = s.on_text(R"({"type":"fetch_everything","from":1})", 2);
   const ErrorFrame e = only_error(out);
   EXPECT_EQ(e.code, "version");
   EXPECT_FALSE(e.fatal);
@@ -421,6 +421,73 @@ TEST_F(HubCoreTest, AuthenticateChecksTheSha256OfTheToken) {
   EXPECT_TRUE(hub_->authenticate("B02", "secret-2"));
   EXPECT_FALSE(hub_->authenticate("B03", "secret-1"));
   EXPECT_FALSE(hub_->authenticate("B01", ""));
+}
+
+// Branch recovery: a branch gets its own stored entries back, and WELCOME names the entry at
+// the acked seq (docs/sync.md "Branch recovery").
+TEST_F(HubCoreTest, FetchOwnReturnsTheBranchsOwnEntriesAndWelcomeNamesTheAckedOne) {
+  {
+    SessionCore a(*hub_, "B01");
+    (void)a.on_text(hello("B01"), 1);
+    (void)a.on_text(push("B01", 1, 8), 2);
+  }
+  {
+    SessionCore b(*hub_, "B02");
+    (void)b.on_text(hello("B02"), 1);
+    (void)b.on_text(push("B02", 1, 3), 2);
+  }
+  SessionCore a(*hub_, "B01");
+  auto w = frames_of<Welcome>(a.on_text(hello("B01"), 3));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].acked_seq, 8);
+  EXPECT_EQ(w[0].acked_entry_id, "B01/req-8/earn");
+  auto own = frames_of<OwnEntries>(a.on_text(encode(FetchOwn{3, 10}), 4));
+  ASSERT_EQ(own.size(), 1u);
+  EXPECT_EQ(own[0].from_seq, 3);
+  EXPECT_EQ(own[0].to_seq, 10);
+  ASSERT_EQ(own[0].entries.size(), 6u);  // 3..8; nothing of B02
+  for (size_t i = 0; i < own[0].entries.size(); ++i) {
+    EXPECT_EQ(own[0].entries[i], entry("B01", 3 + static_cast<int64_t>(i)));
+  }
+  EXPECT_FALSE(a.closed());
+}
+
+// The cht-core#8093 scenario: the hub's database is an older copy (same hub epoch) and has
+// since given the offsets a branch had applied to other entries; the branch's check entry
+// shows it, and the branch must refetch. A matching history resumes where the branch was.
+TEST_F(HubCoreTest, OffsetsGivenToOtherEntriesSinceMeanMustRefetch) {
+  {
+    SessionCore a(*hub_, "B01");
+    (void)a.on_text(hello("B01"), 1);
+    (void)a.on_text(push("B01", 1, 5), 2);  // offsets 1..5
+  }
+  {
+    SessionCore c(*hub_, "B03");
+    (void)c.on_text(hello("B03"), 1);
+    (void)c.on_text(push("B03", 1, 2), 2);  // offsets 6..7
+  }
+  auto welcome_for = [&](int64_t applied, int64_t check_offset, const std::string& check_id) {
+    SessionCore b(*hub_, "B02");
+    Hello h{1, "B02", "ep-B02", 0, applied, hub_->hub_epoch(), "", 1000};
+    h.check_offset = check_offset;
+    h.check_entry_id = check_id;
+    auto w = frames_of<Welcome>(b.on_text(encode(h), 3));
+    EXPECT_EQ(w.size(), 1u);
+    return w.empty() ? Welcome{} : w[0];
+  };
+  EXPECT_FALSE(welcome_for(5, 5, "B01/req-5/earn").must_refetch);
+  EXPECT_FALSE(welcome_for(7, 7, "B03/req-2/earn").must_refetch);
+  EXPECT_TRUE(welcome_for(5, 5, "B09/req-1/earn").must_refetch);  // offset 5 is another entry
+  EXPECT_TRUE(welcome_for(7, 5, "B01/req-5/earn").must_refetch);  // 6..7 are not its own
+  EXPECT_TRUE(welcome_for(3, 0, "").must_refetch);                // 1..3 are not its own
+  EXPECT_FALSE(welcome_for(0, 0, "").must_refetch);
+  EXPECT_FALSE(welcome_for(7, -1, "").must_refetch);  // an older branch: nothing to check
+  {
+    SessionCore b(*hub_, "B02");
+    (void)b.on_text(hello("B02"), 1);
+    (void)b.on_text(push("B02", 1, 2), 2);  // offsets 8..9: B02's own
+  }
+  EXPECT_FALSE(welcome_for(9, 7, "B03/req-2/earn").must_refetch);
 }
 
 }  // namespace

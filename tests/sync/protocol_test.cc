@@ -117,7 +117,7 @@ TEST(SyncProtocol, DeepNestingIsRejectedNotRecursedInto) {
 }
 
 TEST(SyncProtocol, UnknownTypeMapsToVersion) {
-  const domain::Error e = decode_error({{"type", "fetch_own"}});
+  const domain::Error e = decode_error({{"type", "fetch_everything"}});
   EXPECT_EQ(e.code, ErrorCode::kUnknownType);
   EXPECT_EQ(sync_error_code(e), "version");
   EXPECT_EQ(error_frame_for(e, false).code, "version");
@@ -239,6 +239,69 @@ TEST(SyncProtocol, UnknownFieldsAreIgnored) {
   auto r = decode_frame(R"({"type":"applied","offset":4,"future":{"x":1}})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(std::get<Applied>(*r).offset, 4);
+}
+
+// Branch recovery frames (docs/sync.md "Branch recovery").
+TEST(SyncProtocol, RecoveryFramesRoundTripAndAreChecked) {
+  Hello hello{1, "B01", "ab12", 7, 3, "cd34", "v1", 1700000000000};
+  hello.check_offset = 12;
+  hello.check_entry_id = "B02/r/earn";
+  Welcome welcome{"cd34", 7, 40, 1700000000001, "v2", false};
+  welcome.acked_entry_id = "B01/req-7/earn";
+  const Frame frames[] = {hello, welcome, FetchOwn{101, 600},
+                          OwnEntries{101, 600, {sample_entry(101), sample_entry(150)}},
+                          OwnEntries{1, 1, {}}};
+  for (const Frame& f : frames) {
+    const std::string text = encode(f);
+    auto back = decode_frame(text);
+    ASSERT_TRUE(back.ok()) << text << ": " << back.error().message;
+    EXPECT_TRUE(*back == f) << text;
+    EXPECT_EQ(json::parse(text)["type"], frame_type(f));
+  }
+  // Optional fields: absent in an older peer's frames.
+  auto old_hello = decode_frame(R"({"type":"hello","proto":1,"branch":"B01","node_epoch":"e",)"
+                                R"("local_max_seq":0,"applied_offset":5,"hub_epoch_seen":"",)"
+                                R"("config_version":"","client_time_ms":0})");
+  ASSERT_TRUE(old_hello.ok());
+  EXPECT_EQ(std::get<Hello>(*old_hello).check_offset, -1);
+  EXPECT_EQ(json::parse(encode(*old_hello)).count("check_offset"), 0u);
+  auto old_welcome = decode_frame(R"({"type":"welcome","hub_epoch":"h","acked_seq":3,)"
+                                  R"("head_offset":0,"server_time_ms":0,"config_version":"",)"
+                                  R"("must_refetch":false})");
+  ASSERT_TRUE(old_welcome.ok());
+  EXPECT_EQ(std::get<Welcome>(*old_welcome).acked_entry_id, "");
+
+  EXPECT_EQ(decode_error({{"type", "fetch_own"}, {"from_seq", 0}, {"to_seq", 3}}).field,
+            "from_seq");
+  EXPECT_EQ(decode_error({{"type", "fetch_own"}, {"from_seq", 5}, {"to_seq", 4}}).field, "to_seq");
+  auto big = decode_error({{"type", "fetch_own"}, {"from_seq", 1}, {"to_seq", 501}});
+  EXPECT_EQ(big.field, "to_seq");
+  EXPECT_NE(big.message.find("at most 500"), std::string::npos) << big.message;
+  EXPECT_TRUE(
+      decode_frame(json({{"type", "fetch_own"}, {"from_seq", 1}, {"to_seq", 500}}).dump()).ok());
+  EXPECT_EQ(decode_error({{"type", "hello"},
+                          {"proto", 1},
+                          {"branch", "B"},
+                          {"node_epoch", "e"},
+                          {"local_max_seq", 0},
+                          {"applied_offset", 0},
+                          {"hub_epoch_seen", ""},
+                          {"config_version", ""},
+                          {"client_time_ms", 0},
+                          {"check_offset", "x"}})
+                .field,
+            "check_offset");
+
+  json own = {{"type", "own_entries"}, {"from_seq", 10}, {"to_seq", 20}};
+  own["entries"] = {entry_json(12), entry_json(11)};
+  EXPECT_EQ(decode_error(own).field, "entries[1].origin_seq");
+  own["entries"] = {entry_json(21)};
+  EXPECT_EQ(decode_error(own).field, "entries[0].origin_seq");
+  own["entries"] = {entry_json(9)};
+  EXPECT_EQ(decode_error(own).field, "entries[0].origin_seq");
+  own["entries"] = {entry_json(10)};
+  own["entries"][0].erase("points");
+  EXPECT_EQ(decode_error(own).field, "entries[0].points");
 }
 
 }  // namespace

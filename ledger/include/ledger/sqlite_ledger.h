@@ -41,7 +41,7 @@
 namespace loyalty::ledger {
 
 // The newest schema this code knows (the last step of migrations()).
-inline constexpr int64_t kSchemaVersion = 3;
+inline constexpr int64_t kSchemaVersion = 4;
 
 struct LedgerOptions {
   std::string path;
@@ -131,7 +131,12 @@ class SqliteLedger final : public app::LedgerStore {
   int64_t schema_version() override { return schema_version_; }
 
   const LedgerOptions& options() const { return options_; }
-  const std::string& node_epoch() const { return node_epoch_; }  // 32 hex digits
+  // 32 hex digits; a new one after a restore was detected (docs/sync.md "Branch recovery").
+  // Takes the connection's lock: not from inside with_db().
+  std::string node_epoch() {
+    std::lock_guard lock(mu_);
+    return node_epoch_;
+  }
   const std::string& branch_id() const { return branch_id_; }    // as recorded at creation
   // Write transactions (groups) ended so far, each with one COMMIT; fewer than the write
   // transactions begun when writers shared commits (metrics, tests).
@@ -174,6 +179,7 @@ class SqliteLedger final : public app::LedgerStore {
   void configure();
   void migrate();
   void load_meta();
+  void reload_node_epoch();  // holding mu_: meta.node_epoch (a new epoch after a restore)
   Query stmt(Stmt s);
   void start_checkpointer();
   void checkpointer_loop();

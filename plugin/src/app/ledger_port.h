@@ -79,6 +79,14 @@ struct SyncState {
   int64_t applied_offset = 0;  // highest hub_offset applied here
   std::string config_version;
   int64_t last_contact_ms = 0; // wall clock of the last frame from the hub (0 = never)
+  // Branch recovery (docs/sync.md "Branch recovery"): own writes are numbered above
+  // own_seq_floor; own seqs recover_next..recover_to are still to be fetched back from the
+  // hub (0 = none); check_offset/check_entry_id = the last remote entry applied (hello).
+  int64_t own_seq_floor = 0;
+  int64_t recover_next = 0;
+  int64_t recover_to = 0;
+  int64_t check_offset = 0;
+  std::string check_entry_id;
 };
 
 struct Hold {
@@ -176,6 +184,13 @@ class LedgerTx {
   virtual std::vector<EntryRow> entries_of_origin(const std::string& origin_branch,
                                                   int64_t after_seq, int64_t limit) = 0;
   virtual int64_t max_seq(const std::string& origin_branch) = 0;
+  // This ledger writes its own entries under `epoch` from now on (meta.node_epoch; a restored
+  // ledger starts a new one). Takes effect for appends after this transaction commits.
+  virtual void set_node_epoch(const std::string& epoch) = 0;
+  // Lots with remaining > 0 and expires_at <= now_ms whose credit `origin_branch` wrote,
+  // soonest expiry first, at most `limit` (the owner-side expiry sweep).
+  virtual std::vector<domain::Lot> due_lots(int64_t now_ms, const std::string& origin_branch,
+                                            int64_t limit) = 0;
   virtual SyncState sync_state(const std::string& peer) = 0;
   virtual void put_sync_state(const std::string& peer, const SyncState& state) = 0;
   // Refunds recorded here whose sale was unknown (the refund correction, docs/sync.md).

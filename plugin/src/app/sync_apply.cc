@@ -4,6 +4,7 @@
 
 #include "domain/lots.h"
 #include "domain/refunds.h"
+#include "protocol/canonical.h"
 #include "protocol/sync_data.h"
 
 namespace loyalty::app {
@@ -14,11 +15,27 @@ namespace {
 
 class Applier {
  public:
-  Applier(LedgerTx& tx, const config::Settings& s, int64_t now_ms)
-      : tx_(tx), s_(s), now_ms_(now_ms) {}
+  Applier(LedgerTx& tx, const config::Settings& s, int64_t now_ms, bool own = false)
+      : tx_(tx), s_(s), now_ms_(now_ms), own_(own) {}
 
   void apply(const EntryRow& e, ApplyCounts& counts) {
-    if (e.origin_branch == s_.branch) {
+    if (own_) {
+      // A recovered own entry: another entry already at its seq means this ledger wrote
+      // something else there after it was restored (it cannot take both).
+      if (e.origin_branch != s_.branch) {
+        ++counts.conflicts;
+        return;
+      }
+      auto at = tx_.entries_of_origin(s_.branch, e.origin_seq - 1, 1);
+      if (!at.empty() && at.front().origin_seq == e.origin_seq) {
+        if (at.front().entry_id == e.entry_id && at.front().body_hash == e.body_hash) {
+          ++counts.duplicates;
+        } else {
+          ++counts.conflicts;
+        }
+        return;
+      }
+    } else if (e.origin_branch == s_.branch) {
       ++counts.duplicates;  // our own entry coming back: already here by construction
       return;
     }
@@ -210,23 +227,72 @@ class Applier {
   LedgerTx& tx_;
   const config::Settings& s_;
   int64_t now_ms_;
+  bool own_;
 };
 
 }  // namespace
 
 ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& settings,
                                const Clock& clock, const std::vector<EntryRow>& entries,
-                               int64_t to_offset) {
+                               int64_t to_offset, const std::vector<int64_t>& offsets) {
   ApplyCounts counts;
   auto tx = store.begin_write();
   Applier a(*tx, settings, clock.now_ms());
   for (const EntryRow& e : entries) a.apply(e, counts);
   SyncState st = tx->sync_state(kHubPeer);
   if (to_offset > st.applied_offset) st.applied_offset = to_offset;
+  if (!entries.empty() && !offsets.empty() && offsets.back() > st.check_offset) {
+    // What hello reports, so that a hub restored from an older copy is noticed.
+    st.check_offset = offsets.back();
+    st.check_entry_id = entries.back().entry_id;
+  }
   st.last_contact_ms = clock.now_ms();
   tx->put_sync_state(kHubPeer, st);
   tx->commit();
   return counts;
+}
+
+ApplyCounts apply_own_recovered(LedgerStore& store, const config::Settings& settings,
+                                const Clock& clock, const std::vector<EntryRow>& entries,
+                                int64_t next_seq) {
+  ApplyCounts counts;
+  auto tx = store.begin_write();
+  Applier a(*tx, settings, clock.now_ms(), /*own=*/true);
+  for (const EntryRow& e : entries) a.apply(e, counts);
+  SyncState st = tx->sync_state(kHubPeer);
+  st.recover_next = next_seq;
+  if (st.recover_next > st.recover_to) st.recover_next = st.recover_to = 0;
+  tx->put_sync_state(kHubPeer, st);
+  tx->commit();
+  return counts;
+}
+
+int64_t expire_due_lots(LedgerStore& store, const config::Settings& settings, const Clock& clock,
+                        int64_t limit) {
+  const int64_t now = clock.now_ms();
+  auto tx = store.begin_write();
+  int64_t expired = 0;
+  for (const domain::Lot& lot : tx->due_lots(now, settings.branch, limit)) {
+    const std::string id = "expire:" + lot.lot_id;
+    if (tx->entry_exists(id)) continue;  // cannot happen with remaining > 0; never twice
+    EntryRow e;
+    e.entry_id = id;
+    e.origin_branch = settings.branch;
+    e.account_id = lot.account_id;
+    e.kind = "expire";
+    e.points = -lot.remaining;
+    e.branch = settings.branch;
+    e.ref_entry_id = lot.lot_id;
+    e.business_at = lot.expires_at;
+    e.recorded_at_ms = now;
+    e.program_version = settings.program.version;
+    e.reason = "expiry sweep";
+    e.body_hash = protocol::sha256_hex(id);
+    tx->append_entry(e, {domain::Allocation{lot.lot_id, lot.remaining}}, std::nullopt);
+    ++expired;
+  }
+  tx->commit();
+  return expired;
 }
 
 std::vector<EntryRow> outbox(LedgerStore& store, const std::string& self, int64_t after_seq,

@@ -3,9 +3,10 @@
 // apply_remote_batch() runs one write transaction: every entry of the batch (idempotent by
 // entry_id: an entry already present with the same body_hash is skipped), the derived state
 // (balance, lots, sales rows, aliases), the refund corrections this branch owes, and
-// sync_state.applied_offset = to_offset. All or nothing. Throws StoreFailure; a batch
-// entry that contradicts one already stored (same id, different body_hash) is skipped and
-// counted in `conflicts`, never applied twice.
+// sync_state.applied_offset = to_offset (and check_offset/check_entry_id = the last entry and
+// its hub offset from `offsets`, parallel to `entries`, when given). All or nothing. Throws
+// StoreFailure; a batch entry that contradicts one already stored (same id, different body_hash) is
+// skipped and counted in `conflicts`, never applied twice.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,25 @@ inline constexpr char kHubPeer[] = "hub";
 // sends them). `settings` gives expiry_days for a correction credit and the program version.
 ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& settings,
                                const Clock& clock, const std::vector<EntryRow>& entries,
-                               int64_t to_offset);
+                               int64_t to_offset, const std::vector<int64_t>& offsets = {});
+
+// Branch recovery (docs/sync.md "Branch recovery"): this branch's own entries that the hub
+// holds and this ledger lost (it was restored from an older copy). One write transaction:
+// each entry is inserted with its own origin_seq and node_epoch like a remote one (an entry
+// already here with the same id counts as a duplicate; another entry at the same seq as a
+// conflict, skipped), then sync_state.recover_next = next_seq (and recover_next/recover_to
+// reset to 0 once next_seq > recover_to).
+ApplyCounts apply_own_recovered(LedgerStore& store, const config::Settings& settings,
+                                const Clock& clock, const std::vector<EntryRow>& entries,
+                                int64_t next_seq);
+
+// The owner-side expiry sweep (docs/sync.md "Expiry authority"): in one write transaction,
+// expires at most `limit` lots that this branch's own credits created and whose expiry is at
+// or before clock.now_ms(): entry `expire:<lot>` (deterministic, so a rerun or the lazy
+// expiry at a later request never writes it twice), business time = the lot's expiry.
+// Returns how many lots it expired (== limit: call again).
+int64_t expire_due_lots(LedgerStore& store, const config::Settings& settings, const Clock& clock,
+                        int64_t limit);
 
 // Own entries after `after_seq`, at most `limit`, in seq order (one read transaction).
 std::vector<EntryRow> outbox(LedgerStore& store, const std::string& self, int64_t after_seq,
