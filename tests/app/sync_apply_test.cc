@@ -333,6 +333,7 @@ TEST_F(SyncApplyTest, ThreeOfflineEnrollmentsOfOneCardKeepOneWelcomeBonus) {
   EXPECT_EQ(k.count("welcome_reversal B3 B3/B3-1/welcome"), 1u);
   converge();  // settled: nothing more is written
   EXPECT_EQ(kinds("B3"), k);
+}
 
 // The owner-side sweep (docs/sync.md "Expiry authority"): with the clock injected, nothing
 // is due a millisecond before expiry; at expiry each branch expires only its own lots, in
