@@ -291,6 +291,7 @@ int main(int argc, char** argv) {
   double rate = 50;
   double seconds = 20;
   int backlog = 0;
+  int fanout_ms = -1;
   std::string hub_bin = LOYALTY_HUB_BIN;
   app.add_option("--branches", branches, "simulated branch connections")
       ->check(CLI::Range(2, 5000));
@@ -298,6 +299,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "trickle duration");
   app.add_option("--backlog", backlog, "instead of the trickle: B0 pushes this many entries to B1");
   app.add_option("--hub", hub_bin, "the loyalty-hub binary");
+  app.add_option("--fanout-ms", fanout_ms,
+                 "the hub's limits.fanout_interval_ms (default: the hub's default)")
+      ->check(CLI::Range(0, 1000));
   CLI11_PARSE(app, argc, argv);
   if (backlog > 0) branches = 2;
 
@@ -311,7 +315,9 @@ int main(int argc, char** argv) {
   {
     std::ofstream cfg(dir / "hub.toml");
     cfg << "[listen]\naddress = \"127.0.0.1\"\nport = 0\n[storage]\ndb = \"hub.db\"\n"
-           "[limits]\npush_rate_per_s = 100000\n[log]\nlevel = \"warn\"\n";
+           "[limits]\npush_rate_per_s = 100000\n";
+    if (fanout_ms >= 0) cfg << "fanout_interval_ms = " << fanout_ms << "\n";
+    cfg << "[log]\nlevel = \"warn\"\n";
     for (int i = 0; i < branches; ++i) {
       cfg << "[branches.B" << i << "]\ntoken_sha256 = \""
           << sha256_hex("token-B" + std::to_string(i)) << "\"\n";
