@@ -18,6 +18,7 @@
 // a ledger does not verify (never because of the time: figures on a shared machine are
 // noisy).
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -131,6 +133,36 @@ int64_t build_source(const fs::path& dir, int64_t entries) {
   return have;
 }
 
+// CPU seconds (user + system) used so far by process `pid` (/proc/<pid>/stat).
+double cpu_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double own_cpu() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one;
+}
+
 class Hub {
  public:
   Hub(std::string bin, fs::path dir) : bin_(std::move(bin)), dir_(std::move(dir)) {
@@ -177,6 +209,7 @@ class Hub {
     }
     return port;
   }
+  pid_t pid() const { return pid_; }
   int64_t rss() const {
     std::ifstream in("/proc/" + std::to_string(pid_) + "/statm");
     int64_t size = 0, resident = 0;
@@ -254,6 +287,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  const double hub_cpu0 = cpu_of(hub.pid());
+  const double own_cpu0 = own_cpu();
   const auto t0 = Clock::now();
   auto b1 = open_runtime(dir / "B01.toml", true);
   const int64_t n = scalar(*b1, "SELECT max(origin_seq) FROM entries WHERE origin_branch = 'B01'");
@@ -276,6 +311,8 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   if (g_tty) std::fprintf(stderr, "\n");
+  const double hub_cpu = cpu_of(hub.pid()) - hub_cpu0;
+  const double branches_cpu = own_cpu() - own_cpu0;
   const int64_t rss_end = hub.rss();
   const auto s1 = b1->sync_client()->stats();
   const auto s2 = b2->sync_client()->stats();
@@ -301,6 +338,9 @@ int main(int argc, char** argv) {
               static_cast<long long>(s1.failures), static_cast<long long>(s2.applied),
               static_cast<long long>(s2.duplicates), static_cast<double>(rss_idle) / 1048576.0,
               static_cast<double>(rss_end) / 1048576.0);
+  std::printf("  CPU while timed: hub %.1f s, both branches (this process) %.1f s; load average "
+              "%s (other processes share the cores: compare CPU seconds, not only time)\n",
+              hub_cpu, branches_cpu, load_average().c_str());
 
   // B02 holds exactly B01's entries, its sync_state says so, balances agree, both verify.
   b1->sync_client()->stop();
