@@ -475,11 +475,11 @@ int main(int argc, char** argv) {
         "  push->fan-out complete (all %d others): p50 %.1f ms, p99 %.1f ms; incomplete %lld\n",
         branches - 1, pct(complete, 0.50), pct(complete, 0.99), static_cast<long long>(incomplete));
     const double wall = static_cast<double>(now_ns() - t0) / 1e9;
-    std::printf("  hub RSS at end %.1f MiB; CPU while trickling (%.1f s): hub %.0f %%, bench %.0f %% "
-                "of one core; load average %s\n",
-                static_cast<double>(rss_of(pid)) / 1048576.0, wall,
-                100 * (cpu_of(pid) - hub_cpu0) / wall, 100 * (own_cpu() - own_cpu0) / wall,
-                load_average().c_str());
+    std::printf(
+        "  hub RSS at end %.1f MiB; CPU while trickling (%.1f s): hub %.0f %%, bench %.0f %% "
+        "of one core; load average %s\n",
+        static_cast<double>(rss_of(pid)) / 1048576.0, wall, 100 * (cpu_of(pid) - hub_cpu0) / wall,
+        100 * (own_cpu() - own_cpu0) / wall, load_average().c_str());
   }
   ::kill(pid, SIGTERM);
   for (auto& br : b.branches) br.reset();

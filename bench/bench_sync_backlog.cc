@@ -4,16 +4,18 @@
 //   bench_sync_backlog                      # 100,000 entries (setup cached in bench-data/)
 //   bench_sync_backlog --entries 2000 --data-dir /tmp/bsb   # the ctest smoke size
 //
-// Both branches run with the plugin's default synchronous = "full" (--synchronous normal to
-// compare). Setup (not timed): branch B01's ledger is filled by real sales through the plugin's
+// Setup (not timed): branch B01's ledger is filled by real sales through the plugin's
 // service (the plugin runtime without its sync client, synchronous = "normal"), until B01
 // has written `--entries` entries; the file is cached in --data-dir and copied for each run.
+// Both branches then run with the plugin's default synchronous = "full" (--synchronous
+// normal to compare).
 // Timed: the loyalty-hub binary runs on 127.0.0.1 (fresh database, synchronous = FULL, as
 // deployed); the empty branch B02 is open with its sync client and connected; then B01's
 // runtime opens with its sync client. The clock runs from B01's open until the hub has acked
 // every entry (B01's acked seq) and B02 has applied every one (its applied offset; each
-// ENTRIES frame is one B02 transaction). Then B02's sync_state, entry count and balances
-// are checked against B01 and both ledgers are verified (ledger::verify).
+// ENTRIES frame is one B02 transaction). Then B02's sync_state, entry count and point total
+// are checked against B01 and both ledgers are verified (ledger::verify). The CPU seconds
+// of the hub and of this process (both branches) are printed with the load average.
 // Progress on a TTY only; the figures are printed always. Exit 1 when anything is missing or
 // a ledger does not verify (never because of the time: figures on a shared machine are
 // noisy).
@@ -63,8 +65,8 @@ double secs(Clock::time_point a, Clock::time_point b) {
 void write_branch_toml(const fs::path& dir, const std::string& b, int port,
                        const std::string& synchronous) {
   std::ofstream(dir / (b + ".toml"))
-      << "[plugin]\nbranch = \"" << b << "\"\ndb = \"" << b
-      << ".db\"\nsynchronous = \"" << synchronous << "\"\nlog = \"" << b << ".log\"\n"
+      << "[plugin]\nbranch = \"" << b << "\"\ndb = \"" << b << ".db\"\nsynchronous = \""
+      << synchronous << "\"\nlog = \"" << b << ".log\"\n"
       << "[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\n"
       << "[sync]\nurl = \"ws://127.0.0.1:" << port << "/v1/sync\"\ntoken_file = \"" << b
       << ".token\"\n";
@@ -304,9 +306,9 @@ int main(int argc, char** argv) {
     if (t_acked != Clock::time_point{} && t_applied != Clock::time_point{}) break;
     if (g_tty && now - last_progress > std::chrono::milliseconds(250)) {
       last_progress = now;
-      std::fprintf(stderr, "\r%.1f s: hub acked %lld, B02 applied offset %lld of %lld", secs(t0, now),
-                   static_cast<long long>(s1.acked_seq), static_cast<long long>(s2.applied_offset),
-                   static_cast<long long>(n));
+      std::fprintf(stderr, "\r%.1f s: hub acked %lld, B02 applied offset %lld of %lld",
+                   secs(t0, now), static_cast<long long>(s1.acked_seq),
+                   static_cast<long long>(s2.applied_offset), static_cast<long long>(n));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
@@ -332,15 +334,17 @@ int main(int argc, char** argv) {
       "in %.2f s (%.0f entries/s): target < 10 s %s\n",
       static_cast<long long>(n), acked_s, static_cast<double>(n) / acked_s, total_s,
       static_cast<double>(n) / total_s, total_s < 10 ? "met" : "missed");
-  std::printf("  B01 pushed %lld (sessions %lld, failures %lld); B02 applied %lld, duplicates %lld; "
-              "hub RSS %.1f MiB idle, %.1f MiB at the end\n",
-              static_cast<long long>(s1.pushed), static_cast<long long>(s1.connects),
-              static_cast<long long>(s1.failures), static_cast<long long>(s2.applied),
-              static_cast<long long>(s2.duplicates), static_cast<double>(rss_idle) / 1048576.0,
-              static_cast<double>(rss_end) / 1048576.0);
-  std::printf("  CPU while timed: hub %.1f s, both branches (this process) %.1f s; load average "
-              "%s (other processes share the cores: compare CPU seconds, not only time)\n",
-              hub_cpu, branches_cpu, load_average().c_str());
+  std::printf(
+      "  B01 pushed %lld (sessions %lld, failures %lld); B02 applied %lld, duplicates %lld; "
+      "hub RSS %.1f MiB idle, %.1f MiB at the end\n",
+      static_cast<long long>(s1.pushed), static_cast<long long>(s1.connects),
+      static_cast<long long>(s1.failures), static_cast<long long>(s2.applied),
+      static_cast<long long>(s2.duplicates), static_cast<double>(rss_idle) / 1048576.0,
+      static_cast<double>(rss_end) / 1048576.0);
+  std::printf(
+      "  CPU while timed: hub %.1f s, both branches (this process) %.1f s; load average "
+      "%s (other processes share the cores: compare CPU seconds, not only time)\n",
+      hub_cpu, branches_cpu, load_average().c_str());
 
   // B02 holds exactly B01's entries, its sync_state says so, balances agree, both verify.
   b1->sync_client()->stop();
@@ -348,7 +352,8 @@ int main(int argc, char** argv) {
   bool ok = true;
   const int64_t in_b2 = scalar(*b2, "SELECT count(*) FROM entries WHERE origin_branch = 'B01'");
   const int64_t in_b1 = scalar(*b1, "SELECT count(*) FROM entries WHERE origin_branch = 'B01'");
-  const int64_t applied_db = scalar(*b2, "SELECT applied_offset FROM sync_state WHERE peer = 'hub'");
+  const int64_t applied_db =
+      scalar(*b2, "SELECT applied_offset FROM sync_state WHERE peer = 'hub'");
   const std::string sum_sql = "SELECT total(points) FROM entries";
   if (in_b2 != in_b1 || applied_db < n || scalar(*b1, sum_sql) != scalar(*b2, sum_sql)) {
     std::fprintf(stderr,
@@ -366,10 +371,10 @@ int main(int argc, char** argv) {
       ok = false;
     }
   }
-  std::printf("  check: B02 holds %lld of B01's entries, sync_state.applied_offset %lld, both "
-              "ledgers verify: %s\n",
-              static_cast<long long>(in_b2), static_cast<long long>(applied_db),
-              ok ? "clean" : "FAILED");
+  std::printf(
+      "  check: B02 holds %lld of B01's entries, sync_state.applied_offset %lld, both "
+      "ledgers verify: %s\n",
+      static_cast<long long>(in_b2), static_cast<long long>(applied_db), ok ? "clean" : "FAILED");
   b1.reset();
   b2.reset();
   if (ok && !keep) {

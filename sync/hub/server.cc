@@ -146,8 +146,8 @@ class Server::Impl {
   tcp::acceptor acceptor_;
   net::steady_timer flush_timer_;
   net::strand<net::io_context::executor_type> fanout_strand_;
-  net::steady_timer fanout_timer_;                  // on fanout_strand_
-  bool fanout_armed_ = false;                       // on fanout_strand_
+  net::steady_timer fanout_timer_;                       // on fanout_strand_
+  bool fanout_armed_ = false;                            // on fanout_strand_
   std::chrono::steady_clock::time_point last_fanout_{};  // on fanout_strand_
   std::vector<std::thread> threads_;
   bool waited_ = false;
