@@ -2,13 +2,14 @@
 // ack after store, dedupe, fork, not_your_entry, NACK on a gap, re-ACK of an old batch,
 // fan-out to other branches only, overdraw reports, config push, quarantine.
 #include "sync/hub/hub_core.h"
-#include "sync/hub/hub_config.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "sync/hub/hub_config.h"
 
 namespace loyalty::sync::hub {
 namespace {
