@@ -33,6 +33,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,29 @@ int64_t rss_of(pid_t pid) {
   int64_t size = 0, resident = 0;
   in >> size >> resident;
   return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+// CPU seconds (user + system) used so far by process `pid` (/proc/<pid>/stat).
+double cpu_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double own_cpu() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 struct EntryStat {
@@ -262,6 +286,13 @@ void Branch::write_next() {
                   });
 }
 
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one;
+}
+
 double pct(std::vector<int64_t> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -291,6 +322,7 @@ int main(int argc, char** argv) {
   double rate = 50;
   double seconds = 20;
   int backlog = 0;
+  int fanout_ms = -1;
   std::string hub_bin = LOYALTY_HUB_BIN;
   app.add_option("--branches", branches, "simulated branch connections")
       ->check(CLI::Range(2, 5000));
@@ -298,6 +330,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "trickle duration");
   app.add_option("--backlog", backlog, "instead of the trickle: B0 pushes this many entries to B1");
   app.add_option("--hub", hub_bin, "the loyalty-hub binary");
+  app.add_option("--fanout-ms", fanout_ms,
+                 "the hub's limits.fanout_interval_ms (default: the hub's default)")
+      ->check(CLI::Range(0, 1000));
   CLI11_PARSE(app, argc, argv);
   if (backlog > 0) branches = 2;
 
@@ -311,7 +346,9 @@ int main(int argc, char** argv) {
   {
     std::ofstream cfg(dir / "hub.toml");
     cfg << "[listen]\naddress = \"127.0.0.1\"\nport = 0\n[storage]\ndb = \"hub.db\"\n"
-           "[limits]\npush_rate_per_s = 100000\n[log]\nlevel = \"warn\"\n";
+           "[limits]\npush_rate_per_s = 100000\n";
+    if (fanout_ms >= 0) cfg << "fanout_interval_ms = " << fanout_ms << "\n";
+    cfg << "[log]\nlevel = \"warn\"\n";
     for (int i = 0; i < branches; ++i) {
       cfg << "[branches.B" << i << "]\ntoken_sha256 = \""
           << sha256_hex("token-B" + std::to_string(i)) << "\"\n";
@@ -393,6 +430,8 @@ int main(int argc, char** argv) {
     std::mt19937 rng(42);
     std::uniform_int_distribution<int> pick(0, branches - 1);
     const int64_t t0 = now_ns();
+    const double hub_cpu0 = cpu_of(pid);
+    const double own_cpu0 = own_cpu();
     int64_t sent = 0;
     run_until(
         b,
@@ -435,7 +474,12 @@ int main(int argc, char** argv) {
     std::printf(
         "  push->fan-out complete (all %d others): p50 %.1f ms, p99 %.1f ms; incomplete %lld\n",
         branches - 1, pct(complete, 0.50), pct(complete, 0.99), static_cast<long long>(incomplete));
-    std::printf("  hub RSS at end %.1f MiB\n", static_cast<double>(rss_of(pid)) / 1048576.0);
+    const double wall = static_cast<double>(now_ns() - t0) / 1e9;
+    std::printf(
+        "  hub RSS at end %.1f MiB; CPU while trickling (%.1f s): hub %.0f %%, bench %.0f %% "
+        "of one core; load average %s\n",
+        static_cast<double>(rss_of(pid)) / 1048576.0, wall, 100 * (cpu_of(pid) - hub_cpu0) / wall,
+        100 * (own_cpu() - own_cpu0) / wall, load_average().c_str());
   }
   ::kill(pid, SIGTERM);
   for (auto& br : b.branches) br.reset();

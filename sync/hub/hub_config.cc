@@ -138,7 +138,8 @@ domain::Result<HubConfig> parse_hub_config(std::string_view text, const std::str
     }
     if (auto* t = table(root, "limits", "limits")) {
       only(*t, "limits",
-           {"max_frame_bytes", "max_connections_per_branch", "push_rate_per_s", "io_threads"});
+           {"max_frame_bytes", "max_connections_per_branch", "push_rate_per_s", "io_threads",
+            "fanout_interval_ms"});
       c.max_frame_bytes = integer(*t, "max_frame_bytes", "limits.max_frame_bytes",
                                   c.max_frame_bytes, 4096, 64 * 1024 * 1024);
       c.max_connections_per_branch = static_cast<int>(integer(*t, "max_connections_per_branch",
@@ -148,6 +149,8 @@ domain::Result<HubConfig> parse_hub_config(std::string_view text, const std::str
           number(*t, "push_rate_per_s", "limits.push_rate_per_s", c.push_rate_per_s);
       c.io_threads =
           static_cast<int>(integer(*t, "io_threads", "limits.io_threads", c.io_threads, 1, 64));
+      c.fanout_interval_ms = integer(*t, "fanout_interval_ms", "limits.fanout_interval_ms",
+                                     c.fanout_interval_ms, 0, 1000);
     }
     if (auto* t = table(root, "log", "log")) {
       only(*t, "log", {"file", "level"});

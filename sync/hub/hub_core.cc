@@ -546,6 +546,10 @@ void SessionCore::fill(SessionOutput& out, int64_t now_ms) {
       return;
     }
     if (scanned_to <= sent_) return;  // nothing new
+    // Coalescing: while a frame is in flight, a partial batch waits for the branch's APPLIED
+    // (which calls fill again) so that entries arriving meanwhile share one frame. Full
+    // batches (a backlog) keep up to max_unapplied_frames in flight.
+    if (!unapplied_.empty() && batch->size() < kMaxBatchEntries) return;
     if (batch->empty() && unapplied_.empty()) {
       // Only this branch's own entries: nothing to apply, nothing in flight.
       sent_ = applied_ = scanned_to;

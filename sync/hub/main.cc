@@ -99,6 +99,7 @@ int run(const std::string& config_path, const std::string& port_file) {
   options.tls_cert_file = cfg.tls_cert_file;
   options.tls_key_file = cfg.tls_key_file;
   options.io_threads = cfg.io_threads;
+  options.fanout_interval_ms = cfg.fanout_interval_ms;
   loyalty::sync::hub::Server server(hub, log, options);
   auto st = server.start();
   if (!st.ok()) return fail(st.error());

@@ -83,7 +83,9 @@ class Server::Impl {
         ioc_(options_.io_threads),
         ssl_ctx_(ssl::context::tls_server),
         acceptor_(net::make_strand(ioc_)),
-        flush_timer_(ioc_) {}
+        flush_timer_(ioc_),
+        fanout_strand_(net::make_strand(ioc_)),
+        fanout_timer_(fanout_strand_) {}
 
   domain::Status start();
   void accept();
@@ -92,6 +94,9 @@ class Server::Impl {
   void stop();
   void wait();
   void notify_all();
+  // New entries were committed: every session pumps, at most once per fanout_interval_ms
+  // (the first commit after a quiet interval goes out at once; later ones share a tick).
+  void request_fanout();
 
   // Registry of websocket sessions, for fan-out, per-branch limits and shutdown.
   uint64_t add(const std::string& branch, std::weak_ptr<WsBase> s) {
@@ -126,18 +131,25 @@ class Server::Impl {
   HubCore& hub_;
   std::shared_ptr<spdlog::logger> log_;
   ServerOptions options_;
+  // The registry is declared before ioc_ so that it outlives it: handlers still queued when
+  // the loop stops (sessions that did not close within 5 s) are destroyed with ioc_, and a
+  // session's destructor unregisters itself here.
+  std::mutex mu_;
+  std::map<uint64_t, std::weak_ptr<WsBase>> sessions_;
+  std::map<std::string, std::deque<uint64_t>> by_branch_;
+  uint64_t next_id_ = 1;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> live_connections_{0};
   net::io_context ioc_;
   ssl::context ssl_ctx_;
   bool tls_ = false;
   tcp::acceptor acceptor_;
   net::steady_timer flush_timer_;
+  net::strand<net::io_context::executor_type> fanout_strand_;
+  net::steady_timer fanout_timer_;                       // on fanout_strand_
+  bool fanout_armed_ = false;                            // on fanout_strand_
+  std::chrono::steady_clock::time_point last_fanout_{};  // on fanout_strand_
   std::vector<std::thread> threads_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> live_connections_{0};
-  std::mutex mu_;
-  std::map<uint64_t, std::weak_ptr<WsBase>> sessions_;
-  std::map<std::string, std::deque<uint64_t>> by_branch_;
-  uint64_t next_id_ = 1;
   bool waited_ = false;
 };
 
@@ -222,7 +234,7 @@ class WsSession : public WsBase, public std::enable_shared_from_this<WsSession<S
 
   void apply(SessionOutput out) {
     for (auto& f : out.frames) queue_.push_back(std::move(f));
-    if (out.notify_all) server_.notify_all();
+    if (out.notify_all) server_.request_fanout();
     switch (out.close) {
       case SessionOutput::Close::kNo:
         break;
@@ -570,6 +582,27 @@ void Server::Impl::notify_all() {
   for (auto& s : live) s->notify();
 }
 
+void Server::Impl::request_fanout() {
+  net::post(fanout_strand_, [this] {
+    if (fanout_armed_ || stopping_) return;
+    const auto interval = std::chrono::milliseconds(options_.fanout_interval_ms);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_fanout_ >= interval) {
+      last_fanout_ = now;
+      notify_all();
+      return;
+    }
+    fanout_armed_ = true;
+    fanout_timer_.expires_at(last_fanout_ + interval);
+    fanout_timer_.async_wait([this](beast::error_code ec) {
+      fanout_armed_ = false;
+      if (ec || stopping_) return;
+      last_fanout_ = std::chrono::steady_clock::now();
+      notify_all();
+    });
+  });
+}
+
 void Server::Impl::stop() {
   if (stopping_.exchange(true)) return;
   net::post(acceptor_.get_executor(), [this] {
@@ -577,6 +610,7 @@ void Server::Impl::stop() {
     acceptor_.close(ec);
   });
   net::post(ioc_, [this] { flush_timer_.cancel(); });
+  net::post(fanout_strand_, [this] { fanout_timer_.cancel(); });
   std::vector<std::shared_ptr<WsBase>> live;
   {
     std::lock_guard lock(mu_);

@@ -37,6 +37,9 @@ struct ServerOptions {
   std::string tls_key_file;
   int io_threads = 2;
   int64_t flush_interval_ms = 1000;  // applied offsets are saved this often
+  // Fan-out tick: after a commit, sessions are told to pump at most this often, so entries
+  // committed within one tick share one ENTRIES frame per branch (0: after every commit).
+  int64_t fanout_interval_ms = 50;
   int64_t http_timeout_ms = 10'000;
 };
 

