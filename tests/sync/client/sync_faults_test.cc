@@ -52,12 +52,15 @@ TEST(SyncFaults, ReorderedReplayedAndDroppedPushesAndReorderedEntriesConverge) {
   for (const char* b : {"B1", "B2", "B3"}) net.add_token(b);
   ASSERT_NE(net.hub().start(), 0);
   FaultProxy up(net.hub().port());    // B1: its PUSHes reordered, replayed and dropped
-  FaultProxy down(net.hub().port());  // B2: ENTRIES to it reordered and duplicated
+  // B2: ENTRIES to it duplicated, and old ones again after newer ones. (Not held back: the
+  // hub sends a branch its next partial ENTRIES frame only after the APPLIED of the last,
+  // so a held frame would only stall the stream, never be overtaken.)
+  FaultProxy down(net.hub().port());
   ASSERT_TRUE(net.open("B1", url(up.port()), kProgram));
   ASSERT_TRUE(net.open("B2", url(down.port()), kProgram));
   ASSERT_TRUE(net.open("B3", url(net.hub().port()), kProgram));
   ASSERT_TRUE(eventually([&] { return net.stats("B1").connects == 1; }));
-  down.reorder_messages(FaultProxy::kToClient, "entries", 3);
+  down.replay_messages(FaultProxy::kToClient, "entries", 2);
   down.duplicate_frames(FaultProxy::kToClient, 1);
   int ticket = 0;
   auto sales = [&](int n) {
@@ -95,7 +98,7 @@ TEST(SyncFaults, ReorderedReplayedAndDroppedPushesAndReorderedEntriesConverge) {
                                          std::chrono::steady_clock::now() - start)
                                          .count()));
   EXPECT_GT(net.stats("B1").nacks, nacks);
-  EXPECT_GE(down.reordered_messages(), 1);
+  EXPECT_GE(down.replayed_messages(), 1);
   EXPECT_GT(down.duplicated_frames(), 0);
   const json m = metrics(net);
   EXPECT_GT(m.value("duplicates", 0), 0) << m.dump();  // the replayed batch, stored once
