@@ -3,7 +3,7 @@
 # (the seeds in the source tree are never modified), and prints what it found.
 #
 #   run_fuzzer.sh FUZZER SEED_DIR WORK_DIR SECONDS
-#   run_fuzzer.sh build-asan/tests/fuzz/fuzz_poslog tests/fuzz/corpus/poslog /tmp/poslog 60
+#   run_fuzzer.sh build-fuzz/tests/fuzz/fuzz_poslog tests/fuzz/corpus/poslog /tmp/poslog 60
 #
 # Exit status: libFuzzer's (0 when no crash, leak, timeout or out-of-memory was found).
 # A crashing input is left in WORK_DIR/artifacts/ to replay with fuzz_replay_<name>.
