@@ -39,8 +39,12 @@
 #include <vector>
 
 #include "sync/protocol/frames.h"
+#include "proc_cpu.h"
 
 namespace {
+
+using loyalty::bench::cpu_of;
+using loyalty::bench::own_cpu;
 
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
@@ -72,29 +76,6 @@ int64_t rss_of(pid_t pid) {
   int64_t size = 0, resident = 0;
   in >> size >> resident;
   return resident * ::sysconf(_SC_PAGESIZE);
-}
-
-// CPU seconds (user + system) used so far by process `pid` (/proc/<pid>/stat).
-double cpu_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
-  }
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-double own_cpu() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 struct EntryStat {

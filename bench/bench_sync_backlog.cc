@@ -38,8 +38,12 @@
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "sync/client/sync_client.h"
+#include "proc_cpu.h"
 
 namespace {
+
+using loyalty::bench::cpu_of;
+using loyalty::bench::own_cpu;
 
 namespace fs = std::filesystem;
 using loyalty::bootstrap::OpenOptions;
@@ -133,29 +137,6 @@ int64_t build_source(const fs::path& dir, int64_t entries) {
   std::printf("setup: %lld sales made %lld B01 entries in %.1f s (not timed)\n",
               static_cast<long long>(n), static_cast<long long>(have), secs(t0, Clock::now()));
   return have;
-}
-
-// CPU seconds (user + system) used so far by process `pid` (/proc/<pid>/stat).
-double cpu_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
-  }
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-double own_cpu() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 std::string load_average() {
