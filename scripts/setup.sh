@@ -32,7 +32,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev nlohmann-json3-dev libpugixml-dev libcli11-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev lld  # the sanitizer + fuzz build (scripts/test.sh)
   openssh-client openssh-server
   chromium  # the admin page's browser test (tests/daemon/admin_browser_test.cc)
   openssl   # the command: a throwaway CA for the wss:// test (tests/sync/client/sync_tls_test.cc)

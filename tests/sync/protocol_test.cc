@@ -314,13 +314,14 @@ TEST(SyncProtocol, RecoveryFramesRoundTripAndAreChecked) {
             "check_offset");
 
   json own = {{"type", "own_entries"}, {"from_seq", 10}, {"to_seq", 20}};
-  own["entries"] = {entry_json(12), entry_json(11)};
+  // json::array(): a braced list of one json is a copy, not an array, with clang.
+  own["entries"] = json::array({entry_json(12), entry_json(11)});
   EXPECT_EQ(decode_error(own).field, "entries[1].origin_seq");
-  own["entries"] = {entry_json(21)};
+  own["entries"] = json::array({entry_json(21)});
   EXPECT_EQ(decode_error(own).field, "entries[0].origin_seq");
-  own["entries"] = {entry_json(9)};
+  own["entries"] = json::array({entry_json(9)});
   EXPECT_EQ(decode_error(own).field, "entries[0].origin_seq");
-  own["entries"] = {entry_json(10)};
+  own["entries"] = json::array({entry_json(10)});
   own["entries"][0].erase("points");
   EXPECT_EQ(decode_error(own).field, "entries[0].points");
 }
