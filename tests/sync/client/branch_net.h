@@ -167,11 +167,19 @@ class BranchNet {
     auto r = rows(b, sql);
     return r.empty() ? -1 : std::stoll(*r.begin());
   }
+  // The first column of the first row as an integer (0 for NULL or no row).
+  int64_t sql_int(const std::string& b, const std::string& sql) {
+    auto& l = ledger(b);
+    return l.with_db([&](sqlite3*) {
+      auto q = l.query(sql);
+      return q.step() ? q.i64(0) : 0;
+    });
+  }
   std::multiset<std::string> entries(const std::string& b) {
     return rows(
         b,
-        "SELECT entry_id || '|' || origin_branch || '|' || origin_seq || '|' || points || '|' "
-        "|| account_id FROM entries");
+        "SELECT entry_id || '|' || origin_branch || '|' || origin_seq || '|' || node_epoch || "
+        "'|' || points || '|' || account_id FROM entries");
   }
   // Polls (real processes and threads) until every open branch holds the same entries.
   bool converged(std::chrono::seconds limit, size_t at_least = 0) {

@@ -9,28 +9,23 @@
 // Every test ends with identical entry sets and balances on every node and verify clean.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
-#include "bootstrap/runtime.h"
-#include "ledger/admin.h"
-#include "ledger/sqlite_ledger.h"
-#include "sync/client/sync_client.h"
-#include "hub_process.h"
+#include "branch_net.h"
 
 namespace loyalty {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::BranchNet;
+using testing::HubProcess;
 
 // SQLite's online backup of the open connection `src` into the file `to`.
 void backup_to(sqlite3* src, const fs::path& to) {
@@ -56,204 +51,124 @@ void restore(const fs::path& copy, const fs::path& db) {
   fs::copy_file(copy, db);
 }
 
-// The loyalty-hub process (tests/sync/hub_process.h) on a port fixed up front, so that it
-// comes back on the same one after a restart with an older database.
-class Hub : public testing::HubProcess {
- public:
-  Hub(const fs::path& dir, uint16_t port) : HubProcess(dir), port_(port) {
-    write_config(loopback_config(port));
+constexpr char kProgram[] = "point_value = \"0.10\"\nearn_percent = \"5\"\n";
+
+// Polls (real processes and threads), bounded.
+bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  bool start() { return HubProcess::start() != 0; }
-  uint16_t port() const { return port_; }
-  fs::path db() const { return dir() / "hub.db"; }
+  return done();
+}
 
- private:
-  uint16_t port_;
-};
-
+// A BranchNet whose hub keeps one port across restarts (its configuration is written once),
+// so that it comes back where the branches look for it, also with an older database.
 class SyncRecoveryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sync_recovery_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    hub_ = std::make_unique<Hub>(dir_, testing::HubProcess::free_port());
-  }
-  void TearDown() override {
-    branches_.clear();
-    hub_.reset();
-    if (!HasFailure()) fs::remove_all(dir_);  // kept with the branch logs when a test failed
+  SyncRecoveryTest() : net_("recovery") {
+    net_.hub().write_config(HubProcess::loopback_config(HubProcess::free_port()));
   }
 
   void add_tokens(std::initializer_list<const char*> names) {
-    for (const char* b : names) tokens_[b] = hub_->cli(std::string("token add ") + b);
+    for (const char* b : names) net_.add_token(b);
   }
+  bool start_hub() { return net_.hub().start() != 0; }
+  fs::path hub_db() const { return net_.dir() / "hub.db"; }
   void open_branch(const std::string& b, const std::string& program = "") {
-    std::ofstream(dir_ / (b + ".token")) << tokens_.at(b) << "\n";
-    std::ofstream(dir_ / (b + ".toml"))
-        << "[plugin]\nbranch = \"" << b << "\"\ndb = \"" << b
-        << ".db\"\nsynchronous = \"normal\"\nlog = \"" << b << ".log\"\n"
-        << "[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\n"
-        << program << "[sync]\nurl = \"ws://127.0.0.1:" << hub_->port()
-        << "/v1/sync\"\ntoken_file = \"" << b << ".token\"\n";
-    auto rt = bootstrap::Runtime::open((dir_ / (b + ".toml")).string());
-    ASSERT_TRUE(rt.ok()) << rt.error().field << ": " << rt.error().message;
-    branches_[b] = std::move(*rt);
+    ASSERT_TRUE(net_.open(b, "ws://127.0.0.1:" + std::to_string(net_.hub().port()) + "/v1/sync",
+                          kProgram + program));
   }
-  fs::path db(const std::string& b) const { return dir_ / (b + ".db"); }
-
-  json call(const std::string& b, json req, int expected = 0) {
-    req["id"] = b + "-" + std::to_string(++seq_);
-    if (!req.contains("at")) req["at"] = "2026-11-22T10:15:00-06:00";
-    auto out = branches_.at(b)->service().handle(req.dump());
-    EXPECT_EQ(out.code, expected) << out.json;
-    return json::parse(out.json);
-  }
-  void sale(const std::string& b, const std::string& customer, const std::string& ticket,
-            const std::string& amount, const std::string& at = "") {
-    json req = {{"type", "sale.completed"},
-                {"ticket", ticket},
-                {"customer", customer},
-                {"lines", {{{"n", 1}, {"amount", amount}}, {{"n", 2}, {"amount", amount}}}}};
-    if (!at.empty()) req["at"] = at;
-    call(b, req);
-  }
-  ledger::SqliteLedger& ledger(const std::string& b) {
-    return static_cast<ledger::SqliteLedger&>(*branches_.at(b)->store());
-  }
-  sync::ClientStats stats(const std::string& b) { return branches_.at(b)->sync_client()->stats(); }
-  int64_t sql_int(const std::string& b, const std::string& sql) {
-    auto& l = ledger(b);
-    return l.with_db([&](sqlite3*) {
-      auto q = l.query(sql);
-      q.step();
-      return q.i64(0);
-    });
-  }
-  std::set<std::string> entries(const std::string& b) {
-    auto& l = ledger(b);
-    return l.with_db([&](sqlite3*) {
-      std::set<std::string> out;
-      auto q = l.query(
-          "SELECT entry_id || '|' || origin_branch || '|' || origin_seq || '|' || "
-          "node_epoch || '|' || points FROM entries");
-      while (q.step()) out.insert(q.text(0));
-      return out;
-    });
-  }
-  int64_t balance(const std::string& b, const std::string& customer) {
-    auto r = call(b, {{"type", "balance.query"}, {"customer", customer}});
-    return r.value("balance", int64_t{-999999});
-  }
-  // Polls (real processes and threads), bounded.
-  static bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return done();
-  }
+  fs::path db(const std::string& b) const { return net_.dir() / (b + ".db"); }
+  sync::ClientStats stats(const std::string& b) { return net_.stats(b); }
+  int64_t sql_int(const std::string& b, const std::string& sql) { return net_.sql_int(b, sql); }
   bool converged(std::chrono::seconds limit = std::chrono::seconds(30)) {
-    return eventually(
-        [&] {
-          const auto first = entries(branches_.begin()->first);
-          for (auto& [b, rt] : branches_) {
-            if (entries(b) != first) return false;
-          }
-          return true;
-        },
-        limit);
+    return net_.converged(limit);
   }
   // The hub committed every own entry of `b` (acked == the ledger's own maximum).
   bool all_acked(const std::string& b) {
     return eventually(
         [&] {
           return stats(b).acked_seq ==
-                 sql_int(
-                     b, "SELECT coalesce(max(origin_seq), 0) FROM entries WHERE origin_branch = '" +
-                            b + "'");
+                 sql_int(b, "SELECT coalesce(max(origin_seq), 0) FROM entries WHERE "
+                            "origin_branch = '" + b + "'");
         },
         std::chrono::seconds(30));
   }
   void expect_same_everywhere(const std::vector<std::string>& customers) {
-    for (auto& [b, rt] : branches_) {
-      auto report = ledger::verify(ledger(b));
-      EXPECT_TRUE(report.ok()) << b << ": "
-                               << (report.problems.empty() ? "" : report.problems.front());
+    net_.expect_verify_clean();
+    const auto names = net_.names();
+    for (const auto& b : names) {
       for (const auto& c : customers) {
-        EXPECT_EQ(balance(b, c), balance(branches_.begin()->first, c)) << b << " " << c;
+        EXPECT_EQ(net_.balance(b, c), net_.balance(names.front(), c)) << b << " " << c;
       }
     }
   }
 
-  fs::path dir_;
-  std::unique_ptr<Hub> hub_;
-  std::map<std::string, std::string> tokens_;
-  std::map<std::string, std::unique_ptr<bootstrap::Runtime>> branches_;
-  int seq_ = 0;
+  BranchNet net_;
 };
 
 TEST_F(SyncRecoveryTest, BranchRestoredFromAnOlderCopyGetsANewEpochAndItsEntriesBack) {
   add_tokens({"B1", "B2"});
-  ASSERT_TRUE(hub_->start());
+  ASSERT_TRUE(start_hub());
   open_branch("B1");
   open_branch("B2");
-  sale("B1", "card:1", "S1", "45.00");  // 45 points
-  sale("B2", "card:1", "S2", "10.00");  // 10
+  net_.sale("B1", "card:1", "S1", "45.00");  // 45 points
+  net_.sale("B2", "card:1", "S2", "10.00");  // 10
   ASSERT_TRUE(converged());
-  ledger("B1").with_db([&](sqlite3* raw) { backup_to(raw, dir_ / "B1-old.db"); });
+  net_.ledger("B1").with_db([&](sqlite3* raw) { backup_to(raw, net_.dir() / "B1-old.db"); });
   const int64_t backup_max =
       sql_int("B1", "SELECT max(origin_seq) FROM entries WHERE origin_branch = 'B1'");
 
   // A day of business after the backup, all of it synced, then the disk is replaced.
   for (int i = 0; i < 30; ++i)
-    sale("B1", "card:" + std::to_string(2 + i % 4), "T" + std::to_string(i), "10.00");
-  sale("B1", "card:1", "S3", "20.00");  // 20
+    net_.sale("B1", "card:" + std::to_string(2 + i % 4), "T" + std::to_string(i), "10.00");
+  net_.sale("B1", "card:1", "S3", "20.00");  // 20
   const json lost_request = {{"type", "sale.completed"},
                              {"id", "lost-1"},
                              {"ticket", "L1"},
                              {"customer", "card:1"},
                              {"at", "2026-11-22T10:15:00-06:00"},
                              {"lines", {{{"n", 1}, {"amount", "2.00"}}}}};
-  EXPECT_EQ(branches_.at("B1")->service().handle(lost_request.dump()).code, 0);  // 1 point
+  EXPECT_EQ(net_.runtime("B1").service().handle(lost_request.dump()).code, 0);  // 1 point
   ASSERT_TRUE(all_acked("B1"));
   ASSERT_TRUE(converged());
-  const std::set<std::string> before = entries("B2");
+  const std::multiset<std::string> before = net_.entries("B2");
   const int64_t lost_max =
       sql_int("B1", "SELECT max(origin_seq) FROM entries WHERE origin_branch = 'B1'");
-  const std::string old_epoch = ledger("B1").node_epoch();
+  const std::string old_epoch = net_.ledger("B1").node_epoch();
   std::map<std::string, int64_t> balances;
   for (int c = 1; c <= 5; ++c)
-    balances["card:" + std::to_string(c)] = balance("B2", "card:" + std::to_string(c));
+    balances["card:" + std::to_string(c)] = net_.balance("B2", "card:" + std::to_string(c));
   EXPECT_EQ(balances["card:1"], 76);
-  branches_.erase("B1");
-  restore(dir_ / "B1-old.db", db("B1"));
+  net_.close("B1");
+  restore(net_.dir() / "B1-old.db", db("B1"));
   open_branch("B1");
 
   ASSERT_TRUE(
       eventually([&] { return stats("B1").restores_detected == 1 && !stats("B1").recovering; },
                  std::chrono::seconds(30)));
-  const std::string new_epoch = ledger("B1").node_epoch();
+  const std::string new_epoch = net_.ledger("B1").node_epoch();
   EXPECT_NE(new_epoch, old_epoch);
   EXPECT_EQ(stats("B1").node_epoch, new_epoch);
   EXPECT_EQ(stats("B1").recovered, lost_max - backup_max);
   EXPECT_EQ(stats("B1").recovery_conflicts, 0);
-  for (const auto& [c, bal] : balances) EXPECT_EQ(balance("B1", c), bal) << c;
+  for (const auto& [c, bal] : balances) EXPECT_EQ(net_.balance("B1", c), bal) << c;
   // The POS retries a request whose response was lost with the newer copy: it is not applied
   // a second time.
-  const size_t n_before_retry = entries("B1").size();
-  auto retry = branches_.at("B1")->service().handle(lost_request.dump());
+  const size_t n_before_retry = net_.entries("B1").size();
+  auto retry = net_.runtime("B1").service().handle(lost_request.dump());
   EXPECT_NE(retry.code, 0) << retry.json;  // refused (docs/sync.md: not answered as before)
-  EXPECT_EQ(entries("B1").size(), n_before_retry);
-  EXPECT_EQ(balance("B1", "card:1"), 76);
+  EXPECT_EQ(net_.entries("B1").size(), n_before_retry);
+  EXPECT_EQ(net_.balance("B1", "card:1"), 76);
 
   // New writes: the new epoch, seqs after the hub's; both branches converge.
-  sale("B1", "card:1", "S4", "10.00");  // 10
-  sale("B2", "card:1", "S5", "10.00");  // 10
+  net_.sale("B1", "card:1", "S4", "10.00");  // 10
+  net_.sale("B2", "card:1", "S5", "10.00");  // 10
   ASSERT_TRUE(all_acked("B1"));
   ASSERT_TRUE(converged());
-  const auto after = entries("B1");
+  const auto after = net_.entries("B1");
   for (const auto& e : before) EXPECT_EQ(after.count(e), 1u) << "lost: " << e;
   EXPECT_EQ(after.size(), before.size() + 2);  // an earn entry per sale
   for (const char* b : {"B1", "B2"}) {
@@ -268,71 +183,71 @@ TEST_F(SyncRecoveryTest, BranchRestoredFromAnOlderCopyGetsANewEpochAndItsEntries
         1)
         << b;
   }
-  EXPECT_EQ(balance("B1", "card:1"), 96);
+  EXPECT_EQ(net_.balance("B1", "card:1"), 96);
   expect_same_everywhere({"card:1", "card:2", "card:3", "card:4", "card:5"});
   // Reopening the recovered ledger is quiet: nothing more to fetch, no new epoch.
-  branches_.erase("B1");
+  net_.close("B1");
   open_branch("B1");
   ASSERT_TRUE(eventually([&] { return stats("B1").connects >= 1; }, std::chrono::seconds(30)));
   EXPECT_EQ(stats("B1").restores_detected, 0);
-  EXPECT_EQ(ledger("B1").node_epoch(), new_epoch);
+  EXPECT_EQ(net_.ledger("B1").node_epoch(), new_epoch);
 }
 
 TEST_F(SyncRecoveryTest, HubRestoredFromAnOlderCopyLosesNothing) {
   add_tokens({"B1", "B2", "B3"});
-  ASSERT_TRUE(hub_->start());
+  ASSERT_TRUE(start_hub());
   open_branch("B1");
   open_branch("B2");
   open_branch("B3");
-  sale("B1", "card:1", "P1", "10.00");
-  sale("B2", "card:2", "P2", "10.00");
-  sale("B3", "card:3", "P3", "10.00");
+  net_.sale("B1", "card:1", "P1", "10.00");
+  net_.sale("B2", "card:2", "P2", "10.00");
+  net_.sale("B3", "card:3", "P3", "10.00");
   ASSERT_TRUE(converged());
-  hub_->kill_hard();
-  backup_file(hub_->db(), dir_ / "hub-old.db");
-  ASSERT_TRUE(hub_->start());
+  net_.hub().kill_hard();
+  backup_file(hub_db(), net_.dir() / "hub-old.db");
+  ASSERT_TRUE(start_hub());
 
   // After the backup: both B1 and B2 sell; B3 applies all of it.
   for (int i = 0; i < 10; ++i) {
-    sale("B1", "card:1", "Q1-" + std::to_string(i), "10.00");
-    sale("B2", "card:2", "Q2-" + std::to_string(i), "10.00");
+    net_.sale("B1", "card:1", "Q1-" + std::to_string(i), "10.00");
+    net_.sale("B2", "card:2", "Q2-" + std::to_string(i), "10.00");
   }
   ASSERT_TRUE(converged());
   // B2 and B3 go offline; the hub's disk is replaced by the older copy.
-  branches_.erase("B2");
-  branches_.erase("B3");
-  hub_->kill_hard();
-  restore(dir_ / "hub-old.db", hub_->db());
-  ASSERT_TRUE(hub_->start());
+  net_.close("B2");
+  net_.close("B3");
+  net_.hub().kill_hard();
+  restore(net_.dir() / "hub-old.db", hub_db());
+  ASSERT_TRUE(start_hub());
   // B1 re-pushes what the copy lacks and sells more: the hub hands out again the offsets B3
   // had applied, now to other entries.
-  for (int i = 0; i < 15; ++i) sale("B1", "card:3", "R1-" + std::to_string(i), "10.00");
+  for (int i = 0; i < 15; ++i) net_.sale("B1", "card:3", "R1-" + std::to_string(i), "10.00");
   ASSERT_TRUE(all_acked("B1"));
   open_branch("B3");
   open_branch("B2");
   ASSERT_TRUE(converged(std::chrono::seconds(40)))
-      << "entries B1/B2/B3: " << entries("B1").size() << "/" << entries("B2").size() << "/"
-      << entries("B3").size();
+      << "entries B1/B2/B3: " << net_.entries("B1").size() << "/" << net_.entries("B2").size() << "/"
+      << net_.entries("B3").size();
   ASSERT_TRUE(all_acked("B2"));
-  EXPECT_EQ(balance("B3", "card:3"), 10 + 15 * 10);
-  EXPECT_EQ(balance("B3", "card:1"), 11 * 10);
+  EXPECT_EQ(net_.balance("B3", "card:3"), 10 + 15 * 10);
+  EXPECT_EQ(net_.balance("B3", "card:1"), 11 * 10);
   expect_same_everywhere({"card:1", "card:2", "card:3"});
 }
 
 TEST_F(SyncRecoveryTest, OwnerSweepExpiresALotWhoseCustomerOnlyVisitsAnotherBranch) {
   add_tokens({"B1", "B2"});
-  ASSERT_TRUE(hub_->start());
+  ASSERT_TRUE(start_hub());
   open_branch("B1", "expiry_days = 30\n");
   open_branch("B2", "expiry_days = 30\n");
   // Earned in B1 long ago (business time): the lot is past its expiry by the real clock.
-  sale("B1", "card:1", "S1", "45.00", "2025-01-10T10:00:00-06:00");
-  sale("B1", "card:2", "S2", "10.00");  // not due
+  net_.sale("B1", "card:1", "S1", "45.00", "2025-01-10T10:00:00-06:00");
+  net_.sale("B1", "card:2", "S2", "10.00");  // not due
   ASSERT_TRUE(converged());
   ASSERT_TRUE(eventually([&] { return stats("B1").sweeps >= 1 && stats("B2").sweeps >= 1; },
                          std::chrono::seconds(10)));
   const int64_t sweeps = stats("B1").sweeps;
-  branches_.at("B1")->sync_client()->sweep_now();
-  branches_.at("B2")->sync_client()->sweep_now();
+  net_.runtime("B1").sync_client()->sweep_now();
+  net_.runtime("B2").sync_client()->sweep_now();
   ASSERT_TRUE(eventually([&] { return stats("B1").sweeps > sweeps; }, std::chrono::seconds(10)));
   ASSERT_TRUE(converged());
   EXPECT_EQ(stats("B1").expired, 1);
@@ -350,13 +265,13 @@ TEST_F(SyncRecoveryTest, OwnerSweepExpiresALotWhoseCustomerOnlyVisitsAnotherBran
         << b;
   }
   // Again: nothing more to expire, nothing written twice.
-  const auto before = entries("B2");
+  const auto before = net_.entries("B2");
   const int64_t sweeps2 = stats("B1").sweeps;
-  branches_.at("B1")->sync_client()->sweep_now();
+  net_.runtime("B1").sync_client()->sweep_now();
   ASSERT_TRUE(eventually([&] { return stats("B1").sweeps > sweeps2; }, std::chrono::seconds(10)));
   EXPECT_EQ(stats("B1").expired, 1);
   ASSERT_TRUE(converged());
-  EXPECT_EQ(entries("B2"), before);
+  EXPECT_EQ(net_.entries("B2"), before);
   expect_same_everywhere({"card:1", "card:2"});
 }
 
