@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -1041,7 +1042,13 @@ domain::Error too_deep_error() {
 // over a syntax error anywhere, as when the depth was checked by a pass before the parse: the
 // handler counts the depth of what parsed, and a failed parse also runs that pass.
 std::optional<domain::Error> run_sax(FrameSax& sax, std::string_view text) {
-  if (json::sax_parse(text.data(), text.data() + text.size(), &sax)) return std::nullopt;
+  if (json::sax_parse(text.data(), text.data() + text.size(), &sax)) {
+    // nlohmann's lexer ends the input at a NUL byte; the depth pass reads past it, as before.
+    if (std::memchr(text.data(), '\0', text.size()) != nullptr && nests_too_deep(text)) {
+      return too_deep_error();
+    }
+    return std::nullopt;
+  }
   if (sax.too_deep() || nests_too_deep(text)) return too_deep_error();
   return make_error(ErrorCode::kInvalidJson, "", "not valid JSON: " + sax.parse_error_message());
 }

@@ -198,6 +198,10 @@ TEST(SyncProtocolSax, AgreesOnHandWrittenEdgeCases) {
       R"({"type":"ack","x":)" + nested(max) + ",}",
       R"({"type":"ack","x":")" + nested(max) + R"("})",
       R"({"type":"ack","x":"")" + nested(max) + R"("})",
+      // nlohmann's lexer stops at a NUL byte; the depth check read the whole text.
+      std::string("7\0", 2) + nested(max + 1),
+      std::string(R"({"type":"ack","acked_seq":1})") + std::string("\0", 1) + nested(max + 1),
+      std::string(R"({"type":"ack","acked_seq":1})") + std::string("\0", 1) + "[[",
       with_data(R"({"a":)" + nested(max - 4) + "}"),
       with_data(R"({"a":)" + nested(max - 3) + "}"),
   };
