@@ -688,6 +688,9 @@ class SqliteTx final : public app::LedgerTx {
 
   Account ensure_account(const std::string& account_id, const std::string& origin_branch,
                          const BusinessTime& at) override {
+    // Usually the account is there (a sync backlog names each account many times): one
+    // SELECT then, instead of an INSERT OR IGNORE that does nothing and the same SELECT.
+    if (auto a = find_account(account_id)) return *a;
     {
       auto q = q_(S::kInsertAccountIfMissing);
       q.bind(1, account_id).bind(2, at.unix_ms).bind(3, int64_t{at.offset_minutes}).bind(4, origin_branch);

@@ -62,19 +62,19 @@ Entry to_wire(const app::EntryRow& e) {
   return w;
 }
 
-domain::Result<app::EntryRow> from_wire(const Entry& w) {
+domain::Result<app::EntryRow> from_wire(Entry&& w) {
   app::EntryRow e;
-  e.entry_id = w.entry_id;
-  e.origin_branch = w.origin_branch;
+  e.entry_id = std::move(w.entry_id);
+  e.origin_branch = std::move(w.origin_branch);
   e.origin_seq = w.origin_seq;
-  e.node_epoch = w.node_epoch;
-  e.account_id = w.account_id;
-  e.kind = w.kind;
+  e.node_epoch = std::move(w.node_epoch);
+  e.account_id = std::move(w.account_id);
+  e.kind = std::move(w.kind);
   e.points = domain::Points(w.points);
-  e.request_id = w.request_id;
-  e.branch = w.branch;
-  e.ticket = w.ticket;
-  e.ref_entry_id = w.ref_entry_id;
+  e.request_id = std::move(w.request_id);
+  e.branch = std::move(w.branch);
+  e.ticket = std::move(w.ticket);
+  e.ref_entry_id = std::move(w.ref_entry_id);
   auto at = domain::parse_rfc3339(w.business_at);
   if (!at) return domain::make_error(domain::ErrorCode::kInvalidEvent, "business_at", at.error().message);
   e.business_at = *at;
@@ -84,10 +84,10 @@ domain::Result<app::EntryRow> from_wire(const Entry& w) {
     if (!x) return domain::make_error(domain::ErrorCode::kInvalidEvent, "expires_at", x.error().message);
     e.expires_at = *x;
   }
-  e.program_version = w.program_version;
-  e.reason = w.reason;
-  e.body_hash = w.body_hash;
-  e.data = (w.data == "null" || w.data.empty()) ? std::string() : w.data;
+  e.program_version = std::move(w.program_version);
+  e.reason = std::move(w.reason);
+  e.body_hash = std::move(w.body_hash);
+  if (w.data != "null") e.data = std::move(w.data);
   return e;
 }
 
@@ -537,7 +537,7 @@ struct SyncClient::Impl {
     }
   }
 
-  void on_own_entries(const OwnEntries& frame) {
+  void on_own_entries(OwnEntries& frame) {
     if (!fetch_in_flight || frame.from_seq != recover_next) {
       fail("the hub sent own_entries from seq " + std::to_string(frame.from_seq) +
            " that were not asked for");
@@ -546,8 +546,8 @@ struct SyncClient::Impl {
     fetch_in_flight = false;
     std::vector<app::EntryRow> rows;
     rows.reserve(frame.entries.size());
-    for (const Entry& e : frame.entries) {
-      auto row = from_wire(e);
+    for (Entry& e : frame.entries) {
+      auto row = from_wire(std::move(e));
       if (!row) {
         fail("own entry seq " + std::to_string(e.origin_seq) + ": " + row.error().field + ": " +
              row.error().message);
@@ -581,14 +581,14 @@ struct SyncClient::Impl {
     }
   }
 
-  void on_entries(const Entries& frame) {
+  void on_entries(Entries& frame) {
     std::vector<app::EntryRow> rows;
     std::vector<int64_t> offsets;
     rows.reserve(frame.entries.size());
     offsets.reserve(frame.entries.size());
-    for (const OffsetEntry& oe : frame.entries) {
+    for (OffsetEntry& oe : frame.entries) {
       offsets.push_back(oe.offset);
-      auto row = from_wire(oe.entry);
+      auto row = from_wire(std::move(oe.entry));
       if (!row) {
         fail("entry at offset " + std::to_string(oe.offset) + ": " + row.error().field + ": " +
              row.error().message);
