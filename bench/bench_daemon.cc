@@ -201,6 +201,20 @@ int main(int argc, char** argv) {
                  static_cast<long long>(slowest[i].first));
   }
   std::fprintf(stderr, "\n");
+  // p99 of each second of the run (by due time): whether the tail is spread over the run or
+  // sits in a few seconds (a fresh ledger's WAL grows during the first ~3 s).
+  std::vector<std::vector<int64_t>> by_second;
+  for (const auto& [latency, no] : slowest) {
+    const auto sec = static_cast<size_t>(static_cast<double>(no) / rate);
+    if (sec >= by_second.size()) by_second.resize(sec + 1);
+    by_second[sec].push_back(latency);
+  }
+  std::fprintf(stderr, "p99 by second (us):");
+  for (auto& v : by_second) {
+    std::sort(v.begin(), v.end());
+    std::fprintf(stderr, " %lld", static_cast<long long>(percentile(v, 0.99)));
+  }
+  std::fprintf(stderr, "\n");
   if (daemon) {
     if (auto ledger =
             std::dynamic_pointer_cast<loyalty::ledger::SqliteLedger>(daemon->runtime().store())) {
