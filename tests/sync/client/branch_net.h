@@ -37,6 +37,9 @@
 
 namespace loyalty::testing {
 
+// The [program] body of most sync tests: 5 % of the amount earned, a point worth 0.10.
+inline constexpr char kProgram[] = "point_value = \"0.10\"\nearn_percent = \"5\"\n";
+
 class FakeClock final : public app::Clock {
  public:
   explicit FakeClock(int64_t start_ms) : now_(start_ms) {}

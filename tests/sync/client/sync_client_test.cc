@@ -23,7 +23,7 @@ using testing::BranchNet;
 using testing::FaultProxy;
 using testing::HubProcess;
 
-constexpr char kProgram[] = "point_value = \"0.10\"\nearn_percent = \"5\"\n";
+using testing::kProgram;
 
 std::string ws_url(uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/v1/sync"; }
 

@@ -27,7 +27,7 @@ using testing::FakeClock;
 using testing::FaultProxy;
 using testing::HubProcess;
 
-constexpr char kProgram[] = "point_value = \"0.10\"\nearn_percent = \"5\"\n";
+using testing::kProgram;
 
 std::string url(uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/v1/sync"; }
 

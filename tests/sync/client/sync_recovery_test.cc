@@ -51,7 +51,7 @@ void restore(const fs::path& copy, const fs::path& db) {
   fs::copy_file(copy, db);
 }
 
-constexpr char kProgram[] = "point_value = \"0.10\"\nearn_percent = \"5\"\n";
+using testing::kProgram;
 
 // Polls (real processes and threads), bounded.
 bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 using testing::BranchNet;
 using testing::HubProcess;
 
-constexpr char kProgram[] = "point_value = \"0.10\"\nearn_percent = \"5\"\n";
+using testing::kProgram;
 
 bool sh(const std::string& cmd) {
   return std::system((cmd + " 2>/dev/null >/dev/null").c_str()) == 0;
