@@ -309,57 +309,9 @@ Check check_entry(EntryState& s) {
   return std::nullopt;
 }
 
-// Appends `s` as nlohmann's dump() writes a string (ensure_ascii off): the parser has checked
-// that it is UTF-8, so only '"', '\\' and control characters are escaped.
-void put_dumped_string(std::string& out, std::string_view s) {
-  out += '"';
-  size_t run = 0;  // start of the bytes not yet copied
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '\b':
-        out += "\\b";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(esc, sizeof esc);
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
-}
-
-void put_int(std::string& out, int64_t n) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
-  static_cast<void>(ec);
-  out.append(buf, end);
-}
-
-void put_uint(std::string& out, uint64_t n) {
+// Appends an integer as dump() prints it.
+template <class Int>
+void put_number(std::string& out, Int n) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
   static_cast<void>(ec);
@@ -412,7 +364,7 @@ class DumpWriter {
     }
     l.first = false;
     l.last_key.assign(k);
-    put_dumped_string(out_, k);
+    loyalty::protocol::append_json_string(out_, k);
     out_ += ':';
   }
 
@@ -428,16 +380,16 @@ class DumpWriter {
       case Kind::kInt:
       case Kind::kTooBig:
         if (v.is_unsigned) {
-          put_uint(out_, v.u);
+          put_number(out_, v.u);
         } else {
-          put_int(out_, v.i);
+          put_number(out_, v.i);
         }
         break;
       case Kind::kFloat:
         out_ += json(v.d).dump();  // dump()'s own float format; rare in entry data
         break;
       case Kind::kString:
-        put_dumped_string(out_, *v.s);
+        loyalty::protocol::append_json_string(out_, *v.s);
         break;
       default:
         break;
