@@ -16,6 +16,7 @@
 
 #include "frames_dom_reference.h"
 #include "sync/protocol/frames.h"
+#include "sample_entry.h"
 
 namespace loyalty::sync {
 namespace {
@@ -52,35 +53,20 @@ std::string entry_difference(std::string_view text) {
   return "";
 }
 
-Entry sample_entry(int64_t seq) {
-  Entry e;
-  e.entry_id = "B01/req-" + std::to_string(seq) + "/earn";
-  e.origin_branch = "B01";
-  e.origin_seq = seq;
-  e.node_epoch = "ab12";
-  e.account_id = "B01-01HXYZ";
-  e.kind = "earn";
-  e.points = 45;
-  e.request_id = "req-" + std::to_string(seq);
-  e.branch = "B01";
-  e.ticket = "000123";
-  e.business_at = "2026-11-22T10:15:00-06:00";
-  e.recorded_at_ms = 1790000000000;
-  e.expires_at = "2027-11-22T10:15:00-06:00";
-  e.program_version = "v1";
-  e.body_hash = "00ff";
-  e.data = R"({"sale":{"earned":45,"lines":[{"amount":"12.50","n":1},{"amount":"3","n":2}]}})";
-  return e;
+// Its `data` nests an object in an object (the SAX decoder's DumpWriter recurses).
+Entry nested_entry(int64_t seq) {
+  return sample_entry(
+      seq, R"({"sale":{"earned":45,"lines":[{"amount":"12.50","n":1},{"amount":"3","n":2}]}})");
 }
 
 std::vector<std::string> valid_frames() {
-  Push push{7, 9, {sample_entry(7), sample_entry(8), sample_entry(9)}};
+  Push push{7, 9, {nested_entry(7), nested_entry(8), nested_entry(9)}};
   push.entries[1].expires_at.reset();
   push.entries[1].data = "null";
   return {
       encode(push),
-      encode(Entries{3, 9, {{4, sample_entry(1)}, {8, sample_entry(2)}}}),
-      encode(OwnEntries{2, 6, {sample_entry(2), sample_entry(5)}}),
+      encode(Entries{3, 9, {{4, nested_entry(1)}, {8, nested_entry(2)}}}),
+      encode(OwnEntries{2, 6, {nested_entry(2), nested_entry(5)}}),
       encode(Hello{1, "B01", "ab12", 7, 3, "cd34", "v1", 1700000000000, 4, "B02/x/earn"}),
       encode(Welcome{"cd34", 7, 40, 1700000000001, "v2", true, "B01/y"}),
       encode(FetchOwn{1, 5}),
@@ -113,10 +99,10 @@ TEST(SyncProtocolSax, AgreesWithTheDomDecoderOnTheFuzzCorpora) {
 }
 
 TEST(SyncProtocolSax, AgreesOnHandWrittenEdgeCases) {
-  const std::string e1 = encode_entry(sample_entry(1));
-  const std::string e2 = encode_entry(sample_entry(2));
+  const std::string e1 = encode_entry(nested_entry(1));
+  const std::string e2 = encode_entry(nested_entry(2));
   auto with_data = [&](const std::string& data) {
-    Entry e = sample_entry(1);
+    Entry e = nested_entry(1);
     e.data = data;
     return R"({"type":"push","first_seq":1,"last_seq":1,"entries":[)" + encode_entry(e) + "]}";
   };
@@ -216,7 +202,7 @@ TEST(SyncProtocolSax, AgreesOnHandWrittenEdgeCases) {
 }
 
 TEST(SyncProtocolSax, DataIsTheDomsDumpText) {
-  Entry e = sample_entry(1);
+  Entry e = nested_entry(1);
   e.data = R"({"b":{"d":1,"c":[2.50,1e2]},"a":"\u00e9"})";
   auto back = decode_entry(encode_entry(e));
   ASSERT_TRUE(back.ok()) << back.error().message;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sync/protocol/frames.h"
+#include "sample_entry.h"
 
 namespace loyalty::sync {
 namespace {
@@ -13,26 +14,6 @@ namespace {
 using domain::ErrorCode;
 using json = nlohmann::json;
 
-Entry sample_entry(int64_t seq) {
-  Entry e;
-  e.entry_id = "B01/req-" + std::to_string(seq) + "/earn";
-  e.origin_branch = "B01";
-  e.origin_seq = seq;
-  e.node_epoch = "ab12";
-  e.account_id = "B01-01HXYZ";
-  e.kind = "earn";
-  e.points = 45;
-  e.request_id = "req-" + std::to_string(seq);
-  e.branch = "B01";
-  e.ticket = "000123";
-  e.business_at = "2026-11-22T10:15:00-06:00";
-  e.recorded_at_ms = 1790000000000;
-  e.expires_at = "2027-11-22T10:15:00-06:00";
-  e.program_version = "v1";
-  e.body_hash = "00ff";
-  e.data = R"({"earned":45,"lines":[{"amount":"12.50","n":1}]})";
-  return e;
-}
 
 json entry_json(int64_t seq) { return json::parse(encode_entry(sample_entry(seq))); }
 
