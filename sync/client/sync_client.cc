@@ -537,6 +537,19 @@ struct SyncClient::Impl {
     }
   }
 
+  // A wire entry from the hub as a ledger row, appended to `rows`. A bad one fails the
+  // session, naming it by `what()`, and gives false.
+  template <class What>
+  bool add_row(Entry&& e, std::vector<app::EntryRow>& rows, What what) {
+    auto row = from_wire(std::move(e));
+    if (!row) {
+      fail(what() + ": " + row.error().field + ": " + row.error().message);
+      return false;
+    }
+    rows.push_back(std::move(*row));
+    return true;
+  }
+
   void on_own_entries(OwnEntries& frame) {
     if (!fetch_in_flight || frame.from_seq != recover_next) {
       fail("the hub sent own_entries from seq " + std::to_string(frame.from_seq) +
@@ -547,13 +560,10 @@ struct SyncClient::Impl {
     std::vector<app::EntryRow> rows;
     rows.reserve(frame.entries.size());
     for (Entry& e : frame.entries) {
-      auto row = from_wire(std::move(e));
-      if (!row) {
-        fail("own entry seq " + std::to_string(e.origin_seq) + ": " + row.error().field + ": " +
-             row.error().message);
+      const int64_t seq = e.origin_seq;
+      if (!add_row(std::move(e), rows, [&] { return "own entry seq " + std::to_string(seq); })) {
         return;
       }
-      rows.push_back(std::move(*row));
     }
     try {
       auto settings = service.settings();
@@ -588,13 +598,10 @@ struct SyncClient::Impl {
     offsets.reserve(frame.entries.size());
     for (OffsetEntry& oe : frame.entries) {
       offsets.push_back(oe.offset);
-      auto row = from_wire(std::move(oe.entry));
-      if (!row) {
-        fail("entry at offset " + std::to_string(oe.offset) + ": " + row.error().field + ": " +
-             row.error().message);
+      if (!add_row(std::move(oe.entry), rows,
+                   [&] { return "entry at offset " + std::to_string(oe.offset); })) {
         return;
       }
-      rows.push_back(std::move(*row));
     }
     try {
       auto settings = service.settings();
