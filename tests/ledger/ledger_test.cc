@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -707,6 +708,29 @@ TEST_F(LedgerTest, ConcurrentWritersShareCommitsAndAFailedOneLosesOnlyItsOwnWork
   l_.reset();
   l_ = SqliteLedger::open(opts_);
   EXPECT_EQ(scalar("SELECT count(*) FROM entries"), committed);
+}
+
+TEST_F(LedgerTest, BackgroundCheckpointsKeepTheWalBoundedAndAreCounted) {
+  // A small checkpoint_pages: a steady writer wakes the checkpoint thread many times, and
+  // the WAL never passes the limit at which a COMMIT finishes the checkpoint itself
+  // (16 x checkpoint_pages) by more than one transaction's pages.
+  l_.reset();
+  opts_.synchronous = 2;
+  opts_.checkpoint_pages = 8;
+  l_ = SqliteLedger::open(opts_);
+  for (int i = 0; i < 300; ++i) earn("card:" + std::to_string(i % 40), 1, "c" + std::to_string(i));
+  for (int i = 0; i < 200 && l_->stats().background_checkpoints == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto st = l_->stats();
+  EXPECT_GE(st.background_checkpoints, 1u);
+  EXPECT_GT(st.max_background_checkpoint_us, 0);
+  EXPECT_EQ(st.commits, 300u) << "one COMMIT per transaction here (one writer)";
+  EXPECT_LE(st.max_wal_pages, 16 * 8 + 32);
+  if (st.foreground_checkpoints > 0) {
+    EXPECT_GT(st.max_foreground_checkpoint_us, 0);
+  }
+  EXPECT_TRUE(verify(*l_).ok());
 }
 
 TEST_F(LedgerTest, AReadAfterGroupedWritesSeesThemCommitted) {
