@@ -5,11 +5,15 @@
 #include <cstdlib>
 #include <iterator>
 #include <optional>
+#include <cstdio>
+#include <filesystem>
 #include <random>
+#include <string_view>
 
 #include <openssl/evp.h>
 
 #include "ledger/migrations.h"
+#include "redo_log.h"
 #include "wal_coalescing_vfs.h"
 
 namespace loyalty::ledger {
@@ -65,9 +69,31 @@ std::string account_id_for_ref(const std::string& ref) {
 
 bool Query::step() {
   const int rc = sqlite3_step(s_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+    if (redo_) {
+      RedoWriter(*redo_).begin_statement(sqlite3_sql(s_), binds_, bind_count_);
+      redo_ = nullptr;  // recorded once, when it ran
+    }
+    return rc == SQLITE_ROW;
+  }
   fail(db_, rc, sqlite3_sql(s_));
+}
+
+void Query::note_int(int i, int64_t v) {
+  RedoWriter::put_int(binds_, i, v);
+  ++bind_count_;
+}
+void Query::note_text(int i, const std::string& v) {
+  RedoWriter::put_text(binds_, i, v);
+  ++bind_count_;
+}
+void Query::note_blob(int i, const std::string& v) {
+  RedoWriter::put_blob(binds_, i, v);
+  ++bind_count_;
+}
+void Query::note_null(int i) {
+  RedoWriter::put_null(binds_, i);
+  ++bind_count_;
 }
 
 // ---- the ledger's own statements ------------------------------------------------------
@@ -121,6 +147,8 @@ enum class SqliteLedger::Stmt : int {
   kAliasConflict,
   kOfflineRedeemed,
   kAddOfflineRedeemed,
+  kGetRedoNext,
+  kPutRedoNext,
   kCount
 };
 
@@ -270,6 +298,10 @@ constexpr const char* kStatements[] = {
     /* kAddOfflineRedeemed */
     "INSERT INTO offline_redemptions(account_id, day, points) VALUES (?1, ?2, ?3) "
     "ON CONFLICT(account_id, day) DO UPDATE SET points = points + ?3",
+    /* kGetRedoNext */ "SELECT value FROM meta WHERE key = 'redo_next'",
+    /* kPutRedoNext */
+    "INSERT INTO meta(key, value) VALUES ('redo_next', ?1) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 };
 
 #undef LOYALTY_ACCOUNT_COLS
@@ -424,12 +456,15 @@ class SqliteTx final : public app::LedgerTx {
         throw;
       }
       member_ = true;
+      redo_mark_ = l_.redo_payload_.size();
       group_ = l_.group_id_;
       ++l_.group_members_;
       return;
     }
     l_.stmt(S::kBeginImmediate).run();
     l_.group_open_ = true;
+    l_.redo_payload_.clear();
+    l_.redo_capture_ = l_.redo_ != nullptr;
     group_ = ++l_.group_id_;
     l_.group_members_ = 1;
     l_.group_began_ = std::chrono::steady_clock::now();
@@ -443,6 +478,7 @@ class SqliteTx final : public app::LedgerTx {
         l_.last_seq_.clear();
         l_.data_version_ = v;
         l_.reload_node_epoch();  // another connection may have started a new epoch
+        if (l_.redo_) l_.load_redo_next();
       }
     } catch (...) {
       rollback();
@@ -1105,11 +1141,12 @@ class SqliteTx final : public app::LedgerTx {
       l_.settle_group();
       return;
     }
-    // Undo only our savepoint; the members before us keep theirs.
+    // Undo only our savepoint; the members before us keep theirs (and their statements).
     if (sqlite3_exec(l_.db_, "ROLLBACK TO member; RELEASE member", nullptr, nullptr, nullptr) != SQLITE_OK) {
       l_.settle_group();
       return;
     }
+    if (l_.redo_payload_.size() > redo_mark_) l_.redo_payload_.resize(redo_mark_);
     try {
       finish();  // the group goes on without us; wait for it (what we read must be durable)
     } catch (...) {
@@ -1121,6 +1158,7 @@ class SqliteTx final : public app::LedgerTx {
   std::unique_lock<std::mutex> lock_;
   bool write_;
   bool member_ = false;  // joined an open group (inside a savepoint)
+  size_t redo_mark_ = 0;  // a member: the group's redo payload before our savepoint
   uint64_t group_ = 0;
   bool done_ = false;
   std::vector<std::pair<std::string, int64_t>> pending_seq_;  // last seq used, per branch
@@ -1128,6 +1166,8 @@ class SqliteTx final : public app::LedgerTx {
 };
 
 // ---------------------------------------------------------------------------------------
+
+SqliteLedger::SqliteLedger(LedgerOptions options) : options_(std::move(options)) {}
 
 Query SqliteLedger::stmt(Stmt s) {
   const auto i = static_cast<size_t>(s);
@@ -1138,7 +1178,7 @@ Query SqliteLedger::stmt(Stmt s) {
     const int rc = sqlite3_prepare_v3(db_, kStatements[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts_[i], nullptr);
     if (rc != SQLITE_OK) fail(db_, rc, std::string("prepare: ") + kStatements[i]);
   }
-  return Query(db_, stmts_[i]);
+  return attach(stmts_[i]);
 }
 
 Query SqliteLedger::query(const std::string& sql) {
@@ -1149,7 +1189,7 @@ Query SqliteLedger::query(const std::string& sql) {
     if (rc != SQLITE_OK) fail(db_, rc, "prepare: " + sql);
     it = cache_.emplace(sql, s).first;
   }
-  return Query(db_, it->second);
+  return attach(it->second);
 }
 
 void SqliteLedger::exec(const char* sql) {
@@ -1174,7 +1214,11 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
   }
   try {
     l->configure();
-    if (!options.read_only) l->migrate();
+    if (!options.read_only) {
+      l->replay_redo();
+      l->migrate();
+      if (l->redo_) l->ensure_redo_id();
+    }
     l->load_meta();
   } catch (const StoreFailure& f) {
     throw StoreFailure(f.code(), options.path + ": " + f.what());
@@ -1195,7 +1239,12 @@ void SqliteLedger::configure() {
   }
   static const char* kSync[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
                                 "PRAGMA synchronous=FULL", "PRAGMA synchronous=EXTRA"};
-  exec(kSync[std::clamp(options_.synchronous, 0, 3)]);
+  const bool redo = options_.synchronous == 2 && options_.redo_log && !options_.read_only &&
+                    !options_.path.empty() && options_.path != ":memory:" &&
+                    options_.path.rfind("file:", 0) != 0;
+  if (redo) redo_ = std::make_unique<RedoLog>(options_.path + "-redo");
+  // In redo mode the commit itself need not sync: its redo record did (redo_log.h).
+  exec(kSync[redo ? 1 : std::clamp(options_.synchronous, 0, 3)]);
   exec("PRAGMA foreign_keys=ON");
   exec("PRAGMA recursive_triggers=ON");  // REPLACE on entries would otherwise skip the DELETE guard
   exec("PRAGMA temp_store=MEMORY");
@@ -1265,6 +1314,7 @@ void SqliteLedger::migrate() {
     put("node_epoch", random_hex(16), false);
     put("created_at_ms", std::to_string(now_ms()), false);
     exec("COMMIT");
+    if (redo_) sync_wal();
   } catch (...) {
     if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
@@ -1318,20 +1368,30 @@ int SqliteLedger::on_wal_commit(void* self, sqlite3* db, const char* name, int p
 
 void SqliteLedger::end_group() {
   if (!group_open_) return;
+  redo_capture_ = false;
+  redo_written_offset_ = -1;
   std::optional<StoreFailure> failure;
   if (sqlite3_get_autocommit(db_) != 0) {
     failure.emplace(ErrorCode::kUnavailable, "the ledger rolled back a transaction after an error");
   } else {
     try {
+      if (redo_ && !redo_payload_.empty()) write_redo();
       const auto began = std::chrono::steady_clock::now();
       stmt(Stmt::kCommit).run();
       stats_.commits.fetch_add(1, std::memory_order_relaxed);
       raise_max(stats_.max_commit_us, micros_since(began));
+      if (redo_written_offset_ >= 0) {
+        redo_next_offset_ = redo_written_offset_ + RedoLog::kHeaderBytes + static_cast<int64_t>(redo_payload_.size());
+        ++redo_next_seq_;
+      }
     } catch (const StoreFailure& f) {
       failure = f;
       if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      // The record must not be taken for a committed transaction by a later scan.
+      if (redo_written_offset_ >= 0) redo_->invalidate(redo_written_offset_);
     }
   }
+  redo_payload_.clear();
   if (failure) {
     last_seq_.clear();  // whatever SQLite did, the cached counters are suspect
     try {
@@ -1379,7 +1439,188 @@ SqliteLedger::Stats SqliteLedger::stats() const {
   s.foreground_checkpoints = stats_.foreground_checkpoints.load(std::memory_order_relaxed);
   s.max_foreground_checkpoint_us = stats_.max_foreground_checkpoint_us.load(std::memory_order_relaxed);
   s.max_wal_pages = stats_.max_wal_pages.load(std::memory_order_relaxed);
+  s.redo_records = stats_.redo_records.load(std::memory_order_relaxed);
+  s.max_redo_write_us = stats_.max_redo_write_us.load(std::memory_order_relaxed);
+  s.redo_rotations = stats_.redo_rotations.load(std::memory_order_relaxed);
+  s.redo_replayed = stats_.redo_replayed.load(std::memory_order_relaxed);
   return s;
+}
+
+// ---- redo mode ----------------------------------------------------------------------------
+
+// meta.redo_next is "<next seq> <next offset> <log id, 16 hex digits>".
+static std::string redo_next_text(int64_t seq, int64_t offset, uint64_t id) {
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%lld %lld %016llx", static_cast<long long>(seq), static_cast<long long>(offset),
+                static_cast<unsigned long long>(id));
+  return buf;
+}
+
+bool SqliteLedger::load_redo_next() {
+  redo_next_seq_ = 1;
+  redo_next_offset_ = 0;
+  redo_log_id_ = 0;
+  auto q = stmt(Stmt::kGetRedoNext);
+  if (!q.step()) return false;
+  const std::string v = q.text(0);
+  long long seq = 0, offset = -1;
+  unsigned long long id = 0;
+  int used = 0;
+  if (std::sscanf(v.c_str(), "%lld %lld %16llx%n", &seq, &offset, &id, &used) != 3 ||
+      used != static_cast<int>(v.size()) || seq < 1 || offset < 0) {
+    throw StoreFailure(ErrorCode::kInternal, "the ledger's meta.redo_next '" + v + "' is corrupt");
+  }
+  redo_next_seq_ = seq;
+  redo_next_offset_ = offset;
+  redo_log_id_ = id;
+  return true;
+}
+
+// The log's id is durable before any record: a record is only ever read back with it.
+void SqliteLedger::ensure_redo_id() {
+  std::lock_guard lock(mu_);
+  if (load_redo_next()) return;
+  exec("BEGIN IMMEDIATE");
+  try {
+    if (!load_redo_next()) {  // again, under the write lock
+      unsigned long long id = 0;
+      std::sscanf(random_hex(8).c_str(), "%16llx", &id);
+      auto q = stmt(Stmt::kPutRedoNext);
+      q.bind(1, redo_next_text(1, 0, id));
+      q.run();
+    }
+    exec("COMMIT");
+  } catch (...) {
+    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  sync_wal();
+  load_redo_next();
+}
+
+// Holding mu_, inside the group's transaction: the record, then where the next one goes.
+void SqliteLedger::write_redo() {
+  int64_t offset = redo_next_offset_;
+  if (offset > 0 && offset + static_cast<int64_t>(redo_payload_.size()) > options_.redo_rotate_bytes) {
+    // Start the file over. The records before this one will not be needed again once every
+    // commit so far is durable; a scan that does not find this record where meta says
+    // looks at offset 0 (redo_log.h).
+    sync_wal();
+    offset = 0;
+    stats_.redo_rotations.fetch_add(1, std::memory_order_relaxed);
+  }
+  const auto began = std::chrono::steady_clock::now();
+  redo_->append(offset, redo_next_seq_, redo_log_id_, redo_payload_);
+  redo_written_offset_ = offset;
+  stats_.redo_records.fetch_add(1, std::memory_order_relaxed);
+  raise_max(stats_.max_redo_write_us, micros_since(began));
+  const int64_t next = offset + RedoLog::kHeaderBytes + static_cast<int64_t>(redo_payload_.size());
+  auto q = stmt(Stmt::kPutRedoNext);  // not captured: redo_capture_ is off
+  q.bind(1, redo_next_text(redo_next_seq_ + 1, next, redo_log_id_));
+  q.run();
+}
+
+void SqliteLedger::sync_wal() {
+  sqlite3_file* wal = nullptr;
+  if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK || wal == nullptr ||
+      wal->pMethods == nullptr) {
+    return;  // no WAL open: nothing committed is outside the (synced) database file
+  }
+  const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+  if (rc != SQLITE_OK) fail(db_, rc, "fsync of the WAL");
+}
+
+// At open, before migrations: re-runs the records the database lacks (after a power cut),
+// in one transaction. Runs whenever a redo log exists, whatever the durability setting now.
+void SqliteLedger::replay_redo() {
+  std::unique_ptr<RedoLog> own;
+  RedoLog* log = redo_.get();
+  if (log == nullptr) {
+    const std::string path = options_.path + "-redo";
+    if (options_.path.empty() || options_.path == ":memory:" || !std::filesystem::exists(path)) return;
+    own = std::make_unique<RedoLog>(path);
+    log = own.get();
+  }
+  std::lock_guard lock(mu_);
+  if (read_schema_version(*this) == 0) return;  // a new file: nothing to re-run
+  exec("BEGIN IMMEDIATE");
+  std::unordered_map<std::string_view, sqlite3_stmt*> prepared;
+  auto finalize_all = [&] {
+    for (auto& [sql, st] : prepared) sqlite3_finalize(st);
+    prepared.clear();
+  };
+  try {
+    if (!load_redo_next()) {  // never in redo mode: no record can be this ledger's
+      exec("COMMIT");
+      return;
+    }
+    int64_t seq = redo_next_seq_, offset = redo_next_offset_;
+    const uint64_t id = redo_log_id_;
+    std::optional<std::string> record = log->read(offset, seq, id);
+    if (!record && offset != 0) {
+      record = log->read(0, seq, id);  // the log started over with this record
+      if (record) offset = 0;
+    }
+    std::vector<std::string> payloads;  // the statements' SQL texts point into these
+    uint64_t replayed = 0;
+    while (record) {
+      payloads.push_back(std::move(*record));
+      const std::string& payload = payloads.back();
+      for (const RedoStatement& st : decode_redo(payload, seq)) {
+        auto it = prepared.find(st.sql);
+        if (it == prepared.end()) {
+          sqlite3_stmt* p = nullptr;
+          const int rc = sqlite3_prepare_v2(db_, st.sql.data(), static_cast<int>(st.sql.size()), &p, nullptr);
+          if (rc != SQLITE_OK) fail(db_, rc, "redo record " + std::to_string(seq) + ": prepare " + std::string(st.sql));
+          it = prepared.emplace(st.sql, p).first;
+        }
+        sqlite3_stmt* p = it->second;
+        for (const RedoParam& prm : st.params) {
+          int rc = SQLITE_OK;
+          switch (prm.type) {
+            case RedoParam::Type::kInt: rc = sqlite3_bind_int64(p, prm.index, prm.i); break;
+            case RedoParam::Type::kText:
+              rc = sqlite3_bind_text(p, prm.index, prm.bytes.data(), static_cast<int>(prm.bytes.size()), SQLITE_STATIC);
+              break;
+            case RedoParam::Type::kBlob:
+              rc = sqlite3_bind_blob(p, prm.index, prm.bytes.data(), static_cast<int>(prm.bytes.size()), SQLITE_STATIC);
+              break;
+            case RedoParam::Type::kNull: rc = sqlite3_bind_null(p, prm.index); break;
+          }
+          if (rc != SQLITE_OK) fail(db_, rc, "redo record " + std::to_string(seq) + ": bind");
+        }
+        int rc;
+        while ((rc = sqlite3_step(p)) == SQLITE_ROW) {
+        }
+        sqlite3_reset(p);
+        sqlite3_clear_bindings(p);
+        if (rc != SQLITE_DONE) {
+          fail(db_, rc, "re-running redo record " + std::to_string(seq) + " of " + log->path() + " (" +
+                            std::string(st.sql.substr(0, 60)) +
+                            "); if this ledger was restored from a copy, move that file away and open it again");
+        }
+      }
+      offset += RedoLog::kHeaderBytes + static_cast<int64_t>(payload.size());
+      ++seq;
+      ++replayed;
+      record = log->read(offset, seq, id);
+    }
+    if (replayed > 0) {
+      auto q = stmt(Stmt::kPutRedoNext);
+      q.bind(1, redo_next_text(seq, offset, id));
+      q.run();
+    }
+    finalize_all();
+    exec("COMMIT");
+    if (replayed > 0) sync_wal();
+    redo_next_seq_ = seq;
+    redo_next_offset_ = offset;
+    stats_.redo_replayed.fetch_add(replayed, std::memory_order_relaxed);
+  } catch (...) {
+    finalize_all();
+    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
 void SqliteLedger::start_checkpointer() {

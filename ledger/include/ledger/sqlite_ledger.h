@@ -32,6 +32,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -39,6 +40,8 @@
 #include "app/ledger_port.h"
 
 namespace loyalty::ledger {
+
+class RedoLog;
 
 // The newest schema this code knows (the last step of migrations()).
 inline constexpr int64_t kSchemaVersion = 4;
@@ -55,6 +58,12 @@ struct LedgerOptions {
   // (WAL past 16x this) the committing call completes one, so the WAL starts over. 0 =
   // SQLite's own auto-checkpoint on the committing thread.
   int64_t checkpoint_pages = 1000;
+  // With synchronous = 2 (full): make each commit durable with the redo log (one small
+  // record and fdatasync, ledger/src/redo_log.h) instead of SQLite's fsync of the WAL.
+  // false: SQLite's own FULL. Either way a commit acknowledged survives a power cut.
+  bool redo_log = true;
+  // The redo log starts over at its beginning once it passes this size.
+  int64_t redo_rotate_bytes = 16 << 20;
 };
 
 // The id of the account a reference enrolls: "A-" + the first 96 bits of SHA-256 of the
@@ -66,10 +75,12 @@ std::string account_id_for_ref(const std::string& ref);
 [[noreturn]] void fail(sqlite3* db, int rc, const std::string& what);
 
 // A prepared statement borrowed from a cache; reset and unbound when it goes out of scope.
-// Text and blobs are copied when bound.
+// Text and blobs are copied when bound. With `redo` set (a write statement of a write
+// transaction in redo mode, see ledger/src/redo_log.h), the statement's SQL and bound values
+// are appended to *redo once it has run successfully.
 class Query {
  public:
-  Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), s_(stmt) {}
+  Query(sqlite3* db, sqlite3_stmt* stmt, std::string* redo = nullptr) : db_(db), s_(stmt), redo_(redo) {}
   ~Query() {
     sqlite3_reset(s_);
     sqlite3_clear_bindings(s_);
@@ -77,14 +88,22 @@ class Query {
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
 
-  Query& bind(int i, int64_t v) { return check(sqlite3_bind_int64(s_, i, v)); }
+  Query& bind(int i, int64_t v) {
+    if (redo_) note_int(i, v);
+    return check(sqlite3_bind_int64(s_, i, v));
+  }
   Query& bind(int i, const std::string& v) {
+    if (redo_) note_text(i, v);
     return check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
   Query& bind_blob(int i, const std::string& v) {
+    if (redo_) note_blob(i, v);
     return check(sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
-  Query& bind_null(int i) { return check(sqlite3_bind_null(s_, i)); }
+  Query& bind_null(int i) {
+    if (redo_) note_null(i);
+    return check(sqlite3_bind_null(s_, i));
+  }
 
   // True while there is a row; throws StoreFailure on error.
   bool step();
@@ -106,8 +125,15 @@ class Query {
     if (rc != SQLITE_OK) fail(db_, rc, "bind");
     return *this;
   }
+  void note_int(int i, int64_t v);
+  void note_text(int i, const std::string& v);
+  void note_blob(int i, const std::string& v);
+  void note_null(int i);
   sqlite3* db_;
   sqlite3_stmt* s_;
+  std::string* redo_;     // the transaction's redo payload, or null
+  std::string binds_;     // encoded parameters, until the statement has run
+  uint32_t bind_count_ = 0;
 };
 
 class SqliteLedger final : public app::LedgerStore {
@@ -155,17 +181,33 @@ class SqliteLedger final : public app::LedgerStore {
     uint64_t foreground_checkpoints = 0;  // run inside a COMMIT (WAL past 16x the limit)
     int64_t max_foreground_checkpoint_us = 0;
     int64_t max_wal_pages = 0;            // the largest WAL seen at a commit
+    uint64_t redo_records = 0;            // redo mode: records written (one per group)
+    int64_t max_redo_write_us = 0;        // the slowest record write + fdatasync
+    uint64_t redo_rotations = 0;          // times the redo log started over (a WAL fsync)
+    uint64_t redo_replayed = 0;           // records re-run at open (after a power cut)
   };
   Stats stats() const;
 
   // For admin tools and tests (verify, reports): runs `f(db)` holding the connection's
   // lock. Inside, query()/exec() may be used.
+  // In redo mode, what `f` committed is made durable (the WAL fsync'd) before returning.
   template <class F>
   auto with_db(F&& f) {
     std::lock_guard lock(mu_);
     settle_group();
-    return f(db_);
+    const int64_t changes = sqlite3_total_changes64(db_);
+    if constexpr (std::is_void_v<decltype(f(db_))>) {
+      f(db_);
+      if (redo_ && sqlite3_total_changes64(db_) != changes) sync_wal();
+    } else {
+      auto result = f(db_);
+      if (redo_ && sqlite3_total_changes64(db_) != changes) sync_wal();
+      return result;
+    }
   }
+
+  // True when commits are made durable by the redo log (synchronous full, redo_log).
+  bool redo_mode() const { return redo_ != nullptr; }
 
   // A statement for `sql` from a cache keyed by its text (compiled on first use). The
   // caller holds the lock (inside with_db).
@@ -175,12 +217,23 @@ class SqliteLedger final : public app::LedgerStore {
  private:
   enum class Stmt : int;  // the ledger's own statements (sqlite_ledger.cc)
 
-  explicit SqliteLedger(LedgerOptions options) : options_(std::move(options)) {}
+  explicit SqliteLedger(LedgerOptions options);
   void configure();
   void migrate();
   void load_meta();
   void reload_node_epoch();  // holding mu_: meta.node_epoch (a new epoch after a restore)
   Query stmt(Stmt s);
+  // A Query on `s` that records itself into the open group's redo payload when it writes.
+  Query attach(sqlite3_stmt* s) {
+    return Query(db_, s, redo_capture_ && !sqlite3_stmt_readonly(s) ? &redo_payload_ : nullptr);
+  }
+  // Redo mode (ledger/src/redo_log.h).
+  void replay_redo();
+  // Holding mu_: meta.redo_next; false when the ledger has none (never in redo mode).
+  bool load_redo_next();
+  void ensure_redo_id();      // at open in redo mode: meta.redo_next exists and is durable
+  void write_redo();          // in end_group, before COMMIT
+  void sync_wal();            // fdatasync of the WAL: every commit so far is durable
   void start_checkpointer();
   void checkpointer_loop();
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
@@ -230,8 +283,21 @@ class SqliteLedger final : public app::LedgerStore {
     std::atomic<uint64_t> foreground_checkpoints{0};
     std::atomic<int64_t> max_foreground_checkpoint_us{0};
     std::atomic<int64_t> max_wal_pages{0};
+    std::atomic<uint64_t> redo_records{0};
+    std::atomic<int64_t> max_redo_write_us{0};
+    std::atomic<uint64_t> redo_rotations{0};
+    std::atomic<uint64_t> redo_replayed{0};
   };
   AtomicStats stats_;
+
+  // Redo mode (see ledger/src/redo_log.h); all under mu_.
+  std::unique_ptr<RedoLog> redo_;   // null: SQLite's own durability
+  std::string redo_payload_;        // the open group's write statements
+  bool redo_capture_ = false;       // a write group is open in redo mode
+  int64_t redo_next_seq_ = 1;       // meta.redo_next: the next record's number and offset,
+  int64_t redo_next_offset_ = 0;    // and the log's id
+  uint64_t redo_log_id_ = 0;
+  int64_t redo_written_offset_ = -1;  // the record of the group being committed
 
   // Group commit (see the file comment). A group is one SQLite write transaction shared by
   // the writers that queued while it was open.

@@ -1,0 +1,89 @@
+// The redo log: how a write transaction is durable with one small fsync.
+//
+// With synchronous = "full" the ledger's connection commits with SQLite's NORMAL setting
+// (no fsync: a commit is in the WAL, in the OS page cache). Before that COMMIT, the
+// transaction's write statements (SQL text and bound values, in the order they ran) are
+// appended to `<ledger>-redo` as one record and fdatasync'd. A power cut can lose a suffix
+// of the NORMAL commits (WAL mode never loses a commit in the middle and never corrupts),
+// and the next open re-runs the records the database lacks, in order, each against exactly
+// the state it first ran on. The position of the next record (`meta.redo_next`: sequence
+// number and file offset) is written by the same transaction, so the database itself says
+// which records it already has.
+//
+// A record: a 24-byte header (magic, payload size, sequence number, checksum over the rest)
+// and the payload. The checksum is seeded with the log's id (`meta.redo_next`, random, made
+// durable before the first record), so the log of an earlier database at the same path is
+// never taken for this one's. The file is reused from offset 0 once it passes a size limit, after the
+// WAL was fsync'd (so every committed transaction is durable and no earlier record is
+// needed): a stale record left behind has an older sequence number and ends a scan.
+//
+// The payload's statement encoding is RedoWriter/RedoReader; this file knows only records.
+// Not thread-safe: the ledger calls it holding its connection's lock.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace loyalty::ledger {
+
+class RedoLog {
+ public:
+  // Opens (creates) the file. Throws StoreFailure kUnavailable when it cannot.
+  explicit RedoLog(std::string path);
+  ~RedoLog();
+  RedoLog(const RedoLog&) = delete;
+  RedoLog& operator=(const RedoLog&) = delete;
+
+  static constexpr int64_t kHeaderBytes = 24;
+
+  const std::string& path() const { return path_; }
+  // Writes a record at `offset` and fdatasyncs it. Throws StoreFailure kUnavailable.
+  void append(int64_t offset, int64_t seq, uint64_t log_id, std::string_view payload);
+  // Overwrites the header of the record at `offset` (a record whose COMMIT failed), so a
+  // later scan cannot take it for a committed one. Best effort; fdatasync'd.
+  void invalidate(int64_t offset) noexcept;
+  // The payload of the record `seq` at `offset`, or nothing when there is none (end of the
+  // log, a torn or stale record).
+  std::optional<std::string> read(int64_t offset, int64_t seq, uint64_t log_id) const;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// The statements of one transaction, as RedoLog payload: per statement its SQL text and
+// its bound parameters (index, type, value).
+class RedoWriter {
+ public:
+  explicit RedoWriter(std::string& out) : out_(out) {}
+  void begin_statement(std::string_view sql, const std::string& binds, uint32_t count);
+  // Encoded parameters (kept by a Query until its statement ran).
+  static void put_int(std::string& binds, int index, int64_t v);
+  static void put_text(std::string& binds, int index, std::string_view v);
+  static void put_blob(std::string& binds, int index, std::string_view v);
+  static void put_null(std::string& binds, int index);
+
+ private:
+  std::string& out_;
+};
+
+struct RedoParam {
+  enum class Type : uint8_t { kInt = 1, kText = 2, kBlob = 3, kNull = 4 };
+  int index = 0;
+  Type type = Type::kNull;
+  int64_t i = 0;
+  std::string_view bytes;
+};
+
+struct RedoStatement {
+  std::string_view sql;
+  std::vector<RedoParam> params;
+};
+
+// Decodes a payload; throws StoreFailure kInternal naming the record when it is malformed.
+std::vector<RedoStatement> decode_redo(std::string_view payload, int64_t seq);
+
+}  // namespace loyalty::ledger
