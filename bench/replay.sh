@@ -27,7 +27,7 @@ if [[ ! -f "$DAY" ]]; then
 fi
 sed -e 's/^synchronous = .*$/synchronous = "normal"/' "$ROOT/examples/pos-sim/cafe.toml" > "$WORK/replay.toml"
 grep -q '^synchronous = "normal"' "$WORK/replay.toml"
-rm -f "$WORK"/cafe-ledger.db "$WORK"/cafe-ledger.db-wal "$WORK"/cafe-ledger.db-shm
+rm -f "$WORK"/cafe-ledger.db "$WORK"/cafe-ledger.db-wal "$WORK"/cafe-ledger.db-shm "$WORK"/cafe-ledger.db-redo
 "$BUILD_DIR/examples/pos-sim" --config "$WORK/replay.toml" --day "$DAY" --quiet \
   --json-summary "$WORK/summary.json"
 python3 - "$WORK/summary.json" <<'PY'

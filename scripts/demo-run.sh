@@ -40,7 +40,7 @@ done
 WORK="$BUILD_DIR/demo"
 mkdir -p "$WORK"
 rm -f "$WORK"/cafe-ledger.db "$WORK"/cafe-ledger.db-wal "$WORK"/cafe-ledger.db-shm \
-      "$WORK"/cafe-ledger.db-journal
+      "$WORK"/cafe-ledger.db-journal "$WORK"/cafe-ledger.db-redo
 cp "$ROOT/examples/pos-sim/cafe.toml" "$WORK/cafe.toml"
 
 status=0

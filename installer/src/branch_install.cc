@@ -498,7 +498,7 @@ class Installer {
       report_["schema_after"] = now;
       if (schema_before_ < 0) {
         // The failed version created the ledger: nothing was ever recorded in it.
-        for (const char* s : {"", "-wal", "-shm"}) remove_quietly(db_.string() + s);
+        for (const char* s : {"", "-wal", "-shm", "-redo"}) remove_quietly(db_.string() + s);
         note("removed the ledger the new version created");
       } else if (now != schema_before_) {
         restore_ledger(backup_dir_ / "ledger.db", db_);

@@ -66,6 +66,10 @@ void restore_ledger(const fs::path& backup, const fs::path& live) {
   // Fold the restored pages into the main file and keep the ledger in WAL mode.
   sqlite3_exec(dst.db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
   sqlite3_wal_checkpoint_v2(dst.db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  // The redo log holds transactions made after the backup (ledger/src/redo_log.h): the
+  // next open would re-run them on the restored copy.
+  std::error_code ec;
+  fs::remove(live.string() + "-redo", ec);
 }
 
 int64_t ledger_schema_version(const fs::path& path) {

@@ -406,7 +406,7 @@ TEST_F(SyncApplyTest, RestoredLedgerGetsItsOwnEntriesBackUnderANewEpoch) {
 
   auto restore_b1 = [&] {
     nodes_.erase("B1");
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(dir_ + "/B1.db" + suffix);
+    for (const char* suffix : {"", "-wal", "-shm", "-redo"}) fs::remove(dir_ + "/B1.db" + suffix);
     fs::copy_file(copy, dir_ + "/B1.db");
     add("B1", "");
     nodes_.at("B1").applied = static_cast<int64_t>(hub_.log.size());  // remote entries kept

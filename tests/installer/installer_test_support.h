@@ -108,7 +108,7 @@ inline int64_t balance_of(const fs::path& plugin_dir, const fs::path& root,
 
 // Builds a ledger from an SQL dump (tests/installer/data/ledger-v1.sql).
 inline void ledger_from_dump(const fs::path& db, const fs::path& dump) {
-  for (const char* s : {"", "-wal", "-shm"}) fs::remove(db.string() + s);
+  for (const char* s : {"", "-wal", "-shm", "-redo"}) fs::remove(db.string() + s);
   sqlite3* d = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &d), SQLITE_OK);
   const std::string sql = read_file(dump);

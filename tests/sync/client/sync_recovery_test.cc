@@ -45,9 +45,10 @@ void backup_file(const fs::path& from, const fs::path& to) {
   sqlite3_close(src);
 }
 
-// Puts the older copy in place of a closed database (its WAL and shared memory go too).
+// Puts the older copy in place of a closed database (its WAL, shared memory and redo log go
+// too: the redo log would bring the newer transactions back, ledger/src/redo_log.h).
 void restore(const fs::path& copy, const fs::path& db) {
-  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
+  for (const char* suffix : {"", "-wal", "-shm", "-redo"}) fs::remove(db.string() + suffix);
   fs::copy_file(copy, db);
 }
 
