@@ -302,6 +302,33 @@ TEST_F(RedoReplayTest, ConcurrentWritersSharingCommitsReplayExactly) {
   expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
 }
 
+TEST_F(RedoReplayTest, TwoConnectionsWriteOneLog) {
+  // loyaltyctl (its own process and connection) writes while the POS plugin runs: both
+  // append to the same log, each where the database says the next record goes.
+  open(dir_ / "live");
+  day(0, 5);
+  snapshot(dir_ / "cut");
+  auto settings = config::parse_settings(kRedoConfig, (dir_ / "live" / "loyalty.toml").string());
+  ASSERT_TRUE(settings.ok());
+  ledger::LedgerOptions o;
+  o.path = settings->db_path;
+  o.branch = "B01";
+  auto other_ledger = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
+  app::Service other(other_ledger, std::make_shared<const config::Settings>(std::move(*settings)), clock_);
+  for (int i = 5; i < 40; ++i) {
+    app::Service& s = i % 3 == 0 ? other : *service_;
+    answers_[i] = json::parse(s.handle(request(i).dump()).json);
+  }
+  EXPECT_GT(other_ledger->stats().redo_records, 5u);
+  other_ledger.reset();
+  close();
+  give_redo_log(dir_ / "cut");
+  open(dir_ / "cut");
+  EXPECT_TRUE(ledger::verify(*ledger_).ok());
+  close();
+  expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
+}
+
 TEST_F(RedoReplayTest, AnotherDatabasesLogIsIgnored) {
   open(dir_ / "live");
   day(0, 10);
