@@ -6,6 +6,7 @@
 #include <iterator>
 #include <optional>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <random>
 #include <string_view>
@@ -1561,7 +1562,7 @@ void SqliteLedger::replay_redo() {
       record = log->read(0, seq, id);  // the log started over with this record
       if (record) offset = 0;
     }
-    std::vector<std::string> payloads;  // the statements' SQL texts point into these
+    std::deque<std::string> payloads;  // the prepared statements' keys point into these
     uint64_t replayed = 0;
     while (record) {
       payloads.push_back(std::move(*record));
