@@ -130,9 +130,10 @@ std::string printf_rfc3339(const BusinessTime& t) {
   const auto secs = duration_cast<seconds>(floor<seconds>(local) - day).count();
   const auto ms = (local - floor<seconds>(local)).count();
   char buf[96];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld", int{ymd.year()},
-                        unsigned{ymd.month()}, unsigned{ymd.day()}, static_cast<long long>(secs / 3600),
-                        static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60));
+  int n =
+      std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld", int{ymd.year()},
+                    unsigned{ymd.month()}, unsigned{ymd.day()}, static_cast<long long>(secs / 3600),
+                    static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60));
   std::string out(buf, static_cast<size_t>(n));
   if (ms != 0) {
     std::snprintf(buf, sizeof buf, ".%03lld", static_cast<long long>(ms));
@@ -150,7 +151,7 @@ TEST(TimeFormat, MatchesPrintfFormatting) {
   for (int i = 0; i < 20'000; ++i) {
     const int64_t unix_ms =
         static_cast<int64_t>(rng() % static_cast<uint64_t>(12'100 * kYearMs)) - 2'070 * kYearMs;
-    int32_t offset = static_cast<int32_t>(rng() % 1'681) - 840;  // -14:00..+14:00
+    int32_t offset = static_cast<int32_t>(rng() % 1'681) - 840;                // -14:00..+14:00
     if (i % 100 == 0) offset = static_cast<int32_t>(rng() % 20'000) - 10'000;  // > 99 hours too
     if (i % 7 == 0) offset = 0;
     const BusinessTime t{i % 3 == 0 ? unix_ms / 1000 * 1000 : unix_ms, offset};

@@ -1,6 +1,8 @@
 // encode_facts (the `data` of a ledger entry) is written without a json tree; its bytes
 // must stay those of the tree-based encoder it replaced, because entries.data is stored,
 // synced and compared across branches. The old encoder is kept here as the oracle.
+#include "protocol/sync_data.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -10,7 +12,6 @@
 
 #include "domain/fixed.h"
 #include "domain/time.h"
-#include "protocol/sync_data.h"
 
 namespace loyalty::protocol::test {
 namespace {
@@ -30,19 +31,28 @@ std::string tree_encode_facts(const EntryFacts& f) {
     const domain::SaleRecord& s = *f.sale;
     json lines = json::array();
     for (const auto& l : s.lines) {
-      lines.push_back({{"n", l.n}, {"amount", dec(l.amount.micros())}, {"qty", dec(l.qty.micros())},
-                       {"percent", dec(l.percent.micros())}, {"refunded", dec(l.refunded.micros())}});
+      lines.push_back({{"n", l.n},
+                       {"amount", dec(l.amount.micros())},
+                       {"qty", dec(l.qty.micros())},
+                       {"percent", dec(l.percent.micros())},
+                       {"refunded", dec(l.refunded.micros())}});
     }
-    j["sale"] = {{"branch", s.branch},       {"ticket", s.ticket},
-                 {"request_id", s.request_id}, {"account_id", s.account_id},
-                 {"earn_entry_id", s.earn_entry_id}, {"earned", s.earned.value()},
-                 {"redeemed", s.redeemed.value()},   {"at", domain::format_rfc3339(s.at)},
+    j["sale"] = {{"branch", s.branch},
+                 {"ticket", s.ticket},
+                 {"request_id", s.request_id},
+                 {"account_id", s.account_id},
+                 {"earn_entry_id", s.earn_entry_id},
+                 {"earned", s.earned.value()},
+                 {"redeemed", s.redeemed.value()},
+                 {"at", domain::format_rfc3339(s.at)},
                  {"lines", lines}};
   }
   if (f.is_refund) {
-    json r = {{"sale_branch", f.sale_branch}, {"sale_ticket", f.sale_ticket}, {"matched", f.matched}};
+    json r = {
+        {"sale_branch", f.sale_branch}, {"sale_ticket", f.sale_ticket}, {"matched", f.matched}};
     json refunded = json::array();
-    for (const auto& [n, amount] : f.refunded) refunded.push_back({{"n", n}, {"amount", dec(amount.micros())}});
+    for (const auto& [n, amount] : f.refunded)
+      refunded.push_back({{"n", n}, {"amount", dec(amount.micros())}});
     r["refunded"] = refunded;
     json lines = json::array();
     for (const auto& l : f.refund_lines) {
@@ -162,8 +172,8 @@ TEST(ProtocolSyncData, EscapesMatchTheTreeEncoder) {
 
 TEST(ProtocolSyncData, RandomFactsMatchTheTreeEncoder) {
   std::mt19937_64 rng(20261201);
-  const std::vector<std::string> words = {"", "B01", "a\"b", "línea", "x\\y", "\n", "T-000001",
-                                          "\xe2\x82\xac"};
+  const std::vector<std::string> words = {"",     "B01", "a\"b",     "línea",
+                                          "x\\y", "\n",  "T-000001", "\xe2\x82\xac"};
   auto word = [&] { return words[rng() % words.size()]; };
   auto micros = [&] { return static_cast<int64_t>(rng() % 2'000'000'000) - 100'000'000; };
   for (int round = 0; round < 500; ++round) {
@@ -177,7 +187,8 @@ TEST(ProtocolSyncData, RandomFactsMatchTheTreeEncoder) {
       s.earn_entry_id = word();
       s.earned = Points(micros());
       s.redeemed = Points(micros());
-      s.at = domain::BusinessTime{1'800'000'000'000 + micros(), static_cast<int32_t>(rng() % 1500) - 750};
+      s.at = domain::BusinessTime{1'800'000'000'000 + micros(),
+                                  static_cast<int32_t>(rng() % 1500) - 750};
       for (size_t i = rng() % 4; i > 0; --i) {
         s.lines.push_back({micros(), Money::from_micros(micros()), Quantity::from_micros(micros()),
                            Percent::from_micros(micros()), Money::from_micros(micros())});
@@ -189,7 +200,8 @@ TEST(ProtocolSyncData, RandomFactsMatchTheTreeEncoder) {
     f.matched = rng() % 2;
     f.sale_branch = word();
     f.sale_ticket = word();
-    for (size_t i = rng() % 3; i > 0; --i) f.refunded.emplace_back(micros(), Money::from_micros(micros()));
+    for (size_t i = rng() % 3; i > 0; --i)
+      f.refunded.emplace_back(micros(), Money::from_micros(micros()));
     for (size_t i = rng() % 3; i > 0; --i) {
       domain::RefundLine l;
       if (rng() % 2) l.n = micros();

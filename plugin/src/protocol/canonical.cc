@@ -81,7 +81,9 @@ void append_canonical_of(const Json& doc, std::string& out) {
 
 }  // namespace
 
-void append_canonical(const nlohmann::json& doc, std::string& out) { append_canonical_of(doc, out); }
+void append_canonical(const nlohmann::json& doc, std::string& out) {
+  append_canonical_of(doc, out);
+}
 void append_canonical(const RequestJson& doc, std::string& out) { append_canonical_of(doc, out); }
 
 std::string sha256_hex(std::string_view data) {

@@ -18,7 +18,8 @@ namespace loyalty::protocol {
 // guarantees). Recursion depth equals the document's nesting depth (at most 64 for
 // anything parse_request accepts).
 void append_canonical(const nlohmann::json& doc, std::string& out);
-void append_canonical(const RequestJson& doc, std::string& out);  // the same for parse_request's tree
+// The same for parse_request's tree (request_json.h).
+void append_canonical(const RequestJson& doc, std::string& out);
 
 // Lowercase hex SHA-256 of `data` (64 characters).
 std::string sha256_hex(std::string_view data);
