@@ -571,7 +571,7 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kSetCategory);
     q.bind(1, account_id).bind(2, category);
     q.run();
-    expect_one_change("set_category: unknown account " + account_id);
+    expect_one_change([&] { return "set_category: unknown account " + account_id; });
   }
 
   void upsert_pii(const std::string& account_id, const app::Pii& pii) override {
@@ -641,7 +641,7 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kCountSale);
     q.bind(1, account_id);
     q.run();
-    expect_one_change("count_sale: unknown account " + account_id);
+    expect_one_change([&] { return "count_sale: unknown account " + account_id; });
   }
 
   // ---- entries, lots ----
@@ -866,7 +866,9 @@ class SqliteTx final : public app::LedgerTx {
     q.bind(1, s.branch).bind(2, s.ticket).bind(3, s.request_id).bind(4, s.account_id);
     q.bind(5, s.earn_entry_id).bind(6, s.earned.value()).bind(7, s.clawed_back.value());
     q.bind(8, s.redeemed.value()).bind(9, s.restored.value()).bind(10, int64_t{s.voided ? 1 : 0});
-    q.bind(11, s.at.unix_ms).bind(12, int64_t{s.at.offset_minutes}).bind(13, encode_lines(s.lines));
+    q.bind(11, s.at.unix_ms)
+        .bind(12, int64_t{s.at.offset_minutes})
+        .bind_copy(13, encode_lines(s.lines));
     q.run();
   }
 
@@ -891,7 +893,8 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kInsertHold);
     q.bind(1, h.hold_id).bind(2, h.account_id).bind(3, h.branch).bind(4, h.request_id);
     q.bind(5, h.ticket).bind(6, h.points.value()).bind(7, h.amount.micros());
-    q.bind(8, h.status.empty() ? std::string("active") : h.status).bind(9, h.created_at.unix_ms);
+    q.bind_copy(8, h.status.empty() ? std::string("active") : h.status)
+        .bind(9, h.created_at.unix_ms);
     q.bind(10, int64_t{h.created_at.offset_minutes}).bind(11, h.business_deadline.unix_ms);
     q.bind(12, h.wall_deadline_ms);
     q.run();
@@ -929,7 +932,8 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kResolveHold);
     q.bind(1, hold_id).bind(2, status).bind(3, at_ms);
     q.run();
-    expect_one_change("hold " + hold_id + " is not active; cannot mark it " + status);
+    expect_one_change(
+        [&] { return "hold " + hold_id + " is not active; cannot mark it " + status; });
   }
 
   // ---- history ----
@@ -954,8 +958,10 @@ class SqliteTx final : public app::LedgerTx {
     live();
     return l_.stmt(s);
   }
-  void expect_one_change(const std::string& message) {
-    if (sqlite3_changes(l_.db_) != 1) throw StoreFailure(ErrorCode::kInternal, message);
+  // `message()` builds the error only when there is one (entries call this on every write).
+  template <class Message>
+  void expect_one_change(Message&& message) {
+    if (sqlite3_changes(l_.db_) != 1) throw StoreFailure(ErrorCode::kInternal, message());
   }
 
   std::optional<std::string> alias_owner(const std::string& ref) {
@@ -987,7 +993,8 @@ class SqliteTx final : public app::LedgerTx {
       auto q = q_(S::kAddBalance);
       q.bind(1, e.account_id).bind(2, e.points.value()).bind(3, seq);
       q.run();
-      expect_one_change("entry " + e.entry_id + " names unknown account " + e.account_id);
+      expect_one_change(
+          [&] { return "entry " + e.entry_id + " names unknown account " + e.account_id; });
     }
     for (const auto& a : allocations) {
       if (a.points.value() <= 0) {
@@ -1257,7 +1264,7 @@ void SqliteLedger::migrate() {
       auto q = query(replace ? "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
                              : "INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)");
-      q.bind(1, std::string(key)).bind(2, value);
+      q.bind_copy(1, std::string(key)).bind(2, value);
       q.run();
     };
     put("schema_version", std::to_string(current), true);
