@@ -608,7 +608,7 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kSetCategory);
     q.bind(1, account_id).bind(2, category);
     q.run();
-    expect_one_change("set_category: unknown account " + account_id);
+    expect_one_change([&] { return "set_category: unknown account " + account_id; });
   }
 
   void upsert_pii(const std::string& account_id, const app::Pii& pii) override {
@@ -678,7 +678,7 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kCountSale);
     q.bind(1, account_id);
     q.run();
-    expect_one_change("count_sale: unknown account " + account_id);
+    expect_one_change([&] { return "count_sale: unknown account " + account_id; });
   }
 
   // ---- entries, lots ----
@@ -903,7 +903,9 @@ class SqliteTx final : public app::LedgerTx {
     q.bind(1, s.branch).bind(2, s.ticket).bind(3, s.request_id).bind(4, s.account_id);
     q.bind(5, s.earn_entry_id).bind(6, s.earned.value()).bind(7, s.clawed_back.value());
     q.bind(8, s.redeemed.value()).bind(9, s.restored.value()).bind(10, int64_t{s.voided ? 1 : 0});
-    q.bind(11, s.at.unix_ms).bind(12, int64_t{s.at.offset_minutes}).bind(13, encode_lines(s.lines));
+    q.bind(11, s.at.unix_ms)
+        .bind(12, int64_t{s.at.offset_minutes})
+        .bind_copy(13, encode_lines(s.lines));
     q.run();
   }
 
@@ -928,7 +930,8 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kInsertHold);
     q.bind(1, h.hold_id).bind(2, h.account_id).bind(3, h.branch).bind(4, h.request_id);
     q.bind(5, h.ticket).bind(6, h.points.value()).bind(7, h.amount.micros());
-    q.bind(8, h.status.empty() ? std::string("active") : h.status).bind(9, h.created_at.unix_ms);
+    q.bind_copy(8, h.status.empty() ? std::string("active") : h.status)
+        .bind(9, h.created_at.unix_ms);
     q.bind(10, int64_t{h.created_at.offset_minutes}).bind(11, h.business_deadline.unix_ms);
     q.bind(12, h.wall_deadline_ms);
     q.run();
@@ -966,7 +969,8 @@ class SqliteTx final : public app::LedgerTx {
     auto q = q_(S::kResolveHold);
     q.bind(1, hold_id).bind(2, status).bind(3, at_ms);
     q.run();
-    expect_one_change("hold " + hold_id + " is not active; cannot mark it " + status);
+    expect_one_change(
+        [&] { return "hold " + hold_id + " is not active; cannot mark it " + status; });
   }
 
   // ---- history ----
@@ -991,8 +995,10 @@ class SqliteTx final : public app::LedgerTx {
     live();
     return l_.stmt(s);
   }
-  void expect_one_change(const std::string& message) {
-    if (sqlite3_changes(l_.db_) != 1) throw StoreFailure(ErrorCode::kInternal, message);
+  // `message()` builds the error only when there is one (entries call this on every write).
+  template <class Message>
+  void expect_one_change(Message&& message) {
+    if (sqlite3_changes(l_.db_) != 1) throw StoreFailure(ErrorCode::kInternal, message());
   }
 
   std::optional<std::string> alias_owner(const std::string& ref) {
@@ -1024,7 +1030,8 @@ class SqliteTx final : public app::LedgerTx {
       auto q = q_(S::kAddBalance);
       q.bind(1, e.account_id).bind(2, e.points.value()).bind(3, seq);
       q.run();
-      expect_one_change("entry " + e.entry_id + " names unknown account " + e.account_id);
+      expect_one_change(
+          [&] { return "entry " + e.entry_id + " names unknown account " + e.account_id; });
     }
     for (const auto& a : allocations) {
       if (a.points.value() <= 0) {
@@ -1307,7 +1314,7 @@ void SqliteLedger::migrate() {
       auto q = query(replace ? "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
                              : "INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)");
-      q.bind(1, std::string(key)).bind(2, value);
+      q.bind_copy(1, std::string(key)).bind(2, value);
       q.run();
     };
     put("schema_version", std::to_string(current), true);
@@ -1487,7 +1494,7 @@ void SqliteLedger::ensure_redo_id() {
       unsigned long long id = 0;
       std::sscanf(random_hex(8).c_str(), "%16llx", &id);
       auto q = stmt(Stmt::kPutRedoNext);
-      q.bind(1, redo_next_text(1, 0, id));
+      q.bind_copy(1, redo_next_text(1, 0, id));
       q.run();
     }
     exec("COMMIT");
@@ -1517,7 +1524,7 @@ void SqliteLedger::write_redo() {
   raise_max(stats_.max_redo_write_us, micros_since(began));
   const int64_t next = offset + RedoLog::kHeaderBytes + static_cast<int64_t>(redo_payload_.size());
   auto q = stmt(Stmt::kPutRedoNext);  // not captured: redo_capture_ is off
-  q.bind(1, redo_next_text(redo_next_seq_ + 1, next, redo_log_id_));
+  q.bind_copy(1, redo_next_text(redo_next_seq_ + 1, next, redo_log_id_));
   q.run();
 }
 
@@ -1608,7 +1615,7 @@ void SqliteLedger::replay_redo() {
     }
     if (replayed > 0) {
       auto q = stmt(Stmt::kPutRedoNext);
-      q.bind(1, redo_next_text(seq, offset, id));
+      q.bind_copy(1, redo_next_text(seq, offset, id));
       q.run();
     }
     finalize_all();

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 
@@ -116,6 +117,45 @@ TEST(TimeFormat, CanonicalTextsRoundTrip) {
     auto t = parse_rfc3339(text);
     ASSERT_TRUE(t.ok()) << text;
     EXPECT_EQ(format_rfc3339(*t), text);
+  }
+}
+
+// format_rfc3339 writes digits by hand; this is the printf formatting it replaced, on
+// std::chrono's calendar, over random instants (years -99..11999) and offsets.
+std::string printf_rfc3339(const BusinessTime& t) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> local{milliseconds(t.unix_ms + int64_t{t.offset_minutes} * 60'000)};
+  const auto day = floor<days>(local);
+  const year_month_day ymd{day};
+  const auto secs = duration_cast<seconds>(floor<seconds>(local) - day).count();
+  const auto ms = (local - floor<seconds>(local)).count();
+  char buf[96];
+  int n =
+      std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld", int{ymd.year()},
+                    unsigned{ymd.month()}, unsigned{ymd.day()}, static_cast<long long>(secs / 3600),
+                    static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60));
+  std::string out(buf, static_cast<size_t>(n));
+  if (ms != 0) {
+    std::snprintf(buf, sizeof buf, ".%03lld", static_cast<long long>(ms));
+    out += buf;
+  }
+  if (t.offset_minutes == 0) return out + "Z";
+  const int a = std::abs(t.offset_minutes);
+  std::snprintf(buf, sizeof buf, "%c%02d:%02d", t.offset_minutes < 0 ? '-' : '+', a / 60, a % 60);
+  return out + buf;
+}
+
+TEST(TimeFormat, MatchesPrintfFormatting) {
+  std::mt19937_64 rng(1201);
+  constexpr int64_t kYearMs = 31'556'952'000;
+  for (int i = 0; i < 20'000; ++i) {
+    const int64_t unix_ms =
+        static_cast<int64_t>(rng() % static_cast<uint64_t>(12'100 * kYearMs)) - 2'070 * kYearMs;
+    int32_t offset = static_cast<int32_t>(rng() % 1'681) - 840;                // -14:00..+14:00
+    if (i % 100 == 0) offset = static_cast<int32_t>(rng() % 20'000) - 10'000;  // > 99 hours too
+    if (i % 7 == 0) offset = 0;
+    const BusinessTime t{i % 3 == 0 ? unix_ms / 1000 * 1000 : unix_ms, offset};
+    ASSERT_EQ(format_rfc3339(t), printf_rfc3339(t)) << t.unix_ms << " " << t.offset_minutes;
   }
 }
 

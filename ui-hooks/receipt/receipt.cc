@@ -161,6 +161,19 @@ bool parse_line(std::string_view line, std::vector<Segment>& out, std::string& e
   };
   size_t column = 1;  // in code points, for messages
   for (size_t i = 0; i < line.size();) {
+    // A run of printable ASCII other than braces is literal text, taken in one piece (one
+    // code point and one column a byte): templates are parsed at every receipt.
+    size_t run = i;
+    while (run < line.size() && line[run] >= 0x20 && line[run] < 0x7F && line[run] != '{' &&
+           line[run] != '}') {
+      ++run;
+    }
+    if (run > i) {
+      literal(line.substr(i, run - i));
+      column += run - i;
+      i = run;
+      continue;
+    }
     char32_t cp = 0;
     const size_t n = utf8_sequence(line, i, &cp);
     if (n == 0) {

@@ -75,9 +75,11 @@ std::string account_id_for_ref(const std::string& ref);
 [[noreturn]] void fail(sqlite3* db, int rc, const std::string& what);
 
 // A prepared statement borrowed from a cache; reset and unbound when it goes out of scope.
-// Text and blobs are copied when bound. With `redo` set (a write statement of a write
-// transaction in redo mode, see ledger/src/redo_log.h), the statement's SQL and bound values
-// are appended to *redo once it has run successfully.
+// Text bound with bind() is not copied (SQLITE_STATIC): the string must live, unchanged and
+// unmoved, until the last step(); a temporary does not compile, use bind_copy() for it.
+// Blobs, and text given to bind_copy(), are copied. With `redo` set (a write statement of a
+// write transaction in redo mode, see ledger/src/redo_log.h), the statement's SQL and bound
+// values are appended to *redo once it has run successfully.
 class Query {
  public:
   Query(sqlite3* db, sqlite3_stmt* stmt, std::string* redo = nullptr) : db_(db), s_(stmt), redo_(redo) {}
@@ -93,6 +95,11 @@ class Query {
     return check(sqlite3_bind_int64(s_, i, v));
   }
   Query& bind(int i, const std::string& v) {
+    if (redo_) note_text(i, v);
+    return check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+  }
+  Query& bind(int i, std::string&& v) = delete;  // would dangle: use bind_copy
+  Query& bind_copy(int i, const std::string& v) {
     if (redo_) note_text(i, v);
     return check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }

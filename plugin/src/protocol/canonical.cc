@@ -30,20 +30,19 @@ const EVP_MD* sha256_md() {
 #endif
 }
 
-}  // namespace
-
-void append_canonical(const nlohmann::json& doc, std::string& out) {
-  using value_t = nlohmann::json::value_t;
+template <class Json>
+void append_canonical_of(const Json& doc, std::string& out) {
+  using value_t = typename Json::value_t;
   switch (doc.type()) {
     case value_t::object: {
       out += '{';
       bool first = true;
-      for (const auto& [k, v] : doc.get_ref<const nlohmann::json::object_t&>()) {
+      for (const auto& [k, v] : doc.template get_ref<const typename Json::object_t&>()) {
         if (!first) out += ',';
         first = false;
         append_json_string(out, k);
         out += ':';
-        append_canonical(v, out);
+        append_canonical_of(v, out);
       }
       out += '}';
       return;
@@ -51,25 +50,25 @@ void append_canonical(const nlohmann::json& doc, std::string& out) {
     case value_t::array: {
       out += '[';
       bool first = true;
-      for (const auto& v : doc.get_ref<const nlohmann::json::array_t&>()) {
+      for (const auto& v : doc.template get_ref<const typename Json::array_t&>()) {
         if (!first) out += ',';
         first = false;
-        append_canonical(v, out);
+        append_canonical_of(v, out);
       }
       out += ']';
       return;
     }
     case value_t::string:
-      append_json_string(out, doc.get_ref<const std::string&>());
+      append_json_string(out, doc.template get_ref<const std::string&>());
       return;
     case value_t::number_integer:
-      append_integer(out, doc.get<int64_t>());
+      append_integer(out, doc.template get<int64_t>());
       return;
     case value_t::number_unsigned:
-      append_integer(out, doc.get<uint64_t>());
+      append_integer(out, doc.template get<uint64_t>());
       return;
     case value_t::boolean:
-      out += doc.get<bool>() ? "true" : "false";
+      out += doc.template get<bool>() ? "true" : "false";
       return;
     case value_t::null:
       out += "null";
@@ -79,6 +78,13 @@ void append_canonical(const nlohmann::json& doc, std::string& out) {
       return;  // floats (and binary, which JSON text never yields)
   }
 }
+
+}  // namespace
+
+void append_canonical(const nlohmann::json& doc, std::string& out) {
+  append_canonical_of(doc, out);
+}
+void append_canonical(const RequestJson& doc, std::string& out) { append_canonical_of(doc, out); }
 
 std::string sha256_hex(std::string_view data) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -18,6 +18,7 @@
 
 #include "protocol/canonical.h"
 #include "protocol/json_text.h"
+#include "protocol/request_json.h"
 
 namespace loyalty::protocol {
 
@@ -27,7 +28,7 @@ using domain::ErrorCode;
 using domain::Money;
 using domain::Quantity;
 using domain::Result;
-using nlohmann::json;
+using json = RequestJson;  // nlohmann::json with its nodes in a per-request arena
 
 namespace {
 
@@ -759,6 +760,7 @@ Result<ParsedRequest> parse(std::string_view text, const std::string& default_br
                           : "invalid UTF-8 at byte offset " + std::to_string(bad->offset));
   }
 
+  RequestArena arena;  // before the tree: it must outlive every node
   json doc;
   DomBuilder builder(doc);
   if (!json::sax_parse(text.data(), text.data() + text.size(), &builder)) {
