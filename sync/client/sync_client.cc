@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <time.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -662,6 +663,8 @@ struct SyncClient::Impl {
     uint64_t session = 0;
     int frames = 0;
     int transactions = 0;  // committed
+    int64_t busy_ms = 0;   // wall time in apply_frames
+    int64_t cpu_ms = 0;    // the apply thread's CPU time so far
     int64_t to_offset = 0;
     app::ApplyCounts counts;
     std::string error;
@@ -670,7 +673,11 @@ struct SyncClient::Impl {
   void on_applied(const Outcome& o) {
     apply_pending -= o.frames;
     apply_room.cancel();
-    if (o.transactions > 0) update([&](ClientStats& s) { s.apply_transactions += o.transactions; });
+    update([&](ClientStats& s) {
+      s.apply_transactions += o.transactions;
+      s.apply_ms += o.busy_ms;
+      s.apply_cpu_ms = std::max(s.apply_cpu_ms, o.cpu_ms);
+    });
     if (o.to_offset > 0) {
       update([&](ClientStats& s) {
         s.applied += o.counts.applied;
@@ -725,7 +732,17 @@ struct SyncClient::Impl {
       Outcome o;
       o.session = batch.front().session;
       o.frames = static_cast<int>(batch.size());
-      if (o.session != failed_session) apply_frames(batch, o);
+      if (o.session != failed_session) {
+        const auto t0 = std::chrono::steady_clock::now();
+        apply_frames(batch, o);
+        o.busy_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - t0)
+                        .count();
+      }
+      timespec cpu{};
+      if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+        o.cpu_ms = static_cast<int64_t>(cpu.tv_sec) * 1000 + cpu.tv_nsec / 1'000'000;
+      }
       if (!o.error.empty()) failed_session = o.session;
       try {
         net::post(ioc, [this, o = std::move(o)] { on_applied(o); });

@@ -67,6 +67,8 @@ struct ClientStats {
   int64_t entries_frames = 0;      // ENTRIES frames received and decoded
   int64_t apply_transactions = 0;  // write transactions that applied them (several frames each
                                    // when they queued up behind a commit)
+  int64_t apply_ms = 0;            // wall time the apply thread spent in them
+  int64_t apply_cpu_ms = 0;        // CPU time of the apply thread
   int64_t duplicates = 0;
   int64_t nacks = 0;          // NACKs received (the client rewound)
   int64_t resends = 0;        // rewinds after a flush period without an ack
