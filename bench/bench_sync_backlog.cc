@@ -12,10 +12,13 @@
 // Timed: the loyalty-hub binary runs on 127.0.0.1 (fresh database, synchronous = FULL, as
 // deployed); the empty branch B02 is open with its sync client and connected; then B01's
 // runtime opens with its sync client. The clock runs from B01's open until the hub has acked
-// every entry (B01's acked seq) and B02 has applied every one (its applied offset; each
-// ENTRIES frame is one B02 transaction). Then B02's sync_state, entry count and point total
-// are checked against B01 and both ledgers are verified (ledger::verify). The CPU seconds
-// of the hub and of this process (both branches) are printed with the load average.
+// every entry (B01's acked seq) and B02 has applied every one (its applied offset; B02
+// applies the ENTRIES frames queued behind a commit in one transaction). Then B02's
+// sync_state, entry count and point total are checked against B01 and both ledgers are
+// verified (ledger::verify). The CPU seconds of the hub and of this process (both branches)
+// are printed with the load average, and B02's frames per transaction, its apply thread's
+// wall and CPU time and how far B02 was behind when the hub had acked everything.
+// --hub-window N sets the hub's limits.max_unapplied_frames.
 // Progress on a TTY only; the figures are printed always. Exit 1 when anything is missing or
 // a ledger does not verify (never because of the time: figures on a shared machine are
 // noisy).

@@ -240,6 +240,7 @@ struct SyncClient::Impl {
       session_dead = true;
       session_error = std::move(why);
     }
+    apply_room.cancel();  // a reader waiting for the apply thread ends now
     kick();
   }
 
@@ -682,7 +683,7 @@ struct SyncClient::Impl {
       update([&](ClientStats& s) {
         s.applied += o.counts.applied;
         s.duplicates += o.counts.duplicates;
-        s.applied_offset = std::max(s.applied_offset, o.to_offset);
+        s.applied_offset = o.to_offset;
       });
       if (o.counts.conflicts > 0) {
         log->error("sync: {} entries from the hub contradict entries stored here (same id, other "
