@@ -331,15 +331,14 @@ int main(int argc, char** argv) {
       static_cast<double>(n) / total_s, total_s < 10 ? "met" : "missed");
   std::printf(
       "  B01 pushed %lld (sessions %lld, failures %lld); B02 applied %lld, duplicates %lld, "
-      "%lld entries frames in %lld transactions (%.1f s in them, apply thread CPU %.1f s), %lld entries behind at the hub's last ack; hub RSS %.1f MiB idle, %.1f MiB at the end\n",
+      "%lld entries frames in %lld transactions (%.1f s in them, apply thread CPU %.1f s), %lld "
+      "entries behind at the hub's last ack; hub RSS %.1f MiB idle, %.1f MiB at the end\n",
       static_cast<long long>(s1.pushed), static_cast<long long>(s1.connects),
       static_cast<long long>(s1.failures), static_cast<long long>(s2.applied),
       static_cast<long long>(s2.duplicates), static_cast<long long>(s2.entries_frames),
       static_cast<long long>(s2.apply_transactions), static_cast<double>(s2.apply_ms) / 1000.0,
-      static_cast<double>(s2.apply_cpu_ms) / 1000.0,
-      static_cast<long long>(n - applied_at_ack),
-      static_cast<double>(rss_idle) / 1048576.0,
-      static_cast<double>(rss_end) / 1048576.0);
+      static_cast<double>(s2.apply_cpu_ms) / 1000.0, static_cast<long long>(n - applied_at_ack),
+      static_cast<double>(rss_idle) / 1048576.0, static_cast<double>(rss_end) / 1048576.0);
   std::printf(
       "  CPU while timed: hub %.1f s, both branches (this process) %.1f s; load average "
       "%s (other processes share the cores: compare CPU seconds, not only time)\n",

@@ -183,8 +183,8 @@ struct SyncClient::Impl {
   std::shared_ptr<spdlog::logger> log;
 
   net::io_context ioc;
-  net::steady_timer signal;  // the writer waits on it; cancel() wakes it
-  net::steady_timer pause;   // backoff between sessions
+  net::steady_timer signal;       // the writer waits on it; cancel() wakes it
+  net::steady_timer pause;        // backoff between sessions
   net::steady_timer sweep_timer;  // the expiry sweep's period
   net::steady_timer apply_room;   // the reader waits on it while the apply queue is full
   std::thread thread;
@@ -686,9 +686,10 @@ struct SyncClient::Impl {
         s.applied_offset = o.to_offset;
       });
       if (o.counts.conflicts > 0) {
-        log->error("sync: {} entries from the hub contradict entries stored here (same id, other "
-                   "content); kept ours",
-                   o.counts.conflicts);
+        log->error(
+            "sync: {} entries from the hub contradict entries stored here (same id, other "
+            "content); kept ours",
+            o.counts.conflicts);
       }
       // APPLIED only after the commit; one for the batch (the hub releases every frame up to
       // the offset).
@@ -718,7 +719,7 @@ struct SyncClient::Impl {
         std::unique_lock lock(apply_mu);
         apply_cv.wait(lock, [&] { return apply_quit || !apply_queue.empty(); });
         if (apply_quit) return;  // the io thread has ended: nobody is waiting for outcomes
-        size_t n = 0;  // entries taken
+        size_t n = 0;            // entries taken
         while (!apply_queue.empty()) {
           Queued& q = apply_queue.front();
           if (!batch.empty() && (q.session != batch.front().session ||

@@ -151,9 +151,9 @@ domain::Result<HubConfig> parse_hub_config(std::string_view text, const std::str
           static_cast<int>(integer(*t, "io_threads", "limits.io_threads", c.io_threads, 1, 64));
       c.fanout_interval_ms = integer(*t, "fanout_interval_ms", "limits.fanout_interval_ms",
                                      c.fanout_interval_ms, 0, 1000);
-      c.max_unapplied_frames = static_cast<int>(integer(*t, "max_unapplied_frames",
-                                                        "limits.max_unapplied_frames",
-                                                        c.max_unapplied_frames, 1, 64));
+      c.max_unapplied_frames =
+          static_cast<int>(integer(*t, "max_unapplied_frames", "limits.max_unapplied_frames",
+                                   c.max_unapplied_frames, 1, 64));
     }
     if (auto* t = table(root, "log", "log")) {
       only(*t, "log", {"file", "level"});

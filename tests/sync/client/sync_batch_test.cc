@@ -305,8 +305,9 @@ Frame frame_of(int64_t first, int64_t last) {
 class SyncBatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sync_batch_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("sync_batch_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     db_ = (dir_ / "B2.db").string();
@@ -405,8 +406,9 @@ class SyncBatchTest : public ::testing::Test {
 
 TEST_F(SyncBatchTest, FramesQueuedBehindACommitShareOneTransactionAndAreAckedAfterIt) {
   hub_ = std::make_unique<ScriptHub>(
-      db_, std::vector<std::vector<Frame>>{
-               {frame_of(1, 5), frame_of(6, 10), frame_of(11, 15), frame_of(16, 20)}},
+      db_,
+      std::vector<std::vector<Frame>>{
+          {frame_of(1, 5), frame_of(6, 10), frame_of(11, 15), frame_of(16, 20)}},
       /*pause_after=*/1);
   open();
   start_with_first_frame_held(4);
