@@ -12,10 +12,13 @@
 // Timed: the loyalty-hub binary runs on 127.0.0.1 (fresh database, synchronous = FULL, as
 // deployed); the empty branch B02 is open with its sync client and connected; then B01's
 // runtime opens with its sync client. The clock runs from B01's open until the hub has acked
-// every entry (B01's acked seq) and B02 has applied every one (its applied offset; each
-// ENTRIES frame is one B02 transaction). Then B02's sync_state, entry count and point total
-// are checked against B01 and both ledgers are verified (ledger::verify). The CPU seconds
-// of the hub and of this process (both branches) are printed with the load average.
+// every entry (B01's acked seq) and B02 has applied every one (its applied offset; B02
+// applies the ENTRIES frames queued behind a commit in one transaction). Then B02's
+// sync_state, entry count and point total are checked against B01 and both ledgers are
+// verified (ledger::verify). The CPU seconds of the hub and of this process (both branches)
+// are printed with the load average, and B02's frames per transaction, its apply thread's
+// wall and CPU time and how far B02 was behind when the hub had acked everything.
+// --hub-window N sets the hub's limits.max_unapplied_frames.
 // Progress on a TTY only; the figures are printed always. Exit 1 when anything is missing or
 // a ledger does not verify (never because of the time: figures on a shared machine are
 // noisy).
@@ -148,10 +151,13 @@ std::string load_average() {
 
 class Hub {
  public:
-  Hub(std::string bin, fs::path dir) : bin_(std::move(bin)), dir_(std::move(dir)) {
+  // `window` > 0: limits.max_unapplied_frames (entries frames in flight to a branch).
+  Hub(std::string bin, fs::path dir, int window) : bin_(std::move(bin)), dir_(std::move(dir)) {
     std::ofstream(dir_ / "hub.toml")
         << "[listen]\naddress = \"127.0.0.1\"\nport = 0\n[storage]\ndb = \"hub.db\"\n"
-           "[log]\nlevel = \"warn\"\nfile = \"hub.log\"\n";
+           "[log]\nlevel = \"warn\"\nfile = \"hub.log\"\n"
+        << (window > 0 ? "[limits]\nmax_unapplied_frames = " + std::to_string(window) + "\n"
+                       : std::string());
   }
   ~Hub() { kill_hub(); }
   std::string token_add(const std::string& branch) {
@@ -220,6 +226,7 @@ int main(int argc, char** argv) {
   std::string hub_bin = LOYALTY_HUB_BIN;
   double timeout_s = 300;
   bool keep = false;
+  int hub_window = 0;
   std::string synchronous = "full";
   app.add_option("--entries", entries, "B01 entries in the backlog (made by real sales)")
       ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}));
@@ -229,6 +236,9 @@ int main(int argc, char** argv) {
   app.add_option("--synchronous", synchronous,
                  "plugin.synchronous of both branches while timed (setup always uses normal)")
       ->check(CLI::IsMember({"full", "normal"}));
+  app.add_option("--hub-window", hub_window,
+                 "the hub's limits.max_unapplied_frames (0 = its default, 4)")
+      ->check(CLI::Range(0, 64));
   app.add_flag("--keep", keep, "keep the run directory (ledgers, hub database, logs)");
   CLI11_PARSE(app, argc, argv);
   g_tty = ::isatty(2) != 0;
@@ -248,7 +258,7 @@ int main(int argc, char** argv) {
     if (fs::exists(cache / f)) fs::copy_file(cache / f, dir / f);
   }
 
-  Hub hub(hub_bin, dir);
+  Hub hub(hub_bin, dir, hub_window);
   const std::string t1 = hub.token_add("B01");
   const std::string t2 = hub.token_add("B02");
   const int port = hub.start();
@@ -276,13 +286,17 @@ int main(int argc, char** argv) {
   auto b1 = open_runtime(dir / "B01.toml", true);
   const int64_t n = scalar(*b1, "SELECT max(origin_seq) FROM entries WHERE origin_branch = 'B01'");
   Clock::time_point t_acked{}, t_applied{};
+  int64_t applied_at_ack = 0;  // B02's applied offset when the hub had acked everything
   const auto deadline = t0 + std::chrono::duration<double>(timeout_s);
   auto last_progress = t0;
   while (Clock::now() < deadline) {
     const auto s1 = b1->sync_client()->stats();
     const auto s2 = b2->sync_client()->stats();
     const auto now = Clock::now();
-    if (t_acked == Clock::time_point{} && s1.acked_seq >= n) t_acked = now;
+    if (t_acked == Clock::time_point{} && s1.acked_seq >= n) {
+      t_acked = now;
+      applied_at_ack = s2.applied_offset;
+    }
     if (t_applied == Clock::time_point{} && s2.applied_offset >= n) t_applied = now;
     if (t_acked != Clock::time_point{} && t_applied != Clock::time_point{}) break;
     if (g_tty && now - last_progress > std::chrono::milliseconds(250)) {
@@ -316,12 +330,15 @@ int main(int argc, char** argv) {
       static_cast<long long>(n), acked_s, static_cast<double>(n) / acked_s, total_s,
       static_cast<double>(n) / total_s, total_s < 10 ? "met" : "missed");
   std::printf(
-      "  B01 pushed %lld (sessions %lld, failures %lld); B02 applied %lld, duplicates %lld; "
-      "hub RSS %.1f MiB idle, %.1f MiB at the end\n",
+      "  B01 pushed %lld (sessions %lld, failures %lld); B02 applied %lld, duplicates %lld, "
+      "%lld entries frames in %lld transactions (%.1f s in them, apply thread CPU %.1f s), %lld "
+      "entries behind at the hub's last ack; hub RSS %.1f MiB idle, %.1f MiB at the end\n",
       static_cast<long long>(s1.pushed), static_cast<long long>(s1.connects),
       static_cast<long long>(s1.failures), static_cast<long long>(s2.applied),
-      static_cast<long long>(s2.duplicates), static_cast<double>(rss_idle) / 1048576.0,
-      static_cast<double>(rss_end) / 1048576.0);
+      static_cast<long long>(s2.duplicates), static_cast<long long>(s2.entries_frames),
+      static_cast<long long>(s2.apply_transactions), static_cast<double>(s2.apply_ms) / 1000.0,
+      static_cast<double>(s2.apply_cpu_ms) / 1000.0, static_cast<long long>(n - applied_at_ack),
+      static_cast<double>(rss_idle) / 1048576.0, static_cast<double>(rss_end) / 1048576.0);
   std::printf(
       "  CPU while timed: hub %.1f s, both branches (this process) %.1f s; load average "
       "%s (other processes share the cores: compare CPU seconds, not only time)\n",

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <time.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -16,10 +17,12 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <utility>
 
 #include "app/sync_apply.h"
 #include "domain/time.h"
@@ -127,6 +130,13 @@ struct AuthRefused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// ENTRIES frames decoded and waiting for the apply thread, at most (the reader stops reading
+// while this many are queued or being applied; the hub keeps max_unapplied_frames, 4 by
+// default, in flight), and at most this many entries in one apply transaction (it holds the
+// ledger's write lock: POS writes wait behind it).
+constexpr int kMaxQueuedFrames = 8;
+constexpr size_t kMaxApplyEntries = 4 * kMaxBatchEntries;
+
 }  // namespace
 
 std::chrono::milliseconds Backoff::next() {
@@ -157,9 +167,11 @@ struct SyncClient::Impl {
         signal(ioc),
         pause(ioc),
         sweep_timer(ioc),
+        apply_room(ioc),
         backoff(opt.backoff_initial, opt.backoff_max, std::random_device{}()),
         node_epoch(opt.node_epoch) {
     signal.expires_at(net::steady_timer::time_point::max());
+    apply_room.expires_at(net::steady_timer::time_point::max());
     stats.node_epoch = node_epoch;
   }
 
@@ -171,9 +183,10 @@ struct SyncClient::Impl {
   std::shared_ptr<spdlog::logger> log;
 
   net::io_context ioc;
-  net::steady_timer signal;  // the writer waits on it; cancel() wakes it
-  net::steady_timer pause;   // backoff between sessions
+  net::steady_timer signal;       // the writer waits on it; cancel() wakes it
+  net::steady_timer pause;        // backoff between sessions
   net::steady_timer sweep_timer;  // the expiry sweep's period
+  net::steady_timer apply_room;   // the reader waits on it while the apply queue is full
   std::thread thread;
   std::atomic<bool> stopping{false};
   std::atomic<bool> wake_pending{false};
@@ -184,10 +197,26 @@ struct SyncClient::Impl {
   mutable std::mutex stats_mu;
   ClientStats stats;
 
+  // The apply thread (see apply_loop): ENTRIES frames the io thread decoded, in hub order,
+  // tagged with their session. It applies everything queued in one write transaction and
+  // posts the outcome back to the io thread (on_applied), which sends APPLIED.
+  struct Queued {
+    uint64_t session = 0;
+    app::RemoteFrame frame;
+  };
+  std::thread apply_thread;
+  std::mutex apply_mu;
+  std::condition_variable apply_cv;
+  std::deque<Queued> apply_queue;  // under apply_mu
+  bool apply_quit = false;         // under apply_mu
+  int apply_pending = 0;           // io thread: frames queued whose outcome has not come back
+  uint64_t session_id = 0;         // io thread: numbers sessions (a new one per converse)
+
   // Per session state (only the io thread touches it).
   int64_t acked_seq = 0;
   int64_t next_seq = 1;  // first seq not yet sent in this session
   std::deque<std::string> control;  // applied / config_ack frames to send first
+  std::string fail_after_control;   // the session fails once `control` went out
   bool session_dead = false;
   std::string session_error;
   std::function<void()> closer;  // closes the current socket (stop() during connect)
@@ -211,6 +240,7 @@ struct SyncClient::Impl {
       session_dead = true;
       session_error = std::move(why);
     }
+    apply_room.cancel();  // a reader waiting for the apply thread ends now
     kick();
   }
 
@@ -342,6 +372,8 @@ struct SyncClient::Impl {
     session_dead = false;
     session_error.clear();
     control.clear();
+    fail_after_control.clear();
+    ++session_id;  // the previous session's frames were all applied (or dropped) at its end
     const std::string self = opt.branch;
     app::SyncState st;
     int64_t local_max = 0;
@@ -395,6 +427,12 @@ struct SyncClient::Impl {
     beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(ws).socket().close(ignored);
     while (!reader_done) {
+      net::steady_timer t(ioc, std::chrono::milliseconds(1));
+      co_await t.async_wait(net::redirect_error(use_awaitable, ignored));
+    }
+    // Frames received before the end are applied (or dropped after a failed one) before the
+    // next hello reads applied_offset.
+    while (apply_pending > 0) {
       net::steady_timer t(ioc, std::chrono::milliseconds(1));
       co_await t.async_wait(net::redirect_error(use_awaitable, ignored));
     }
@@ -493,6 +531,11 @@ struct SyncClient::Impl {
         }
         contact();
         on_frame(beast::buffers_to_string(buf.data()));
+        // Read on only while the apply thread keeps up (a hub that ignores its window).
+        while (apply_pending >= kMaxQueuedFrames && !session_dead) {
+          boost::system::error_code ec;
+          co_await apply_room.async_wait(net::redirect_error(use_awaitable, ec));
+        }
       }
     } catch (const std::exception& e) {
       fail(std::string("read: ") + e.what());
@@ -591,37 +634,160 @@ struct SyncClient::Impl {
     }
   }
 
+  // Decoded here (the io thread), applied on the apply thread: the next frames are read and
+  // decoded while a transaction commits, and frames that arrive meanwhile share the next one.
   void on_entries(Entries& frame) {
-    std::vector<app::EntryRow> rows;
-    std::vector<int64_t> offsets;
-    rows.reserve(frame.entries.size());
-    offsets.reserve(frame.entries.size());
+    app::RemoteFrame f;
+    f.to_offset = frame.to_offset;
+    f.entries.reserve(frame.entries.size());
+    f.offsets.reserve(frame.entries.size());
     for (OffsetEntry& oe : frame.entries) {
-      offsets.push_back(oe.offset);
-      if (!add_row(std::move(oe.entry), rows,
+      f.offsets.push_back(oe.offset);
+      if (!add_row(std::move(oe.entry), f.entries,
                    [&] { return "entry at offset " + std::to_string(oe.offset); })) {
-        return;
+        return;  // the frames queued before this one are still applied
       }
     }
-    try {
-      auto settings = service.settings();
-      auto counts = app::apply_remote_batch(*store, *settings, service.clock(), rows,
-                                            frame.to_offset, offsets);
+    ++apply_pending;
+    update([&](ClientStats& s) { ++s.entries_frames; });
+    {
+      std::lock_guard lock(apply_mu);
+      apply_queue.push_back(Queued{session_id, std::move(f)});
+    }
+    apply_cv.notify_one();
+  }
+
+  // What the apply thread did with frames of `session`: `frames` left the queue, those up to
+  // `to_offset` (0 = none) are committed, `error` names the frame that failed (the frames
+  // after it in the session were dropped, never applied out of order).
+  struct Outcome {
+    uint64_t session = 0;
+    int frames = 0;
+    int transactions = 0;  // committed
+    int64_t busy_ms = 0;   // wall time in apply_frames
+    int64_t cpu_ms = 0;    // the apply thread's CPU time so far
+    int64_t to_offset = 0;
+    app::ApplyCounts counts;
+    std::string error;
+  };
+
+  void on_applied(const Outcome& o) {
+    apply_pending -= o.frames;
+    apply_room.cancel();
+    update([&](ClientStats& s) {
+      s.apply_transactions += o.transactions;
+      s.apply_ms += o.busy_ms;
+      s.apply_cpu_ms = std::max(s.apply_cpu_ms, o.cpu_ms);
+    });
+    if (o.to_offset > 0) {
       update([&](ClientStats& s) {
-        s.applied += counts.applied;
-        s.duplicates += counts.duplicates;
-        s.applied_offset = frame.to_offset;
+        s.applied += o.counts.applied;
+        s.duplicates += o.counts.duplicates;
+        s.applied_offset = o.to_offset;
       });
-      if (counts.conflicts > 0) {
-        log->error("sync: {} entries from the hub contradict entries stored here (same id, other "
-                   "content); kept ours",
-                   counts.conflicts);
+      if (o.counts.conflicts > 0) {
+        log->error(
+            "sync: {} entries from the hub contradict entries stored here (same id, other "
+            "content); kept ours",
+            o.counts.conflicts);
       }
-      if (counts.corrections > 0) kick();  // our refund corrections go out
-      control.push_back(encode(Frame{Applied{frame.to_offset}}));
-      kick();
-    } catch (const std::exception& e) {
-      fail(std::string("applying entries: ") + e.what());
+      // APPLIED only after the commit; one for the batch (the hub releases every frame up to
+      // the offset).
+      if (o.session == session_id) control.push_back(encode(Frame{Applied{o.to_offset}}));
+    }
+    if (!o.error.empty() && o.session == session_id) {
+      // The APPLIED of the frames committed before the bad one goes out first.
+      if (control.empty()) {
+        fail(o.error);
+      } else if (fail_after_control.empty()) {
+        fail_after_control = o.error;
+      }
+    }
+    kick();  // APPLIED, and our refund corrections, go out
+  }
+
+  // The apply thread: takes every frame queued (up to kMaxApplyEntries entries), applies them
+  // in one write transaction and posts the outcome to the io thread. When that transaction
+  // fails, the frames are applied one transaction each, in order, so that the ones before the
+  // bad frame are kept and acked, and the session fails on the bad one as it would have
+  // without the batching; the session's later frames are dropped (the hub sends them again).
+  void apply_loop() {
+    uint64_t failed_session = 0;
+    for (;;) {
+      std::vector<Queued> batch;
+      {
+        std::unique_lock lock(apply_mu);
+        apply_cv.wait(lock, [&] { return apply_quit || !apply_queue.empty(); });
+        if (apply_quit) return;  // the io thread has ended: nobody is waiting for outcomes
+        size_t n = 0;            // entries taken
+        while (!apply_queue.empty()) {
+          Queued& q = apply_queue.front();
+          if (!batch.empty() && (q.session != batch.front().session ||
+                                 n + q.frame.entries.size() > kMaxApplyEntries)) {
+            break;
+          }
+          n += q.frame.entries.size();
+          batch.push_back(std::move(q));
+          apply_queue.pop_front();
+        }
+      }
+      Outcome o;
+      o.session = batch.front().session;
+      o.frames = static_cast<int>(batch.size());
+      if (o.session != failed_session) {
+        const auto t0 = std::chrono::steady_clock::now();
+        apply_frames(batch, o);
+        o.busy_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - t0)
+                        .count();
+      }
+      timespec cpu{};
+      if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+        o.cpu_ms = static_cast<int64_t>(cpu.tv_sec) * 1000 + cpu.tv_nsec / 1'000'000;
+      }
+      if (!o.error.empty()) failed_session = o.session;
+      try {
+        net::post(ioc, [this, o = std::move(o)] { on_applied(o); });
+      } catch (const std::exception& e) {
+        log->error("sync: {}", e.what());
+      }
+    }
+  }
+
+  void apply_frames(std::vector<Queued>& batch, Outcome& o) {
+    std::vector<app::RemoteFrame> frames;
+    frames.reserve(batch.size());
+    for (Queued& q : batch) frames.push_back(std::move(q.frame));
+    std::shared_ptr<const config::Settings> settings = service.settings();
+    if (frames.size() > 1) {
+      try {
+        o.counts = app::apply_remote_frames(*store, *settings, service.clock(), frames);
+        for (const app::RemoteFrame& f : frames) o.to_offset = std::max(o.to_offset, f.to_offset);
+        o.transactions = 1;
+        return;
+      } catch (const std::exception&) {
+        // All or nothing: find the frame that fails below.
+      }
+    }
+    // One transaction per frame, in order, until one fails.
+    std::vector<app::RemoteFrame> one(1);
+    for (app::RemoteFrame& f : frames) {
+      const int64_t from = f.offsets.empty() ? f.to_offset : f.offsets.front();
+      const int64_t to = f.to_offset;
+      one.front() = std::move(f);
+      try {
+        auto c = app::apply_remote_frames(*store, *settings, service.clock(), one);
+        o.counts.applied += c.applied;
+        o.counts.duplicates += c.duplicates;
+        o.counts.conflicts += c.conflicts;
+        o.counts.corrections += c.corrections;
+        o.to_offset = std::max(o.to_offset, to);
+        ++o.transactions;
+      } catch (const std::exception& e) {
+        o.error = "applying entries at offsets " + std::to_string(from) + ".." +
+                  std::to_string(to) + ": " + e.what();
+        return;
+      }
     }
   }
 
@@ -703,6 +869,10 @@ struct SyncClient::Impl {
       std::string frame;
       int64_t sent_last = 0;
       size_t sent_count = 0;
+      if (control.empty() && !fail_after_control.empty()) {
+        fail(std::exchange(fail_after_control, {}));
+        break;
+      }
       if (!control.empty()) {
         frame = std::move(control.front());
         control.pop_front();
@@ -785,6 +955,7 @@ void SyncClient::start() {
     }
   }
   Impl* i = impl_.get();
+  i->apply_thread = std::thread([i] { i->apply_loop(); });
   net::co_spawn(i->ioc, i->run(), net::detached);
   if (i->opt.sweep_period.count() > 0 && i->opt.sweep_batch > 0) {
     net::co_spawn(i->ioc, i->sweeper(), net::detached);
@@ -811,9 +982,15 @@ void SyncClient::stop() {
     i->sweep_timer.cancel();
     if (i->closer) i->closer();
   });
-  // The session coroutines end on the cancelled timers and the closed socket; then run()
-  // returns and the thread ends.
+  // The session coroutines end on the cancelled timers and the closed socket (the session
+  // waits for the apply thread's outcomes first); then run() returns and the thread ends.
   i->thread.join();
+  {
+    std::lock_guard lock(i->apply_mu);
+    i->apply_quit = true;
+  }
+  i->apply_cv.notify_one();
+  i->apply_thread.join();
 }
 
 void SyncClient::wake() noexcept {

@@ -3,15 +3,17 @@
 // One thread with its own io_context runs one websocket session at a time to the hub
 // (wss:// with OpenSSL, SNI and host name verification; ws:// only to loopback). It pushes
 // this branch's entries from the outbox (entries WHERE origin_branch = self AND origin_seq >
-// acked_seq; up to 4 batches of <= 500 in flight), applies other branches' entries (one
-// transaction per ENTRIES frame with sync_state.applied_offset, then APPLIED) and the
-// program documents the hub pushes (CONFIG -> the config applier -> CONFIG_ACK).
+// acked_seq; up to 4 batches of <= 500 in flight), applies other branches' entries and the
+// program documents the hub pushes (CONFIG -> the config applier -> CONFIG_ACK). ENTRIES
+// frames are decoded on the io thread and applied on a second thread, the apply thread: the
+// frames queued behind a running commit go into the next write transaction together (with
+// sync_state.applied_offset), and APPLIED goes out only after that COMMIT.
 // Reconnects with capped exponential backoff and jitter (1 s x 1.6 up to 120 s, +-20 %,
 // reset on WELCOME; an HTTP 401 waits at least 5 min). A flush timer pushes even without
 // wake-ups.
 //
 // Threads: start()/stop() from the owner (loyalty_open/loyalty_close). wake() from any
-// thread, never blocks (an atomic flag and at most one post). stop() joins the thread.
+// thread, never blocks (an atomic flag and at most one post). stop() joins both threads.
 #pragma once
 
 #include <atomic>
@@ -62,6 +64,11 @@ struct ClientStats {
   int64_t acked_seq = 0;
   int64_t applied_offset = 0;
   int64_t applied = 0;        // remote entries written here
+  int64_t entries_frames = 0;      // ENTRIES frames received and decoded
+  int64_t apply_transactions = 0;  // write transactions that applied them (several frames each
+                                   // when they queued up behind a commit)
+  int64_t apply_ms = 0;            // wall time the apply thread spent in them
+  int64_t apply_cpu_ms = 0;        // CPU time of the apply thread
   int64_t duplicates = 0;
   int64_t nacks = 0;          // NACKs received (the client rewound)
   int64_t resends = 0;        // rewinds after a flush period without an ack

@@ -139,7 +139,7 @@ domain::Result<HubConfig> parse_hub_config(std::string_view text, const std::str
     if (auto* t = table(root, "limits", "limits")) {
       only(*t, "limits",
            {"max_frame_bytes", "max_connections_per_branch", "push_rate_per_s", "io_threads",
-            "fanout_interval_ms"});
+            "fanout_interval_ms", "max_unapplied_frames"});
       c.max_frame_bytes = integer(*t, "max_frame_bytes", "limits.max_frame_bytes",
                                   c.max_frame_bytes, 4096, 64 * 1024 * 1024);
       c.max_connections_per_branch = static_cast<int>(integer(*t, "max_connections_per_branch",
@@ -151,6 +151,9 @@ domain::Result<HubConfig> parse_hub_config(std::string_view text, const std::str
           static_cast<int>(integer(*t, "io_threads", "limits.io_threads", c.io_threads, 1, 64));
       c.fanout_interval_ms = integer(*t, "fanout_interval_ms", "limits.fanout_interval_ms",
                                      c.fanout_interval_ms, 0, 1000);
+      c.max_unapplied_frames =
+          static_cast<int>(integer(*t, "max_unapplied_frames", "limits.max_unapplied_frames",
+                                   c.max_unapplied_frames, 1, 64));
     }
     if (auto* t = table(root, "log", "log")) {
       only(*t, "log", {"file", "level"});

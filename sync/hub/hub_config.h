@@ -7,7 +7,7 @@
 //   [storage]  db = "/var/lib/loyalty-hub/hub.db"
 //   [tls]      cert_file = "/etc/loyalty-hub/hub.crt"  key_file = "/etc/loyalty-hub/hub.key"
 //   [limits]   max_frame_bytes = 1048576  max_connections_per_branch = 1  push_rate_per_s = 100
-//              io_threads = 2  fanout_interval_ms = 50
+//              io_threads = 2  fanout_interval_ms = 50  max_unapplied_frames = 4
 //   [log]      file = "/var/log/loyalty-hub/hub.log"  level = "info"
 //   [admin]    token_sha256 = "<64 hex>"
 //   [branches.B01]  token_sha256 = "<64 hex>"
@@ -38,6 +38,7 @@ struct HubConfig {
   double push_rate_per_s = 100;
   int io_threads = 2;
   int64_t fanout_interval_ms = 50;  // fan-out tick (server.h ServerOptions)
+  int max_unapplied_frames = 4;     // ENTRIES frames in flight to a branch (HubLimits)
   std::string log_file;  // empty: stderr
   std::string log_level = "info";
   std::map<std::string, std::string> token_sha256;  // branch id or "admin" -> hash

@@ -89,6 +89,7 @@ int run(const std::string& config_path, const std::string& port_file) {
   limits.max_frame_bytes = cfg.max_frame_bytes;
   limits.max_connections_per_branch = cfg.max_connections_per_branch;
   limits.push_rate_per_s = cfg.push_rate_per_s;
+  limits.max_unapplied_frames = cfg.max_unapplied_frames;
   loyalty::sync::hub::HubCore hub(std::move(*store), limits);
   hub.set_config_tokens(cfg.token_sha256);
   hub.set_validator(loyalty::sync::hub::validate_program_document);

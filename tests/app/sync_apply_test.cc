@@ -274,6 +274,55 @@ TEST_F(SyncApplyTest, DuplicateDeliveryChangesNothing) {
   EXPECT_EQ(balance("B2", "card:7"), 45);
 }
 
+// apply_remote_frames (the sync client's batch of received frames): one transaction for all,
+// all or nothing; sync_state from the last frame.
+TEST_F(SyncApplyTest, SeveralFramesApplyInOneTransactionAllOrNothing) {
+  sale("B1", "card:7", "S1", "45.00");
+  sale("B1", "card:8", "S2", "10.00");
+  auto out = app::outbox(*nodes_.at("B1").ledger, "B1", 0, 500);
+  ASSERT_EQ(out.size(), 4u);  // enroll + earn, twice
+  auto frame = [&](size_t from, size_t to) {  // out[from..to) at hub offsets 10 + index
+    app::RemoteFrame f;
+    for (size_t i = from; i < to; ++i) {
+      f.entries.push_back(out[i]);
+      f.offsets.push_back(10 + static_cast<int64_t>(i));
+    }
+    f.to_offset = 10 + static_cast<int64_t>(to) - 1;
+    return f;
+  };
+  Node& b2 = nodes_.at("B2");
+  const auto before = entry_set("B2");
+  // The second frame's entry takes the first frame's (origin, seq) under another id: the
+  // ledger refuses it, and the first frame is not kept either.
+  auto bad = frame(2, 4);
+  bad.entries[1].entry_id = "B1/forged";
+  bad.entries[1].origin_seq = out[0].origin_seq;
+  EXPECT_THROW(app::apply_remote_frames(*b2.ledger, *b2.settings, *clock_, {frame(0, 2), bad}),
+               std::exception);
+  EXPECT_EQ(entry_set("B2"), before);
+  EXPECT_EQ(b2.ledger->begin_read()->sync_state(app::kHubPeer).applied_offset, 0);
+
+  // An empty frame (a range of B2's own entries) between two: its to_offset counts, the
+  // check pair is the last entry of the last frame with entries.
+  app::RemoteFrame empty;
+  empty.to_offset = 20;
+  auto counts = app::apply_remote_frames(*b2.ledger, *b2.settings, *clock_,
+                                         {frame(0, 2), frame(2, 4), empty});
+  EXPECT_EQ(counts.applied, 4);
+  auto st = b2.ledger->begin_read()->sync_state(app::kHubPeer);
+  EXPECT_EQ(st.applied_offset, 20);
+  EXPECT_EQ(st.check_offset, 13);
+  EXPECT_EQ(st.check_entry_id, out[3].entry_id);
+  EXPECT_EQ(balance("B2", "card:7"), 45);
+  EXPECT_EQ(balance("B2", "card:8"), 10);
+  // Again (a restart before APPLIED reached the hub): nothing twice.
+  counts = app::apply_remote_frames(*b2.ledger, *b2.settings, *clock_, {frame(0, 2), frame(2, 4)});
+  EXPECT_EQ(counts.applied, 0);
+  EXPECT_EQ(counts.duplicates, 4);
+  EXPECT_EQ(b2.ledger->begin_read()->sync_state(app::kHubPeer).applied_offset, 20);
+  EXPECT_EQ(balance("B2", "card:7"), 45);
+}
+
 TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
   sale("B1", "card:7", "S1", "45.00");
   converge();

@@ -281,6 +281,19 @@ TEST(HubConfigTest, FanoutIntervalIsReadAndRangeChecked) {
   EXPECT_EQ(bad.error().field, "limits.fanout_interval_ms");
 }
 
+TEST(HubConfigTest, MaxUnappliedFramesIsReadAndRangeChecked) {
+  auto ok = parse_hub_config("[limits]\nmax_unapplied_frames = 16\n", "/tmp/hub.toml");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->max_unapplied_frames, 16);
+  EXPECT_EQ(parse_hub_config("", "/tmp/hub.toml")->max_unapplied_frames, 4);
+  for (const char* v : {"0", "65"}) {
+    auto bad = parse_hub_config(std::string("[limits]\nmax_unapplied_frames = ") + v + "\n",
+                                "/tmp/hub.toml");
+    ASSERT_FALSE(bad.ok()) << v;
+    EXPECT_EQ(bad.error().field, "limits.max_unapplied_frames");
+  }
+}
+
 TEST_F(HubCoreTest, ReconnectResumesFromTheBranchsAppliedOffset) {
   {
     SessionCore a(*hub_, "B01");

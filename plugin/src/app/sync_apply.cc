@@ -232,6 +232,24 @@ class Applier {
 
 }  // namespace
 
+namespace {
+
+// sync_state after remote entries: applied_offset, the check pair hello reports (so that a
+// hub restored from an older copy is noticed) and the last contact.
+void note_applied(LedgerTx& tx, const Clock& clock, const std::vector<EntryRow>& entries,
+                  const std::vector<int64_t>& offsets, int64_t to_offset) {
+  SyncState st = tx.sync_state(kHubPeer);
+  if (to_offset > st.applied_offset) st.applied_offset = to_offset;
+  if (!entries.empty() && !offsets.empty() && offsets.back() > st.check_offset) {
+    st.check_offset = offsets.back();
+    st.check_entry_id = entries.back().entry_id;
+  }
+  st.last_contact_ms = clock.now_ms();
+  tx.put_sync_state(kHubPeer, st);
+}
+
+}  // namespace
+
 ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& settings,
                                const Clock& clock, const std::vector<EntryRow>& entries,
                                int64_t to_offset, const std::vector<int64_t>& offsets) {
@@ -239,15 +257,27 @@ ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& setti
   auto tx = store.begin_write();
   Applier a(*tx, settings, clock.now_ms());
   for (const EntryRow& e : entries) a.apply(e, counts);
-  SyncState st = tx->sync_state(kHubPeer);
-  if (to_offset > st.applied_offset) st.applied_offset = to_offset;
-  if (!entries.empty() && !offsets.empty() && offsets.back() > st.check_offset) {
-    // What hello reports, so that a hub restored from an older copy is noticed.
-    st.check_offset = offsets.back();
-    st.check_entry_id = entries.back().entry_id;
+  note_applied(*tx, clock, entries, offsets, to_offset);
+  tx->commit();
+  return counts;
+}
+
+ApplyCounts apply_remote_frames(LedgerStore& store, const config::Settings& settings,
+                                const Clock& clock, const std::vector<RemoteFrame>& frames) {
+  ApplyCounts counts;
+  auto tx = store.begin_write();
+  Applier a(*tx, settings, clock.now_ms());
+  int64_t to_offset = 0;
+  const RemoteFrame* last = nullptr;  // the last frame with entries
+  for (const RemoteFrame& f : frames) {
+    for (const EntryRow& e : f.entries) a.apply(e, counts);
+    to_offset = std::max(to_offset, f.to_offset);
+    if (!f.entries.empty()) last = &f;
   }
-  st.last_contact_ms = clock.now_ms();
-  tx->put_sync_state(kHubPeer, st);
+  static const std::vector<EntryRow> kNoEntries;
+  static const std::vector<int64_t> kNoOffsets;
+  note_applied(*tx, clock, last ? last->entries : kNoEntries, last ? last->offsets : kNoOffsets,
+               to_offset);
   tx->commit();
   return counts;
 }

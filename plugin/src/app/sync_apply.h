@@ -34,6 +34,23 @@ ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& setti
                                const Clock& clock, const std::vector<EntryRow>& entries,
                                int64_t to_offset, const std::vector<int64_t>& offsets = {});
 
+// One ENTRIES frame from the hub as ledger rows: `offsets` are the entries' hub offsets
+// (parallel to `entries`), `to_offset` the frame's end (what APPLIED reports).
+struct RemoteFrame {
+  std::vector<EntryRow> entries;
+  std::vector<int64_t> offsets;
+  int64_t to_offset = 0;
+};
+
+// Several frames, in hub order, in ONE write transaction: each entry as apply_remote_batch
+// does, then sync_state once (applied_offset = the highest to_offset, check_offset and
+// check_entry_id = the last entry of the last non-empty frame). All or nothing: when it
+// throws, none of the frames was applied (the caller can retry them one transaction each to
+// find the frame that fails). The sync client applies the frames it has already received in
+// one transaction (docs/sync.md "Speed").
+ApplyCounts apply_remote_frames(LedgerStore& store, const config::Settings& settings,
+                                const Clock& clock, const std::vector<RemoteFrame>& frames);
+
 // Branch recovery (docs/sync.md "Branch recovery"): this branch's own entries that the hub
 // holds and this ledger lost (it was restored from an older copy). One write transaction:
 // each entry is inserted with its own origin_seq and node_epoch like a remote one (an entry
