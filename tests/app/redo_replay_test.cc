@@ -92,7 +92,8 @@ class RedoReplayTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  void open(const fs::path& where, int64_t rotate_bytes = 16 << 20) {
+  // redo_min_bytes 0: every request takes the redo log (by default only large ones do).
+  void open(const fs::path& where, int64_t rotate_bytes = 16 << 20, int64_t min_bytes = 0) {
     service_.reset();
     ledger_.reset();
     auto settings = config::parse_settings(kRedoConfig, (where / "loyalty.toml").string());
@@ -102,6 +103,7 @@ class RedoReplayTest : public ::testing::Test {
     o.branch = settings->branch;
     o.synchronous = 2;  // the default: redo mode
     o.redo_rotate_bytes = rotate_bytes;
+    o.redo_min_bytes = min_bytes;
     ledger_ = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
     ASSERT_TRUE(ledger_->redo_mode());
     service_ = std::make_unique<app::Service>(
@@ -313,6 +315,7 @@ TEST_F(RedoReplayTest, TwoConnectionsWriteOneLog) {
   ledger::LedgerOptions o;
   o.path = settings->db_path;
   o.branch = "B01";
+  o.redo_min_bytes = 0;
   auto other_ledger = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
   app::Service other(other_ledger, std::make_shared<const config::Settings>(std::move(*settings)), clock_);
   for (int i = 5; i < 40; ++i) {
@@ -324,6 +327,32 @@ TEST_F(RedoReplayTest, TwoConnectionsWriteOneLog) {
   close();
   give_redo_log(dir_ / "cut");
   open(dir_ / "cut");
+  EXPECT_TRUE(ledger::verify(*ledger_).ok());
+  close();
+  expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
+}
+
+TEST_F(RedoReplayTest, SmallTransactionsCommitWithFullAndLargeOnesTakeTheLog) {
+  // The default split: a POS request commits with SQLite's FULL (no record); a transaction
+  // of many statements (here a 150-line sale) writes a record and commits with NORMAL.
+  open(dir_ / "live", 16 << 20, 16 << 10);
+  day(0, 20);
+  EXPECT_EQ(ledger_->stats().redo_records, 0u);
+  snapshot(dir_ / "cut");  // every commit so far was fsync'd by SQLite: a power cut keeps it
+  json lines = json::array(), tenders = json::array({{{"method", "cash"}, {"amount", "1500.00"}}});
+  for (int n = 1; n <= 150; ++n) {
+    lines.push_back({{"n", n}, {"sku", "SKU-" + std::to_string(n)}, {"qty", "1"}, {"amount", "10.00"}});
+  }
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = "big" + std::to_string(i);
+    call({{"type", "sale.completed"}, {"id", id}, {"at", kDay}, {"ticket", id}, {"customer", "card:1"},
+          {"lines", lines}, {"tenders", tenders}});
+  }
+  EXPECT_EQ(ledger_->stats().redo_records, 5u);
+  close();
+  give_redo_log(dir_ / "cut");
+  open(dir_ / "cut", 16 << 20, 16 << 10);
+  EXPECT_EQ(ledger_->stats().redo_replayed, 5u);
   EXPECT_TRUE(ledger::verify(*ledger_).ok());
   close();
   expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");

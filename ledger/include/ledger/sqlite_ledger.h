@@ -58,10 +58,18 @@ struct LedgerOptions {
   // (WAL past 16x this) the committing call completes one, so the WAL starts over. 0 =
   // SQLite's own auto-checkpoint on the committing thread.
   int64_t checkpoint_pages = 1000;
-  // With synchronous = 2 (full): make each commit durable with the redo log (one small
-  // record and fdatasync, ledger/src/redo_log.h) instead of SQLite's fsync of the WAL.
-  // false: SQLite's own FULL. Either way a commit acknowledged survives a power cut.
+  // With synchronous = 2 (full): a transaction whose write statements come to at least
+  // redo_min_bytes is made durable by the redo log (one record and fdatasync,
+  // ledger/src/redo_log.h) instead of an fsync of the WAL it wrote; a smaller one by an
+  // fsync of the WAL right after its COMMIT, as SQLite's FULL does. false: SQLite's own
+  // FULL. Either way a commit acknowledged survives a power cut.
   bool redo_log = true;
+  // 64 KiB: the sync client's batches of remote entries (hundreds of KiB) take the redo
+  // log, a POS request (1-3 KiB) does not. Measured (docs/performance.md, "Redo log"):
+  // with every POS commit in the redo log, the WAL reached the disk only in the
+  // checkpoints' bulk fsyncs, and the small syncs queued behind them (loyaltyd p99 at 500
+  // requests/s 4.2-4.7 -> 8.7-11.4 ms); a 2,000-entry batch of remote entries gained.
+  int64_t redo_min_bytes = 64 << 10;
   // The redo log starts over at its beginning once it passes this size.
   int64_t redo_rotate_bytes = 16 << 20;
 };
