@@ -186,7 +186,8 @@ struct SyncClient::Impl {
   net::steady_timer signal;       // the writer waits on it; cancel() wakes it
   net::steady_timer pause;        // backoff between sessions
   net::steady_timer sweep_timer;  // the expiry sweep's period
-  net::steady_timer apply_room;   // the reader waits on it while the apply queue is full
+  net::steady_timer apply_room;   // cancelled by on_applied: the reader waits on it while the
+                                  // apply queue is full, a session's end until it is empty
   std::thread thread;
   std::atomic<bool> stopping{false};
   std::atomic<bool> wake_pending{false};
@@ -433,8 +434,7 @@ struct SyncClient::Impl {
     // Frames received before the end are applied (or dropped after a failed one) before the
     // next hello reads applied_offset.
     while (apply_pending > 0) {
-      net::steady_timer t(ioc, std::chrono::milliseconds(1));
-      co_await t.async_wait(net::redirect_error(use_awaitable, ignored));
+      co_await apply_room.async_wait(net::redirect_error(use_awaitable, ignored));  // on_applied
     }
     if (!stopping) throw std::runtime_error(session_error.empty() ? "connection closed" : session_error);
   }
@@ -776,11 +776,7 @@ struct SyncClient::Impl {
       const int64_t to = f.to_offset;
       one.front() = std::move(f);
       try {
-        auto c = app::apply_remote_frames(*store, *settings, service.clock(), one);
-        o.counts.applied += c.applied;
-        o.counts.duplicates += c.duplicates;
-        o.counts.conflicts += c.conflicts;
-        o.counts.corrections += c.corrections;
+        o.counts += app::apply_remote_frames(*store, *settings, service.clock(), one);
         o.to_offset = std::max(o.to_offset, to);
         ++o.transactions;
       } catch (const std::exception& e) {

@@ -230,10 +230,6 @@ class Applier {
   bool own_;
 };
 
-}  // namespace
-
-namespace {
-
 // sync_state after remote entries: applied_offset, the check pair hello reports (so that a
 // hub restored from an older copy is noticed) and the last contact.
 void note_applied(LedgerTx& tx, const Clock& clock, const std::vector<EntryRow>& entries,
@@ -253,13 +249,7 @@ void note_applied(LedgerTx& tx, const Clock& clock, const std::vector<EntryRow>&
 ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& settings,
                                const Clock& clock, const std::vector<EntryRow>& entries,
                                int64_t to_offset, const std::vector<int64_t>& offsets) {
-  ApplyCounts counts;
-  auto tx = store.begin_write();
-  Applier a(*tx, settings, clock.now_ms());
-  for (const EntryRow& e : entries) a.apply(e, counts);
-  note_applied(*tx, clock, entries, offsets, to_offset);
-  tx->commit();
-  return counts;
+  return apply_remote_frames(store, settings, clock, {RemoteFrame{entries, offsets, to_offset}});
 }
 
 ApplyCounts apply_remote_frames(LedgerStore& store, const config::Settings& settings,

@@ -24,6 +24,14 @@ struct ApplyCounts {
   int64_t duplicates = 0;   // already present (same body)
   int64_t conflicts = 0;    // same entry_id, different body: skipped
   int64_t corrections = 0;  // refund corrections this branch appended
+
+  ApplyCounts& operator+=(const ApplyCounts& o) {
+    applied += o.applied;
+    duplicates += o.duplicates;
+    conflicts += o.conflicts;
+    corrections += o.corrections;
+    return *this;
+  }
 };
 
 inline constexpr char kHubPeer[] = "hub";
