@@ -34,6 +34,8 @@
 #include "sync/client/sync_client.h"
 #include "sync/protocol/frames.h"
 
+#include "eventually.h"
+
 namespace loyalty {
 namespace {
 
@@ -45,15 +47,7 @@ namespace fs = std::filesystem;
 using sync::Entries;
 using sync::Frame;
 
-// Polls (real threads) until `done()` or 10 s.
-template <class F>
-bool eventually(F done) {
-  for (int i = 0; i < 1000; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
+using testing::eventually;
 
 class FixedClock final : public app::Clock {
  public:

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "branch_net.h"
+#include "eventually.h"
 #include "fault_proxy.h"
 
 namespace loyalty {
@@ -23,6 +24,7 @@ namespace {
 
 using nlohmann::json;
 using testing::BranchNet;
+using testing::eventually;
 using testing::FakeClock;
 using testing::FaultProxy;
 using testing::HubProcess;
@@ -36,15 +38,6 @@ json metrics(BranchNet& net) {
   return body.empty() ? json::object() : json::parse(body, nullptr, false);
 }
 
-// Polls (real threads and processes) until `done()` or 10 s.
-template <class F>
-bool eventually(F done) {
-  for (int i = 0; i < 1000; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
 
 TEST(SyncFaults, ReorderedReplayedAndDroppedPushesAndReorderedEntriesConverge) {
   BranchNet net("faults_r8");

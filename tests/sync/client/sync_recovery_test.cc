@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "branch_net.h"
+#include "eventually.h"
 
 namespace loyalty {
 namespace {
@@ -54,15 +55,7 @@ void restore(const fs::path& copy, const fs::path& db) {
 
 using testing::kProgram;
 
-// Polls (real processes and threads), bounded.
-bool eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
+using testing::eventually;
 
 // A BranchNet whose hub keeps one port across restarts (its configuration is written once),
 // so that it comes back where the branches look for it, also with an older database.
