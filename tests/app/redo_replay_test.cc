@@ -20,6 +20,7 @@
 #include "config/load.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
+#include "manual_clock.h"
 
 namespace loyalty {
 namespace {
@@ -27,11 +28,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-class StoppedClock final : public app::Clock {
- public:
-  int64_t now_ms() const override { return now; }
-  int64_t now = 1'795'000'000'000;  // 2026-11-18
-};
+using testing::ManualClock;
 
 constexpr const char* kRedoConfig = R"(
 [plugin]
@@ -197,7 +194,7 @@ class RedoReplayTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::shared_ptr<StoppedClock> clock_ = std::make_shared<StoppedClock>();
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
   std::shared_ptr<ledger::SqliteLedger> ledger_;
   std::unique_ptr<app::Service> service_;
   std::map<int, json> answers_;

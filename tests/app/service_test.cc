@@ -11,6 +11,7 @@
 #include "config/load.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
+#include "manual_clock.h"
 
 namespace loyalty {
 namespace {
@@ -18,11 +19,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-class FakeClock final : public app::Clock {
- public:
-  int64_t now_ms() const override { return now; }
-  int64_t now = 1'795'000'000'000;  // 2026-11-18
-};
+using testing::ManualClock;
 
 constexpr const char* kBaseConfig = R"(
 [plugin]
@@ -102,7 +99,7 @@ class ServiceTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
   std::shared_ptr<ledger::SqliteLedger> ledger_;
   std::unique_ptr<app::Service> service_;
   int seq_ = 0;

@@ -18,6 +18,7 @@
 #include "config/load.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
+#include "manual_clock.h"
 
 namespace loyalty {
 namespace {
@@ -25,11 +26,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-class FakeClock final : public app::Clock {
- public:
-  int64_t now_ms() const override { return now; }
-  int64_t now = 1'795'000'000'000;
-};
+using testing::ManualClock;
 
 std::string config_for(const std::string& branch, const std::string& sync) {
   return "[plugin]\nbranch = \"" + branch + "\"\ndb = \"" + branch + ".db\"\nsynchronous = \"normal\"\n" +
@@ -172,7 +169,7 @@ class SyncApplyTest : public ::testing::Test {
 
   static constexpr const char* kAt = "2026-11-22T10:15:00-06:00";
   std::string dir_;
-  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
   std::map<std::string, Node> nodes_;
   Hub hub_;
   app::ApplyCounts last_;
