@@ -63,7 +63,12 @@ TEST_F(DaemonProcess, SigtermLetsTheRequestInFlightFinish) {
   const HttpResponse r = c.read();
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.doc()["earned"], 45);
-  EXPECT_EQ(r.headers.at("connection"), "close");
+  // "Connection: close" only when the daemon had seen the signal before it answered: the
+  // signal is handled on the daemon's own loop, and the body may be read first. Either way
+  // it then ends (waitpid below) with the request answered.
+  if (auto it = r.headers.find("connection"); it != r.headers.end()) {
+    EXPECT_EQ(it->second, "close");
+  }
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
