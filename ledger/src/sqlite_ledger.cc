@@ -441,8 +441,17 @@ class SqliteTx final : public app::LedgerTx {
   SqliteTx(SqliteLedger& l, bool write) : l_(l), write_(write) {
     if (!write) {
       lock_ = std::unique_lock(l_.mu_);
-      l_.settle_group();  // read committed data only
+      l_.stats_.reads.fetch_add(1, std::memory_order_relaxed);
+      const auto now = std::chrono::steady_clock::now();
+      if (l_.read_held_ && now - l_.read_began_ < std::chrono::microseconds(l_.options_.read_reuse_us)) {
+        l_.stats_.reads_reused.fetch_add(1, std::memory_order_relaxed);
+        return;  // the held read: nothing was written here since it began
+      }
+      l_.settle_group();  // read committed data only; ends an older held read
       l_.stmt(S::kBegin).run();
+      l_.read_held_ = true;
+      l_.read_held_hint_.store(true, std::memory_order_relaxed);
+      l_.read_began_ = now;
       return;
     }
     ++l_.writers_waiting_;
@@ -462,6 +471,7 @@ class SqliteTx final : public app::LedgerTx {
       ++l_.group_members_;
       return;
     }
+    l_.end_held_read();
     l_.stmt(S::kBeginImmediate).run();
     l_.group_open_ = true;
     l_.redo_payload_.clear();
@@ -495,7 +505,9 @@ class SqliteTx final : public app::LedgerTx {
     live();
     if (!write_) {
       done_ = true;
-      l_.stmt(S::kCommit).run();  // ends a read: cannot lose anything
+      // Left open for the next read (LedgerOptions::read_reuse_us); ending a read cannot
+      // lose anything.
+      if (l_.options_.read_reuse_us <= 0) l_.end_held_read();
       lock_.unlock();
       return;
     }
@@ -1134,7 +1146,7 @@ class SqliteTx final : public app::LedgerTx {
   void rollback() noexcept {
     done_ = true;
     if (!write_) {
-      if (sqlite3_get_autocommit(l_.db_) == 0) sqlite3_exec(l_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      l_.end_held_read();
       return;
     }
     if (sqlite3_get_autocommit(l_.db_) != 0) {
@@ -1429,7 +1441,20 @@ void SqliteLedger::end_group() {
   if (failure) throw *failure;
 }
 
+void SqliteLedger::end_held_read() noexcept {
+  if (!read_held_) return;
+  read_held_ = false;
+  read_held_hint_.store(false, std::memory_order_relaxed);
+  if (sqlite3_get_autocommit(db_) != 0) return;  // SQLite ended it (an error)
+  try {
+    stmt(Stmt::kCommit).run();  // ends a read: cannot lose anything
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
 void SqliteLedger::settle_group() noexcept {
+  end_held_read();
   try {
     end_group();
   } catch (...) {
@@ -1458,6 +1483,8 @@ SqliteLedger::Stats SqliteLedger::stats() const {
   s.max_redo_write_us = stats_.max_redo_write_us.load(std::memory_order_relaxed);
   s.redo_rotations = stats_.redo_rotations.load(std::memory_order_relaxed);
   s.redo_replayed = stats_.redo_replayed.load(std::memory_order_relaxed);
+  s.reads = stats_.reads.load(std::memory_order_relaxed);
+  s.reads_reused = stats_.reads_reused.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -1656,10 +1683,20 @@ void SqliteLedger::start_checkpointer() {
 void SqliteLedger::checkpointer_loop() {
   std::unique_lock lock(ckpt_mu_);
   while (!ckpt_stop_) {
-    ckpt_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return ckpt_wanted_ || ckpt_stop_; });
+    ckpt_cv_.wait_for(lock, std::chrono::milliseconds(options_.idle_wake_ms),
+                      [this] { return ckpt_wanted_ || ckpt_stop_; });
     if (ckpt_stop_) break;
     ckpt_wanted_ = false;
     lock.unlock();
+    if (read_held_hint_.load(std::memory_order_relaxed)) {
+      // A read the POS left open for reuse keeps the WAL from starting over: end it once
+      // it is too old to be reused anyway. try_lock: a busy connection ends it itself.
+      std::unique_lock conn(mu_, std::try_to_lock);
+      if (conn && read_held_ &&
+          std::chrono::steady_clock::now() - read_began_ >= std::chrono::microseconds(options_.read_reuse_us)) {
+        end_held_read();
+      }
+    }
     // PASSIVE: copies the WAL without waiting for or blocking the POS writers. It stops at
     // the frames that existed when it started, and the WAL starts over only once a
     // checkpoint has copied everything: between sales that is the case. Under a steady

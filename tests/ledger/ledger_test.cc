@@ -788,6 +788,107 @@ TEST_F(LedgerTest, AnotherConnectionWritingKeepsTheSequenceContiguous) {
   EXPECT_EQ(scalar("SELECT balance FROM accounts"), 11);
 }
 
+// ---- held reads (LedgerOptions::read_reuse_us) ------------------------------------------
+
+int64_t balance_of(SqliteLedger& l, const std::string& ref) {
+  auto tx = l.begin_read();
+  auto a = tx->find_account_by_ref(ref);
+  tx->commit();
+  return a ? a->balance.value() : -1;
+}
+
+TEST_F(LedgerTest, ReadsShareAHeldSnapshotUntilThisLedgerWrites) {
+  l_.reset();
+  opts_.read_reuse_us = 60'000'000;  // a minute: only a write of this ledger ends the read
+  l_ = SqliteLedger::open(opts_);
+  const std::string account = earn("card:1", 45, "r1");
+  LedgerOptions o = opts_;
+  o.checkpoint_pages = 0;
+  auto other = SqliteLedger::open(o);  // loyaltyctl, say
+
+  EXPECT_EQ(balance_of(*l_, "card:1"), 45);
+  const auto before = l_->stats();
+  {
+    auto tx = other->begin_write();
+    app::EntryRow e = entry("adj", account, "adjust", 10, at("2026-11-22T10:16:00-06:00"));
+    credit(*tx, e);
+    tx->put_request("B01", e.request_id, app::StoredRequest{kHash, 0, "{}"}, 0);
+    tx->commit();
+  }
+  // The second read runs in the first one's snapshot: the other connection's commit is
+  // not seen yet (what the window allows).
+  EXPECT_EQ(balance_of(*l_, "card:1"), 45);
+  EXPECT_EQ(l_->stats().reads, before.reads + 1);
+  EXPECT_EQ(l_->stats().reads_reused, before.reads_reused + 1);
+  // A write of this ledger ends the held read: it and every read after it see everything.
+  earn("card:2", 1, "r2");
+  EXPECT_EQ(balance_of(*l_, "card:1"), 55);
+  EXPECT_EQ(l_->stats().reads_reused, before.reads_reused + 1);
+  // So does with_db (admin tools, verify).
+  EXPECT_EQ(balance_of(*l_, "card:2"), 1);
+  EXPECT_EQ(scalar("SELECT balance FROM accounts WHERE account_id = '" + account + "'"), 55);
+  auto report = verify(*l_);
+  EXPECT_TRUE(report.ok()) << report.problems.front();
+}
+
+TEST_F(LedgerTest, AHeldReadIsNotReusedPastItsWindowOrWhenReuseIsOff) {
+  l_.reset();
+  opts_.read_reuse_us = 2000;
+  l_ = SqliteLedger::open(opts_);
+  const std::string account = earn("card:1", 45, "r1");
+  LedgerOptions o = opts_;
+  o.checkpoint_pages = 0;
+  o.read_reuse_us = 0;
+  auto other = SqliteLedger::open(o);
+  EXPECT_EQ(balance_of(*l_, "card:1"), 45);
+  for (int i = 1; i <= 3; ++i) {
+    {
+      auto tx = other->begin_write();
+      app::EntryRow e = entry("adj" + std::to_string(i), account, "adjust", 10, at("2026-11-22T10:16:00-06:00"));
+      credit(*tx, e);
+      tx->commit();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // past the 2 ms window
+    EXPECT_EQ(balance_of(*l_, "card:1"), 45 + 10 * i);
+    // With reuse off, every read is its own transaction and sees the latest commit.
+    EXPECT_EQ(balance_of(*other, "card:1"), 45 + 10 * i);
+    EXPECT_EQ(balance_of(*other, "card:1"), 45 + 10 * i);
+  }
+  EXPECT_EQ(other->stats().reads, 6u);
+  EXPECT_EQ(other->stats().reads_reused, 0u);
+}
+
+// Runs a TRUNCATE checkpoint on a connection of its own, without waiting for readers;
+// true when it completed (no reader kept the WAL from starting over).
+bool wal_truncates(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, nullptr);
+  const bool done = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 0;
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return done;
+}
+
+TEST_F(LedgerTest, AnIdleHeldReadIsEndedSoTheWalCanStartOver) {
+  l_.reset();
+  opts_.read_reuse_us = 100'000;
+  opts_.idle_wake_ms = 10;
+  l_ = SqliteLedger::open(opts_);
+  earn("card:1", 45, "r1");  // the WAL holds frames: a reader of them pins it
+  EXPECT_EQ(balance_of(*l_, "card:1"), 45);
+  EXPECT_FALSE(wal_truncates(opts_.path));  // the held read, at most 100 ms old
+  // No other call comes; the background thread ends the read once the window has passed.
+  bool done = false;
+  for (int i = 0; i < 100 && !done; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    done = wal_truncates(opts_.path);
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(balance_of(*l_, "card:1"), 45);
+}
+
 TEST_F(LedgerTest, PointsReportSumsByBusinessDayAndBranch) {
   // 23:30 in Mexico City on the 22nd is already the 23rd in UTC: it counts for the 22nd.
   const BusinessTime late = at("2026-11-22T23:30:00-06:00");
