@@ -1025,6 +1025,9 @@ int main(int argc, char** argv) {
     sent_stats.latency_ns.reserve(day.size());
     Terminal terminal(opt, default_branch, plugin, day, holds, replays, err_mu, err_printed,
                       &tickets);
+    // The bookkeeper takes the answers in batches: waking it for each one cost the
+    // plugin's thread a futex call per request (perf: 4.6 % of its time).
+    constexpr size_t kBatch = 64;
     constexpr size_t kMaxQueued = 1024;
     std::mutex queue_mu;
     std::condition_variable queue_cv;
@@ -1032,28 +1035,24 @@ int main(int argc, char** argv) {
     bool closed = false;
     std::thread bookkeeper([&] {
       for (;;) {
-        Terminal::Sent sent;
+        std::deque<Terminal::Sent> batch;
         {
           std::unique_lock lock(queue_mu);
-          queue_cv.wait(lock, [&] { return !queue.empty() || closed; });
+          queue_cv.wait(lock, [&] { return queue.size() >= kBatch || closed; });
           if (queue.empty()) return;
-          sent = std::move(queue.front());
-          queue.pop_front();
-          if (queue.size() + 1 < kMaxQueued) {
-            lock.unlock();
-          } else {
-            lock.unlock();
-            queue_cv.notify_all();  // the sender may be waiting for room
+          batch.swap(queue);
+        }
+        queue_cv.notify_all();  // the sender may be waiting for room
+        for (const Terminal::Sent& sent : batch) {
+          try {
+            terminal.account(sent, book_stats);
+          } catch (const std::exception& e) {  // pos-sim's own failure (memory)
+            std::lock_guard lock(err_mu);
+            std::cerr << "pos-sim: line " << day[sent.index].line_no << ": " << e.what() << "\n";
+            book_stats.errors["pos-sim"] += 1;
           }
+          done.fetch_add(1, std::memory_order_relaxed);
         }
-        try {
-          terminal.account(sent, book_stats);
-        } catch (const std::exception& e) {  // pos-sim's own failure (memory)
-          std::lock_guard lock(err_mu);
-          std::cerr << "pos-sim: line " << day[sent.index].line_no << ": " << e.what() << "\n";
-          book_stats.errors["pos-sim"] += 1;
-        }
-        done.fetch_add(1, std::memory_order_relaxed);
       }
     });
     for (size_t i = 0; i < day.size(); ++i) {
@@ -1070,10 +1069,10 @@ int main(int argc, char** argv) {
       }
       std::unique_lock lock(queue_mu);
       queue_cv.wait(lock, [&] { return queue.size() < kMaxQueued; });
-      const bool was_empty = queue.empty();
       queue.push_back(std::move(sent));
+      const bool batch_ready = queue.size() == kBatch;
       lock.unlock();
-      if (was_empty) queue_cv.notify_all();  // only an empty queue has a waiting bookkeeper
+      if (batch_ready) queue_cv.notify_all();
     }
     {
       std::lock_guard lock(queue_mu);
