@@ -713,7 +713,7 @@ TEST_F(LedgerTest, ConcurrentWritersShareCommitsAndAFailedOneLosesOnlyItsOwnWork
 TEST_F(LedgerTest, BackgroundCheckpointsKeepTheWalBoundedAndAreCounted) {
   // A small checkpoint_pages: a steady writer wakes the checkpoint thread many times, and
   // the WAL stays near the limit at which a COMMIT finishes the checkpoint itself
-  // (16 x checkpoint_pages): past it by the transactions committed while a background
+  // (4 x checkpoint_pages): past it by the transactions committed while a background
   // checkpoint held the checkpoint lock (the foreground one then retries at the next
   // COMMIT; under load that was seen to take 20 transactions). Without the foreground
   // checkpoint the WAL reaches about 3,000 pages.
@@ -729,7 +729,7 @@ TEST_F(LedgerTest, BackgroundCheckpointsKeepTheWalBoundedAndAreCounted) {
   EXPECT_GE(st.background_checkpoints, 1u);
   EXPECT_GT(st.max_background_checkpoint_us, 0);
   EXPECT_EQ(st.commits, 300u) << "one COMMIT per transaction here (one writer)";
-  EXPECT_LE(st.max_wal_pages, 8 * 16 * 8);
+  EXPECT_LE(st.max_wal_pages, 8 * 4 * 8);
   if (st.foreground_checkpoints > 0) {
     EXPECT_GT(st.max_foreground_checkpoint_us, 0);
   }

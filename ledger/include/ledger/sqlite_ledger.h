@@ -55,9 +55,11 @@ struct LedgerOptions {
   bool read_only = false;         // loyaltyctl report/verify: no migration, no writes
   // The WAL is checkpointed by a background thread (on its own connection) once it holds
   // this many pages, so that POS calls do not pay for checkpoints. Under sustained writes
-  // (WAL past 16x this) the committing call completes one, so the WAL starts over. 0 =
-  // SQLite's own auto-checkpoint on the committing thread.
-  int64_t checkpoint_pages = 1000;
+  // (WAL past 4x this, 64 MiB) the committing call completes one, so the WAL starts over.
+  // 0 = SQLite's own auto-checkpoint on the committing thread. 4000 rather than 1000: each
+  // checkpoint's fsyncs hold up the commits in flight, and 4x fewer of them halved the p99
+  // of back-to-back sales (docs/performance.md, "Fewer, larger checkpoints").
+  int64_t checkpoint_pages = 4000;
   // With synchronous = 2 (full): a transaction whose write statements come to at least
   // redo_min_bytes is made durable by the redo log (one record and fdatasync,
   // ledger/src/redo_log.h) instead of an fsync of the WAL it wrote; a smaller one by an
@@ -204,7 +206,7 @@ class SqliteLedger final : public app::LedgerStore {
     int64_t max_commit_us = 0;            // the slowest COMMIT (its WAL write and sync)
     uint64_t background_checkpoints = 0;  // run by the checkpoint thread
     int64_t max_background_checkpoint_us = 0;
-    uint64_t foreground_checkpoints = 0;  // run inside a COMMIT (WAL past 16x the limit)
+    uint64_t foreground_checkpoints = 0;  // run inside a COMMIT (WAL past 4x the limit)
     int64_t max_foreground_checkpoint_us = 0;
     int64_t max_wal_pages = 0;            // the largest WAL seen at a commit
     uint64_t redo_records = 0;            // redo mode: records written (one per group)
@@ -274,7 +276,7 @@ class SqliteLedger final : public app::LedgerStore {
   // Blocks until group `id` has ended; throws StoreFailure if its COMMIT failed.
   void wait_for_group(uint64_t id);
   // Past this many times checkpoint_pages, the committing call completes the checkpoint.
-  static constexpr int64_t kForegroundCheckpointFactor = 16;
+  static constexpr int64_t kForegroundCheckpointFactor = 4;
 
   friend class SqliteTx;
   LedgerOptions options_;
