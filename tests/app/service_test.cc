@@ -278,7 +278,9 @@ TEST_F(ServiceTest, ExpiryAcrossLotsOldestFirst) {
   // A request after expiry writes the expiry entry (deterministic id) and earns anew.
   auto s = sale("card:1", "20.00", "2026-02-20T10:00:00-06:00");
   EXPECT_EQ(s["balance"], 10);
-  auto h = call({{"type", "history.query"}, {"id", "h"}, {"at", kAt}, {"customer", "card:1"}});
+  // (Asked on that day: by kAt the new 10 points have expired too, and history says so.)
+  auto h = call({{"type", "history.query"}, {"id", "h"}, {"at", "2026-02-20T10:00:00-06:00"},
+                 {"customer", "card:1"}});
   int expiries = 0;
   for (const auto& e : h["entries"]) {
     if (e["kind"] == "expire") {
@@ -288,6 +290,33 @@ TEST_F(ServiceTest, ExpiryAcrossLotsOldestFirst) {
     }
   }
   EXPECT_EQ(expiries, 1);
+}
+
+TEST_F(ServiceTest, HistoryShowsAnExpiryThatNoWriteHasAppliedYet) {
+  sale("card:1", "100.00", "2026-01-01T10:00:00-06:00");  // 50, expires 01-31
+  // Only queries after the expiry: balance.query says 0, so history must say why (rule 6).
+  EXPECT_EQ(balance("card:1", "2026-02-05T10:00:00-06:00")["balance"], 0);
+  auto h = call({{"type", "history.query"}, {"id", "h"}, {"at", "2026-02-05T10:00:00-06:00"},
+                 {"customer", "card:1"}});
+  ASSERT_EQ(h["entries"].size(), 2u) << h.dump();
+  EXPECT_EQ(h["entries"][1]["kind"], "expire");
+  EXPECT_EQ(h["entries"][1]["points"], -50);
+  EXPECT_EQ(h["entries"][1]["at"], "2026-01-31T10:00:00-06:00");
+  // Before the expiry, or outside from/to, there is none; nothing was written.
+  auto before = call({{"type", "history.query"}, {"id", "h"}, {"at", "2026-01-30T10:00:00-06:00"},
+                      {"customer", "card:1"}});
+  EXPECT_EQ(before["entries"].size(), 1u) << before.dump();
+  auto window = call({{"type", "history.query"}, {"id", "h"}, {"at", "2026-02-05T10:00:00-06:00"},
+                      {"customer", "card:1"}, {"to", "2026-01-15T00:00:00-06:00"}});
+  EXPECT_EQ(window["entries"].size(), 1u) << window.dump();
+  EXPECT_EQ(count("SELECT count(*) FROM entries WHERE kind = 'expire'"), 0);
+  // The write that applies it later shows the same entry once.
+  sale("card:1", "20.00", "2026-02-05T10:00:00-06:00");
+  auto after = call({{"type", "history.query"}, {"id", "h"}, {"at", "2026-02-05T10:00:00-06:00"},
+                     {"customer", "card:1"}});
+  int expiries = 0;
+  for (const auto& e : after["entries"]) expiries += e["kind"] == "expire";
+  EXPECT_EQ(expiries, 1) << after.dump();
 }
 
 TEST_F(ServiceTest, CustomersAliasesCategoriesAndAdjustments) {

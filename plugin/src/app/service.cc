@@ -444,13 +444,24 @@ class Service::Run {
     if (q.from) from = q.from->unix_ms;
     if (q.to) to = q.to->unix_ms;
     auto rows = tx_.entries_of_account(acct->account_id, from, to, q.limit + 1);
-    if (static_cast<int64_t>(rows.size()) > q.limit) {
-      rows.resize(static_cast<size_t>(q.limit));
-      out.truncated = true;
-    }
     for (auto& e : rows) {
       out.entries.push_back(domain::HistoryEntry{e.entry_id, e.kind, e.points, e.branch, e.ticket,
                                                  e.business_at, e.expires_at, e.reason});
+    }
+    // Read-only, like balance.query: lots expired by `at` that no write has expired yet
+    // appear as the expiry entries touch() will write (rule 6), in business-time order.
+    for (const auto& lot : tx_.open_lots(acct->account_id)) {
+      if (lot.expires_at > h_.at || lot.remaining <= Points(0)) continue;
+      if ((from && lot.expires_at.unix_ms < *from) || (to && lot.expires_at.unix_ms > *to)) continue;
+      domain::HistoryEntry e{"expire:" + lot.lot_id, "expire", -lot.remaining, h_.branch, "",
+                             lot.expires_at, std::nullopt, ""};
+      auto pos = std::upper_bound(out.entries.begin(), out.entries.end(), e,
+                                  [](const auto& a, const auto& b) { return a.at < b.at; });
+      out.entries.insert(pos, std::move(e));
+    }
+    if (static_cast<int64_t>(out.entries.size()) > q.limit) {
+      out.entries.resize(static_cast<size_t>(q.limit));
+      out.truncated = true;
     }
     return domain::Response{std::move(out)};
   }
