@@ -208,6 +208,15 @@ TEST_F(ServiceTest, PointsTenderBeyondTheBalanceIsRecordedWithAWarning) {
   EXPECT_EQ(sale("card:1", "200.00", kAt)["balance"], 50);
 }
 
+TEST_F(ServiceTest, AvailableIsBalanceMinusHoldsAlsoWhenNegative) {
+  // Contract section 2: available = balance - active holds, with no floor at 0.
+  auto r = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "X"}, {"customer", "card:1"},
+                 {"lines", {{{"amount", "10.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "10.00"}}}}});
+  EXPECT_EQ(r["balance"], -100);
+  EXPECT_EQ(r["available"], -100);
+  EXPECT_EQ(balance("card:1", kAt)["available"], -100);
+}
+
 TEST_F(ServiceTest, ReleaseAndVoidOfAnOpenTicketFreeTheHold) {
   sale("card:1", "1000.00", kAt);
   auto h1 = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},

@@ -429,7 +429,7 @@ class Service::Run {
     for (const Hold& h : tx_.active_holds_of_account(acct->account_id)) {
       if (!lapsed(h)) held += h.points;
     }
-    out.available = std::max(Points(0), out.balance - held);
+    out.available = out.balance - held;
     out.balance_value = domain::value_of(p_, out.balance);
     return domain::Response{std::move(out)};
   }
@@ -627,7 +627,7 @@ class Service::Run {
   void fill_balance(const Account& a, Points& balance, Points& available, Money& value,
                     std::vector<domain::ExpiringPoints>& expiring) {
     balance = a.balance;
-    available = std::max(Points(0), a.balance - active_held(a.account_id));
+    available = a.balance - active_held(a.account_id);
     value = domain::value_of(p_, a.balance);
     for (const auto& lot : tx_.open_lots(a.account_id)) {
       if (expiring.size() >= 3) break;
