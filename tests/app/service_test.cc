@@ -344,6 +344,26 @@ TEST_F(ServiceTest, CustomersAliasesCategoriesAndAdjustments) {
         {"reason", "x"}}, 6);
 }
 
+TEST_F(ServiceTest, ARefusedRequestChangesNothingButItsRecordedAnswer) {
+  call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+        {"aliases", {"phone:+5215555"}}});
+  const int64_t accounts = count("SELECT count(*) FROM accounts");
+  const int64_t entries = count("SELECT count(*) FROM entries");
+  // A new customer whose second alias belongs to card:1: refused as a whole, so neither
+  // the account nor its first alias may be left behind.
+  json clash = {{"type", "customer.upsert"}, {"id", "clash"}, {"at", kAt}, {"customer", "card:2"},
+                {"aliases", {"pos:77", "phone:+5215555"}}};
+  auto first = call(clash, 4);
+  EXPECT_EQ(first["error"]["field"], "aliases[1]");
+  EXPECT_EQ(count("SELECT count(*) FROM accounts"), accounts);
+  EXPECT_EQ(count("SELECT count(*) FROM entries"), entries);
+  EXPECT_EQ(count("SELECT count(*) FROM aliases WHERE ref IN ('card:2', 'pos:77')"), 0);
+  call({{"type", "balance.query"}, {"id", "q"}, {"at", kAt}, {"customer", "pos:77"}}, 6);
+  // The refusal itself is recorded: the same id gets the same answer (rule 11).
+  EXPECT_EQ(call(clash, 4), first);
+  EXPECT_EQ(count("SELECT count(*) FROM requests WHERE request_id = 'clash'"), 1);
+}
+
 TEST_F(ServiceTest, TransfersAreForbiddenUnlessAllowed) {
   sale("card:1", "100.00", kAt);
   call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:2"}});

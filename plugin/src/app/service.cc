@@ -1,6 +1,7 @@
 #include "app/service.h"
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -450,8 +451,7 @@ class Service::Run {
     }
     // Read-only, like balance.query: lots expired by `at` that no write has expired yet
     // appear as the expiry entries touch() will write (rule 6), in business-time order.
-    for (const auto& lot : tx_.open_lots(acct->account_id)) {
-      if (lot.expires_at > h_.at || lot.remaining <= Points(0)) continue;
+    for (const auto& lot : domain::expired_lots(tx_.open_lots(acct->account_id), h_.at)) {
       if ((from && lot.expires_at.unix_ms < *from) || (to && lot.expires_at.unix_ms > *to)) continue;
       domain::HistoryEntry e{"expire:" + lot.lot_id, "expire", -lot.remaining, h_.branch, "",
                              lot.expires_at, std::nullopt, ""};
@@ -778,19 +778,27 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
     }
 
     auto tx = store_->begin_write();
-    if (auto stored = tx->find_request(h.branch, h.id)) {
+    // Rule 11: an id seen before gets its first answer, or `conflict` for another body.
+    auto seen_before = [&]() -> std::optional<Outcome> {
+      auto stored = tx->find_request(h.branch, h.id);
+      if (!stored) return std::nullopt;
       if (stored->body_hash == parsed->body_hash) return Outcome{stored->code, stored->response_json};
       return fail(domain::make_error(ErrorCode::kConflict, "id",
                                      "request id '" + h.id + "' was already used with a different body"),
                   h.id);
-    }
-    Run run(*tx, *settings, *clock_, *parsed, store_->schema_version(), sync_status_.get());
-    auto r = run.execute();
+    };
+    if (auto answer = seen_before()) return *answer;
+    auto r = Run(*tx, *settings, *clock_, *parsed, store_->schema_version(), sync_status_.get()).execute();
     Outcome out;
     if (r) {
       out = Outcome{0, protocol::encode_response(h, *r)};
     } else if (is_business_error(r.error().code)) {
+      // A refusal changes nothing but the record of its answer: what the run wrote before
+      // it refused (an upsert's new account before a conflicting alias, say) is rolled back.
       out = fail(r.error(), h.id);
+      tx.reset();
+      tx = store_->begin_write();
+      if (auto answer = seen_before()) return *answer;  // another thread recorded it meanwhile
     } else {
       tx.reset();  // roll back: malformed input changes nothing
       quarantine(raw, source, r.error());
