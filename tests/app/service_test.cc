@@ -364,6 +364,29 @@ TEST_F(ServiceTest, ARefusedRequestChangesNothingButItsRecordedAnswer) {
   EXPECT_EQ(count("SELECT count(*) FROM requests WHERE request_id = 'clash'"), 1);
 }
 
+TEST_F(ServiceTest, ASaleOrRefundInAnotherCurrencyIsMalformed) {
+  sale("card:1", "90.00", kAt);
+  const int64_t entries = count("SELECT count(*) FROM entries");
+  // The program counts in MXN: 90 dollars are not 90 pesos, so the sale cannot be priced.
+  auto usd = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "U1"},
+                   {"currency", "USD"}, {"customer", "card:1"}, {"lines", {{{"amount", "90.00"}}}}},
+                  2);
+  EXPECT_EQ(usd["error"]["code"], "invalid_event");
+  EXPECT_EQ(usd["error"]["field"], "currency");
+  auto refund = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R1"},
+                      {"original_ticket", "T1"}, {"currency", "USD"}, {"customer", "card:1"},
+                      {"lines", {{{"n", 1}, {"amount", "90.00"}}}}},
+                     2);
+  EXPECT_EQ(refund["error"]["field"], "currency");
+  EXPECT_EQ(count("SELECT count(*) FROM entries"), entries);
+  EXPECT_EQ(count("SELECT count(*) FROM quarantine WHERE field = 'currency'"), 2);
+  EXPECT_EQ(balance("card:1", kAt)["balance"], 45);
+  // The program's own currency, named or not, is fine.
+  auto mxn = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "M1"},
+                   {"currency", "MXN"}, {"customer", "card:1"}, {"lines", {{{"amount", "90.00"}}}}});
+  EXPECT_EQ(mxn["earned"], 45);
+}
+
 TEST_F(ServiceTest, TransfersAreForbiddenUnlessAllowed) {
   sale("card:1", "100.00", kAt);
   call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:2"}});

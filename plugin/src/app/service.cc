@@ -62,6 +62,7 @@ class Service::Run {
   // ---- requests --------------------------------------------------------------------
 
   Result<domain::Response> on(const domain::SaleCompleted& sale) {
+    if (auto e = foreign_currency(sale.currency)) return *e;
     domain::SaleResponse out;
     out.customer = sale.customer;
     out.program_version = p_.version;
@@ -182,6 +183,7 @@ class Service::Run {
   }
 
   Result<domain::Response> on(const domain::RefundCompleted& refund) {
+    if (auto e = foreign_currency(refund.currency)) return *e;
     domain::RefundResponse out;
     out.customer = refund.customer;
     std::optional<domain::SaleRecord> sale;
@@ -521,6 +523,14 @@ class Service::Run {
   }
 
   // ---- ledger helpers --------------------------------------------------------------
+
+  // Amounts are in the sale's currency (contract section 2) and the program prices one
+  // currency: a sale or refund in another cannot be priced, so it is malformed input.
+  std::optional<Error> foreign_currency(const std::string& currency) const {
+    if (currency.empty() || currency == p_.currency) return std::nullopt;
+    return domain::make_error(ErrorCode::kInvalidEvent, "currency",
+                              "'" + currency + "' is not the program's currency (" + p_.currency + ")");
+  }
 
   Account enroll(const std::string& ref, const std::string& category) {
     Account a = tx_.create_account(h_.branch, ref, category, h_.at);
