@@ -385,6 +385,32 @@ TEST_F(ServiceTest, ASaleOrRefundInAnotherCurrencyIsMalformed) {
   auto mxn = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "M1"},
                    {"currency", "MXN"}, {"customer", "card:1"}, {"lines", {{{"amount", "90.00"}}}}});
   EXPECT_EQ(mxn["earned"], 45);
+  auto lower = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "M2"},
+                     {"currency", "mxn"}, {"customer", "card:1"}, {"lines", {{{"amount", "90.00"}}}}});
+  EXPECT_EQ(lower["earned"], 45);
+}
+
+TEST_F(ServiceTest, AnAtWhoseExpiryWouldPassTheYear9999IsRefused) {
+  // expiry_days = 30: what a sale on 9999-12-15 earns would expire in the year 10000,
+  // which no RFC 3339 time can say.
+  auto late = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", "9999-12-15T10:00:00Z"},
+                    {"ticket", "L1"}, {"customer", "card:1"}, {"lines", {{{"amount", "90.00"}}}}},
+                   2);
+  EXPECT_EQ(late["error"]["field"], "at");
+  EXPECT_EQ(count("SELECT count(*) FROM entries"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM quarantine WHERE field = 'at'"), 1);
+  // A month earlier still fits: the lot and the hold print four-digit years.
+  auto r = sale("card:1", "90.00", "9999-11-30T10:00:00Z");
+  EXPECT_EQ(r["expiring"][0]["expires_at"], "9999-12-30T10:00:00Z");
+  EXPECT_EQ(r["expiring"][0]["date"], "9999-12-30");
+  auto hold = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", "9999-12-01T10:00:00Z"},
+                    {"customer", "card:1"}, {"amount", "1.00"}});
+  EXPECT_EQ(hold["expires_at"], "9999-12-01T10:15:00Z");
+  call({{"type", "points.authorize"}, {"id", next_id()}, {"at", "9999-12-31T23:50:00Z"},
+        {"customer", "card:1"}, {"amount", "1.00"}},
+       2);
+  // Queries only read: a balance as of the last instant is fine.
+  EXPECT_EQ(balance("card:1", "9999-12-31T23:59:59Z")["balance"], 0);
 }
 
 TEST_F(ServiceTest, TransfersAreForbiddenUnlessAllowed) {

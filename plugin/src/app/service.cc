@@ -1,6 +1,7 @@
 #include "app/service.h"
 
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <random>
 #include <utility>
@@ -54,6 +55,14 @@ class Service::Run {
         parsed_(parsed), h_(domain::header_of(parsed.request)), sync_(sync) {}
 
   Result<domain::Response> execute() {
+    // A write dates lots and holds from `at`; one whose expiry would fall after the year
+    // 9999 could not be written as RFC 3339 (nor read back).
+    if (!domain::is_query(parsed_.request) &&
+        !domain::within_rfc3339_years(h_.at.plus_days(p_.expiry_days).plus_minutes(p_.hold_minutes))) {
+      return domain::make_error(ErrorCode::kInvalidEvent, "at",
+                                "'" + domain::format_rfc3339(h_.at) + "' is too late: points dated then would expire " +
+                                    "after the year 9999 (expiry_days = " + std::to_string(p_.expiry_days) + ")");
+    }
     return std::visit([this](const auto& r) -> Result<domain::Response> { return on(r); },
                       parsed_.request);
   }
@@ -527,7 +536,10 @@ class Service::Run {
   // Amounts are in the sale's currency (contract section 2) and the program prices one
   // currency: a sale or refund in another cannot be priced, so it is malformed input.
   std::optional<Error> foreign_currency(const std::string& currency) const {
-    if (currency.empty() || currency == p_.currency) return std::nullopt;
+    // ISO 4217 codes are upper case; a POS that writes "mxn" still means pesos.
+    const bool same = std::equal(currency.begin(), currency.end(), p_.currency.begin(), p_.currency.end(),
+                                 [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; });
+    if (currency.empty() || same) return std::nullopt;
     return domain::make_error(ErrorCode::kInvalidEvent, "currency",
                               "'" + currency + "' is not the program's currency (" + p_.currency + ")");
   }

@@ -165,4 +165,10 @@ std::string format_rfc3339(const BusinessTime& t) {
 
 std::string format_date(const BusinessTime& t) { return format_rfc3339(t).substr(0, 10); }
 
+bool within_rfc3339_years(const BusinessTime& t) {
+  constexpr int64_t kDayMs = 86'400'000;
+  const int64_t local_ms = t.unix_ms + static_cast<int64_t>(t.offset_minutes) * 60'000;
+  return local_ms >= days_from_civil(0, 1, 1) * kDayMs && local_ms < days_from_civil(10000, 1, 1) * kDayMs;
+}
+
 }  // namespace loyalty::domain
