@@ -1,5 +1,7 @@
 #include "ledger/sqlite_ledger.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -1229,8 +1231,21 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
       SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(options.path.c_str(), &l->db_, flags, wal_coalescing_vfs_name());
   if (rc != SQLITE_OK) {
-    const std::string msg = l->db_ ? sqlite3_errmsg(l->db_) : sqlite3_errstr(rc);
-    throw StoreFailure(ErrorCode::kUnavailable, "cannot open the ledger " + options.path + ": " + msg);
+    std::string msg = l->db_ ? sqlite3_errmsg(l->db_) : sqlite3_errstr(rc);
+    // SQLite says only "unable to open database file": say which part of the path is wrong.
+    std::error_code ec;
+    const std::filesystem::path file(options.path);
+    const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+    if (std::filesystem::is_directory(file, ec)) {
+      msg = "it is a directory; plugin.db names the ledger file inside one, e.g. " + (file / "ledger.db").string();
+    } else if (!std::filesystem::exists(dir, ec)) {
+      msg = "its directory " + dir.string() + " does not exist (the installer creates it; or create it)";
+    } else if (!std::filesystem::is_directory(dir, ec)) {
+      msg = dir.string() + " is not a directory";
+    } else if (!options.read_only && ::access(dir.c_str(), W_OK) != 0) {
+      msg += " (" + dir.string() + " is not writable by this user)";
+    }
+    throw StoreFailure(ErrorCode::kUnavailable, "cannot open the ledger: " + msg);
   }
   try {
     l->configure();

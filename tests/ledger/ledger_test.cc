@@ -213,6 +213,10 @@ TEST_F(LedgerTest, UnopenableAndCorruptFiles) {
   LedgerOptions o = opts_;
   o.path = dir_ + "/missing/dir/ledger.db";
   expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kUnavailable, "cannot open");
+  expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kUnavailable,
+                 "its directory " + dir_ + "/missing/dir does not exist");
+  o.path = dir_;  // a directory, not the file in it
+  expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kUnavailable, "it is a directory");
   o.path = dir_ + "/garbage.db";
   std::ofstream(o.path) << std::string(8192, 'x');
   expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kInternal, "not a database");
