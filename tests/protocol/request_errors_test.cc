@@ -122,6 +122,9 @@ TEST(ProtocolErrors, NegativeAmounts) {
       {sale(R"({"amount":"1"},{"amount":"-0.01"})"), ErrorCode::kInvalidEvent, "lines[1].amount",
        why},
       {sale(R"({"amount":"1","qty":"-2"})"), ErrorCode::kInvalidEvent, "lines[0].qty", why},
+      // A negative zero is still a minus sign: the POS meant something negative.
+      {sale(R"({"amount":"-0.00"})"), ErrorCode::kInvalidEvent, "lines[0].amount", why},
+      {sale(R"({"amount":"1","qty":"-0"})"), ErrorCode::kInvalidEvent, "lines[0].qty", why},
       {sale("", R"("tenders":[{"method":"cash","amount":"-5"}])"), ErrorCode::kInvalidEvent,
        "tenders[0].amount", why},
       {sale("", R"("tenders":[{"method":"cash","amount":"5","change":"-1"}])"),

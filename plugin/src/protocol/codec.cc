@@ -369,7 +369,9 @@ class Fields {
     }
     auto parsed = T::parse(s);
     if (!parsed) return fail(key, parsed.error().message);
-    if (parsed->is_negative()) {
+    // "-0.00" is zero, but a minus sign on an amount is a POS saying "negative": refused
+    // the same way, so that a refund sent as a negative sale never slips through as zero.
+    if (parsed->is_negative() || s.front() == '-') {
       std::string message = "must be zero or positive";
       if (!negative_hint.empty()) message.append(" (").append(negative_hint).append(")");
       return fail(key, std::move(message));
