@@ -411,6 +411,22 @@ TEST_F(ServiceTest, AnAtWhoseExpiryWouldPassTheYear9999IsRefused) {
        2);
   // Queries only read: a balance as of the last instant is fine.
   EXPECT_EQ(balance("card:1", "9999-12-31T23:59:59Z")["balance"], 0);
+
+  // With lots that expire after a day and holds that last a week, the hold is the later
+  // date: an authorization on 9999-12-28 would be held into the year 10000.
+  std::string toml = kBaseConfig;
+  toml.replace(toml.find("expiry_days = 30"), 16, "expiry_days = 1");
+  toml.replace(toml.find("hold_minutes = 15"), 17, "hold_minutes = 10080");
+  open(toml);
+  auto held = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", "9999-12-28T10:00:00Z"},
+                    {"customer", "card:1"}, {"amount", "1.00"}},
+                   2);
+  EXPECT_EQ(held["error"]["field"], "at");
+  EXPECT_NE(held["error"]["message"].get<std::string>().find("hold_minutes = 10080"), std::string::npos);
+  // The later of the two dates counts, not their sum: a week before the end still fits.
+  auto fits = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", "9999-12-24T10:00:00Z"},
+                    {"customer", "card:1"}, {"amount", "1.00"}});
+  EXPECT_EQ(fits["expires_at"], "9999-12-31T10:00:00Z");
 }
 
 TEST_F(ServiceTest, TransfersAreForbiddenUnlessAllowed) {

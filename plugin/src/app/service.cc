@@ -55,13 +55,14 @@ class Service::Run {
         parsed_(parsed), h_(domain::header_of(parsed.request)), sync_(sync) {}
 
   Result<domain::Response> execute() {
-    // A write dates lots and holds from `at`; one whose expiry would fall after the year
-    // 9999 could not be written as RFC 3339 (nor read back).
+    // A write dates lots (expiry_days) and holds (hold_minutes) from `at`; a date after the
+    // year 9999 could not be written as RFC 3339, nor read back.
     if (!domain::is_query(parsed_.request) &&
-        !domain::within_rfc3339_years(h_.at.plus_days(p_.expiry_days).plus_minutes(p_.hold_minutes))) {
+        !domain::within_rfc3339_years(std::max(h_.at.plus_days(p_.expiry_days), h_.at.plus_minutes(p_.hold_minutes)))) {
       return domain::make_error(ErrorCode::kInvalidEvent, "at",
-                                "'" + domain::format_rfc3339(h_.at) + "' is too late: points dated then would expire " +
-                                    "after the year 9999 (expiry_days = " + std::to_string(p_.expiry_days) + ")");
+                                "'" + domain::format_rfc3339(h_.at) + "' is too late: points earned or held then " +
+                                    "would expire after the year 9999 (expiry_days = " + std::to_string(p_.expiry_days) +
+                                    ", hold_minutes = " + std::to_string(p_.hold_minutes) + ")");
     }
     return std::visit([this](const auto& r) -> Result<domain::Response> { return on(r); },
                       parsed_.request);
