@@ -465,7 +465,7 @@ class Service::Run {
     // appear as the expiry entries touch() will write (rule 6), in business-time order.
     for (const auto& lot : domain::expired_lots(tx_.open_lots(acct->account_id), h_.at)) {
       if ((from && lot.expires_at.unix_ms < *from) || (to && lot.expires_at.unix_ms > *to)) continue;
-      domain::HistoryEntry e{"expire:" + lot.lot_id, "expire", -lot.remaining, h_.branch, "",
+      domain::HistoryEntry e{domain::expiry_entry_id(lot.lot_id), "expire", -lot.remaining, h_.branch, "",
                              lot.expires_at, std::nullopt, ""};
       auto pos = std::upper_bound(out.entries.begin(), out.entries.end(), e,
                                   [](const auto& a, const auto& b) { return a.at < b.at; });
@@ -568,7 +568,7 @@ class Service::Run {
         continue;
       }
       EntryRow e = entry(a, "expire", -lot.remaining, "", lot.lot_id, "");
-      e.entry_id = "expire:" + lot.lot_id;
+      e.entry_id = domain::expiry_entry_id(lot.lot_id);
       e.business_at = lot.expires_at;
       tx_.append_entry(e, {domain::Allocation{lot.lot_id, lot.remaining}}, std::nullopt);
       a.balance -= lot.remaining;

@@ -293,7 +293,7 @@ int64_t expire_due_lots(LedgerStore& store, const config::Settings& settings, co
   auto tx = store.begin_write();
   int64_t expired = 0;
   for (const domain::Lot& lot : tx->due_lots(now, settings.branch, limit)) {
-    const std::string id = "expire:" + lot.lot_id;
+    const std::string id = domain::expiry_entry_id(lot.lot_id);
     if (tx->entry_exists(id)) continue;  // cannot happen with remaining > 0; never twice
     EntryRow e;
     e.entry_id = id;

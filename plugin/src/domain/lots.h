@@ -37,4 +37,8 @@ inline Points lot_remaining_for_credit(Points balance_before, Points credit) {
 // Lots whose expiry is at or before `at` and that still hold points.
 std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& at);
 
+// The id of the entry that expires a lot: deterministic, so that whichever writer applies
+// the expiry (a request, the sweep, history's preview of it) names the same entry.
+inline std::string expiry_entry_id(const std::string& lot_id) { return "expire:" + lot_id; }
+
 }  // namespace loyalty::domain
