@@ -369,9 +369,9 @@ class Fields {
     }
     auto parsed = T::parse(s);
     if (!parsed) return fail(key, parsed.error().message);
-    // "-0.00" is zero, but a minus sign on an amount is a POS saying "negative": refused
-    // the same way, so that a refund sent as a negative sale never slips through as zero.
-    if (parsed->is_negative() || s.front() == '-') {
+    // The sign, not the value: "-0.00" is a POS saying "negative" too, refused like "-5"
+    // so that a refund sent as a negative sale never slips through as zero.
+    if (s.front() == '-') {
       std::string message = "must be zero or positive";
       if (!negative_hint.empty()) message.append(" (").append(negative_hint).append(")");
       return fail(key, std::move(message));
