@@ -212,13 +212,16 @@ TEST_F(LedgerTest, NewerSchemaIsRefused) {
 TEST_F(LedgerTest, UnopenableAndCorruptFiles) {
   LedgerOptions o = opts_;
   o.path = dir_ + "/missing/dir/ledger.db";
-  expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kUnavailable, "cannot open");
   expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kUnavailable,
-                 "its directory " + dir_ + "/missing/dir does not exist");
+                 "cannot open the ledger: its directory " + dir_ + "/missing/dir does not exist");
   o.path = dir_;  // a directory, not the file in it
   expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kUnavailable, "it is a directory");
   o.path = dir_ + "/garbage.db";
   std::ofstream(o.path) << std::string(8192, 'x');
+  LedgerOptions under_a_file = o;  // its "directory" is a file
+  under_a_file.path = o.path + "/ledger.db";
+  expect_failure([&] { SqliteLedger::open(under_a_file); }, ErrorCode::kUnavailable,
+                 o.path + " is not a directory");
   expect_failure([&] { SqliteLedger::open(o); }, ErrorCode::kInternal, "not a database");
   o.path = dir_ + "/other.db";
   sqlite3* db = nullptr;
