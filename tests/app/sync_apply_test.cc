@@ -328,6 +328,19 @@ TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
               {"reason", "t"}});
   converge();
   EXPECT_EQ(entry_set("B1").count("expire:B1/B1-1/earn"), 0u);  // only B1 may write it
+  // B2's history already shows the expiry B1 will write, under B1's name, not B2's.
+  auto expiry_in_history = [&](const std::string& b) {
+    std::vector<json> out;
+    const json h = call(b, {{"type", "history.query"}, {"at", later}, {"customer", "card:7"}});
+    for (const auto& e : h["entries"]) {
+      if (e["kind"] == "expire") out.push_back(e);
+    }
+    return out;
+  };
+  auto preview = expiry_in_history("B2");
+  ASSERT_EQ(preview.size(), 1u);
+  EXPECT_EQ(preview[0]["branch"], "B1");
+  EXPECT_EQ(preview[0]["id"], "expire:B1/B1-1/earn");
   call("B1", {{"type", "points.adjust"}, {"at", later}, {"customer", "card:7"}, {"points", 1},
               {"reason", "t"}});
   converge();
@@ -335,6 +348,10 @@ TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
   size_t expiries = 0;
   for (const auto& e : entry_set("B2")) expiries += e.rfind("expire:", 0) == 0;
   EXPECT_EQ(expiries, 1u);
+  auto written = expiry_in_history("B2");  // the entry B1 wrote, shown once, as previewed
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0]["branch"], preview[0]["branch"]);
+  EXPECT_EQ(written[0]["id"], preview[0]["id"]);
 }
 
 TEST_F(SyncApplyTest, OfflineRedemptionIsCappedPerCustomerPerDay) {

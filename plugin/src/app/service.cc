@@ -462,11 +462,12 @@ class Service::Run {
                                                  e.business_at, e.expires_at, e.reason});
     }
     // Read-only, like balance.query: lots expired by `at` that no write has expired yet
-    // appear as the expiry entries touch() will write (rule 6), in business-time order.
+    // appear as the expiry entries their owner will write (rule 6), in business-time order:
+    // touch() here, with this request's branch, or the branch that wrote the credit.
     for (const auto& lot : domain::expired_lots(tx_.open_lots(acct->account_id), h_.at)) {
       if ((from && lot.expires_at.unix_ms < *from) || (to && lot.expires_at.unix_ms > *to)) continue;
-      domain::HistoryEntry e{domain::expiry_entry_id(lot.lot_id), "expire", -lot.remaining, h_.branch, "",
-                             lot.expires_at, std::nullopt, ""};
+      domain::HistoryEntry e{domain::expiry_entry_id(lot.lot_id), "expire", -lot.remaining,
+                             other_owner(lot).value_or(h_.branch), "", lot.expires_at, std::nullopt, ""};
       auto pos = std::upper_bound(out.entries.begin(), out.entries.end(), e,
                                   [](const auto& a, const auto& b) { return a.at < b.at; });
       out.entries.insert(pos, std::move(e));
@@ -563,10 +564,7 @@ class Service::Run {
     for (const domain::Lot& lot : domain::expired_lots(tx_.open_lots(a.account_id), h_.at)) {
       // Expiry authority (docs/sync.md): only the branch that wrote the credit expires its
       // lot; the others apply that entry when it arrives.
-      if (auto credit_entry = tx_.find_entry(lot.lot_id);
-          credit_entry && credit_entry->origin_branch != s_.branch) {
-        continue;
-      }
+      if (other_owner(lot)) continue;
       EntryRow e = entry(a, "expire", -lot.remaining, "", lot.lot_id, "");
       e.entry_id = domain::expiry_entry_id(lot.lot_id);
       e.business_at = lot.expires_at;
@@ -576,6 +574,13 @@ class Service::Run {
     for (const Hold& h : tx_.active_holds_of_account(a.account_id)) {
       if (lapsed(h)) tx_.resolve_hold(h.hold_id, "expired", now_ms_);
     }
+  }
+
+  // The branch that wrote the lot's credit when it is not this one: that branch expires it.
+  std::optional<std::string> other_owner(const domain::Lot& lot) {
+    auto credit_entry = tx_.find_entry(lot.lot_id);
+    if (!credit_entry || credit_entry->origin_branch == s_.branch) return std::nullopt;
+    return credit_entry->origin_branch;
   }
 
   bool lapsed(const Hold& h) const {
