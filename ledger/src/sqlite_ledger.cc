@@ -1236,9 +1236,13 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
     std::error_code ec;
     const std::filesystem::path file(options.path);
     const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+    std::error_code dir_ec;
+    const bool dir_exists = std::filesystem::exists(dir, dir_ec);
     if (std::filesystem::is_directory(file, ec)) {
       msg = "it is a directory; plugin.db names the ledger file inside one, e.g. " + (file / "ledger.db").string();
-    } else if (!std::filesystem::exists(dir, ec)) {
+    } else if (!dir_exists && dir_ec == std::errc::permission_denied) {
+      msg = "this user may not look into " + dir.string() + " (permission denied on a directory of the path)";
+    } else if (!dir_exists) {
       msg = "its directory " + dir.string() + " does not exist (the installer creates it; or create it)";
     } else if (!std::filesystem::is_directory(dir, ec)) {
       msg = dir.string() + " is not a directory";

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -38,6 +41,38 @@ void expect_failure(F f, ErrorCode code, const std::string& text = "") {
     EXPECT_EQ(e.code(), code) << e.what();
     EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
   }
+}
+
+// The message of SqliteLedger::open(o) as an unprivileged user sees it: in a child process
+// that drops to `nobody` when the tests run as root (for whom every directory is writable).
+std::string open_failure_as_unprivileged_user(const LedgerOptions& o) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string out;
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
+      out = "could not drop to nobody";
+    } else {
+      try {
+        SqliteLedger::open(o);
+        out = "opened";
+      } catch (const StoreFailure& e) {
+        out = std::to_string(static_cast<int>(e.code())) + " " + e.what();
+      }
+    }
+    (void)!write(fds[1], out.data(), out.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string got;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return got;
 }
 
 class LedgerTest : public ::testing::Test {
@@ -207,6 +242,27 @@ TEST_F(LedgerTest, NewerSchemaIsRefused) {
   expect_failure([&] { SqliteLedger::open(opts_); }, ErrorCode::kInternal, "newer");
   EXPECT_EQ(raw_sql("UPDATE meta SET value = 'x' WHERE key = 'schema_version'"), "");
   expect_failure([&] { SqliteLedger::open(opts_); }, ErrorCode::kInternal, "corrupt");
+}
+
+TEST_F(LedgerTest, UnopenableForThisUserSaysWhy) {
+  const std::string kUnavailable = std::to_string(static_cast<int>(ErrorCode::kUnavailable)) + " ";
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);  // mkdtemp's 0700 would hide everything below
+  const std::string read_only_dir = dir_ + "/read-only";
+  const std::string closed_dir = dir_ + "/closed";
+  ASSERT_TRUE(fs::create_directory(read_only_dir));
+  ASSERT_TRUE(fs::create_directories(closed_dir + "/inner"));
+  ASSERT_EQ(chmod(read_only_dir.c_str(), 0555), 0);
+  ASSERT_EQ(chmod(closed_dir.c_str(), 0), 0);
+  LedgerOptions o = opts_;
+  o.path = read_only_dir + "/ledger.db";
+  EXPECT_EQ(open_failure_as_unprivileged_user(o),
+            kUnavailable + "cannot open the ledger: unable to open database file (" + read_only_dir +
+                " is not writable by this user)");
+  o.path = closed_dir + "/inner/ledger.db";
+  EXPECT_EQ(open_failure_as_unprivileged_user(o),
+            kUnavailable + "cannot open the ledger: this user may not look into " + closed_dir +
+                "/inner (permission denied on a directory of the path)");
+  for (const auto& d : {read_only_dir, closed_dir}) ASSERT_EQ(chmod(d.c_str(), 0755), 0);  // for TearDown
 }
 
 TEST_F(LedgerTest, UnopenableAndCorruptFiles) {
