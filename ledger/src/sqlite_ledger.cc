@@ -440,7 +440,7 @@ class SqliteTx final : public app::LedgerTx {
   using S = SqliteLedger::Stmt;
 
  public:
-  SqliteTx(SqliteLedger& l, bool write) : l_(l), write_(write) {
+  SqliteTx(SqliteLedger& l, bool write, bool bulk = false) : l_(l), write_(write) {
     if (!write) {
       lock_ = std::unique_lock(l_.mu_);
       l_.stats_.reads.fetch_add(1, std::memory_order_relaxed);
@@ -477,7 +477,8 @@ class SqliteTx final : public app::LedgerTx {
     l_.stmt(S::kBeginImmediate).run();
     l_.group_open_ = true;
     l_.redo_payload_.clear();
-    l_.redo_capture_ = l_.redo_ != nullptr;
+    l_.redo_capture_ = l_.redo_ != nullptr && (bulk || l_.options_.redo_min_bytes == 0);
+    l_.group_changes_ = sqlite3_total_changes64(l_.db_);
     group_ = ++l_.group_id_;
     l_.group_members_ = 1;
     l_.group_began_ = std::chrono::steady_clock::now();
@@ -1423,7 +1424,11 @@ void SqliteLedger::end_group() {
       if (by_redo) write_redo();
       const auto began = std::chrono::steady_clock::now();
       stmt(Stmt::kCommit).run();
-      if (redo_ && !by_redo && !redo_payload_.empty()) sync_wal();
+      const bool wrote = !redo_payload_.empty() || sqlite3_total_changes64(db_) != group_changes_;
+      if (redo_ && !by_redo && wrote) {
+        sync_wal();
+        stats_.wal_syncs.fetch_add(1, std::memory_order_relaxed);
+      }
       stats_.commits.fetch_add(1, std::memory_order_relaxed);
       raise_max(stats_.max_commit_us, micros_since(began));
       if (redo_written_offset_ >= 0) {
@@ -1499,6 +1504,7 @@ SqliteLedger::Stats SqliteLedger::stats() const {
   s.max_foreground_checkpoint_us = stats_.max_foreground_checkpoint_us.load(std::memory_order_relaxed);
   s.max_wal_pages = stats_.max_wal_pages.load(std::memory_order_relaxed);
   s.redo_records = stats_.redo_records.load(std::memory_order_relaxed);
+  s.wal_syncs = stats_.wal_syncs.load(std::memory_order_relaxed);
   s.max_redo_write_us = stats_.max_redo_write_us.load(std::memory_order_relaxed);
   s.redo_rotations = stats_.redo_rotations.load(std::memory_order_relaxed);
   s.redo_replayed = stats_.redo_replayed.load(std::memory_order_relaxed);
@@ -1750,9 +1756,13 @@ SqliteLedger::~SqliteLedger() {
   if (db_) sqlite3_close_v2(db_);
 }
 
-std::unique_ptr<app::LedgerTx> SqliteLedger::begin_write() {
+std::unique_ptr<app::LedgerTx> SqliteLedger::begin_write() { return begin_write_tx(/*bulk=*/false); }
+
+std::unique_ptr<app::LedgerTx> SqliteLedger::begin_bulk_write() { return begin_write_tx(/*bulk=*/true); }
+
+std::unique_ptr<app::LedgerTx> SqliteLedger::begin_write_tx(bool bulk) {
   if (options_.read_only) throw StoreFailure(ErrorCode::kUnavailable, "the ledger is open read-only");
-  return std::make_unique<SqliteTx>(*this, true);
+  return std::make_unique<SqliteTx>(*this, true, bulk);
 }
 
 std::unique_ptr<app::LedgerTx> SqliteLedger::begin_read() { return std::make_unique<SqliteTx>(*this, false); }

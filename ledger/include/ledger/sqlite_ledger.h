@@ -64,7 +64,10 @@ struct LedgerOptions {
   // redo_min_bytes is made durable by the redo log (one record and fdatasync,
   // ledger/src/redo_log.h) instead of an fsync of the WAL it wrote; a smaller one by an
   // fsync of the WAL right after its COMMIT, as SQLite's FULL does. false: SQLite's own
-  // FULL. Either way a commit acknowledged survives a power cut.
+  // FULL. Either way a commit acknowledged survives a power cut. Only bulk writes
+  // (begin_bulk_write) record their statements, unless redo_min_bytes is 0: recording a
+  // request's (bound values copied, statement by statement) cost 3-10 % of a full sale's
+  // p50 for a payload that was then dropped (docs/performance.md).
   bool redo_log = true;
   // 64 KiB: the sync client's batches of remote entries (hundreds of KiB) take the redo
   // log, a POS request (1-3 KiB) does not. Measured (docs/performance.md, "Redo log"):
@@ -177,6 +180,9 @@ class SqliteLedger final : public app::LedgerStore {
   // BEGIN IMMEDIATE (kUnavailable "ledger busy" past busy_timeout_ms; kUnavailable on a
   // read-only ledger). The transaction rolls back when destroyed without commit().
   std::unique_ptr<app::LedgerTx> begin_write() override;
+  // As begin_write; in redo mode its statements are recorded, since a bulk write may reach
+  // redo_min_bytes (a request's never does: its group is made durable by an fsync of the WAL).
+  std::unique_ptr<app::LedgerTx> begin_bulk_write() override;
   // BEGIN (deferred): a consistent snapshot; commit() ends it.
   std::unique_ptr<app::LedgerTx> begin_read() override;
   // Own short write transaction; keeps at most quarantine_max_rows rows (oldest dropped).
@@ -210,6 +216,7 @@ class SqliteLedger final : public app::LedgerStore {
     int64_t max_foreground_checkpoint_us = 0;
     int64_t max_wal_pages = 0;            // the largest WAL seen at a commit
     uint64_t redo_records = 0;            // redo mode: records written (one per group)
+    uint64_t wal_syncs = 0;               // redo mode: groups made durable by an fsync of the WAL
     int64_t max_redo_write_us = 0;        // the slowest record write + fdatasync
     uint64_t redo_rotations = 0;          // times the redo log started over (a WAL fsync)
     uint64_t redo_replayed = 0;           // records re-run at open (after a power cut)
@@ -264,6 +271,7 @@ class SqliteLedger final : public app::LedgerStore {
   void ensure_redo_id();      // at open in redo mode: meta.redo_next exists and is durable
   void write_redo();          // in end_group, before COMMIT
   void sync_wal();            // fdatasync of the WAL: every commit so far is durable
+  std::unique_ptr<app::LedgerTx> begin_write_tx(bool bulk);
   void start_checkpointer();
   void checkpointer_loop();
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
@@ -316,6 +324,7 @@ class SqliteLedger final : public app::LedgerStore {
     std::atomic<int64_t> max_foreground_checkpoint_us{0};
     std::atomic<int64_t> max_wal_pages{0};
     std::atomic<uint64_t> redo_records{0};
+    std::atomic<uint64_t> wal_syncs{0};
     std::atomic<int64_t> max_redo_write_us{0};
     std::atomic<uint64_t> redo_rotations{0};
     std::atomic<uint64_t> redo_replayed{0};
@@ -327,7 +336,8 @@ class SqliteLedger final : public app::LedgerStore {
   // Redo mode (see ledger/src/redo_log.h); all under mu_.
   std::unique_ptr<RedoLog> redo_;   // null: SQLite's own durability
   std::string redo_payload_;        // the open group's write statements
-  bool redo_capture_ = false;       // a write group is open in redo mode
+  bool redo_capture_ = false;       // the open write group records its statements
+  int64_t group_changes_ = 0;       // sqlite3_total_changes64 when the group began
   int64_t redo_next_seq_ = 1;       // meta.redo_next: the next record's number and offset,
   int64_t redo_next_offset_ = 0;    // and the log's id
   uint64_t redo_log_id_ = 0;

@@ -234,6 +234,9 @@ class LedgerStore {
   virtual ~LedgerStore() = default;
   // BEGIN IMMEDIATE; retries SQLITE_BUSY up to busy_timeout, then StoreFailure kUnavailable.
   virtual std::unique_ptr<LedgerTx> begin_write() = 0;
+  // The same, for a write of many entries at once (remote entries applied by sync, the
+  // expiry sweep): a store may make those durable differently from a request's few rows.
+  virtual std::unique_ptr<LedgerTx> begin_bulk_write() { return begin_write(); }
   // A read transaction (BEGIN DEFERRED); commit() just ends it.
   virtual std::unique_ptr<LedgerTx> begin_read() = 0;
   // Keeps a malformed request (own small transaction; trims the table to its cap).

@@ -255,7 +255,7 @@ ApplyCounts apply_remote_batch(LedgerStore& store, const config::Settings& setti
 ApplyCounts apply_remote_frames(LedgerStore& store, const config::Settings& settings,
                                 const Clock& clock, const std::vector<RemoteFrame>& frames) {
   ApplyCounts counts;
-  auto tx = store.begin_write();
+  auto tx = store.begin_bulk_write();
   Applier a(*tx, settings, clock.now_ms());
   int64_t to_offset = 0;
   const RemoteFrame* last = nullptr;  // the last frame with entries
@@ -276,7 +276,7 @@ ApplyCounts apply_own_recovered(LedgerStore& store, const config::Settings& sett
                                 const Clock& clock, const std::vector<EntryRow>& entries,
                                 int64_t next_seq) {
   ApplyCounts counts;
-  auto tx = store.begin_write();
+  auto tx = store.begin_bulk_write();
   Applier a(*tx, settings, clock.now_ms(), /*own=*/true);
   for (const EntryRow& e : entries) a.apply(e, counts);
   SyncState st = tx->sync_state(kHubPeer);
@@ -290,7 +290,7 @@ ApplyCounts apply_own_recovered(LedgerStore& store, const config::Settings& sett
 int64_t expire_due_lots(LedgerStore& store, const config::Settings& settings, const Clock& clock,
                         int64_t limit) {
   const int64_t now = clock.now_ms();
-  auto tx = store.begin_write();
+  auto tx = store.begin_bulk_write();
   int64_t expired = 0;
   for (const domain::Lot& lot : tx->due_lots(now, settings.branch, limit)) {
     const std::string id = domain::expiry_entry_id(lot.lot_id);
