@@ -429,11 +429,15 @@ TEST_F(ServiceTest, AnAtWhoseExpiryWouldPassTheYear9999IsRefused) {
   EXPECT_EQ(fits["expires_at"], "9999-12-31T10:00:00Z");
 }
 
-TEST_F(ServiceTest, TransfersAreForbiddenUnlessAllowed) {
+TEST_F(ServiceTest, TransfersAreRefusedUnlessAllowed) {
   sale("card:1", "100.00", kAt);
   call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:2"}});
   json t = {{"type", "points.transfer"}, {"id", "t1"}, {"at", kAt}, {"from", "card:1"}, {"to", "card:2"}, {"points", 20}};
-  EXPECT_EQ(call(t, 11)["error"]["code"], "forbidden");
+  const json refused = call(t, 2);
+  EXPECT_EQ(refused["error"]["code"], "invalid_event");
+  EXPECT_EQ(refused["error"]["field"], "type");
+  EXPECT_NE(refused["error"]["message"].get<std::string>().find("allow_transfers"), std::string::npos);
+  EXPECT_EQ(count("SELECT count(*) FROM quarantine WHERE error_code = 'invalid_event'"), 1);
   std::string toml = kBaseConfig;
   toml.replace(toml.find("hold_minutes"), 0, "allow_transfers = true\n");
   open(toml);

@@ -61,7 +61,8 @@ extern "C" {
 #define LOYALTY_ERR_INTERNAL 8            /* "internal": a defect on our side; it is logged */
 #define LOYALTY_ERR_INVALID_CONFIG 9      /* "invalid_config": loyalty_open's file is wrong */
 #define LOYALTY_ERR_INVALID_ARGUMENT 10   /* "invalid_argument": a NULL pointer passed */
-#define LOYALTY_ERR_FORBIDDEN 11          /* "forbidden": refused by configuration */
+#define LOYALTY_ERR_FORBIDDEN 11          /* "forbidden": loyaltyd's token and admin checks;
+                                             loyalty_handle does not return it */
 
 typedef struct loyalty_plugin loyalty_plugin; /* opaque */
 

@@ -30,8 +30,7 @@ constexpr size_t kQuarantineHeadBytes = 64 * 1024;
 // Business outcomes that are answers, not malformed input: they are stored with the request
 // id so that a retry gets the same answer.
 bool is_business_error(ErrorCode c) {
-  return c == ErrorCode::kInsufficientPoints || c == ErrorCode::kNotFound ||
-         c == ErrorCode::kForbidden || c == ErrorCode::kConflict;
+  return c == ErrorCode::kInsufficientPoints || c == ErrorCode::kNotFound || c == ErrorCode::kConflict;
 }
 
 Error not_found(const std::string& field, const std::string& ref) {
@@ -498,8 +497,11 @@ class Service::Run {
 
   Result<domain::Response> on(const domain::PointsTransfer& t) {
     if (!p_.allow_transfers) {
-      return domain::make_error(ErrorCode::kForbidden, "type",
-                                "transfers are disabled (program.allow_transfers = false)");
+      // A request this program does not take: invalid_event, one of the contract's codes
+      // (kept in the quarantine like any refused input, and not recorded under its id, so a
+      // retry after the admin allows transfers goes through).
+      return domain::make_error(ErrorCode::kInvalidEvent, "type",
+                                "points.transfer is disabled in this program (program.allow_transfers = false)");
     }
     auto from = tx_.find_account_by_ref(t.from);
     if (!from) return not_found("from", t.from);
