@@ -255,7 +255,9 @@ TEST_F(LedgerTest, UnopenableForThisUserSaysWhy) {
   ASSERT_EQ(chmod(closed_dir.c_str(), 0), 0);
   LedgerOptions o = opts_;
   o.path = read_only_dir + "/ledger.db";
-  EXPECT_EQ(open_failure_as_unprivileged_user(o),
+  const std::string first = open_failure_as_unprivileged_user(o);
+  if (first == "could not drop to nobody") GTEST_SKIP() << "this root may not change its user (no CAP_SETUID)";
+  EXPECT_EQ(first,
             kUnavailable + "cannot open the ledger: unable to open database file (" + read_only_dir +
                 " is not writable by this user)");
   o.path = closed_dir + "/inner/ledger.db";
