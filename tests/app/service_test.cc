@@ -230,6 +230,39 @@ TEST_F(ServiceTest, ReleaseAndVoidOfAnOpenTicketFreeTheHold) {
   EXPECT_EQ(balance("card:1", kAt)["available"], 500);
 }
 
+TEST_F(ServiceTest, ReleaseAndVoidMayNameTheCustomerAndMustThenBeTheirs) {
+  sale("card:1", "1000.00", kAt, "cash", "S1");
+  sale("card:2", "1000.00", kAt, "cash", "S2");
+  auto hold = [&](const std::string& ticket) {
+    return call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                 {"ticket", ticket}, {"amount", "10.00"}})["hold"];
+  };
+  const json h1 = hold("P1");
+  json release = {{"type", "points.release"}, {"at", kAt}, {"hold", h1}, {"customer", "card:2"}};
+  release["id"] = next_id();
+  EXPECT_EQ(call(release, 2)["error"]["field"], "customer");  // card:2 does not own it
+  release["id"] = next_id();
+  release["customer"] = "card:404";
+  EXPECT_EQ(call(release, 6)["error"]["field"], "customer");
+  EXPECT_EQ(balance("card:1", kAt)["available"], 400);  // still held
+  release["id"] = next_id();
+  release["customer"] = "card:1";
+  EXPECT_EQ(call(release)["points"], 100);
+  hold("P2");
+  json by_ticket = {{"type", "points.release"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P2"}, {"customer", "card:2"}};
+  EXPECT_EQ(call(by_ticket, 2)["error"]["field"], "customer");
+  // A void names the sale's customer, or none; another one changes nothing.
+  json v = {{"type", "sale.voided"}, {"id", next_id()}, {"at", kAt}, {"ticket", "S2"}, {"customer", "card:1"}};
+  EXPECT_EQ(call(v, 2)["error"]["message"], "ticket S2 is not this customer's");
+  EXPECT_EQ(balance("card:2", kAt)["balance"], 500);
+  v["id"] = next_id();
+  v["customer"] = "card:2";
+  EXPECT_EQ(call(v)["clawed_back"], 500);
+  json open_ticket = {{"type", "sale.voided"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P2"}, {"customer", "card:1"}};
+  EXPECT_EQ(call(open_ticket)["released"].size(), 1u);
+  EXPECT_EQ(balance("card:1", kAt)["available"], 500);
+}
+
 TEST_F(ServiceTest, VoidOfACompletedSaleReversesIt) {
   sale("card:1", "100.00", kAt, "cash", "S1");
   auto v = call({{"type", "sale.voided"}, {"id", next_id()}, {"at", kAt}, {"ticket", "S1"}});

@@ -327,9 +327,13 @@ class Service::Run {
     if (!r.hold.empty()) {
       auto h = tx_.find_hold(r.hold);
       if (!h) return domain::make_error(ErrorCode::kNotFound, "hold", "no hold '" + r.hold + "'");
+      if (auto owner = check_owner(r.customer, h->account_id, "hold " + r.hold); !owner) return owner.error();
       if (h->status == "active") holds.push_back(*h);
     } else {
       holds = tx_.active_holds_of_ticket(h_.branch, r.ticket);
+    }
+    for (const Hold& h : holds) {
+      if (auto owner = check_owner(r.customer, h.account_id, "ticket " + r.ticket); !owner) return owner.error();
     }
     for (const Hold& h : holds) {
       tx_.resolve_hold(h.hold_id, "released", now_ms_);
@@ -342,11 +346,18 @@ class Service::Run {
   Result<domain::Response> on(const domain::SaleVoided& v) {
     domain::VoidResponse out;
     out.ticket = v.ticket;
-    for (const Hold& h : tx_.active_holds_of_ticket(h_.branch, v.ticket)) {
+    const auto holds = tx_.active_holds_of_ticket(h_.branch, v.ticket);
+    auto sale = tx_.find_sale(h_.branch, v.ticket);
+    for (const Hold& h : holds) {
+      if (auto owner = check_owner(v.customer, h.account_id, "ticket " + v.ticket); !owner) return owner.error();
+    }
+    if (sale && !sale->voided) {
+      if (auto owner = check_owner(v.customer, sale->account_id, "ticket " + v.ticket); !owner) return owner.error();
+    }
+    for (const Hold& h : holds) {
       tx_.resolve_hold(h.hold_id, "released", now_ms_);
       out.released.push_back(h.hold_id);
     }
-    auto sale = tx_.find_sale(h_.branch, v.ticket);
     if (sale && !sale->voided) {
       out.reversed_sale = true;
       sale->voided = true;
@@ -576,6 +587,18 @@ class Service::Run {
     for (const Hold& h : tx_.active_holds_of_account(a.account_id)) {
       if (lapsed(h)) tx_.resolve_hold(h.hold_id, "expired", now_ms_);
     }
+  }
+
+  // A release or void that names its customer: `what` (a hold, a ticket's sale or holds)
+  // must belong to that customer's account. No customer named: nothing to check.
+  domain::Status check_owner(const std::string& customer, const std::string& account_id, const std::string& what) {
+    if (customer.empty()) return domain::ok_status();
+    auto acct = tx_.find_account_by_ref(customer);
+    if (!acct) return not_found("customer", customer);
+    if (acct->account_id != account_id) {
+      return domain::make_error(ErrorCode::kInvalidEvent, "customer", what + " is not this customer's");
+    }
+    return domain::ok_status();
   }
 
   // The branch that wrote the lot's credit when it is not this one: that branch expires it.

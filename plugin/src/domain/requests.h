@@ -53,13 +53,15 @@ struct PointsAuthorize {
 
 struct PointsRelease {
   RequestHeader h;
-  std::string hold;    // release this hold, or
-  std::string ticket;  // every active hold of this ticket
+  std::string hold;      // release this hold, or
+  std::string ticket;    // every active hold of this ticket
+  std::string customer;  // optional: when given, the holds must be this customer's
 };
 
 struct SaleVoided {
   RequestHeader h;
   std::string ticket;
+  std::string customer;  // optional: when given, the ticket's sale and holds must be theirs
 };
 
 struct RefundLine {

@@ -596,7 +596,8 @@ bool read_authorize(Fields& f, domain::PointsAuthorize& r) {
 
 bool read_release(Fields& f, domain::PointsRelease& r) {
   if (!f.identifier("hold", Need::kOptional, r.hold) ||
-      !f.identifier("ticket", Need::kOptional, r.ticket)) {
+      !f.identifier("ticket", Need::kOptional, r.ticket) ||
+      !f.identifier("customer", Need::kOptional, r.customer)) {
     return false;
   }
   if (r.hold.empty() && r.ticket.empty())
@@ -605,7 +606,8 @@ bool read_release(Fields& f, domain::PointsRelease& r) {
 }
 
 bool read_void(Fields& f, domain::SaleVoided& r) {
-  return f.identifier("ticket", Need::kRequired, r.ticket);
+  return f.identifier("ticket", Need::kRequired, r.ticket) &&
+         f.identifier("customer", Need::kOptional, r.customer);
 }
 
 bool read_upsert(Fields& f, Error& err, domain::CustomerUpsert& r) {

@@ -82,10 +82,12 @@ struct BodyWriter {
     header(w, "points.release", r.h);
     text(w, "hold", r.hold);
     text(w, "ticket", r.ticket);
+    text(w, "customer", r.customer);
   }
   void operator()(const domain::SaleVoided& r) {
     header(w, "sale.voided", r.h);
     w.field("ticket", r.ticket);
+    text(w, "customer", r.customer);
   }
   void operator()(const domain::RefundCompleted& r) {
     header(w, "refund.completed", r.h);
