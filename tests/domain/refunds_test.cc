@@ -110,6 +110,25 @@ TEST(RefundRule7, FullRefundClawsBackExactlyWhatWasEarned) {
   EXPECT_EQ(rec2.clawed_back, rec2.earned);
 }
 
+// Two branches cut off from each other refunded the same line (docs/sync.md, "Refunds across
+// branches"): the merged record has a line refunded past its amount. A later refund still
+// claws back nothing past what the sale earned, and a line counts at most its amount.
+TEST(RefundRule7, ALineRefundedTwiceByTwoBranchesNeverLetsAClawbackPassTheEarning) {
+  const auto p = example_program();
+  auto rec = record_of(p, mixed_sale());
+  ASSERT_EQ(rec.earned, Points(61));
+  rec.lines[0].refunded = money("199.98");  // line 1 (99.99) refunded at both branches
+  rec.clawed_back = Points(61);             // the owner capped the merged clawbacks
+  EXPECT_EQ(apply(rec, refund({by_amount(2, "12.34")})).clawback, Points(0));
+  EXPECT_EQ(apply(rec, refund({by_amount(3, "7.77")})).clawback, Points(0));
+  EXPECT_EQ(rec.clawed_back, Points(61));
+  // Before the cap arrived: what is left to claw back counts line 1 once.
+  auto early = record_of(p, mixed_sale());
+  early.lines[0].refunded = money("199.98");
+  early.clawed_back = Points(0);
+  EXPECT_EQ(apply(early, refund({by_amount(2, "12.34"), by_amount(3, "7.77")})).clawback, Points(61));
+}
+
 TEST(RefundRule7, FullRefundByQuantityOrWithoutLineNumbers) {
   const auto p = example_program();
   auto s = mixed_sale();

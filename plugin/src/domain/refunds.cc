@@ -15,9 +15,13 @@ std::string line_field(size_t i, const char* name) {
 // would print as equal amounts) is the rounding of earlier qty refunds.
 constexpr int64_t kQtyRoundingSlackMicros = kMicrosPerUnit / 100;
 
+// A line counts at most its whole amount: branches that refunded the same line while cut off
+// from each other can leave `refunded` above it (docs/sync.md, "Refunds across branches").
 i128 refunded_weight(const std::vector<SaleLineRecord>& lines) {
   i128 r = 0;
-  for (const auto& l : lines) r += static_cast<i128>(l.refunded.micros()) * l.percent.micros();
+  for (const auto& l : lines) {
+    r += static_cast<i128>(std::min(l.refunded, l.amount).micros()) * l.percent.micros();
+  }
   return r;
 }
 
@@ -95,7 +99,7 @@ Result<ClawbackDecision> clawback_for_refund(const SaleRecord& sale,
   const i128 w = total_weight(lines);
   if (w <= 0 || sale.earned.value() <= 0) return d;
   const i128 r = refunded_weight(lines);
-  const i128 target = static_cast<i128>(sale.earned.value()) * r / w;  // floor, both ≥ 0
+  const i128 target = static_cast<i128>(sale.earned.value()) * r / w;  // floor, ≤ earned as r ≤ w
   const int64_t claw = static_cast<int64_t>(target) - sale.clawed_back.value();
   d.clawback = Points(std::max<int64_t>(0, claw));
   return d;
