@@ -706,6 +706,24 @@ TEST_F(LedgerTest, VerifyIsCleanThenFindsTampering) {
   EXPECT_EQ(report.entries_checked, 4);
 }
 
+TEST_F(LedgerTest, VerifyHoldsThisBranchsSalesToRule7AndWaitsForOtherBranchesCaps) {
+  auto sale_row = [&](const std::string& branch, const std::string& ticket, int earned, int clawed) {
+    return raw_sql("INSERT INTO sales VALUES ('" + branch + "', '" + ticket + "', 'r', '', '', " +
+                   std::to_string(earned) + ", " + std::to_string(clawed) + ", 0, 0, 0, 0, 0, '')");
+  };
+  EXPECT_EQ(sale_row("B01", "own-ok", 50, 50), "");
+  EXPECT_EQ(sale_row("B02", "theirs", 50, 70), "");  // refunds at two branches, before B02's cap
+  EXPECT_TRUE(verify(*l_).ok()) << verify(*l_).problems.front();
+  EXPECT_EQ(sale_row("B01", "own-over", 50, 51), "");
+  EXPECT_EQ(sale_row("B02", "negative", 50, -1), "");
+  auto report = verify(*l_);
+  std::string all;
+  for (const auto& p : report.problems) all += p + "\n";
+  EXPECT_NE(all.find("sale B01/own-over: clawed back 51 of 50 earned"), std::string::npos) << all;
+  EXPECT_NE(all.find("sale B02/negative: clawed back -1 of 50 earned"), std::string::npos) << all;
+  EXPECT_EQ(report.problems.size(), 2u) << all;
+}
+
 TEST_F(LedgerTest, WritersFromFourThreadsAreSerialised) {
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t) {

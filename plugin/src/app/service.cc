@@ -437,12 +437,15 @@ class Service::Run {
     out.customer = q.customer;
     out.account = acct->account_id;
     out.category = acct->category;
-    // Read-only: what expiry and lapsed holds will do at `at`, without writing it.
+    // Read-only: what expiry and lapsed holds will do at `at`, without writing it. As in
+    // touch(), only this branch's own lots: another branch's lot is expired by its owner, by
+    // the points its own ledger has left in it (docs/sync.md, "Expiry authority"), which
+    // this ledger cannot know.
     const auto lots = tx_.open_lots(acct->account_id);
     Points expired{0};
     for (const auto& lot : lots) {
       if (lot.expires_at <= h_.at) {
-        expired += lot.remaining;
+        if (!other_owner(lot)) expired += lot.remaining;
       } else if (out.expiring.size() < 3) {
         out.expiring.push_back(domain::ExpiringPoints{lot.remaining, lot.expires_at});
       }
@@ -471,13 +474,14 @@ class Service::Run {
       out.entries.push_back(domain::HistoryEntry{e.entry_id, e.kind, e.points, e.branch, e.ticket,
                                                  e.business_at, e.expires_at, e.reason});
     }
-    // Read-only, like balance.query: lots expired by `at` that no write has expired yet
-    // appear as the expiry entries their owner will write (rule 6), in business-time order:
-    // touch() here, with this request's branch, or the branch that wrote the credit.
+    // Read-only, like balance.query: this branch's own lots expired by `at` that no write
+    // has expired yet appear as the expiry entries touch() will write (rule 6), in
+    // business-time order. Another branch's lot shows its expiry once that branch wrote it.
     for (const auto& lot : domain::expired_lots(tx_.open_lots(acct->account_id), h_.at)) {
       if ((from && lot.expires_at.unix_ms < *from) || (to && lot.expires_at.unix_ms > *to)) continue;
-      domain::HistoryEntry e{domain::expiry_entry_id(lot.lot_id), "expire", -lot.remaining,
-                             other_owner(lot).value_or(h_.branch), "", lot.expires_at, std::nullopt, ""};
+      if (other_owner(lot)) continue;
+      domain::HistoryEntry e{domain::expiry_entry_id(lot.lot_id), "expire", -lot.remaining, h_.branch, "",
+                             lot.expires_at, std::nullopt, ""};
       auto pos = std::upper_bound(out.entries.begin(), out.entries.end(), e,
                                   [](const auto& a, const auto& b) { return a.at < b.at; });
       out.entries.insert(pos, std::move(e));
@@ -684,6 +688,8 @@ class Service::Run {
     value = domain::value_of(p_, a.balance);
     for (const auto& lot : tx_.open_lots(a.account_id)) {
       if (expiring.size() >= 3) break;
+      // Past its expiry and still open: another branch's lot, which that branch expires.
+      if (lot.expires_at <= h_.at) continue;
       expiring.push_back(domain::ExpiringPoints{lot.remaining, lot.expires_at});
     }
   }

@@ -95,6 +95,7 @@ class Applier {
           }
         }
         sale->clawed_back += Points(facts.target);
+        cap_clawbacks(*sale, e, counts);
         tx_.put_sale(*sale);
       }
     }
@@ -103,6 +104,7 @@ class Applier {
         sale->voided = true;
         if (e.kind == "void_clawback") sale->clawed_back += -e.points;
         if (e.kind == "void_restore") sale->restored += e.points;
+        cap_clawbacks(*sale, e, counts);
         tx_.put_sale(*sale);
       }
     }
@@ -156,6 +158,50 @@ class Applier {
       tx_.append_entry(r, alloc, std::nullopt);
       ++counts.corrections;
     }
+  }
+
+  // Rule 7 across branches: refunds of one sale recorded at branches cut off from each other
+  // can claw back more, together, than the sale earned (each branch kept within what it knew
+  // of). The sale's own branch, and only it, gives the excess back when the entry that
+  // crossed arrives: `cap:<that entry's id>`, a refund_correction whose target is minus the
+  // excess, so that every node's sales row ends at clawed_back == earned. Like the welcome
+  // reversal and the unmatched-refund correction, one branch writes it: no double correction.
+  void cap_clawbacks(domain::SaleRecord& sale, const EntryRow& crossed, ApplyCounts& counts) {
+    if (sale.branch != s_.branch || sale.clawed_back <= sale.earned || sale.account_id.empty()) return;
+    auto acct = tx_.find_account(sale.account_id);
+    if (!acct) return;
+    const Points excess = sale.clawed_back - sale.earned;
+    protocol::EntryFacts out;
+    out.is_refund = true;
+    out.matched = true;
+    out.sale_branch = sale.branch;
+    out.sale_ticket = sale.ticket;
+    out.target = -excess.value();
+    EntryRow c;
+    c.entry_id = "cap:" + crossed.entry_id;
+    c.origin_branch = s_.branch;
+    c.account_id = acct->account_id;
+    c.kind = "refund_correction";
+    c.points = excess;
+    // No request of ours wrote it (like the expiry sweep's): no request id.
+    c.branch = s_.branch;
+    c.ticket = sale.ticket;
+    c.ref_entry_id = crossed.entry_id;
+    c.business_at = crossed.business_at;
+    c.expires_at = c.business_at.plus_days(s_.program.expiry_days);
+    c.recorded_at_ms = now_ms_;
+    c.program_version = s_.program.version;
+    c.reason = "refunds of " + sale.branch + "/" + sale.ticket + " at several branches clawed back " +
+               std::to_string(excess.value()) + " more than the sale earned (rule 7)";
+    c.body_hash = protocol::sha256_hex(c.entry_id);
+    c.data = protocol::encode_facts(out);
+    domain::Lot l{c.entry_id, acct->account_id, c.business_at, *c.expires_at, c.points,
+                  domain::lot_remaining_for_credit(acct->balance, c.points)};
+    std::optional<domain::Lot> lot;
+    if (l.remaining > Points(0)) lot = l;
+    tx_.append_entry(c, {}, lot);
+    sale.clawed_back = sale.earned;
+    ++counts.corrections;
   }
 
   // Refunds recorded here before their sale arrived: append the correction so that, in total,
