@@ -297,9 +297,12 @@ class ServiceRandomTest : public ::testing::TestWithParam<uint32_t> {
       EXPECT_EQ(entries(), before) << "seed " << GetParam() << ": a retry wrote: " << body;
       return;
     }
-    static const char* kJunk[] = {"{\"type\":\"sale.completed\",", "[]", "{\"type\":\"sale.completed\",\"id\":\"x\"}",
-                                  "{\"type\":\"refund.completed\",\"id\":\"j\",\"at\":\"2026-01-01T00:00:00Z\","
-                                  "\"ticket\":\"R\",\"lines\":[{\"n\":1,\"amount\":\"-1.00\"}]}"};
+    static const char* kJunk[] = {
+        R"({"type":"sale.completed",)",
+        "[]",
+        R"({"type":"sale.completed","id":"x"})",
+        R"({"type":"refund.completed","id":"j","at":"2026-01-01T00:00:00Z","ticket":"R","lines":[{"n":1,"amount":"-1.00"}]})",
+    };
     const int64_t before = entries();
     const auto out = service_->handle(kJunk[pick(4)]);
     EXPECT_TRUE(out.code == 1 || out.code == 2) << out.json;
