@@ -188,7 +188,9 @@ class Applier {
     c.ticket = sale.ticket;
     c.ref_entry_id = crossed.entry_id;
     c.business_at = crossed.business_at;
-    c.expires_at = c.business_at.plus_days(s_.program.expiry_days);
+    // The points given back are the sale's own, which the refunds should have left in its
+    // lot: they expire with it (rule 6), possibly at once, rather than live longer.
+    c.expires_at = sale.at.plus_days(s_.program.expiry_days);
     c.recorded_at_ms = now_ms_;
     c.program_version = s_.program.version;
     c.reason = "refunds of " + sale.branch + "/" + sale.ticket + " at several branches clawed back " +
