@@ -258,6 +258,23 @@ CREATE TABLE recovered_entries (
 -- The owner-side expiry sweep finds due lots without scanning every lot.
 CREATE INDEX lots_due ON lots(expires_at_ms) WHERE remaining > 0;
 )sql"},
+      {5, "alias_conflicts with its key first",
+       R"sql(
+-- SQLite 3.40's PRAGMA integrity_check (Debian 12) misreads a WITHOUT ROWID table whose
+-- PRIMARY KEY is not its first column: it reports "NULL value in alias_conflicts.ref" for
+-- every row, so verify failed on any branch that had recorded an alias conflict (found by
+-- SyncApplyRandomTest). Same rows, key first.
+CREATE TABLE alias_conflicts_v5 (
+  entry_id        TEXT NOT NULL PRIMARY KEY,
+  ref             TEXT NOT NULL,
+  account_id      TEXT NOT NULL,  -- what the remote entry said
+  kept_account_id TEXT NOT NULL   -- what this ledger keeps
+) STRICT, WITHOUT ROWID;
+INSERT INTO alias_conflicts_v5 (entry_id, ref, account_id, kept_account_id)
+  SELECT entry_id, ref, account_id, kept_account_id FROM alias_conflicts;
+DROP TABLE alias_conflicts;
+ALTER TABLE alias_conflicts_v5 RENAME TO alias_conflicts;
+)sql"},
   };
   return steps;
 }

@@ -672,7 +672,9 @@ TEST_P(SyncApplyRandomTest, RandomDaysConvergeEverywhere) {
       send(b, {{"type", "points.transfer"}, {"from", card}, {"to", "card:" + std::to_string(1 + pick(6))},
                {"points", 1 + pick(50)}});
     } else {
-      send(b, {{"type", "customer.upsert"}, {"customer", card}, {"category", pick(2) == 0 ? "gold" : ""}});
+      json upsert = {{"type", "customer.upsert"}, {"customer", card}, {"category", pick(2) == 0 ? "gold" : ""}};
+      if (pick(2) == 0) upsert["aliases"] = json::array({"phone:" + std::to_string(pick(4))});  // may clash
+      send(b, upsert);
     }
     if (pick(8) == 0) {  // a sync round among the branches that can reach the hub now
       std::set<std::string> online;

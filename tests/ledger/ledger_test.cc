@@ -233,6 +233,25 @@ TEST_F(LedgerTest, MigrationsRunOnceAndVersionIsRecorded) {
   EXPECT_EQ(scalar("SELECT count(*) FROM sync_state"), 1);
 }
 
+TEST_F(LedgerTest, Step5PutsAliasConflictsKeyFirstKeepsItsRowsAndVerifyIsClean) {
+  // A version-4 ledger: alias_conflicts as step 3 made it (key last), with one conflict.
+  l_.reset();
+  EXPECT_EQ(raw_sql("DROP TABLE alias_conflicts;"
+                    "CREATE TABLE alias_conflicts (ref TEXT NOT NULL, account_id TEXT NOT NULL, "
+                    "kept_account_id TEXT NOT NULL, entry_id TEXT NOT NULL PRIMARY KEY) STRICT, WITHOUT ROWID;"
+                    "INSERT INTO alias_conflicts VALUES ('phone:1', 'A-remote', 'A-kept', 'B02/r9/alias/0');"
+                    "UPDATE meta SET value = '4' WHERE key = 'schema_version'"),
+            "");
+  l_ = SqliteLedger::open(opts_);
+  EXPECT_EQ(l_->schema_version(), 5);
+  EXPECT_EQ(text("SELECT name FROM pragma_table_info('alias_conflicts') WHERE cid = 0"), "entry_id");
+  EXPECT_EQ(text("SELECT ref || ' ' || account_id || ' ' || kept_account_id FROM alias_conflicts "
+                 "WHERE entry_id = 'B02/r9/alias/0'"),
+            "phone:1 A-remote A-kept");
+  const auto report = verify(*l_);
+  EXPECT_TRUE(report.ok()) << report.problems.front();  // was: "NULL value in alias_conflicts.ref"
+}
+
 TEST_F(LedgerTest, NewerSchemaIsRefused) {
   l_.reset();
   EXPECT_EQ(raw_sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'"), "");

@@ -44,7 +44,7 @@ namespace loyalty::ledger {
 class RedoLog;
 
 // The newest schema this code knows (the last step of migrations()).
-inline constexpr int64_t kSchemaVersion = 4;
+inline constexpr int64_t kSchemaVersion = 5;
 
 struct LedgerOptions {
   std::string path;
