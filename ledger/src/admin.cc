@@ -229,7 +229,8 @@ std::vector<ReportRow> report(SqliteLedger& ledger, const char* entries_sql, con
 #define LOYALTY_REPORT_SUMS                                                                    \
   "sum(CASE WHEN kind = 'earn' THEN points ELSE 0 END), "                                     \
   "-sum(CASE WHEN kind = 'redeem' THEN points ELSE 0 END), "                                  \
-  "-sum(CASE WHEN kind IN ('clawback', 'void_clawback') THEN points ELSE 0 END), "            \
+  "-sum(CASE WHEN kind IN ('clawback', 'void_clawback', 'refund_correction') THEN points "    \
+  "ELSE 0 END), "                                                                             \
   "sum(CASE WHEN kind IN ('restore', 'void_restore') THEN points ELSE 0 END), "               \
   "-sum(CASE WHEN kind = 'expire' THEN points ELSE 0 END), "                                  \
   "sum(CASE WHEN kind IN ('adjust', 'welcome', 'welcome_reversal', 'transfer_in', "         \
@@ -265,5 +266,13 @@ std::vector<ReportRow> points_report(SqliteLedger& ledger, const std::string& fr
 #undef LOYALTY_REPORT_SUMS
 #undef LOYALTY_ENTRY_DAY
 #undef LOYALTY_SALE_DAY
+
+std::vector<AliasConflict> alias_conflicts(SqliteLedger& ledger) {
+  ScanConnection c(ledger);
+  auto q = c.query("SELECT entry_id, ref, account_id, kept_account_id FROM alias_conflicts ORDER BY ref, entry_id");
+  std::vector<AliasConflict> out;
+  while (q.step()) out.push_back({q.text(0), q.text(1), q.text(2), q.text(3)});
+  return out;
+}
 
 }  // namespace loyalty::ledger

@@ -10,6 +10,7 @@
 #include "app/customers.h"
 #include "cli_support.h"
 #include "domain/time.h"
+#include "ledger/admin.h"
 #include "ledger/program_store.h"
 
 namespace loyalty::cli {
@@ -111,7 +112,8 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
       "  loyaltyctl customers alias card:4000123 phone:5512345678\n"
       "  loyaltyctl customers merge card:4000999 card:4000123   (the first goes into the second)\n"
       "  loyaltyctl customers export card:4000123 > ana.json     (the customer asked for it)\n"
-      "  loyaltyctl customers erase card:4000123 --yes            (personal data; amounts stay)");
+      "  loyaltyctl customers erase card:4000123 --yes            (personal data; amounts stay)\n"
+      "  loyaltyctl customers conflicts                          (references two branches gave to two accounts)");
   auto actor = [o](CLI::App* sub) {
     sub->add_option("--actor", o->actor, "who (default: $SUDO_USER or $USER)");
   };
@@ -214,6 +216,39 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
     std::cout << "merged: " << r->points_moved << " points in " << r->lots_moved << " lots, "
               << r->refs_moved << " references; " << r->to_account << " balance " << r->to_balance
               << "\n";
+  });
+
+  auto* conflicts = customers->add_subcommand(
+      "conflicts", "references another branch gave to another account (sync left them as they were)");
+  conflicts->add_flag("--json", o->as_json, "print JSON");
+  conflicts->footer(
+      "A branch that enrolled a reference offline may give it to a new account while another\n"
+      "branch already had it on an account of its own; sync never re-points a reference, so the\n"
+      "remote account is listed here for an operator to merge (or leave).\n"
+      "Example: loyaltyctl customers conflicts --json");
+  conflicts->callback([&config, o] {
+    auto rt = open_runtime(config);
+    const auto rows = ledger::alias_conflicts(static_cast<ledger::SqliteLedger&>(*rt->store()));
+    if (o->as_json) {
+      json out = json::array();
+      for (const auto& c : rows) {
+        out.push_back({{"ref", c.ref}, {"remote_account", c.account_id}, {"kept_account", c.kept_account_id},
+                       {"entry", c.entry_id}});
+      }
+      std::cout << out.dump(2) << "\n";
+      return;
+    }
+    if (rows.empty()) {
+      std::cout << "no reference conflicts\n";
+      return;
+    }
+    std::cout << "reference              kept account                   remote account                 entry\n";
+    for (const auto& c : rows) {
+      std::cout << c.ref << std::string(c.ref.size() < 23 ? 23 - c.ref.size() : 1, ' ') << c.kept_account_id
+                << std::string(c.kept_account_id.size() < 31 ? 31 - c.kept_account_id.size() : 1, ' ')
+                << c.account_id << std::string(c.account_id.size() < 31 ? 31 - c.account_id.size() : 1, ' ')
+                << c.entry_id << "\n";
+    }
   });
 
   auto* exp = customers->add_subcommand(

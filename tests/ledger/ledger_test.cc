@@ -250,6 +250,12 @@ TEST_F(LedgerTest, Step5PutsAliasConflictsKeyFirstKeepsItsRowsAndVerifyIsClean) 
             "phone:1 A-remote A-kept");
   const auto report = verify(*l_);
   EXPECT_TRUE(report.ok()) << report.problems.front();  // was: "NULL value in alias_conflicts.ref"
+  const auto listed = alias_conflicts(*l_);  // what `loyaltyctl customers conflicts` prints
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].ref, "phone:1");
+  EXPECT_EQ(listed[0].account_id, "A-remote");
+  EXPECT_EQ(listed[0].kept_account_id, "A-kept");
+  EXPECT_EQ(listed[0].entry_id, "B02/r9/alias/0");
 }
 
 TEST_F(LedgerTest, NewerSchemaIsRefused) {
@@ -1010,7 +1016,9 @@ TEST_F(LedgerTest, PointsReportSumsByBusinessDayAndBranch) {
     e = entry("r8", a1, "earn", 6, next);
     e.branch = "B02";  // a sale of branch B02 handled here
     credit(*tx, e);
-    for (const char* id : {"r6", "r7"}) tx->put_request("B01", id, app::StoredRequest{kHash, 0, "{}"}, 0);
+    e = entry("r9", a1, "refund_correction", 2, next);  // gives back 2 of the 5 clawed back
+    credit(*tx, e);
+    for (const char* id : {"r6", "r7", "r9"}) tx->put_request("B01", id, app::StoredRequest{kHash, 0, "{}"}, 0);
     tx->put_request("B02", "r8", app::StoredRequest{kHash, 0, "{}"}, 0);
     for (int i = 0; i < 3; ++i) {
       domain::SaleRecord s;
@@ -1032,7 +1040,7 @@ TEST_F(LedgerTest, PointsReportSumsByBusinessDayAndBranch) {
   EXPECT_EQ(rows[1].day, "2026-11-23");
   EXPECT_EQ(rows[1].branch, "B01");
   EXPECT_EQ(rows[1].earned, 0);
-  EXPECT_EQ(rows[1].clawed_back, 5);
+  EXPECT_EQ(rows[1].clawed_back, 3);
   EXPECT_EQ(rows[1].expired, 3);
   EXPECT_EQ(rows[1].adjusted, -2);
   EXPECT_EQ(rows[1].restored, 4);

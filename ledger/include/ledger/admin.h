@@ -55,4 +55,15 @@ std::vector<ReportRow> points_report(SqliteLedger& ledger, const std::string& fr
                                      const std::string& to_day,
                                      const std::optional<std::string>& branch);
 
+// A remote alias (or enrollment) whose reference names another account here: the reference
+// was not re-pointed, the entry was applied (docs/sync.md, "Accounts"). For an operator to
+// settle, e.g. with `loyaltyctl customers merge`.
+struct AliasConflict {
+  std::string entry_id;         // the remote entry
+  std::string ref;              // the reference
+  std::string account_id;       // the account the remote entry gave it
+  std::string kept_account_id;  // the account it names here
+};
+std::vector<AliasConflict> alias_conflicts(SqliteLedger& ledger);
+
 }  // namespace loyalty::ledger
