@@ -710,6 +710,20 @@ TEST_P(SyncApplyRandomTest, RandomDaysConvergeEverywhere) {
     }
   }
   for (const char* b : {"B2", "B3"}) EXPECT_EQ(entry_set(b), entries) << "seed " << GetParam() << ": " << b;
+  // loyaltyctl report accounts for every point: its columns add up to the balances.
+  for (const auto& b : branches) {
+    auto& l = *nodes_.at(b).ledger;
+    int64_t net = 0;
+    for (const auto& r : ledger::points_report(l, int64_t{0}, int64_t{4'000'000'000'000}, std::nullopt)) {
+      net += r.earned - r.redeemed - r.clawed_back + r.restored - r.expired + r.adjusted;
+    }
+    const int64_t balances = l.with_db([&](sqlite3*) {
+      auto q = l.query("SELECT coalesce(sum(balance), 0) FROM accounts");
+      q.step();
+      return q.i64(0);
+    });
+    EXPECT_EQ(net, balances) << "seed " << GetParam() << ": report at " << b;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, SyncApplyRandomTest, ::testing::Range(1u, 21u));
