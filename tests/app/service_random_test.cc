@@ -327,6 +327,16 @@ class ServiceRandomTest : public ::testing::TestWithParam<uint32_t> {
     const auto report = ledger::verify(*ledger_);
     EXPECT_TRUE(report.ok()) << "seed " << GetParam() << ": "
                              << (report.problems.empty() ? "" : report.problems.front());
+    // loyaltyctl report accounts for every point: its columns add up to the balances.
+    int64_t net = 0;
+    for (const auto& r : ledger::points_report(*ledger_, int64_t{0}, int64_t{4'000'000'000'000}, std::nullopt)) {
+      net += r.earned - r.redeemed - r.clawed_back + r.restored - r.expired + r.adjusted;
+    }
+    EXPECT_EQ(net, ledger_->with_db([&](sqlite3*) {
+      auto q = ledger_->query("SELECT coalesce(sum(balance), 0) FROM accounts");
+      q.step();
+      return q.i64(0);
+    })) << "seed " << GetParam() << ": the report";
   }
 
   std::string dir_;
