@@ -353,6 +353,24 @@ TEST_F(AbiPlugin, ReplaysReturnTheFirstAnswerEvenAfterLaterSalesAndAReopen) {
   EXPECT_EQ(plugin_.balance("card:4000123"), 55);
 }
 
+TEST_F(AbiPlugin, ALedgerOpenedUnderAnotherBranchNameIsInvalidConfig) {
+  plugin_.ok(cash_sale("b-1", "B1", "card:1", {"90.00"}));
+  // The same ledger.db, but the configuration now says B02 (a copied config, a rename).
+  std::string text = config_text();
+  text.replace(text.find("branch = \"B01\""), 14, "branch = \"B02\"");
+  plugin_.dir().write("other.toml", text);
+  loyalty_plugin* p = nullptr;
+  char* err = nullptr;
+  EXPECT_EQ(api().open(plugin_.dir().file("other.toml").c_str(), &p, &err), LOYALTY_ERR_INVALID_CONFIG);
+  EXPECT_EQ(p, nullptr);
+  ASSERT_NE(err, nullptr);
+  const json e = json::parse(err)["error"];
+  api().free(err);
+  EXPECT_EQ(e["field"], "plugin.branch");
+  EXPECT_NE(e["message"].get<std::string>().find("belongs to branch 'B01'"), std::string::npos) << e;
+  EXPECT_EQ(plugin_.balance("card:1"), 45);  // the open handle and its ledger are untouched
+}
+
 TEST_F(AbiPlugin, AnIdReusedByAnotherRequestTypeIsConflict) {
   ASSERT_EQ(plugin_.send(kContractSale).code, 0);
   const LedgerCounts before = ledger_counts(plugin_.db_path());

@@ -61,6 +61,16 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
     rt->logger_->error("cannot open the ledger {}: {}", s.db_path, f.what());
     return domain::make_error(f.code(), "plugin.db", std::string("ledger ") + s.db_path + ": " + f.what());
   }
+  // A ledger keeps the branch it was created for: its entries are numbered, synced, expired
+  // and reported under that name, so another name would make its own lots look foreign.
+  if (const auto& recorded = std::static_pointer_cast<ledger::SqliteLedger>(rt->store_)->branch_id();
+      recorded != s.branch) {
+    rt->logger_->error("the ledger {} belongs to branch {}, not {}", s.db_path, recorded, s.branch);
+    return domain::make_error(domain::ErrorCode::kInvalidConfig, "plugin.branch",
+                              "the ledger " + s.db_path + " belongs to branch '" + recorded +
+                                  "' (recorded when it was created), not '" + s.branch +
+                                  "'; give each branch its own plugin.db");
+  }
   std::shared_ptr<const app::Clock> clock = options.clock;
   if (!clock) clock = std::make_shared<app::SystemClock>();
   rt->service_ = std::make_unique<app::Service>(rt->store_, rt->settings_, clock);
