@@ -27,6 +27,7 @@
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "manual_clock.h"
+#include "service_on_ledger.h"
 
 namespace loyalty {
 namespace {
@@ -68,16 +69,10 @@ class ServiceRandomTest : public ::testing::TestWithParam<uint32_t> {
                              "[program.categories]\ngold = \"8\"\n" +
                              "[program.overrides.sku]\n\"GIFT-100\" = \"0\"\n\"PAN\" = \"3.5\"\n" +
                              "[program.overrides.category]\n\"tabaco\" = \"0\"\n";
-    auto settings = config::parse_settings(toml, dir_ + "/loyalty.toml");
-    ASSERT_TRUE(settings.ok()) << settings.error().field << ": " << settings.error().message;
-    ledger::LedgerOptions o;
-    o.path = settings->db_path;
-    o.branch = settings->branch;
-    o.synchronous = 1;
-    o.checkpoint_pages = 0;
-    ledger_ = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
-    service_ = std::make_unique<app::Service>(
-        ledger_, std::make_shared<const config::Settings>(std::move(*settings)), clock_);
+    auto opened = testing::open_service(toml, dir_, clock_, /*synchronous=*/1, /*checkpoint_pages=*/0);
+    ASSERT_TRUE(opened.service);
+    ledger_ = std::move(opened.ledger);
+    service_ = std::move(opened.service);
   }
   void TearDown() override {
     service_.reset();
@@ -388,18 +383,13 @@ INSTANTIATE_TEST_SUITE_P(Seeds, ServiceRandomTest, ::testing::Values(1u, 2u, 3u,
 TEST(ServiceConcurrentRandom, FourTerminalsSharingCommitsKeepTheLedgerExact) {
   char tmpl[] = "/tmp/loyalty-concurrent-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
-  auto settings = config::parse_settings(
+  auto opened = testing::open_service(
       "[plugin]\nbranch = \"B01\"\ndb = \"ledger.db\"\n[program]\npoint_value = \"0.10\"\n"
       "earn_percent = \"5\"\nexpiry_days = 30\nwelcome_bonus = 5\nexcluded_payment_methods = [\"credit_card\"]\n",
-      dir + "/loyalty.toml");
-  ASSERT_TRUE(settings.ok()) << settings.error().message;
-  ledger::LedgerOptions o;
-  o.path = settings->db_path;
-  o.branch = "B01";
-  o.synchronous = 2;
-  auto ledger = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
-  auto clock = std::make_shared<testing::ManualClock>();
-  app::Service service(ledger, std::make_shared<const config::Settings>(std::move(*settings)), clock);
+      dir, std::make_shared<testing::ManualClock>(), /*synchronous=*/2);
+  ASSERT_TRUE(opened.service);
+  const auto ledger = opened.ledger;
+  app::Service& service = *opened.service;
   const uint64_t groups_before = ledger->groups_ended();
 
   constexpr int kTerminals = 4, kEach = 250;

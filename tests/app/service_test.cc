@@ -12,6 +12,7 @@
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "manual_clock.h"
+#include "service_on_ledger.h"
 
 namespace loyalty {
 namespace {
@@ -58,15 +59,10 @@ class ServiceTest : public ::testing::Test {
       char tmpl[] = "/tmp/loyalty-service-XXXXXX";
       dir_ = mkdtemp(tmpl);
     }
-    auto settings = config::parse_settings(toml, dir_ + "/loyalty.toml");
-    ASSERT_TRUE(settings.ok()) << settings.error().field << ": " << settings.error().message;
-    ledger::LedgerOptions o;
-    o.path = settings->db_path;
-    o.branch = settings->branch;
-    o.synchronous = 1;
-    ledger_ = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
-    service_ = std::make_unique<app::Service>(
-        ledger_, std::make_shared<const config::Settings>(std::move(*settings)), clock_);
+    auto opened = testing::open_service(toml, dir_, clock_);
+    ASSERT_TRUE(opened.service);
+    ledger_ = std::move(opened.ledger);
+    service_ = std::move(opened.service);
   }
 
   json call(json request, int expected_code = 0) {
