@@ -331,9 +331,9 @@ class Service::Run {
       if (h->status == "active") holds.push_back(*h);
     } else {
       holds = tx_.active_holds_of_ticket(h_.branch, r.ticket);
-    }
-    for (const Hold& h : holds) {
-      if (auto owner = check_owner(r.customer, h.account_id, "ticket " + r.ticket); !owner) return owner.error();
+      for (const Hold& h : holds) {
+        if (auto owner = check_owner(r.customer, h.account_id, "ticket " + r.ticket); !owner) return owner.error();
+      }
     }
     for (const Hold& h : holds) {
       tx_.resolve_hold(h.hold_id, "released", now_ms_);
@@ -445,7 +445,7 @@ class Service::Run {
     Points expired{0};
     for (const auto& lot : lots) {
       if (lot.expires_at <= h_.at) {
-        if (!other_owner(lot)) expired += lot.remaining;
+        if (!foreign(lot)) expired += lot.remaining;
       } else if (out.expiring.size() < 3) {
         out.expiring.push_back(domain::ExpiringPoints{lot.remaining, lot.expires_at});
       }
@@ -479,7 +479,7 @@ class Service::Run {
     // business-time order. Another branch's lot shows its expiry once that branch wrote it.
     for (const auto& lot : domain::expired_lots(tx_.open_lots(acct->account_id), h_.at)) {
       if ((from && lot.expires_at.unix_ms < *from) || (to && lot.expires_at.unix_ms > *to)) continue;
-      if (other_owner(lot)) continue;
+      if (foreign(lot)) continue;
       domain::HistoryEntry e{domain::expiry_entry_id(lot.lot_id), "expire", -lot.remaining, h_.branch, "",
                              lot.expires_at, std::nullopt, ""};
       auto pos = std::upper_bound(out.entries.begin(), out.entries.end(), e,
@@ -581,7 +581,7 @@ class Service::Run {
     for (const domain::Lot& lot : domain::expired_lots(tx_.open_lots(a.account_id), h_.at)) {
       // Expiry authority (docs/sync.md): only the branch that wrote the credit expires its
       // lot; the others apply that entry when it arrives.
-      if (other_owner(lot)) continue;
+      if (foreign(lot)) continue;
       EntryRow e = entry(a, "expire", -lot.remaining, "", lot.lot_id, "");
       e.entry_id = domain::expiry_entry_id(lot.lot_id);
       e.business_at = lot.expires_at;
@@ -605,11 +605,10 @@ class Service::Run {
     return domain::ok_status();
   }
 
-  // The branch that wrote the lot's credit when it is not this one: that branch expires it.
-  std::optional<std::string> other_owner(const domain::Lot& lot) {
+  // Another branch wrote the lot's credit: that branch expires it (expiry authority).
+  bool foreign(const domain::Lot& lot) {
     auto credit_entry = tx_.find_entry(lot.lot_id);
-    if (!credit_entry || credit_entry->origin_branch == s_.branch) return std::nullopt;
-    return credit_entry->origin_branch;
+    return credit_entry && credit_entry->origin_branch != s_.branch;
   }
 
   bool lapsed(const Hold& h) const {
