@@ -259,6 +259,32 @@ TEST_F(ServiceTest, ReleaseAndVoidMayNameTheCustomerAndMustThenBeTheirs) {
   EXPECT_EQ(balance("card:1", kAt)["available"], 500);
 }
 
+TEST_F(ServiceTest, ASaleClosesItsTicketsHoldsWhoeverTheyWereFor) {
+  sale("card:1", "1000.00", kAt);
+  sale("card:2", "1000.00", kAt);
+  auto hold = [&](const std::string& ticket) {
+    return call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                 {"ticket", ticket}, {"amount", "4.00"}})["hold"];
+  };
+  // The customer changed at the register: card:2 pays with points on card:1's hold.
+  const json h1 = hold("P1");
+  auto r = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P1"}, {"customer", "card:2"},
+                 {"lines", {{{"n", 1}, {"amount", "4.00"}}}},
+                 {"tenders", {{{"method", "points"}, {"amount", "4.00"}, {"hold", h1}}}}});
+  EXPECT_EQ(r["redeemed"], 40);
+  ASSERT_EQ(r["warnings"].size(), 1u) << r.dump();
+  EXPECT_NE(r["warnings"][0].get<std::string>().find("is another customer's"), std::string::npos) << r.dump();
+  EXPECT_EQ(balance("card:2", kAt)["balance"], 460);
+  EXPECT_EQ(balance("card:1", kAt)["available"], 500);  // card:1's hold ended with the ticket
+  // An anonymous sale of a ticket that held points closes the hold too.
+  hold("P2");
+  EXPECT_EQ(balance("card:1", kAt)["available"], 460);
+  call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P2"},
+        {"lines", {{{"n", 1}, {"amount", "4.00"}}}}, {"tenders", {{{"method", "cash"}, {"amount", "4.00"}}}}});
+  EXPECT_EQ(balance("card:1", kAt)["available"], 500);
+  EXPECT_EQ(count("SELECT count(*) FROM holds WHERE status = 'active'"), 0);
+}
+
 TEST_F(ServiceTest, VoidOfACompletedSaleReversesIt) {
   sale("card:1", "100.00", kAt, "cash", "S1");
   auto v = call({{"type", "sale.voided"}, {"id", next_id()}, {"at", kAt}, {"ticket", "S1"}});

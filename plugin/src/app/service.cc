@@ -116,16 +116,17 @@ class Service::Run {
           tx_.resolve_hold(hold->hold_id, "captured", now_ms_);
           captured.push_back(hold->hold_id);
         } else {
-          out.warnings.push_back("hold " + t.hold + (hold ? " is " + hold->status : " is unknown") +
-                                 "; the points were redeemed without it");
+          const std::string why = !hold                                   ? " is unknown"
+                                  : hold->account_id != acct->account_id ? " is another customer's"
+                                                                          : " is " + hold->status;
+          out.warnings.push_back("hold " + t.hold + why + "; the points were redeemed without it");
         }
       }
     }
-    if (acct) {
-      // Any other hold of this ticket ends with the sale.
-      for (const Hold& h : tx_.active_holds_of_ticket(h_.branch, sale.ticket)) {
-        if (h.account_id == acct->account_id) tx_.resolve_hold(h.hold_id, "released", now_ms_);
-      }
+    // Any other hold of this ticket ends with the sale, whoever it was for (the customer
+    // changed at the register, or the sale went to no one): the ticket is closed.
+    for (const Hold& h : tx_.active_holds_of_ticket(h_.branch, sale.ticket)) {
+      tx_.resolve_hold(h.hold_id, "released", now_ms_);
     }
     if (redeem > Points(0)) {
       const Points available = acct->balance - active_held(acct->account_id);
