@@ -291,6 +291,14 @@ TEST_F(ServiceTest, VoidOfACompletedSaleReversesIt) {
   EXPECT_TRUE(v["reversed_sale"]);
   EXPECT_EQ(v["clawed_back"], 50);
   EXPECT_EQ(balance("card:1", kAt)["balance"], 0);
+  // A refund of the voided sale claws back nothing more, and says why.
+  auto r = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R1"},
+                 {"original_ticket", "S1"}, {"customer", "card:1"}, {"lines", {{{"n", 1}, {"amount", "100.00"}}}},
+                 {"tenders", {{{"method", "cash"}, {"amount", "100.00"}}}}});
+  EXPECT_EQ(r["clawed_back"], 0);
+  ASSERT_EQ(r["warnings"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["warnings"][0], "ticket S1 was voided: the void already reversed its points");
+  EXPECT_EQ(balance("card:1", kAt)["balance"], 0);
 }
 
 TEST_F(ServiceTest, RefundsClawBackExactlyAndRefundToPointsRestores) {

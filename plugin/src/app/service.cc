@@ -216,6 +216,11 @@ class Service::Run {
     if (sale) {
       auto d = domain::clawback_for_refund(*sale, refund);
       if (!d) return d.error();
+      if (sale->voided) {
+        // Recorded as the POS reports it (a points tender still restores points, rule 8),
+        // but the void already reversed the sale: the POS should hear of it.
+        out.warnings.push_back("ticket " + sale->ticket + " was voided: the void already reversed its points");
+      }
       out.warnings.insert(out.warnings.end(), d->warnings.begin(), d->warnings.end());
       clawback = acct ? d->clawback : Points(0);
       for (size_t i = 0; i < d->lines_after.size() && i < sale->lines.size(); ++i) {
