@@ -513,6 +513,24 @@ TEST_F(ServiceTest, TransfersAreRefusedUnlessAllowed) {
   call(t, 5);
 }
 
+TEST_F(ServiceTest, TransferredPointsKeepTheExpiryOfThePointsTheyCameFrom) {
+  std::string toml = kBaseConfig;  // expiry_days = 30
+  toml.replace(toml.find("hold_minutes"), 0, "allow_transfers = true\n");
+  open(toml);
+  sale("card:1", "100.00", "2026-01-01T10:00:00-06:00");  // 50 points, expire 01-31
+  call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:2"}});
+  // Transferred on 01-20, and back on 01-25: still due on 01-31, not 30 days after either.
+  call({{"type", "points.transfer"}, {"id", next_id()}, {"at", "2026-01-20T10:00:00-06:00"}, {"from", "card:1"},
+        {"to", "card:2"}, {"points", 50}});
+  auto b = balance("card:2", "2026-01-20T10:00:00-06:00");
+  ASSERT_EQ(b["expiring"].size(), 1u) << b.dump();
+  EXPECT_EQ(b["expiring"][0]["expires_at"], "2026-01-31T10:00:00-06:00");
+  call({{"type", "points.transfer"}, {"id", next_id()}, {"at", "2026-01-25T10:00:00-06:00"}, {"from", "card:2"},
+        {"to", "card:1"}, {"points", 50}});
+  EXPECT_EQ(balance("card:1", "2026-01-30T10:00:00-06:00")["balance"], 50);
+  EXPECT_EQ(balance("card:1", "2026-02-01T10:00:00-06:00")["balance"], 0);
+}
+
 TEST_F(ServiceTest, AnonymousAndUnenrolledSalesEarnNothingButAreRecorded) {
   auto anon = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "A"},
                     {"lines", {{{"amount", "90.00"}}}}});

@@ -539,8 +539,14 @@ class Service::Run {
                                 "transfer of " + std::to_string(t.points.value()) + " points; " +
                                     std::to_string(std::max<int64_t>(0, available.value())) + " available");
     }
+    // Points keep their expiry: the received lot expires when the earliest lot the points
+    // come from would have (debits take lots oldest expiry first), so that a transfer, or
+    // two, cannot make points live longer.
+    const auto sources = tx_.open_lots(from->account_id);
+    std::optional<domain::BusinessTime> expires;
+    if (!sources.empty()) expires = sources.front().expires_at;
     debit(*from, t.points, "transfer_out", "", "", {}, t.reason);
-    credit(*to, t.points, "transfer_in", "", "", t.reason);
+    credit(*to, t.points, "transfer_in", "", "", t.reason, {}, expires);
     domain::TransferResponse out{t.from, t.to, t.points, from->balance, to->balance};
     return domain::Response{std::move(out)};
   }
@@ -650,12 +656,13 @@ class Service::Run {
   }
 
   // A credit is a new lot: it first repays a negative balance (lot invariant).
+  // The new lot expires `expiry_days` after the request's `at`, or at `expires` when given.
   std::string credit(Account& a, Points points, const std::string& kind, const std::string& ticket,
                      const std::string& ref_entry, const std::string& reason,
-                     const std::string& data = {}) {
+                     const std::string& data = {}, std::optional<domain::BusinessTime> expires = std::nullopt) {
     EntryRow e = entry(a, kind, points, ticket, ref_entry, reason);
     e.data = data;
-    e.expires_at = h_.at.plus_days(p_.expiry_days);
+    e.expires_at = expires ? *expires : h_.at.plus_days(p_.expiry_days);
     domain::Lot lot{e.entry_id, a.account_id, h_.at, *e.expires_at, points,
                     domain::lot_remaining_for_credit(a.balance, points)};
     std::optional<domain::Lot> new_lot;
