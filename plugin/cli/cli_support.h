@@ -1,5 +1,6 @@
 // Small helpers shared by loyaltyctl's command files (program_cmd.cc, customers_cmd.cc):
-// opening the runtime, the actor, confirmation, errors as exit codes.
+// opening the runtime, the actor, confirmation, errors as exit codes, rows as a table, CSV
+// or JSON.
 #pragma once
 
 #include <unistd.h>
@@ -7,8 +8,11 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <algorithm>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "bootstrap/runtime.h"
 #include "domain/result.h"
@@ -55,6 +59,52 @@ inline bool confirm(const std::string& question, bool yes) {
   std::string answer;
   if (!std::getline(std::cin, answer)) return false;
   return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+enum class Format { kTable, kJson, kCsv };
+
+inline std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
+inline std::string cell(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+// Prints rows (objects with `columns` keys) as an aligned table, CSV or a JSON array.
+inline void print_rows(const std::vector<std::string>& columns, const nlohmann::json& rows, Format f) {
+  if (f == Format::kJson) {
+    std::cout << rows.dump(2) << "\n";
+    return;
+  }
+  if (f == Format::kCsv) {
+    for (size_t i = 0; i < columns.size(); ++i) std::cout << (i ? "," : "") << columns[i];
+    std::cout << "\n";
+    for (const auto& r : rows) {
+      for (size_t i = 0; i < columns.size(); ++i) std::cout << (i ? "," : "") << csv_cell(cell(r[columns[i]]));
+      std::cout << "\n";
+    }
+    return;
+  }
+  std::vector<size_t> width(columns.size());
+  for (size_t i = 0; i < columns.size(); ++i) width[i] = columns[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < columns.size(); ++i) width[i] = std::max(width[i], cell(r[columns[i]]).size());
+  auto line = [&](auto get) {
+    for (size_t i = 0; i < columns.size(); ++i) {
+      std::string s = get(i);
+      std::cout << (i ? "  " : "") << s << std::string(width[i] - std::min(width[i], s.size()), ' ');
+    }
+    std::cout << "\n";
+  };
+  line([&](size_t i) { return columns[i]; });
+  line([&](size_t i) { return std::string(width[i], '-'); });
+  for (const auto& r : rows) line([&](size_t i) { return cell(r[columns[i]]); });
 }
 
 }  // namespace loyalty::cli

@@ -23,6 +23,7 @@ struct Options {
   std::string ref, other, name, email, phone, birthday, category, actor, id;
   bool yes = false;
   bool as_json = false;
+  bool as_csv = false;
 };
 
 int64_t now_ms() {
@@ -113,7 +114,7 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
       "  loyaltyctl customers merge card:4000999 card:4000123   (the first goes into the second)\n"
       "  loyaltyctl customers export card:4000123 > ana.json     (the customer asked for it)\n"
       "  loyaltyctl customers erase card:4000123 --yes            (personal data; amounts stay)\n"
-      "  loyaltyctl customers conflicts                          (references two branches gave to two accounts)");
+      "  loyaltyctl customers conflicts --csv                    (references two branches gave to two accounts)");
   auto actor = [o](CLI::App* sub) {
     sub->add_option("--actor", o->actor, "who (default: $SUDO_USER or $USER)");
   };
@@ -221,6 +222,7 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
   auto* conflicts = customers->add_subcommand(
       "conflicts", "references another branch gave to another account (sync left them as they were)");
   conflicts->add_flag("--json", o->as_json, "print JSON");
+  conflicts->add_flag("--csv", o->as_csv, "print CSV");
   conflicts->footer(
       "A branch that enrolled a reference offline may give it to a new account while another\n"
       "branch already had it on an account of its own; sync never re-points a reference, so the\n"
@@ -228,27 +230,13 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
       "Example: loyaltyctl customers conflicts --json");
   conflicts->callback([&config, o] {
     auto rt = open_runtime(config);
-    const auto rows = ledger::alias_conflicts(static_cast<ledger::SqliteLedger&>(*rt->store()));
-    if (o->as_json) {
-      json out = json::array();
-      for (const auto& c : rows) {
-        out.push_back({{"ref", c.ref}, {"remote_account", c.account_id}, {"kept_account", c.kept_account_id},
-                       {"entry", c.entry_id}});
-      }
-      std::cout << out.dump(2) << "\n";
-      return;
+    json rows = json::array();
+    for (const auto& c : ledger::alias_conflicts(static_cast<ledger::SqliteLedger&>(*rt->store()))) {
+      rows.push_back({{"ref", c.ref}, {"kept_account", c.kept_account_id}, {"remote_account", c.account_id},
+                      {"entry", c.entry_id}});
     }
-    if (rows.empty()) {
-      std::cout << "no reference conflicts\n";
-      return;
-    }
-    std::cout << "reference              kept account                   remote account                 entry\n";
-    for (const auto& c : rows) {
-      std::cout << c.ref << std::string(c.ref.size() < 23 ? 23 - c.ref.size() : 1, ' ') << c.kept_account_id
-                << std::string(c.kept_account_id.size() < 31 ? 31 - c.kept_account_id.size() : 1, ' ')
-                << c.account_id << std::string(c.account_id.size() < 31 ? 31 - c.account_id.size() : 1, ' ')
-                << c.entry_id << "\n";
-    }
+    print_rows({"ref", "kept_account", "remote_account", "entry"}, rows,
+               o->as_json ? Format::kJson : o->as_csv ? Format::kCsv : Format::kTable);
   });
 
   auto* exp = customers->add_subcommand(

@@ -19,6 +19,7 @@
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "admin_cmd.h"
+#include "cli_support.h"
 #include "customers_cmd.h"
 #include "program_cmd.h"
 
@@ -26,7 +27,8 @@ namespace {
 
 using nlohmann::json;
 
-enum class Format { kTable, kJson, kCsv };
+using loyalty::cli::Format;
+using loyalty::cli::print_rows;
 
 struct Common {
   std::string config = std::getenv("LOYALTY_CONFIG") ? std::getenv("LOYALTY_CONFIG") : "/etc/loyalty/loyalty.toml";
@@ -65,50 +67,6 @@ json call(loyalty::bootstrap::Runtime& rt, const json& request) {
     std::exit(1);
   }
   return resp;
-}
-
-std::string csv_cell(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return q + "\"";
-}
-
-std::string cell(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_null()) return "";
-  return v.dump();
-}
-
-// Prints rows (objects with `columns` keys) as an aligned table, CSV or a JSON array.
-void print_rows(const std::vector<std::string>& columns, const json& rows, Format f) {
-  if (f == Format::kJson) {
-    std::cout << rows.dump(2) << "\n";
-    return;
-  }
-  if (f == Format::kCsv) {
-    for (size_t i = 0; i < columns.size(); ++i) std::cout << (i ? "," : "") << columns[i];
-    std::cout << "\n";
-    for (const auto& r : rows) {
-      for (size_t i = 0; i < columns.size(); ++i) std::cout << (i ? "," : "") << csv_cell(cell(r[columns[i]]));
-      std::cout << "\n";
-    }
-    return;
-  }
-  std::vector<size_t> width(columns.size());
-  for (size_t i = 0; i < columns.size(); ++i) width[i] = columns[i].size();
-  for (const auto& r : rows)
-    for (size_t i = 0; i < columns.size(); ++i) width[i] = std::max(width[i], cell(r[columns[i]]).size());
-  auto line = [&](auto get) {
-    for (size_t i = 0; i < columns.size(); ++i) {
-      std::string s = get(i);
-      std::cout << (i ? "  " : "") << s << std::string(width[i] - std::min(width[i], s.size()), ' ');
-    }
-    std::cout << "\n";
-  };
-  line([&](size_t i) { return columns[i]; });
-  line([&](size_t i) { return std::string(width[i], '-'); });
-  for (const auto& r : rows) line([&](size_t i) { return cell(r[columns[i]]); });
 }
 
 int64_t parse_day(const std::string& day, bool end_of_day, const std::string& flag) {
