@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "domain/ascii.h"
+
 namespace loyalty::adapters::poslog {
 namespace {
 
@@ -48,13 +50,6 @@ std::string_view local_name(const char* qualified) {
   std::string_view s(qualified);
   const size_t colon = s.rfind(':');
   return colon == std::string_view::npos ? s : s.substr(colon + 1);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
 }
 
 std::string_view trim(std::string_view s) {
@@ -115,7 +110,7 @@ std::string_view attr_text(pugi::xml_node node, std::string_view name) {
 }
 
 // xs:boolean: "true" or "1".
-bool is_true(std::string_view v) { return iequals(v, "true") || v == "1"; }
+bool is_true(std::string_view v) { return domain::ascii_iequals(v, "true") || v == "1"; }
 
 bool attr_true(pugi::xml_node node, std::string_view name) {
   return is_true(attr_text(node, name));
@@ -206,7 +201,7 @@ bool add_checked(int64_t& into, int64_t value) {
 std::string lowercase(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    c = domain::ascii_lower(c);
   }
   return out;
 }
@@ -748,10 +743,10 @@ domain::Status TransactionTranslator::read_sale_or_return(pugi::xml_node item, p
   pugi::xml_node hierarchy;
   for (pugi::xml_node c = body.first_child(); c; c = c.next_sibling()) {
     if (c.type() == pugi::node_element && local_name(c.name()) == "MerchandiseHierarchy") {
-      if (!hierarchy || iequals(attr_text(c, "Level"), "Department")) {
+      if (!hierarchy || domain::ascii_iequals(attr_text(c, "Level"), "Department")) {
         hierarchy = c;
       }
-      if (iequals(attr_text(c, "Level"), "Department")) {
+      if (domain::ascii_iequals(attr_text(c, "Level"), "Department")) {
         break;
       }
     }
@@ -795,7 +790,7 @@ domain::Status TransactionTranslator::read_sale_or_return(pugi::xml_node item, p
       }
       int64_t sum = discount.micros();
       const int64_t delta =
-          iequals(attr_text(a, "Action"), "Add") ? -abs(*m).micros() : abs(*m).micros();
+          domain::ascii_iequals(attr_text(a, "Action"), "Add") ? -abs(*m).micros() : abs(*m).micros();
       if (!add_checked(sum, delta)) {
         return invalid(path_of(a), "discount amounts overflow");
       }
@@ -898,7 +893,7 @@ domain::Status TransactionTranslator::read_tender(pugi::xml_node tender) {
     }
     change = abs(*m);
   }
-  const bool refund_direction = iequals(attr_text(tender, "TypeCode"), "Refund");
+  const bool refund_direction = domain::ascii_iequals(attr_text(tender, "TypeCode"), "Refund");
   if (amount->is_negative() && !change.is_zero() && abs(*amount) == change) {
     // NCR writes change as its own Tender line (Amount = TenderChange = -2.62) after the
     // tender it was given from (cash, or a debit card's cash back): fold it in there.
@@ -983,7 +978,7 @@ domain::Status TransactionTranslator::read_reward(pugi::xml_node reward) {
   if (attr_true(reward, "detailedData")) {
     any_detailed_reward_ = true;
   }
-  if (!iequals(child_text(reward, "RewardCategory"), "Monetary")) {
+  if (!domain::ascii_iequals(child_text(reward, "RewardCategory"), "Monetary")) {
     return domain::ok_status();  // messages, custom offers, points: no money taken off
   }
   pugi::xml_node a = child(reward, "ExtendedRewardAmount");

@@ -1,11 +1,11 @@
 #include "app/service.h"
 
 #include <algorithm>
-#include <cctype>
 #include <optional>
 #include <random>
 #include <utility>
 
+#include "domain/ascii.h"
 #include "domain/earning.h"
 #include "domain/lots.h"
 #include "domain/refunds.h"
@@ -568,9 +568,7 @@ class Service::Run {
   // currency: a sale or refund in another cannot be priced, so it is malformed input.
   std::optional<Error> foreign_currency(const std::string& currency) const {
     // ISO 4217 codes are upper case; a POS that writes "mxn" still means pesos.
-    const bool same = std::equal(currency.begin(), currency.end(), p_.currency.begin(), p_.currency.end(),
-                                 [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; });
-    if (currency.empty() || same) return std::nullopt;
+    if (currency.empty() || domain::ascii_iequals(currency, p_.currency)) return std::nullopt;
     return domain::make_error(ErrorCode::kInvalidEvent, "currency",
                               "'" + currency + "' is not the program's currency (" + p_.currency + ")");
   }
