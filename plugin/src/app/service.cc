@@ -333,12 +333,12 @@ class Service::Run {
     if (!r.hold.empty()) {
       auto h = tx_.find_hold(r.hold);
       if (!h) return domain::make_error(ErrorCode::kNotFound, "hold", "no hold '" + r.hold + "'");
-      if (auto owner = check_owner(r.customer, h->account_id, "hold " + r.hold); !owner) return owner.error();
+      if (auto owner = check_owner(r.customer, {h->account_id}, "hold " + r.hold); !owner) return owner.error();
       if (h->status == "active") holds.push_back(*h);
     } else {
       holds = tx_.active_holds_of_ticket(h_.branch, r.ticket);
-      for (const Hold& h : holds) {
-        if (auto owner = check_owner(r.customer, h.account_id, "ticket " + r.ticket); !owner) return owner.error();
+      if (auto owner = check_owner(r.customer, accounts_of(holds), "ticket " + r.ticket); !owner) {
+        return owner.error();
       }
     }
     for (const Hold& h : holds) {
@@ -354,12 +354,9 @@ class Service::Run {
     out.ticket = v.ticket;
     const auto holds = tx_.active_holds_of_ticket(h_.branch, v.ticket);
     auto sale = tx_.find_sale(h_.branch, v.ticket);
-    for (const Hold& h : holds) {
-      if (auto owner = check_owner(v.customer, h.account_id, "ticket " + v.ticket); !owner) return owner.error();
-    }
-    if (sale && !sale->voided) {
-      if (auto owner = check_owner(v.customer, sale->account_id, "ticket " + v.ticket); !owner) return owner.error();
-    }
+    auto touched = accounts_of(holds);
+    if (sale && !sale->voided) touched.push_back(sale->account_id);
+    if (auto owner = check_owner(v.customer, touched, "ticket " + v.ticket); !owner) return owner.error();
     for (const Hold& h : holds) {
       tx_.resolve_hold(h.hold_id, "released", now_ms_);
       out.released.push_back(h.hold_id);
@@ -603,16 +600,26 @@ class Service::Run {
     }
   }
 
-  // A release or void that names its customer: `what` (a hold, a ticket's sale or holds)
-  // must belong to that customer's account. No customer named: nothing to check.
-  domain::Status check_owner(const std::string& customer, const std::string& account_id, const std::string& what) {
+  // A release or void that names its customer: every account it would touch (a hold's, a
+  // ticket's holds' and sale's) must be that customer's. No customer named: nothing to check.
+  domain::Status check_owner(const std::string& customer, const std::vector<std::string>& account_ids,
+                             const std::string& what) {
     if (customer.empty()) return domain::ok_status();
     auto acct = tx_.find_account_by_ref(customer);
     if (!acct) return not_found("customer", customer);
-    if (acct->account_id != account_id) {
-      return domain::make_error(ErrorCode::kInvalidEvent, "customer", what + " is not this customer's");
+    for (const std::string& id : account_ids) {
+      if (id != acct->account_id) {
+        return domain::make_error(ErrorCode::kInvalidEvent, "customer", what + " is not this customer's");
+      }
     }
     return domain::ok_status();
+  }
+
+  static std::vector<std::string> accounts_of(const std::vector<Hold>& holds) {
+    std::vector<std::string> out;
+    out.reserve(holds.size());
+    for (const Hold& h : holds) out.push_back(h.account_id);
+    return out;
   }
 
   // Another branch wrote the lot's credit: that branch expires it (expiry authority).
