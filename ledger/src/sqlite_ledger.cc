@@ -1424,7 +1424,9 @@ void SqliteLedger::end_group() {
       if (by_redo) write_redo();
       const auto began = std::chrono::steady_clock::now();
       stmt(Stmt::kCommit).run();
-      const bool wrote = !redo_payload_.empty() || sqlite3_total_changes64(db_) != group_changes_;
+      // Rows changed (triggers included) since the group began: a recorded statement that
+      // matched no row changed nothing either, and leaves nothing to make durable.
+      const bool wrote = sqlite3_total_changes64(db_) != group_changes_;
       if (redo_ && !by_redo && wrote) {
         sync_wal();
         stats_.wal_syncs.fetch_add(1, std::memory_order_relaxed);
