@@ -138,25 +138,16 @@ class Applier {
       if (!acct) return;
       EntryRow r;
       r.entry_id = "welcome_reversal:" + w.entry_id;
-      r.origin_branch = s_.branch;
-      r.account_id = account_id;
       r.kind = "welcome_reversal";
       r.points = -w.points;
       r.request_id = w.request_id;
       r.branch = w.branch;
       r.ref_entry_id = w.entry_id;
       r.business_at = w.business_at;
-      r.recorded_at_ms = now_ms_;
-      r.program_version = s_.program.version;
       r.reason =
           "welcome bonus already granted by " + first->origin_branch + " (" + first->entry_id + ")";
       r.body_hash = w.body_hash;
-      std::vector<domain::Allocation> alloc;
-      if (w.points > Points(0)) {
-        alloc = domain::allocate_debit(tx_.open_lots(account_id), w.points, w.entry_id);
-      }
-      tx_.append_entry(r, alloc, std::nullopt);
-      ++counts.corrections;
+      append_correction(r, *acct, w.entry_id, counts);
     }
   }
 
@@ -179,8 +170,6 @@ class Applier {
     out.target = -excess.value();
     EntryRow c;
     c.entry_id = "cap:" + crossed.entry_id;
-    c.origin_branch = s_.branch;
-    c.account_id = acct->account_id;
     c.kind = "refund_correction";
     c.points = excess;
     // No request of ours wrote it (like the expiry sweep's): no request id.
@@ -191,19 +180,12 @@ class Applier {
     // The points given back are the sale's own, which the refunds should have left in its
     // lot: they expire with it (rule 6), possibly at once, rather than live longer.
     c.expires_at = sale.at.plus_days(s_.program.expiry_days);
-    c.recorded_at_ms = now_ms_;
-    c.program_version = s_.program.version;
     c.reason = "refunds of " + sale.branch + "/" + sale.ticket + " at several branches clawed back " +
                std::to_string(excess.value()) + " more than the sale earned (rule 7)";
     c.body_hash = protocol::sha256_hex(c.entry_id);
     c.data = protocol::encode_facts(out);
-    domain::Lot l{c.entry_id, acct->account_id, c.business_at, *c.expires_at, c.points,
-                  domain::lot_remaining_for_credit(acct->balance, c.points)};
-    std::optional<domain::Lot> lot;
-    if (l.remaining > Points(0)) lot = l;
-    tx_.append_entry(c, {}, lot);
+    append_correction(c, *acct, sale.earn_entry_id, counts);
     sale.clawed_back = sale.earned;
-    ++counts.corrections;
   }
 
   // Refunds recorded here before their sale arrived: append the correction so that, in total,
@@ -242,8 +224,6 @@ class Applier {
       if (!acct) continue;
       EntryRow c;
       c.entry_id = "correction:" + refund_id;
-      c.origin_branch = s_.branch;
-      c.account_id = acct->account_id;
       c.kind = "refund_correction";
       c.points = already - target;  // positive: gives back what the rate took too much
       c.request_id = refund_entry->request_id;
@@ -251,25 +231,34 @@ class Applier {
       c.ticket = refund_entry->ticket;
       c.ref_entry_id = refund_id;
       c.business_at = refund_entry->business_at;
-      c.recorded_at_ms = now_ms_;
-      c.program_version = s_.program.version;
       c.reason = "refund of " + arrived.branch + "/" + arrived.ticket + " matched its sale";
       c.body_hash = refund_entry->body_hash;
       c.data = protocol::encode_facts(out);
-      std::vector<domain::Allocation> alloc;
-      std::optional<domain::Lot> lot;
-      if (c.points > Points(0)) {
-        c.expires_at = c.business_at.plus_days(s_.program.expiry_days);
-        domain::Lot l{c.entry_id, acct->account_id, c.business_at, *c.expires_at, c.points,
-                      domain::lot_remaining_for_credit(acct->balance, c.points)};
-        if (l.remaining > Points(0)) lot = l;
-      } else if (c.points < Points(0)) {
-        alloc = domain::allocate_debit(tx_.open_lots(acct->account_id), -c.points,
-                                       sale->earn_entry_id);
-      }
-      tx_.append_entry(c, alloc, lot);
-      ++counts.corrections;
+      append_correction(c, *acct, sale->earn_entry_id, counts);
     }
+  }
+
+  // Appends an entry this branch writes to settle what it applied (a welcome reversal, a
+  // refund correction or cap) on `acct`: a credit is a new lot, expiring at `c.expires_at`
+  // when set, else `expiry_days` after its business time; a debit takes the account's lots,
+  // `preferred_lot` first.
+  void append_correction(EntryRow& c, const Account& acct, const std::string& preferred_lot, ApplyCounts& counts) {
+    c.origin_branch = s_.branch;
+    c.account_id = acct.account_id;
+    c.recorded_at_ms = now_ms_;
+    c.program_version = s_.program.version;
+    std::vector<domain::Allocation> alloc;
+    std::optional<domain::Lot> lot;
+    if (c.points > Points(0)) {
+      if (!c.expires_at) c.expires_at = c.business_at.plus_days(s_.program.expiry_days);
+      domain::Lot l{c.entry_id, acct.account_id, c.business_at, *c.expires_at, c.points,
+                    domain::lot_remaining_for_credit(acct.balance, c.points)};
+      if (l.remaining > Points(0)) lot = l;
+    } else if (c.points < Points(0)) {
+      alloc = domain::allocate_debit(tx_.open_lots(acct.account_id), -c.points, preferred_lot);
+    }
+    tx_.append_entry(c, alloc, lot);
+    ++counts.corrections;
   }
 
   LedgerTx& tx_;
