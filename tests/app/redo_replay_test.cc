@@ -356,6 +356,10 @@ TEST_F(RedoReplayTest, RequestsCommitWithFullAndLargeBulkWritesTakeTheLog) {
         {"lines", json::array({lines[0]})}, {"tenders", tenders}});
   EXPECT_EQ(ledger_->stats().commits, before.commits);  // the retry's transaction rolled back
   EXPECT_EQ(ledger_->stats().wal_syncs, before.wal_syncs);
+  // A transaction that commits without changing a row (a sweep with nothing due) syncs nothing.
+  EXPECT_EQ(app::expire_due_lots(*ledger_, *service_->settings(), *clock_, 1000), 0);
+  EXPECT_EQ(ledger_->stats().commits, before.commits + 1);
+  EXPECT_EQ(ledger_->stats().wal_syncs, before.wal_syncs);
   snapshot(dir_ / "cut");  // every commit so far was fsync'd by SQLite: a power cut keeps it
   ManualClock later;
   later.now = clock_->now + 40LL * 24 * 3600 * 1000;  // kDay + expiry_days = 30 has passed
