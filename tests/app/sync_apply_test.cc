@@ -23,6 +23,7 @@
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "manual_clock.h"
+#include "random_day.h"
 
 namespace loyalty {
 namespace {
@@ -582,7 +583,9 @@ TEST_F(SyncApplyTest, RestoredLedgerGetsItsOwnEntriesBackUnderANewEpoch) {
 // Random days in three branches that sync at random moments, often with one or two of them
 // cut off: sales with every tender, refunds of any branch's sales (also before the sale has
 // reached the refunding branch), holds captured and released, voids, adjustments, category
-// changes, month-long jumps (expiry authority), all on six shared cards with a welcome bonus.
+// changes, month-long jumps (expiry authority), all on six shared cards with a welcome bonus
+// (testing::RandomDay, tests/support/random_day.h; sync_random_test.cc runs the same mix
+// through loyalty-hub over websockets).
 // Whatever happened, once all three meet: the same entries everywhere, the same balance for
 // every card, a history that adds up to it, no internal error, and every ledger verifies
 // (TearDown). Found the over-clawback of refunds recorded at two branches cut off from each
@@ -590,18 +593,10 @@ TEST_F(SyncApplyTest, RestoredLedgerGetsItsOwnEntriesBackUnderANewEpoch) {
 class SyncApplyRandomTest : public SyncApplyTest, public ::testing::WithParamInterface<uint32_t> {};
 
 TEST_P(SyncApplyRandomTest, RandomDaysConvergeEverywhere) {
-  std::mt19937 rng(GetParam());
-  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
-  const std::string program = std::string("welcome_bonus = 5\nallow_transfers = true\n") +
-                              "unmatched_refund = \"" + (pick(3) == 0 ? "ignore" : "clawback_at_rate") + "\"\n" +
-                              "on_points_tender = \"" + (pick(2) == 0 ? "block" : "earn_on_remainder") + "\"\n";
-  for (const char* b : {"B1", "B2", "B3"}) add(b, program);
-  const std::vector<std::string> branches = {"B1", "B2", "B3"};
-  struct Sold {
-    std::string branch, ticket, customer;
-    int lines;
-  };
-  std::vector<Sold> sold;
+  testing::RandomDay day(GetParam());
+  const std::string program = day.program();
+  const std::vector<std::string>& branches = day.branches();
+  for (const auto& b : branches) add(b, program);
   int64_t day_ms = 0;  // business time moves with the wall clock
   auto at = [&] {
     const int64_t t = 1'795'000'000'000 + day_ms;  // 2026-11-18T...Z
@@ -612,10 +607,6 @@ TEST_P(SyncApplyRandomTest, RandomDaysConvergeEverywhere) {
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return std::string(buf);
   };
-  auto money = [&](int max_cents) {
-    const int c = 1 + pick(max_cents);
-    return std::to_string(c / 100) + "." + (c % 100 < 10 ? "0" : "") + std::to_string(c % 100);
-  };
   auto send = [&](const std::string& b, json req) {
     req["id"] = b + "-" + std::to_string(++seq_);
     req["at"] = at();
@@ -624,62 +615,14 @@ TEST_P(SyncApplyRandomTest, RandomDaysConvergeEverywhere) {
     return json::parse(out.json);
   };
   for (int i = 0; i < 300 && !HasFailure(); ++i) {
-    const int64_t step = (pick(60) == 0 ? 24 * 60 * (15 + pick(20)) : pick(30)) * 60'000LL;
+    const int64_t step = day.time_step_ms();
     day_ms += step;
     clock_->now += step;
-    const std::string b = branches[static_cast<size_t>(pick(3))];
-    const std::string card = "card:" + std::to_string(1 + pick(6));
-    const int what = pick(100);
-    if (what < 45) {
-      const std::string ticket = "S" + std::to_string(i);
-      json lines = json::array();
-      const int n = 1 + pick(3);
-      for (int l = 1; l <= n; ++l) lines.push_back({{"n", l}, {"qty", "1"}, {"amount", money(20'000)}});
-      static const char* kMethods[] = {"cash", "credit_card", "debit_card"};
-      json tenders = json::array({{{"method", kMethods[pick(3)]}, {"amount", "1.00"}}});
-      if (pick(6) == 0) tenders.push_back({{"method", "points"}, {"amount", money(300)}});
-      const json r = send(b, {{"type", "sale.completed"}, {"ticket", ticket}, {"customer", card}, {"lines", lines},
-                              {"tenders", tenders}});
-      if (r["ok"].get<bool>()) sold.push_back({b, ticket, card, n});
-    } else if (what < 65 && !sold.empty()) {
-      const Sold& s = sold[static_cast<size_t>(pick(static_cast<int>(sold.size())))];
-      json lines = json::array();
-      for (int l = 1; l <= s.lines; ++l) {
-        if (pick(2) == 0) lines.push_back({{"n", l}, {"amount", money(20'000)}});
-      }
-      if (lines.empty()) lines.push_back({{"n", 1}, {"qty", "1"}});
-      send(b, {{"type", "refund.completed"}, {"ticket", "R" + std::to_string(i)}, {"original_ticket", s.ticket},
-               {"original_branch", s.branch}, {"customer", s.customer}, {"lines", lines},
-               {"tenders", {{{"method", pick(4) == 0 ? "points" : "cash"}, {"amount", "1.00"}}}}});
-    } else if (what < 75) {
-      const std::string ticket = "P" + std::to_string(i);
-      const json h = send(b, {{"type", "points.authorize"}, {"customer", card}, {"ticket", ticket},
-                              {"amount", money(400)}});
-      if (h["ok"].get<bool>() && pick(3) != 0) {
-        const std::string amount = h["amount"];
-        send(b, {{"type", "sale.completed"}, {"ticket", ticket}, {"customer", card},
-                 {"lines", {{{"n", 1}, {"amount", amount}}}},
-                 {"tenders", {{{"method", "points"}, {"amount", amount}, {"hold", h["hold"]}}}}});
-      } else if (h["ok"].get<bool>()) {
-        send(b, {{"type", "points.release"}, {"hold", h["hold"]}, {"customer", card}});
-      }
-    } else if (what < 82 && !sold.empty()) {
-      const Sold& s = sold[static_cast<size_t>(pick(static_cast<int>(sold.size())))];
-      send(s.branch, {{"type", "sale.voided"}, {"ticket", s.ticket}});
-    } else if (what < 90) {
-      send(b, {{"type", "points.adjust"}, {"customer", card}, {"points", pick(200) - 100}, {"reason", "r"}});
-    } else if (what < 94) {
-      send(b, {{"type", "points.transfer"}, {"from", card}, {"to", "card:" + std::to_string(1 + pick(6))},
-               {"points", 1 + pick(50)}});
-    } else {
-      json upsert = {{"type", "customer.upsert"}, {"customer", card}, {"category", pick(2) == 0 ? "gold" : ""}};
-      if (pick(2) == 0) upsert["aliases"] = json::array({"phone:" + std::to_string(pick(4))});  // may clash
-      send(b, upsert);
-    }
-    if (pick(8) == 0) {  // a sync round among the branches that can reach the hub now
+    day.request(i, send);
+    if (day.pick(8) == 0) {  // a sync round among the branches that can reach the hub now
       std::set<std::string> online;
       for (const auto& n : branches) {
-        if (pick(3) != 0) online.insert(n);
+        if (day.pick(3) != 0) online.insert(n);
       }
       sync(online);
     }
@@ -692,8 +635,8 @@ TEST_P(SyncApplyRandomTest, RandomDaysConvergeEverywhere) {
     converge();
   }
   const auto entries = entry_set("B1");
-  for (int c = 1; c <= 6; ++c) {
-    const std::string card = "card:" + std::to_string(c);
+  for (int c = 1; c <= testing::RandomDay::kCards; ++c) {
+    const std::string card = day.card(c);
     std::optional<int64_t> first;
     for (const auto& b : branches) {
       const json q = send(b, {{"type", "balance.query"}, {"customer", card}});  // at `late`
