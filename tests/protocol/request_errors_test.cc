@@ -134,10 +134,31 @@ TEST(ProtocolErrors, NegativeAmounts) {
       {request("refund.completed", R"("ticket":"R","lines":[{"n":1,"qty":"-1"}])"),
        ErrorCode::kInvalidEvent, "lines[0].qty", why},
       {request("points.authorize", R"("customer":"c","amount":"-1")"), ErrorCode::kInvalidEvent,
-       "amount", why},
+       "amount", "greater than zero"},  // zero is refused too: the message says so
       {request("points.authorize", R"("customer":"c","amount":"0.00")"), ErrorCode::kInvalidEvent,
        "amount", "greater than zero"},
   });
+}
+
+// Each amount is below 10^12 units, and so must be each total: ten tenders of 922337203685.48
+// used to wrap the int64 sum of micro-units and earn nothing instead of 50 points.
+TEST(ProtocolErrors, TotalsAboveTheLargestAmount) {
+  const std::string max = "999999999999.999999";
+  std::string tenders;
+  for (int i = 0; i < 10; ++i) tenders += std::string(i ? "," : "") + R"({"method":"cash","amount":"922337203685.48"})";
+  check({
+      {sale("", R"("tenders":[)" + tenders + "]"), ErrorCode::kInvalidEvent, "tenders[1].amount",
+       "the tenders add up to more than " + max},
+      {sale(R"({"amount":"999999999999.99"},{"amount":"0.01"})"), ErrorCode::kInvalidEvent,
+       "lines[1].amount", "the lines add up to more than " + max},
+      {request("refund.completed", R"("ticket":"R","lines":[{"n":1,"amount":"600000000000"},)"
+                                   R"({"n":2,"amount":"400000000000"}])"),
+       ErrorCode::kInvalidEvent, "lines[1].amount", "the lines add up"},
+      {request("refund.completed", R"("ticket":"R","lines":[{"n":1,"qty":"1"}],"tenders":[)" + tenders + "]"),
+       ErrorCode::kInvalidEvent, "tenders[1].amount", "the tenders add up"},
+  });
+  // Just below the limit is fine.
+  EXPECT_TRUE(parse(sale(R"({"amount":"999999999999.99"},{"amount":"0.009999"})")).ok());
 }
 
 TEST(ProtocolErrors, UnknownFields) {

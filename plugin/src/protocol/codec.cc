@@ -372,7 +372,7 @@ class Fields {
     // The sign, not the value: "-0.00" is a POS saying "negative" too, refused like "-5"
     // so that a refund sent as a negative sale never slips through as zero.
     if (s.front() == '-') {
-      std::string message = "must be zero or positive";
+      std::string message = sign == Sign::kPositive ? "must be greater than zero" : "must be zero or positive";
       if (!negative_hint.empty()) message.append(" (").append(negative_hint).append(")");
       return fail(key, std::move(message));
     }
@@ -464,6 +464,25 @@ class Fields {
   size_t present_ = 0;  // asked-for keys that the object has
 };
 
+// A request's lines, and its tenders, each add up to less than 10^12 currency units, like a
+// single amount: the rules add amounts in int64 micro-units (domain/fixed.h).
+class AmountTotal {
+ public:
+  explicit AmountTotal(const char* what) : what_(what) {}
+  // False (with `fields` failing `key`) once the total reaches the limit.
+  bool add(Fields& fields, std::string_view key, Money m) {
+    total_ += m.micros();
+    if (total_ < kLimit) return true;
+    return fields.fail(key, std::string("the ") + what_ + " add up to more than " +
+                                domain::format_micros(kLimit - 1, domain::kMaxDecimals));
+  }
+
+ private:
+  static constexpr int64_t kLimit = domain::kMaxWholeUnits * domain::kMicrosPerUnit;
+  const char* what_;
+  int64_t total_ = 0;  // each amount < kLimit, so the sum stays < 2 × kLimit < INT64_MAX
+};
+
 constexpr std::string_view kSaleNegativeHint = "goods coming back are a refund.completed";
 constexpr std::string_view kTenderNegativeHint = "money given back is the \"change\"";
 
@@ -472,6 +491,7 @@ bool read_tenders(Fields& f, Error& err, std::vector<domain::Tender>& out) {
   if (!f.array("tenders", Need::kOptional, a)) return false;
   if (a == nullptr) return true;
   out.reserve(a->size());
+  AmountTotal total("tenders");
   for (size_t i = 0; i < a->size(); ++i) {
     const json::object_t* o = f.element_object("tenders", *a, i);
     if (o == nullptr) return false;
@@ -488,7 +508,7 @@ bool read_tenders(Fields& f, Error& err, std::vector<domain::Tender>& out) {
     tender.change = change.value_or(Money{});
     if (tender.change > tender.amount)
       return t.fail("change", "must not exceed the tender's amount");
-    if (!t.no_unknown_fields()) return false;
+    if (!t.no_unknown_fields() || !total.add(t, "amount", tender.amount)) return false;
   }
   return true;
 }
@@ -524,6 +544,7 @@ bool read_sale(Fields& f, Error& err, domain::SaleCompleted& s) {
     return false;
   }
   s.lines.reserve(lines->size());
+  AmountTotal total("lines");
   for (size_t i = 0; i < lines->size(); ++i) {
     const json::object_t* o = f.element_object("lines", *lines, i);
     if (o == nullptr) return false;
@@ -537,7 +558,7 @@ bool read_sale(Fields& f, Error& err, domain::SaleCompleted& s) {
         !l.text("category", Need::kOptional, kMaxNameChars, line.category) ||
         !l.decimal("qty", Need::kOptional, Sign::kZeroOrPositive, qty, kSaleNegativeHint) ||
         !l.decimal("amount", Need::kRequired, Sign::kZeroOrPositive, amount, kSaleNegativeHint) ||
-        !l.no_unknown_fields()) {
+        !l.no_unknown_fields() || !total.add(l, "amount", *amount)) {
       return false;
     }
     line.n = n.value_or(static_cast<int64_t>(i) + 1);
@@ -564,6 +585,7 @@ bool read_refund(Fields& f, Error& err, domain::RefundCompleted& r) {
     return false;
   }
   r.lines.reserve(lines->size());
+  AmountTotal total("lines");
   for (size_t i = 0; i < lines->size(); ++i) {
     const json::object_t* o = f.element_object("lines", *lines, i);
     if (o == nullptr) return false;
@@ -579,6 +601,7 @@ bool read_refund(Fields& f, Error& err, domain::RefundCompleted& r) {
     if (!line.qty && !line.amount)
       return l.fail("amount", "a refund line needs an amount or a qty");
     if (!l.no_unknown_fields()) return false;
+    if (line.amount && !total.add(l, "amount", *line.amount)) return false;
   }
   return read_tenders(f, err, r.tenders);
 }
