@@ -153,6 +153,9 @@ TEST_F(ServiceTest, MalformedRequestsAreQuarantinedAndChangeNothing) {
   auto neg = call({{"type", "sale.completed"}, {"id", "neg"}, {"at", kAt}, {"ticket", "9"},
                    {"lines", {{{"amount", "-5.00"}}}}}, 2);
   EXPECT_EQ(neg["error"]["field"], "lines[0].amount");
+  EXPECT_EQ(neg["id"], "neg");  // docs/contract.md: every error names the request it answers
+  auto unknown_type = call({{"type", "sale.finished"}, {"id", "ut"}, {"at", kAt}}, 3);
+  EXPECT_EQ(unknown_type["id"], "ut");
   auto unknown = call({{"type", "sale.completed"}, {"id", "u"}, {"at", kAt}, {"ticket", "9"},
                        {"lines", {{{"amount", "5.00"}, {"price", "5"}}}}}, 2);
   EXPECT_EQ(unknown["error"]["field"], "lines[0].price");
@@ -160,8 +163,9 @@ TEST_F(ServiceTest, MalformedRequestsAreQuarantinedAndChangeNothing) {
                          {"original_ticket", "T1"}, {"lines", {{{"n", 7}, {"amount", "1.00"}}}}}, 2);
   EXPECT_EQ(line_gone["error"]["field"], "lines[0].n");
   EXPECT_EQ(count("SELECT count(*) FROM entries"), entries);
-  EXPECT_EQ(count("SELECT count(*) FROM quarantine"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM quarantine"), 5);
   EXPECT_EQ(count("SELECT length(raw) FROM quarantine WHERE error_code = 'invalid_json'"), 32);
+  EXPECT_FALSE(json::parse(bad.json).contains("id"));  // not JSON: no id to give back
 }
 
 TEST_F(ServiceTest, HoldReservesCapturesAndTimesOut) {

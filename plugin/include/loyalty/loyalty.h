@@ -56,7 +56,7 @@ extern "C" {
 #define LOYALTY_ERR_UNKNOWN_TYPE 3        /* "unknown_type": "type" names no request */
 #define LOYALTY_ERR_CONFLICT 4            /* "conflict": same id, different body */
 #define LOYALTY_ERR_INSUFFICIENT_POINTS 5 /* "insufficient_points" */
-#define LOYALTY_ERR_NOT_FOUND 6           /* "not_found": customer, hold or ticket unknown */
+#define LOYALTY_ERR_NOT_FOUND 6           /* "not_found": customer or hold unknown */
 #define LOYALTY_ERR_UNAVAILABLE 7         /* "unavailable": may succeed later (busy, disk full) */
 #define LOYALTY_ERR_INTERNAL 8            /* "internal": a defect on our side; it is logged */
 #define LOYALTY_ERR_INVALID_CONFIG 9      /* "invalid_config": loyalty_open's file is wrong */

@@ -836,10 +836,11 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
     quarantine(raw, source, e);
     return fail(e);
   }
-  auto parsed = protocol::parse_request(raw, settings->branch);
+  std::string request_id;
+  auto parsed = protocol::parse_request(raw, settings->branch, &request_id);
   if (!parsed) {
     quarantine(raw, source, parsed.error());
-    return fail(parsed.error());
+    return fail(parsed.error(), request_id);
   }
   const domain::RequestHeader& h = domain::header_of(parsed->request);
 

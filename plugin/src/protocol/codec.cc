@@ -780,7 +780,7 @@ bool read_request(Fields& f, Error& err, Type type, domain::RequestHeader& h,
   return false;
 }
 
-Result<ParsedRequest> parse(std::string_view text, const std::string& default_branch) {
+Result<ParsedRequest> parse(std::string_view text, const std::string& default_branch, std::string* request_id) {
   if (const auto bad = find_bad_byte(text)) {
     return json_error(bad->kind == BadByte::Kind::kNul
                           ? "a NUL byte at byte offset " + std::to_string(bad->offset)
@@ -809,6 +809,11 @@ Result<ParsedRequest> parse(std::string_view text, const std::string& default_br
     return event_error("", std::string("a request is a JSON object, not ") + type_name(doc));
   }
 
+  if (request_id != nullptr) {  // for the error response, whatever else is wrong
+    Error ignored;
+    Fields peek(doc.get_ref<const json::object_t&>(), ignored);
+    if (std::string id; peek.identifier("id", Need::kOptional, id)) *request_id = std::move(id);
+  }
   Error err;
   Fields f(doc.get_ref<const json::object_t&>(), err);
   domain::RequestHeader h;
@@ -845,9 +850,10 @@ Result<ParsedRequest> parse(std::string_view text, const std::string& default_br
 
 }  // namespace
 
-Result<ParsedRequest> parse_request(std::string_view json_text, const std::string& default_branch) {
+Result<ParsedRequest> parse_request(std::string_view json_text, const std::string& default_branch,
+                                    std::string* request_id) {
   try {
-    return parse(json_text, default_branch);
+    return parse(json_text, default_branch, request_id);
   } catch (const std::bad_alloc&) {
     return domain::make_error(ErrorCode::kUnavailable, "",
                               "out of memory while reading the request");

@@ -25,9 +25,12 @@ struct ParsedRequest {
 // its JSON path ("lines[0].amount"). Out of memory is unavailable. Never throws.
 // `body_hash` is taken over the document as received, before "branch" is defaulted: key
 // order and whitespace do not change it, any value does, and the configuration does not.
+// `request_id`, when given, receives the request's "id" as soon as the document is an object
+// with a well-formed one, also when the request then fails: error responses carry it.
 // Thread-safe (no shared state).
 domain::Result<ParsedRequest> parse_request(std::string_view json,
-                                            const std::string& default_branch);
+                                            const std::string& default_branch,
+                                            std::string* request_id = nullptr);
 
 // The contract JSON of `request` (section 2), such that parse_request(encode_request(r))
 // gives back r: every member the parser reads is written, optional ones only when set, and
