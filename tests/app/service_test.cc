@@ -340,6 +340,25 @@ TEST_F(ServiceTest, UnmatchedRefundClawsBackAtTheCurrentRateOrNothing) {
   EXPECT_EQ(r2["clawed_back"], 0);
 }
 
+// Four sales of one day expire on one date: the receipt and balance.query say 180 points
+// expire then, not the first lot's 45.
+TEST_F(ServiceTest, PointsExpiringOnOneDateAreAddedUp) {
+  sale("card:1", "90.00", "2026-11-22T10:15:00-06:00");
+  sale("card:1", "90.00", "2026-11-22T10:15:00-06:00");
+  sale("card:1", "90.00", "2026-11-22T18:00:00-06:00");
+  const json last = sale("card:1", "90.00", "2026-11-22T23:30:00-06:00");
+  bool said = false;
+  for (const auto& l : last["receipt"]) said |= l.get<std::string>() == "Vencen 180 pts el 2026-12-22";  // expiry_days = 30
+  EXPECT_TRUE(said) << last["receipt"].dump();
+  sale("card:1", "10.00", "2026-11-23T09:00:00-06:00");
+  const json b = balance("card:1", "2026-11-24T10:00:00-06:00");
+  ASSERT_EQ(b["expiring"].size(), 2u) << b.dump();
+  EXPECT_EQ(b["expiring"][0]["points"], 180);
+  EXPECT_EQ(b["expiring"][0]["expires_at"], "2026-12-22T10:15:00-06:00");
+  EXPECT_EQ(b["expiring"][0]["date"], "2026-12-22");
+  EXPECT_EQ(b["expiring"][1]["points"], 5);
+}
+
 TEST_F(ServiceTest, ExpiryAcrossLotsOldestFirst) {
   sale("card:1", "100.00", "2026-01-01T10:00:00-06:00");  // 50, expires 01-31
   sale("card:1", "200.00", "2026-01-20T10:00:00-06:00");  // 100, expires 02-19

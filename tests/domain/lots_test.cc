@@ -46,6 +46,41 @@ std::vector<std::pair<std::string, int64_t>> flat(const std::vector<Allocation>&
 
 using Flat = std::vector<std::pair<std::string, int64_t>>;
 
+// ---- add_expiring ---------------------------------------------------------------------------
+
+// Lots that expire on one date are one item: four sales of a day (two at the same minute)
+// expire together, and "45 pts expire on 2027-11-22" would tell the customer a quarter of it.
+TEST(LotsExpiring, LotsOfOneDateAddUpAndThreeDatesAreListed) {
+  auto lot_at = [](std::string id, const char* expires, int64_t points) {
+    Lot l = lot(std::move(id), 0, points);
+    l.expires_at = at(expires);
+    return l;
+  };
+  const std::vector<Lot> lots = {
+      lot_at("a", "2027-11-22T10:15:00-06:00", 45), lot_at("b", "2027-11-22T10:15:00-06:00", 45),
+      lot_at("c", "2027-11-22T18:00:00-06:00", 45), lot_at("d", "2027-11-22T23:30:00-06:00", 45),
+      lot_at("e", "2027-11-23T00:10:00-06:00", 7),  lot_at("f", "2027-12-01T09:00:00-06:00", 3),
+      lot_at("g", "2028-01-05T09:00:00-06:00", 2),  lot_at("h", "2028-01-05T10:00:00-06:00", 1)};
+  std::vector<ExpiringPoints> next;
+  size_t taken = 0;
+  for (const Lot& l : lots) {
+    if (!add_expiring(next, l)) break;
+    ++taken;
+  }
+  EXPECT_EQ(taken, 6u);  // the 7th lot would be a 4th date
+  ASSERT_EQ(next.size(), 3u);
+  EXPECT_EQ(next[0].points.value(), 180);
+  EXPECT_EQ(format_rfc3339(next[0].expires_at), "2027-11-22T10:15:00-06:00");  // the first of them
+  EXPECT_EQ(next[1].points.value(), 7);
+  EXPECT_EQ(next[2].points.value(), 3);
+  std::vector<ExpiringPoints> one;
+  EXPECT_TRUE(add_expiring(one, lots[6], 1));
+  EXPECT_TRUE(add_expiring(one, lots[7], 1));  // same date: still the one item
+  EXPECT_FALSE(add_expiring(one, lots[0], 1));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].points.value(), 3);
+}
+
 // ---- allocate_debit -----------------------------------------------------------------------
 
 TEST(LotsAllocate, DebitsConsumeOldestExpiryFirst) {

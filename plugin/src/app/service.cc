@@ -446,11 +446,12 @@ class Service::Run {
     // this ledger cannot know.
     const auto lots = tx_.open_lots(acct->account_id);
     Points expired{0};
+    bool listing = true;
     for (const auto& lot : lots) {
       if (lot.expires_at <= h_.at) {
         if (!foreign(lot)) expired += lot.remaining;
-      } else if (out.expiring.size() < 3) {
-        out.expiring.push_back(domain::ExpiringPoints{lot.remaining, lot.expires_at});
+      } else if (listing) {
+        listing = domain::add_expiring(out.expiring, lot);
       }
     }
     out.balance = acct->balance - expired;
@@ -704,10 +705,9 @@ class Service::Run {
     available = a.balance - active_held(a.account_id);
     value = domain::value_of(p_, a.balance);
     for (const auto& lot : tx_.open_lots(a.account_id)) {
-      if (expiring.size() >= 3) break;
       // Past its expiry and still open: another branch's lot, which that branch expires.
       if (lot.expires_at <= h_.at) continue;
-      expiring.push_back(domain::ExpiringPoints{lot.remaining, lot.expires_at});
+      if (!domain::add_expiring(expiring, lot)) break;
     }
   }
 

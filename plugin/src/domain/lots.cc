@@ -31,4 +31,14 @@ std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& 
   return out;
 }
 
+bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, size_t max_dates) {
+  if (!next.empty() && format_date(next.back().expires_at) == format_date(lot.expires_at)) {
+    next.back().points += lot.remaining;
+    return true;
+  }
+  if (next.size() >= max_dates) return false;
+  next.push_back(ExpiringPoints{lot.remaining, lot.expires_at});
+  return true;
+}
+
 }  // namespace loyalty::domain

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "domain/fixed.h"
+#include "domain/responses.h"
 #include "domain/time.h"
 
 namespace loyalty::domain {
@@ -36,6 +37,13 @@ inline Points lot_remaining_for_credit(Points balance_before, Points credit) {
 
 // Lots whose expiry is at or before `at` and that still hold points.
 std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& at);
+
+// The next expiry dates (balance.query `expiring`, receipt `{expiring}`): each item is the
+// points that expire on one calendar date (of the lots' own offset), `expires_at` the first
+// of them. Call with the unexpired lots in consumption order: a lot on the date of the last
+// item adds to it, a lot on a later date starts a new item. False, adding nothing, once a
+// lot would start item `max_dates + 1` (the caller stops there).
+bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, size_t max_dates = 3);
 
 // The id of the entry that expires a lot: deterministic, so that whichever writer applies
 // the expiry (a request, the sweep, history's preview of it) names the same entry.

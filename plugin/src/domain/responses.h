@@ -13,7 +13,8 @@
 
 namespace loyalty::domain {
 
-// The next lots to expire (balance.query `expiring`, receipt `{expiring}`).
+// Points that expire on one date (balance.query `expiring`, receipt `{expiring}`; built by
+// add_expiring in domain/lots.h).
 struct ExpiringPoints {
   Points points{0};
   BusinessTime expires_at;
