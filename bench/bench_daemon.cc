@@ -30,6 +30,7 @@
 
 #include "daemon/daemon.h"
 #include "ledger/sqlite_ledger.h"
+#include "command_line/command_line.h"
 
 namespace {
 
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
   app.add_option("--customers", customers, "distinct customers (default 1000)");
   app.add_option("--port", port, "a running daemon on 127.0.0.1; default: start one in-process");
   app.add_option("--sync", sync, "plugin.synchronous of the in-process daemon (default full)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
 
   std::unique_ptr<loyalty::daemon::Daemon> daemon;
   std::string dir;

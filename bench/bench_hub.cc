@@ -40,6 +40,7 @@
 
 #include "sync/protocol/frames.h"
 #include "proc_cpu.h"
+#include "command_line/command_line.h"
 
 namespace {
 
@@ -314,7 +315,7 @@ int main(int argc, char** argv) {
   app.add_option("--fanout-ms", fanout_ms,
                  "the hub's limits.fanout_interval_ms (default: the hub's default)")
       ->check(CLI::Range(0, 1000));
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
   if (backlog > 0) branches = 2;
 
   rlimit lim{};

@@ -42,6 +42,7 @@
 #include "ledger/sqlite_ledger.h"
 #include "sync/client/sync_client.h"
 #include "proc_cpu.h"
+#include "command_line/command_line.h"
 
 namespace {
 
@@ -240,7 +241,7 @@ int main(int argc, char** argv) {
                  "the hub's limits.max_unapplied_frames (0 = its default, 4)")
       ->check(CLI::Range(0, 64));
   app.add_flag("--keep", keep, "keep the run directory (ledgers, hub database, logs)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
   g_tty = ::isatty(2) != 0;
 
   // B01's filled ledger, cached (setup is not what is measured).

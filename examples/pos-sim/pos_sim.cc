@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "loyalty/loyalty.h"
+#include "command_line/command_line.h"
 
 #ifndef LOYALTY_SO_DEFAULT
 #define LOYALTY_SO_DEFAULT "libloyalty.so"
@@ -918,7 +919,7 @@ int main(int argc, char** argv) {
   app.add_flag("--dlclose", opt.dlclose,
                "dlclose the library after loyalty_close (checks a clean unload, e.g. under "
                "LeakSanitizer)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
   if (opt.threads > 1 && !opt.quiet) {
     std::cerr << "pos-sim: --threads " << opt.threads
               << " needs --quiet (receipts of concurrent terminals would interleave)\n";

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "loyalty/loyalty.h"
+#include "command_line/command_line.h"
 
 namespace {
 
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
   app.add_option("--customer", customer, "customer reference for the balance query");
   app.add_option("--requests", requests,
                  "also send each line of this JSON-lines file (fails on any error response)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
 
   json out = {{"ok", false}, {"so", so_path}};
   char resolved[PATH_MAX];

@@ -14,6 +14,7 @@
 #include "manifest.h"
 #include "rollout.h"
 #include "sys.h"
+#include "command_line/command_line.h"
 
 namespace {
 
@@ -143,7 +144,7 @@ int main(int argc, char** argv) {
       "Exit 0: every branch installed; 4: a wave failed (its failed branches were rolled back,\n"
       "later waves not started); 2: the manifest is wrong (nothing touched).");
 
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
 
   try {
     if (install->parsed()) {

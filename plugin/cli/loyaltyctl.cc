@@ -22,6 +22,7 @@
 #include "cli_support.h"
 #include "customers_cmd.h"
 #include "program_cmd.h"
+#include "command_line/command_line.h"
 
 namespace {
 
@@ -142,7 +143,7 @@ int main(int argc, char** argv) {
   loyalty::cli::add_admin_commands(app, c.config);
   loyalty::cli::add_customers_commands(app, c.config);
 
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
   if (auto rc = run_hub()) return *rc;
   const Format fmt = c.format();
 

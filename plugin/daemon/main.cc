@@ -18,6 +18,7 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "command_line/command_line.h"
 
 namespace {
 
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
                  "/etc/loyalty/loyalty.toml)");
   app.add_option("--port-file", port_file,
                  "write the bound port to this file once listening (with daemon.port = 0)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
 
   auto opened = loyalty::daemon::Daemon::open(config);
   if (!opened) {

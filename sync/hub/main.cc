@@ -30,6 +30,7 @@
 #include "sync/hub/program_doc.h"
 #include "sync/hub/server.h"
 #include "sync/hub/store.h"
+#include "command_line/command_line.h"
 
 namespace {
 
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
   auto* od = app.add_subcommand("overdraws", "list overdraw reports (newest first) as JSON lines");
   od->footer("Example:\n  loyalty-hub overdraws --config hub.toml");
 
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
 
   if (run_cmd->parsed()) return run(config, port_file);
 

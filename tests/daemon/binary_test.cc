@@ -1,10 +1,14 @@
 // The loyaltyd binary as a child process: --help, and SIGTERM while a request is in flight
-// (the request is answered, then the process exits 0).
+// (the request is answered, then the process exits 0). Every program's exit code for a bad
+// command line (plugin/src/command_line/command_line.h).
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "daemon_test_support.h"
@@ -22,6 +26,26 @@ TEST(DaemonBinary, HelpShowsTheExample) {
   }
   EXPECT_EQ(::pclose(p), 0);
   EXPECT_NE(out.find("loyaltyd --config /etc/loyalty/loyalty.toml"), std::string::npos) << out;
+}
+
+// Exit status of `command` run by the shell, its output thrown away; -1 if it did not exit.
+int exit_code(const std::string& command) {
+  const int status = std::system((command + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// docs/daemon.md: 2 for a bad command line (CLI11's own codes were 105-114), 0 for --help.
+TEST(ProgramCommandLines, ABadCommandLineExitsTwoAndHelpZero) {
+  std::istringstream programs(LOYALTY_PROGRAMS);
+  int seen = 0;
+  for (std::string program; programs >> program; ++seen) {
+    EXPECT_EQ(exit_code(program + " --help"), 0) << program;
+    EXPECT_EQ(exit_code(program + " --no-such-option"), 2) << program;
+    EXPECT_EQ(exit_code(program + " --help-me-please x y"), 2) << program;
+  }
+  EXPECT_EQ(seen, 6);
+  EXPECT_EQ(exit_code(LOYALTYD_BINARY " --config"), 2);      // a value missing
+  EXPECT_EQ(exit_code(LOYALTYD_BINARY " positional"), 2);    // an extra argument
 }
 
 using DaemonProcess = DaemonFixture;
