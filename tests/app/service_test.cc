@@ -579,6 +579,30 @@ TEST_F(ServiceTest, ExcludedPaymentMethodIsExplainedOnTheReceipt) {
   EXPECT_TRUE(said);
 }
 
+// Half paid by an excluded card: the sale earns on the cash half, and the receipt says the
+// card's part earned nothing (not "no points" for the sale). With "earn_on_remainder" a sale
+// paid with points says so, not that its amount was below one point.
+TEST_F(ServiceTest, APartlyExcludedPaymentIsExplainedAsAPart) {
+  auto r = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "H"}, {"customer", "card:1"},
+                 {"lines", {{{"amount", "90.00"}}}},
+                 {"tenders", {{{"method", "cash"}, {"amount", "45.00"}}, {{"method", "credit_card"}, {"amount", "45.00"}}}}});
+  EXPECT_EQ(r["earned"], 22);
+  EXPECT_EQ(r["notes"][0]["reason"], "excluded_method");
+  std::string text;
+  for (const auto& l : r["receipt"]) text += l.get<std::string>() + "\n";
+  EXPECT_NE(text.find("Sin puntos por el pago excluido"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Sin puntos:"), std::string::npos) << text;
+
+  std::string toml = kBaseConfig;
+  toml.replace(toml.find("hold_minutes"), 0, "on_points_tender = \"earn_on_remainder\"\n");
+  open(toml);
+  auto p = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P"}, {"customer", "card:1"},
+                 {"lines", {{{"amount", "1.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "1.00"}}}}});
+  EXPECT_EQ(p["earned"], 0);
+  ASSERT_EQ(p["notes"].size(), 1u) << p.dump();
+  EXPECT_EQ(p["notes"][0]["reason"], "paid_with_points");
+}
+
 TEST_F(ServiceTest, EveryEntryRecordsTheProgramVersion) {
   sale("card:1", "90.00", kAt);
   const std::string v1 = service_->settings()->program.version;

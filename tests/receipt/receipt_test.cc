@@ -264,14 +264,34 @@ TEST(ReceiptReasons, SpanishOneLinePerNote) {
 
 TEST(ReceiptReasons, EnglishOneLinePerNote) {
   auto f = sale_facts();
+  f.earned = Points(0);
   f.notes = kAllNotes;
   ReceiptConfig c = english();
   c.sale_template = {"{earned}"};
   c.width = 60;
   EXPECT_EQ(render(c, f),
-            (Lines{"45", "No points: excluded payment method (credit_card)",
+            (Lines{"0", "No points: excluded payment method (credit_card)",
                    "No points: excluded product (GIFT-100)", "No points: sale paid with points",
                    "No points: amount below one point"}));
+}
+
+// The rest of the sale earned: a payment note speaks of its part ("No points: excluded
+// payment method" under "Points earned: 22" contradicted it).
+TEST(ReceiptReasons, APaymentNoteOfASaleThatEarnedSpeaksOfItsPart) {
+  auto f = sale_facts();  // earned 45
+  f.notes = {{ZeroEarnReason::kExcludedMethod, "credit_card"}, {ZeroEarnReason::kExcludedProduct, "GIFT-100"},
+             {ZeroEarnReason::kPaidWithPoints, ""}};
+  ReceiptConfig c = english();
+  c.sale_template = {"{earned}"};
+  c.width = 60;
+  EXPECT_EQ(render(c, f), (Lines{"45", "No points on the excluded payment (credit_card)",
+                                 "No points: excluded product (GIFT-100)",
+                                 "No points on the part paid with points"}));
+  c = with_sale_template({"{earned}"});
+  c.width = 60;
+  EXPECT_EQ(render(c, f), (Lines{"45", "Sin puntos por el pago excluido (credit_card)",
+                                 "Sin puntos: producto excluido (GIFT-100)",
+                                 "Sin puntos por lo pagado con puntos"}));
 }
 
 TEST(ReceiptReasons, NoCustomerNeverPrintsAndShowReasonsOffPrintsNone) {
@@ -286,6 +306,7 @@ TEST(ReceiptReasons, NoCustomerNeverPrintsAndShowReasonsOffPrintsNone) {
 
 TEST(ReceiptReasons, ReasonsWrapAtTheDefaultWidth) {
   auto f = sale_facts();
+  f.earned = Points(0);
   f.notes = {{ZeroEarnReason::kExcludedMethod, "credit_card"}};
   auto lines = render(ReceiptConfig{}, f);  // width 42; the reason is 48 code points
   ASSERT_GE(lines.size(), 2u);
@@ -345,7 +366,7 @@ TEST(ReceiptWidth, NoLineIsWiderThanTheWidthAndNoSequenceIsSplit) {
     one.sale_template = {c.sale_template.back()};
     EXPECT_EQ(without_spaces(render(one, f)),
               without_spaces({c.sale_template.back()}) +
-                  "Sinpuntos:formadepagoexcluida(tarjeta_de_crédito_corporativa_internacional)");
+                  "Sinpuntosporelpagoexcluido(tarjeta_de_crédito_corporativa_internacional)");
   }
 }
 
@@ -443,8 +464,9 @@ TEST(ReceiptValidate, InvalidLinesAreSkippedWhenRenderingAnyway) {
   ReceiptConfig c = with_sale_template({"bad {points}", "{earned}"});
   c.locale = "xx";  // falls back to Spanish
   auto f = sale_facts();
+  f.earned = Points(0);
   f.notes = {{ZeroEarnReason::kPaidWithPoints, ""}};
-  EXPECT_EQ(render(c, f), (Lines{"45", "Sin puntos: venta pagada con puntos"}));
+  EXPECT_EQ(render(c, f), (Lines{"0", "Sin puntos: venta pagada con puntos"}));
 }
 
 }  // namespace

@@ -252,19 +252,28 @@ const std::vector<std::string>& refund_defaults(bool english) {
   return english ? en : es;
 }
 
-// The note in words; empty for notes that never print.
-std::string reason_text(bool english, const domain::ZeroEarnNote& note) {
+// The note in words; empty for notes that never print. `partial`: the rest of the sale did
+// earn, so a payment note speaks of its part, not of the sale.
+std::string reason_text(bool english, bool partial, const domain::ZeroEarnNote& note) {
   auto with_detail = [&note](std::string text) {
     if (!note.detail.empty()) text += " (" + printable(note.detail) + ")";
     return text;
   };
   switch (note.reason) {
     case ZeroEarnReason::kExcludedMethod:
+      if (partial) {
+        return with_detail(english ? "No points on the excluded payment"
+                                   : "Sin puntos por el pago excluido");
+      }
       return with_detail(english ? "No points: excluded payment method"
                                  : "Sin puntos: forma de pago excluida");
     case ZeroEarnReason::kExcludedProduct:
       return with_detail(english ? "No points: excluded product" : "Sin puntos: producto excluido");
     case ZeroEarnReason::kPaidWithPoints:
+      if (partial) {
+        return english ? "No points on the part paid with points"
+                       : "Sin puntos por lo pagado con puntos";
+      }
       return english ? "No points: sale paid with points" : "Sin puntos: venta pagada con puntos";
     case ZeroEarnReason::kRoundedToZero:
       return english ? "No points: amount below one point"
@@ -441,7 +450,7 @@ std::vector<std::string> render(const ReceiptConfig& config, const ReceiptFacts&
   }
   if (config.show_reasons) {
     for (const auto& note : f.notes) {
-      const std::string text = reason_text(english, note);
+      const std::string text = reason_text(english, f.earned > domain::Points(0), note);
       if (!text.empty()) wrap.add(text);
     }
   }

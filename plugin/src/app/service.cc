@@ -742,6 +742,8 @@ class Service::Run {
     if (b.excluded_method_amount > Money{}) {
       for (const auto& m : b.excluded_methods) notes.push_back({ZeroEarnReason::kExcludedMethod, m});
     }
+    // "earn_on_remainder": what points paid counts as excluded (rule 4).
+    if (b.points_amount > Money{}) notes.push_back({ZeroEarnReason::kPaidWithPoints, ""});
     for (size_t i = 0; i < b.lines.size(); ++i) {
       const auto& l = b.lines[i];
       if (l.excluded == domain::LineExclusion::kNone || l.amount.is_zero()) continue;
