@@ -603,6 +603,35 @@ TEST_F(ServiceTest, APartlyExcludedPaymentIsExplainedAsAPart) {
   EXPECT_EQ(p["notes"][0]["reason"], "paid_with_points");
 }
 
+// The refund answers for the account whose points it moved: the sale's customer, also when
+// the POS names nobody (the receipt printed "Cliente: card:1" beside "customer":"") or
+// another customer (a warning says whose points were taken back).
+TEST_F(ServiceTest, ARefundAnswersForTheSalesCustomer) {
+  sale("card:1", "90.00", kAt, "cash", "S1");
+  sale("card:2", "90.00", kAt, "cash", "S2");
+  auto refund = [&](const std::string& ticket, const std::string& customer) {
+    json req = {{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R" + ticket},
+                {"original_ticket", ticket}, {"lines", {{{"n", 1}, {"amount", "10.00"}}}}};
+    if (!customer.empty()) req["customer"] = customer;
+    return call(req);
+  };
+  auto nobody = refund("S1", "");
+  EXPECT_EQ(nobody["customer"], "card:1");
+  EXPECT_EQ(nobody["clawed_back"], 5);
+  EXPECT_TRUE(nobody["warnings"].empty()) << nobody.dump();
+  auto other = refund("S2", "card:1");
+  EXPECT_EQ(other["customer"], "card:2");
+  EXPECT_EQ(other["balance"], 40);  // card:2's
+  ASSERT_EQ(other["warnings"].size(), 1u) << other.dump();
+  EXPECT_EQ(other["warnings"][0], "ticket S2 was card:2's sale, not card:1's: its points were taken back from card:2");
+  bool printed = false;
+  for (const auto& l : other["receipt"]) printed |= l.get<std::string>() == "Cliente: card:2";
+  EXPECT_TRUE(printed) << other["receipt"].dump();
+  auto same = refund("S1", "card:1");
+  EXPECT_EQ(same["customer"], "card:1");
+  EXPECT_TRUE(same["warnings"].empty()) << same.dump();
+}
+
 TEST_F(ServiceTest, EveryEntryRecordsTheProgramVersion) {
   sale("card:1", "90.00", kAt);
   const std::string v1 = service_->settings()->program.version;

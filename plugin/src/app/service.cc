@@ -202,7 +202,8 @@ class Service::Run {
       sale = tx_.find_sale(branch, refund.original_ticket);
     }
     std::optional<Account> acct;
-    if (sale && !sale->account_id.empty()) acct = tx_.find_account(sale->account_id);
+    const std::string sale_acct_id = sale ? sale->account_id : std::string();
+    if (!sale_acct_id.empty()) acct = tx_.find_account(sale_acct_id);
     if (!acct && !refund.customer.empty()) acct = tx_.find_account_by_ref(refund.customer);
     if (acct) touch(*acct);
     out.matched = sale.has_value();
@@ -268,8 +269,24 @@ class Service::Run {
       out.account = acct->account_id;
       fill_balance(*acct, out.balance, out.available, out.balance_value, out.expiring);
     }
-    const std::string who = !refund.customer.empty() ? refund.customer : (acct ? first_alias(*acct) : "");
-    out.receipt = receipt(receipt::ReceiptFacts::Kind::kRefund, acct ? who : std::string(),
+    // Whose points moved: the sale's customer. A refund that names nobody, or another
+    // customer, answers (and prints) with the reference of the account it changed.
+    std::string who;
+    if (acct) {
+      const bool named_is_acct =
+          !refund.customer.empty() &&
+          (sale_acct_id.empty() || [&] {
+            auto named = tx_.find_account_by_ref(refund.customer);
+            return named && named->account_id == acct->account_id;
+          }());
+      who = named_is_acct ? refund.customer : first_alias(*acct);
+      if (!refund.customer.empty() && !named_is_acct) {
+        out.warnings.push_back("ticket " + refund.original_ticket + " was " + who + "'s sale, not " +
+                               refund.customer + "'s: its points were taken back from " + who);
+      }
+      out.customer = who;
+    }
+    out.receipt = receipt(receipt::ReceiptFacts::Kind::kRefund, who,
                           Points(0), Points(0), clawback, restored, out.balance, out.available,
                           out.balance_value, out.expiring, {});
     return domain::Response{std::move(out)};
