@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <locale.h>
+#include <wchar.h>
+
+#include <algorithm>
+#include <cwchar>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,6 +40,29 @@ int code_points(const std::string& s) {
     ++n;
   }
   return n;
+}
+
+// Printer columns by glibc's wcwidth in C.UTF-8, an oracle independent of receipt.cc's
+// table: combining marks 0, CJK and emoji 2. -1 when not UTF-8.
+int display_columns(const std::string& s) {
+  locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  if (utf8 == static_cast<locale_t>(nullptr)) return -1;
+  const locale_t old = uselocale(utf8);
+  int cols = 0;
+  std::mbstate_t state{};
+  for (size_t i = 0; i < s.size();) {
+    wchar_t wc = 0;
+    const size_t n = std::mbrtowc(&wc, s.data() + i, s.size() - i, &state);
+    if (n == 0 || n > s.size()) {
+      cols = -1;
+      break;
+    }
+    cols += std::max(0, ::wcwidth(wc));
+    i += n;
+  }
+  uselocale(old);
+  freelocale(utf8);
+  return cols;
 }
 
 // Everything printed, spaces left out: wrapping must not lose or reorder a character.
@@ -343,6 +371,34 @@ TEST(ReceiptWidth, LongWordsAreSplitBetweenCodePoints) {
   EXPECT_EQ(render(c, f), (Lines{"phone:+52-55-123", "4-5678-ext-9999"}));
 }
 
+// "é" typed as e + U+0301 (macOS, some keyboards) stays one character: a line never starts
+// with the accent alone. Chinese names take two columns a character, as the printer prints
+// them: 20 code points of them were 35 columns on a 20-column receipt.
+TEST(ReceiptWidth, CombiningAccentsStayWithTheirLetterAndWideCharactersCountTwo) {
+  ReceiptConfig c = with_sale_template({"{customer}"});
+  auto f = sale_facts();
+  std::string decomposed = "card:";
+  for (int i = 0; i < 50; ++i) decomposed += "e\u0301";
+  std::string chinese = "card:";
+  for (int i = 0; i < 30; ++i) chinese += "\u6F22\u5B57";
+  for (const std::string& customer : {decomposed, chinese}) {
+    f.customer = customer;
+    for (int width : {16, 20, 42}) {
+      c.width = width;
+      const Lines lines = render(c, f);
+      ASSERT_GE(lines.size(), 2u);
+      std::string joined;
+      for (const auto& l : lines) {
+        EXPECT_LE(display_columns(l), width) << "\"" << l << "\"";
+        EXPECT_NE(l.rfind("\u0301", 0), 0u) << "a line starts with a lone accent: \"" << l << "\"";
+        joined += l;
+      }
+      EXPECT_EQ(joined, customer);
+      EXPECT_GE(display_columns(lines.front()), width - 1);  // lines are filled, not halved
+    }
+  }
+}
+
 TEST(ReceiptWidth, NoLineIsWiderThanTheWidthAndNoSequenceIsSplit) {
   ReceiptConfig c;
   c.sale_template = {"Cliente distinguidísimo de la cafetería: {customer}",
@@ -357,7 +413,8 @@ TEST(ReceiptWidth, NoLineIsWiderThanTheWidthAndNoSequenceIsSplit) {
     const Lines lines = render(c, f);
     ASSERT_FALSE(lines.empty());
     for (const auto& l : lines) {
-      const int cols = code_points(l);
+      ASSERT_GE(code_points(l), 1) << "width " << width << ": \"" << l << "\"";  // not split
+      const int cols = display_columns(l);  // the emoji take two columns each
       EXPECT_GE(cols, 1) << "width " << width << ": \"" << l << "\"";
       EXPECT_LE(cols, width) << "width " << width << ": \"" << l << "\"";
       EXPECT_NE(l.back(), ' ') << l;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <utility>
 #include <string_view>
 
 #include "domain/time.h"
@@ -112,17 +113,58 @@ size_t step(std::string_view s, size_t i) {
   return n == 0 ? 1 : n;
 }
 
+// Printer columns of one code point: 0 for combining marks and other zero-width code points
+// (they print on the character before them), 2 for East Asian wide and fullwidth characters
+// and emoji (CJK printers print them double), 1 for the rest. The ranges of Markus Kuhn's
+// wcwidth, which glibc's follows; glibc's own needs a UTF-8 locale that a POS host may not set.
+int cp_columns(char32_t cp) {
+  struct Range {
+    char32_t first, last;
+  };
+  static constexpr Range kZero[] = {
+      {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A}, {0x064B, 0x065F},
+      {0x0E31, 0x0E31}, {0x0E34, 0x0E3A}, {0x0E47, 0x0E4E}, {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF},
+      {0x200B, 0x200F}, {0x2028, 0x202E}, {0x2060, 0x2064}, {0x20D0, 0x20FF}, {0xFE00, 0xFE0F},
+      {0xFE20, 0xFE2F}, {0xFEFF, 0xFEFF}, {0xE0100, 0xE01EF}};
+  static constexpr Range kWide[] = {
+      {0x1100, 0x115F},   {0x2E80, 0x303E},   {0x3041, 0x33FF},   {0x3400, 0x4DBF},
+      {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},   {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},
+      {0xFE30, 0xFE4F},   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},   {0x1F300, 0x1F64F},
+      {0x1F900, 0x1F9FF}, {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD}};
+  if (cp < 0x300) return 1;
+  for (const Range& r : kZero) {
+    if (cp >= r.first && cp <= r.last) return 0;
+  }
+  for (const Range& r : kWide) {
+    if (cp >= r.first && cp <= r.last) return 2;
+  }
+  return 1;
+}
+
+// Columns of the code point at s[i] (a byte that starts no valid sequence prints as one).
+int columns_at(std::string_view s, size_t i) {
+  char32_t cp = 0;
+  return utf8_sequence(s, i, &cp) == 0 ? 1 : cp_columns(cp);
+}
+
 size_t columns(std::string_view s) {
   size_t n = 0;
-  for (size_t i = 0; i < s.size(); i += step(s, i)) ++n;
+  for (size_t i = 0; i < s.size(); i += step(s, i)) n += static_cast<size_t>(columns_at(s, i));
   return n;
 }
 
-// Bytes taken by the first `cols` code points of s.
-size_t prefix_bytes(std::string_view s, size_t cols) {
-  size_t i = 0;
-  for (; i < s.size() && cols > 0; --cols) i += step(s, i);
-  return i;
+// The longest prefix of s that fits in `cols` columns, never leaving a zero-width code point
+// (a combining accent) apart from the character before it: {bytes, columns}. Takes at least
+// one code point when s is not empty.
+std::pair<size_t, size_t> fitting_prefix(std::string_view s, size_t cols) {
+  size_t i = 0, used = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<size_t>(columns_at(s, i));
+    if (i > 0 && c > 0 && used + c > cols) break;
+    used += c;
+    i += step(s, i);
+  }
+  return {i, used};
 }
 
 // A value from the POS or the program, made printable: control characters and bytes that
@@ -317,11 +359,11 @@ class Wrapper {
       return;
     }
     flush();
-    while (word_cols > width_) {  // a word longer than a line: split between code points
-      const size_t cut = prefix_bytes(word, width_);
+    while (word_cols > width_) {  // a word longer than a line: split between characters
+      const auto [cut, cut_cols] = fitting_prefix(word, width_);
       out_.emplace_back(word.substr(0, cut));
       word.remove_prefix(cut);
-      word_cols -= width_;
+      word_cols -= cut_cols;
     }
     cur_.assign(word);
     cur_cols_ = word_cols;
