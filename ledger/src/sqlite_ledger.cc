@@ -47,8 +47,10 @@ using domain::Points;
     case SQLITE_NOMEM:
     case SQLITE_NOLFS:
       throw StoreFailure(ErrorCode::kUnavailable, "ledger unavailable (" + what + "): " + detail);
+    case SQLITE_NOTADB:  // at open: plugin.db names some other file (a defect of the setup, not ours)
+      throw StoreFailure(ErrorCode::kInvalidConfig,
+                         "not a ledger: the file is not an SQLite database (" + what + "): " + detail);
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
       throw StoreFailure(ErrorCode::kInternal, "ledger corrupt (" + what + "): " + detail);
     default:
       throw StoreFailure(ErrorCode::kInternal, "ledger error (" + what + "): " + detail);
