@@ -203,7 +203,13 @@ TEST_F(ServiceTest, PointsTenderBeyondTheBalanceIsRecordedWithAWarning) {
                  {"lines", {{{"amount", "10.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "10.00"}}}}});
   EXPECT_EQ(r["balance"], -50);
   EXPECT_FALSE(r["warnings"].empty());
-  call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}, {"amount", "0.10"}}, 5);
+  auto refused =
+      call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}, {"amount", "0.10"}}, 5);
+  EXPECT_EQ(refused["error"]["message"],  // not "0 available"
+            "paying 0.10 needs 1 points, but the balance is -50 points: a negative balance cannot be redeemed");
+  auto tiny = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                    {"amount", "0.001"}}, 5);  // the amount as sent, not "paying 0.00"
+  EXPECT_EQ(tiny["error"]["message"].get<std::string>().rfind("paying 0.001 needs 1 points", 0), 0u) << tiny.dump();
   // The next earning repays the debt first.
   EXPECT_EQ(sale("card:1", "200.00", kAt)["balance"], 50);
 }

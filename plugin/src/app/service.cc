@@ -299,10 +299,9 @@ class Service::Run {
     const Points cost = domain::redeem_cost(p_, r.amount);
     const Points available = acct->balance - active_held(acct->account_id);
     if (acct->balance < Points(0) || available < cost) {
-      return domain::make_error(ErrorCode::kInsufficientPoints, "amount",
-                                "paying " + r.amount.str(2) + " needs " + std::to_string(cost.value()) +
-                                    " points; " + std::to_string(std::max<int64_t>(0, available.value())) +
-                                    " available");
+      return insufficient("amount", "paying " + r.amount.str_trimmed(2) + " needs " +
+                                        std::to_string(cost.value()) + " points",
+                          acct->balance, available);
     }
     if (sync_ && s_.sync.enabled &&
         now_ms_ - sync_->last_contact_ms.load(std::memory_order_relaxed) >
@@ -318,7 +317,7 @@ class Service::Run {
             "the loyalty hub is out of reach, so redemption is limited to " +
                 std::to_string(s_.sync.offline_redeem_allowance) +
                 " points per customer per day (" + std::to_string(left) + " left today); paying " +
-                r.amount.str(2) + " needs " + std::to_string(cost.value()));
+                r.amount.str_trimmed(2) + " needs " + std::to_string(cost.value()));
       }
       tx_.add_offline_redeemed(acct->account_id, day, cost.value());
     }
@@ -550,9 +549,8 @@ class Service::Run {
     touch(*to);
     const Points available = from->balance - active_held(from->account_id);
     if (from->balance < Points(0) || available < t.points) {
-      return domain::make_error(ErrorCode::kInsufficientPoints, "points",
-                                "transfer of " + std::to_string(t.points.value()) + " points; " +
-                                    std::to_string(std::max<int64_t>(0, available.value())) + " available");
+      return insufficient("points", "a transfer of " + std::to_string(t.points.value()) + " points",
+                          from->balance, available);
     }
     // Points keep their expiry: the received lot expires when the earliest lot the points
     // come from would have (debits take lots oldest expiry first), so that a transfer, or
@@ -638,6 +636,19 @@ class Service::Run {
     out.reserve(holds.size());
     for (const Hold& h : holds) out.push_back(h.account_id);
     return out;
+  }
+
+  // insufficient_points for `what` (rule 10: a negative balance cannot be redeemed).
+  static domain::Error insufficient(const std::string& field, const std::string& what, Points balance,
+                                    Points available) {
+    if (balance < Points(0)) {
+      return domain::make_error(ErrorCode::kInsufficientPoints, field,
+                                what + ", but the balance is " + std::to_string(balance.value()) +
+                                    " points: a negative balance cannot be redeemed");
+    }
+    return domain::make_error(ErrorCode::kInsufficientPoints, field,
+                              what + "; " + std::to_string(std::max<int64_t>(0, available.value())) +
+                                  " available");
   }
 
   // Another branch wrote the lot's credit: that branch expires it (expiry authority).
