@@ -638,6 +638,19 @@ TEST_F(ServiceTest, ARefundAnswersForTheSalesCustomer) {
   EXPECT_TRUE(same["warnings"].empty()) << same.dump();
 }
 
+// A category the program does not know is kept (the admin may add it) but not silently:
+// "glod" earns the program's rate, and the POS hears why.
+TEST_F(ServiceTest, AnUpsertWithACategoryTheProgramLacksWarns) {
+  auto typo = call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                    {"category", "glod"}});
+  EXPECT_EQ(typo["category"], "glod");
+  ASSERT_EQ(typo["warnings"].size(), 1u) << typo.dump();
+  EXPECT_EQ(typo["warnings"][0], "category 'glod' is not in [program.categories]: the program's earn_percent applies");
+  auto gold = call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                    {"category", "gold"}});
+  EXPECT_TRUE(gold["warnings"].empty()) << gold.dump();
+}
+
 TEST_F(ServiceTest, EveryEntryRecordsTheProgramVersion) {
   sale("card:1", "90.00", kAt);
   const std::string v1 = service_->settings()->program.version;

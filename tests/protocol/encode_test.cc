@@ -154,10 +154,10 @@ TEST(ProtocolEncode, Refund) {
 }
 
 TEST(ProtocolEncode, CustomerBalanceHistory) {
-  domain::CustomerResponse c{"card:1", "A-1", true, {"card:1", "phone:55"}, "gold", Points(10)};
+  domain::CustomerResponse c{"card:1", "A-1", true, {"card:1", "phone:55"}, "gold", Points(10), {}};
   const auto jc = encoded(c, "customer.upsert");
   EXPECT_EQ(keys(jc),
-            with_header({"customer", "account", "created", "aliases", "category", "balance"}));
+            with_header({"customer", "account", "created", "aliases", "category", "balance", "warnings"}));
   EXPECT_EQ(jc["created"], true);
   EXPECT_EQ(jc["aliases"][1], "phone:55");
   EXPECT_EQ(jc["category"], "gold");

@@ -407,6 +407,11 @@ class Service::Run {
   Result<domain::Response> on(const domain::CustomerUpsert& c) {
     domain::CustomerResponse out;
     out.customer = c.customer;
+    if (c.category && !c.category->empty() && !p_.customer_categories.contains(*c.category)) {
+      // Kept (the admin may add the category later), but a typo must not pass unnoticed.
+      out.warnings.push_back("category '" + *c.category +
+                             "' is not in [program.categories]: the program's earn_percent applies");
+    }
     auto acct = tx_.find_account_by_ref(c.customer);
     if (!acct) {
       acct = enroll(c.customer, c.category.value_or(""));

@@ -92,6 +92,7 @@ struct CustomerResponse {
   std::vector<std::string> aliases;  // every reference of the account
   std::string category;
   Points balance{0};
+  std::vector<std::string> warnings;
 };
 
 struct BalanceResponse {

@@ -123,6 +123,7 @@ struct BodyWriter {
     w.field("customer", r.customer).field("account", r.account).field("created", r.created);
     strings(w, "aliases", r.aliases);
     w.field("category", r.category).field("balance", r.balance.value());
+    strings(w, "warnings", r.warnings);
   }
 
   void operator()(const domain::BalanceResponse& r) {
