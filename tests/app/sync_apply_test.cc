@@ -598,15 +598,7 @@ TEST_P(SyncApplyRandomTest, RandomDaysConvergeEverywhere) {
   const std::vector<std::string>& branches = day.branches();
   for (const auto& b : branches) add(b, program);
   int64_t day_ms = 0;  // business time moves with the wall clock
-  auto at = [&] {
-    const int64_t t = 1'795'000'000'000 + day_ms;  // 2026-11-18T...Z
-    const std::time_t secs = static_cast<std::time_t>(t / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return std::string(buf);
-  };
+  auto at = [&] { return testing::RandomDay::at(1'795'000'000'000 + day_ms); };  // 2026-11-18T...
   auto send = [&](const std::string& b, json req) {
     req["id"] = b + "-" + std::to_string(++seq_);
     req["at"] = at();

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "domain/time.h"
+
 namespace loyalty::testing {
 
 class RandomDay {
@@ -45,6 +47,9 @@ class RandomDay {
   int64_t time_step_ms() {
     return (pick(60) == 0 ? 24 * 60 * (15 + pick(20)) : pick(30)) * 60'000LL;
   }
+
+  // The `at` of a request made at `unix_ms` (UTC).
+  static std::string at(int64_t unix_ms) { return domain::format_rfc3339(domain::BusinessTime{unix_ms, 0}); }
 
   const std::vector<std::string>& branches() const { return branches_; }
   std::string card(int c) const { return "card:" + std::to_string(c); }

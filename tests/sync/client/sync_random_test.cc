@@ -13,7 +13,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <ctime>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -40,15 +39,6 @@ using testing::RandomDay;
 
 std::string url(uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/v1/sync"; }
 
-std::string rfc3339(int64_t ms) {
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 class SyncRandomTest : public ::testing::TestWithParam<uint32_t> {};
 
 TEST_P(SyncRandomTest, RandomDaysThroughTheHubConvergeEverywhere) {
@@ -73,7 +63,7 @@ TEST_P(SyncRandomTest, RandomDaysThroughTheHubConvergeEverywhere) {
   int seq = 0;
   auto send = [&](const std::string& b, json req) {
     req["id"] = b + "-R" + std::to_string(++seq);
-    req["at"] = rfc3339(clock->now_ms());
+    req["at"] = RandomDay::at(clock->now_ms());
     const auto out = net.runtime(b).service().handle(req.dump());
     if (out.code == 8) {
       ++internal;
