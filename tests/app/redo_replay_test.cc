@@ -157,7 +157,7 @@ class RedoReplayTest : public ::testing::Test {
         return {{"type", "sale.voided"}, {"id", id}, {"at", kDay}, {"ticket", "T" + std::to_string(i - 4)}};
       case 7:
         return {{"type", "points.adjust"}, {"id", id}, {"at", kDay}, {"customer", customer}, {"points", 3},
-                {"reason", "goodwill"}};
+                {"reason", "goodwill"}, {"operator", "ana"}};
       default:
         return {{"type", "sale.completed"}, {"id", id}, {"at", kDay}, {"ticket", ticket}, {"customer", customer},
                 {"lines", {{{"n", 1}, {"sku", "CAFE"}, {"qty", "1"}, {"amount", amount}},

@@ -432,7 +432,8 @@ TEST(ServiceConcurrentRandom, FourTerminalsSharingCommitsKeepTheLedgerExact) {
                  {"tenders", {{{"method", "points"}, {"amount", "1.00"}, {"hold", json::parse(h.json)["hold"]}}}}};
         } else if (what == 8) {
           const int points = pick(100) - 50;
-          req = {{"type", "points.adjust"}, {"customer", card}, {"points", points == 0 ? 1 : points}, {"reason", "t"}};
+          req = {{"type", "points.adjust"}, {"customer", card}, {"points", points == 0 ? 1 : points}, {"reason", "t"},
+                 {"operator", "ana"}};
         } else {
           req = {{"type", "customer.upsert"}, {"customer", card}, {"aliases", {"phone:" + std::to_string(pick(10))}}};
         }

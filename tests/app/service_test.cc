@@ -433,7 +433,7 @@ TEST_F(ServiceTest, CustomersAliasesCategoriesAndAdjustments) {
                    {"points", -30}, {"reason", "correction"}, {"operator", "ana"}});
   EXPECT_EQ(adj["balance"], 50);
   call({{"type", "points.adjust"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:404"}, {"points", 5},
-        {"reason", "x"}}, 6);
+        {"reason", "x"}, {"operator", "ana"}}, 6);
 }
 
 TEST_F(ServiceTest, ARefusedRequestChangesNothingButItsRecordedAnswer) {

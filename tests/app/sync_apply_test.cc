@@ -351,7 +351,7 @@ TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
   converge();
   const char* later = "2027-01-22T10:15:00-06:00";  // past expiry_days = 30
   call("B2", {{"type", "points.adjust"}, {"at", later}, {"customer", "card:7"}, {"points", 1},
-              {"reason", "t"}});
+              {"reason", "t"}, {"operator", "ana"}});
   converge();
   EXPECT_EQ(entry_set("B1").count("expire:B1/B1-1/earn"), 0u);  // only B1 may write it
   // B2 does not expire B1's lot, nor preview its expiry: B1 decides how many points of it
@@ -368,7 +368,7 @@ TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
   EXPECT_EQ(call("B2", {{"type", "balance.query"}, {"at", later}, {"customer", "card:7"}})["balance"], 46);
   EXPECT_EQ(expiry_in_history("B1").size(), 1u);  // B1 previews its own lot's expiry
   call("B1", {{"type", "points.adjust"}, {"at", later}, {"customer", "card:7"}, {"points", 1},
-              {"reason", "t"}});
+              {"reason", "t"}, {"operator", "ana"}});
   converge();
   expect_converged("card:7");
   size_t expiries = 0;
@@ -450,7 +450,7 @@ TEST_F(SyncApplyTest, ExpirySweepExpiresOnlyOwnDueLotsInBatchesAndNeverTwice) {
   EXPECT_EQ(sweep("B1", 10), 0);  // a rerun finds nothing
   // The customer comes back to B1 later: the lazy expiry finds the lots already expired.
   call("B1", {{"type", "points.adjust"}, {"at", "2027-01-22T10:15:00-06:00"},
-              {"customer", "card:7"}, {"points", 1}, {"reason", "t"}});
+              {"customer", "card:7"}, {"points", 1}, {"reason", "t"}, {"operator", "ana"}});
   converge();
   expect_converged("card:7");
   for (const char* b : {"B1", "B2", "B3"}) {

@@ -29,7 +29,7 @@ TEST(ProtocolHash, IsTheHashOfNlohmannDump) {
            "customer.upsert",
            R"("customer":"card:1","name":"Zoë \"Z\" \\ / \n\t\b\f\r \u001f \u007f \u00e9 \ud83d\ude00 ünï",
                    "aliases":["a","b"],"email":null)"),
-       request("points.adjust", R"("customer":"c","points":-900719925474,"reason":"x")"),
+       request("points.adjust", R"("customer":"c","points":-900719925474,"reason":"x","operator":"o")"),
        request("history.query", R"("customer":"c","limit":7)")}) {
     auto r = parse(text);
     ASSERT_TRUE(r.ok()) << describe(r.error());

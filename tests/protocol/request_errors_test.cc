@@ -280,7 +280,7 @@ TEST(ProtocolErrors, CustomerReferences) {
 
 TEST(ProtocolErrors, PointsAndQueries) {
   check({
-      {request("points.adjust", R"("customer":"c","points":0,"reason":"x")"),
+      {request("points.adjust", R"("customer":"c","points":0,"reason":"x","operator":"o")"),
        ErrorCode::kInvalidEvent, "points", "not be zero"},
       {request("points.adjust", R"("customer":"c","points":1.5,"reason":"x")"),
        ErrorCode::kInvalidEvent, "points", "fractional"},
@@ -296,6 +296,12 @@ TEST(ProtocolErrors, PointsAndQueries) {
        "required"},
       {request("points.adjust", R"("customer":"c","points":5,"reason":"")"),
        ErrorCode::kInvalidEvent, "reason", "empty"},
+      // Contract section 2 names the operator among adjust's fields, none optional: an
+      // adjustment nobody answers for is refused.
+      {request("points.adjust", R"("customer":"c","points":5,"reason":"x")"),
+       ErrorCode::kInvalidEvent, "operator", "required"},
+      {request("points.adjust", R"("customer":"c","points":5,"reason":"x","operator":"")"),
+       ErrorCode::kInvalidEvent, "operator", "empty"},
       {request("points.adjust", R"("points":5,"reason":"x")"), ErrorCode::kInvalidEvent, "customer",
        "required"},
       {request("points.transfer", R"("from":"a","to":"b","points":0)"), ErrorCode::kInvalidEvent,

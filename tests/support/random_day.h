@@ -98,7 +98,8 @@ class RandomDay {
       const Sold& s = sold_[static_cast<size_t>(pick(static_cast<int>(sold_.size())))];
       send(s.branch, {{"type", "sale.voided"}, {"ticket", s.ticket}});
     } else if (what < 90) {
-      send(b, {{"type", "points.adjust"}, {"customer", card_ref}, {"points", pick(200) - 100}, {"reason", "r"}});
+      send(b, {{"type", "points.adjust"}, {"customer", card_ref}, {"points", pick(200) - 100}, {"reason", "r"},
+               {"operator", "ana"}});
     } else if (what < 94) {
       send(b, {{"type", "points.transfer"}, {"from", card_ref}, {"to", card(1 + pick(kCards))},
                {"points", 1 + pick(50)}});

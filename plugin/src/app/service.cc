@@ -522,7 +522,7 @@ class Service::Run {
     auto acct = tx_.find_account_by_ref(a.customer);
     if (!acct) return not_found("customer", a.customer);
     touch(*acct);
-    const std::string reason = a.operator_name.empty() ? a.reason : a.reason + " (by " + a.operator_name + ")";
+    const std::string reason = a.reason + " (by " + a.operator_name + ")";  // both required
     if (a.points > Points(0)) {
       credit(*acct, a.points, "adjust", "", "", reason);
     } else if (a.points < Points(0)) {

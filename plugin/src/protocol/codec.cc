@@ -681,7 +681,7 @@ bool read_adjust(Fields& f, domain::PointsAdjust& r) {
   if (!f.identifier("customer", Need::kRequired, r.customer) ||
       !f.integer("points", Need::kRequired, -kMaxPoints, kMaxPoints, points) ||
       !f.text("reason", Need::kRequired, kMaxTextChars, r.reason) ||
-      !f.text("operator", Need::kOptional, kMaxNameChars, r.operator_name)) {
+      !f.text("operator", Need::kRequired, kMaxNameChars, r.operator_name)) {
     return false;
   }
   if (*points == 0) return f.fail("points", "must not be zero");
