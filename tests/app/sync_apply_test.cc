@@ -366,6 +366,14 @@ TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
   };
   EXPECT_TRUE(expiry_in_history("B2").empty());
   EXPECT_EQ(call("B2", {{"type", "balance.query"}, {"at", later}, {"customer", "card:7"}})["balance"], 46);
+  // ...but B2 will not let them be spent: 45 of its 46 points have expired (rule 6), only
+  // B1 has yet to write it. A points sale was redeeming them for up to a sweep period.
+  const json spend = call("B2", {{"type", "points.authorize"}, {"at", later}, {"customer", "card:7"},
+                                 {"amount", "0.20"}}, 5);
+  EXPECT_EQ(spend["error"]["message"],
+            "paying 0.20 needs 2 points; 1 available (45 more have expired; the branch that granted them has yet "
+            "to record it)");
+  call("B2", {{"type", "points.authorize"}, {"at", later}, {"customer", "card:7"}, {"amount", "0.10"}});
   EXPECT_EQ(expiry_in_history("B1").size(), 1u);  // B1 previews its own lot's expiry
   call("B1", {{"type", "points.adjust"}, {"at", later}, {"customer", "card:7"}, {"points", 1},
               {"reason", "t"}, {"operator", "ana"}});

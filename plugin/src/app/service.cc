@@ -295,13 +295,13 @@ class Service::Run {
   Result<domain::Response> on(const domain::PointsAuthorize& r) {
     auto acct = tx_.find_account_by_ref(r.customer);
     if (!acct) return not_found("customer", r.customer);
-    touch(*acct);
+    const Points expired_elsewhere = touch(*acct);
     const Points cost = domain::redeem_cost(p_, r.amount);
     const Points available = acct->balance - active_held(acct->account_id);
-    if (acct->balance < Points(0) || available < cost) {
+    if (acct->balance < Points(0) || available - expired_elsewhere < cost) {
       return insufficient("amount", "paying " + r.amount.str_trimmed(2) + " needs " +
                                         std::to_string(cost.value()) + " points",
-                          acct->balance, available);
+                          acct->balance, available, expired_elsewhere);
     }
     if (sync_ && s_.sync.enabled &&
         now_ms_ - sync_->last_contact_ms.load(std::memory_order_relaxed) >
@@ -550,12 +550,12 @@ class Service::Run {
     if (from->account_id == to->account_id) {
       return domain::make_error(ErrorCode::kInvalidEvent, "to", "cannot transfer to the same account");
     }
-    touch(*from);
+    const Points expired_elsewhere = touch(*from);
     touch(*to);
     const Points available = from->balance - active_held(from->account_id);
-    if (from->balance < Points(0) || available < t.points) {
+    if (from->balance < Points(0) || available - expired_elsewhere < t.points) {
       return insufficient("points", "a transfer of " + std::to_string(t.points.value()) + " points",
-                          from->balance, available);
+                          from->balance, available, expired_elsewhere);
     }
     // Points keep their expiry: the received lot expires when the earliest lot the points
     // come from would have (debits take lots oldest expiry first), so that a transfer, or
@@ -604,12 +604,17 @@ class Service::Run {
   }
 
   // Applies what time did to the account before the request: expired lots (rule 6) and
-  // lapsed holds.
-  void touch(Account& a) {
+  // lapsed holds. Returns the points of other branches' lots that are past their expiry
+  // here: still in the balance until their branch's expiry entry arrives, but not to be spent.
+  Points touch(Account& a) {
+    Points foreign_expired{0};
     for (const domain::Lot& lot : domain::expired_lots(tx_.open_lots(a.account_id), h_.at)) {
       // Expiry authority (docs/sync.md): only the branch that wrote the credit expires its
       // lot; the others apply that entry when it arrives.
-      if (foreign(lot)) continue;
+      if (foreign(lot)) {
+        foreign_expired += lot.remaining;
+        continue;
+      }
       EntryRow e = entry(a, "expire", -lot.remaining, "", lot.lot_id, "");
       e.entry_id = domain::expiry_entry_id(lot.lot_id);
       e.business_at = lot.expires_at;
@@ -619,6 +624,7 @@ class Service::Run {
     for (const Hold& h : tx_.active_holds_of_account(a.account_id)) {
       if (lapsed(h)) tx_.resolve_hold(h.hold_id, "expired", now_ms_);
     }
+    return foreign_expired;
   }
 
   // A release or void that names its customer: every account it would touch (a hold's, a
@@ -644,16 +650,21 @@ class Service::Run {
   }
 
   // insufficient_points for `what` (rule 10: a negative balance cannot be redeemed).
+  // `expired_elsewhere`: points of available that lie in other branches' expired lots.
   static domain::Error insufficient(const std::string& field, const std::string& what, Points balance,
-                                    Points available) {
+                                    Points available, Points expired_elsewhere) {
     if (balance < Points(0)) {
       return domain::make_error(ErrorCode::kInsufficientPoints, field,
                                 what + ", but the balance is " + std::to_string(balance.value()) +
                                     " points: a negative balance cannot be redeemed");
     }
-    return domain::make_error(ErrorCode::kInsufficientPoints, field,
-                              what + "; " + std::to_string(std::max<int64_t>(0, available.value())) +
-                                  " available");
+    std::string message =
+        what + "; " + std::to_string(std::max<int64_t>(0, (available - expired_elsewhere).value())) + " available";
+    if (expired_elsewhere > Points(0)) {
+      message += " (" + std::to_string(expired_elsewhere.value()) +
+                 " more have expired; the branch that granted them has yet to record it)";
+    }
+    return domain::make_error(ErrorCode::kInsufficientPoints, field, message);
   }
 
   // Another branch wrote the lot's credit: that branch expires it (expiry authority).
