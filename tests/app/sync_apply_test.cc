@@ -374,6 +374,14 @@ TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
             "paying 0.20 needs 2 points; 1 available (45 more have expired; the branch that granted them has yet "
             "to record it)");
   call("B2", {{"type", "points.authorize"}, {"at", later}, {"customer", "card:7"}, {"amount", "0.10"}});
+  // A points sale without a hold is a fact (recorded), and its warning says why it overdraws.
+  const json paid = call("B2", {{"type", "sale.completed"}, {"at", later}, {"ticket", "X"}, {"customer", "card:7"},
+                                {"lines", {{{"amount", "0.10"}}}},
+                                {"tenders", {{{"method", "points"}, {"amount", "0.10"}}}}});
+  ASSERT_EQ(paid["warnings"].size(), 1u) << paid.dump();
+  EXPECT_EQ(paid["warnings"][0],
+            "points tender of 1 points exceeds the available 0 (45 more have expired at the branch that granted "
+            "them); balance goes negative");
   EXPECT_EQ(expiry_in_history("B1").size(), 1u);  // B1 previews its own lot's expiry
   call("B1", {{"type", "points.adjust"}, {"at", later}, {"customer", "card:7"}, {"points", 1},
               {"reason", "t"}, {"operator", "ana"}});

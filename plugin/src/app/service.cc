@@ -85,9 +85,10 @@ class Service::Run {
                                "' is not enrolled and auto_enroll is off: nothing earned");
       }
     }
+    Points expired_elsewhere{0};
     if (acct) {
       out.account = acct->account_id;
-      touch(*acct);
+      expired_elsewhere = touch(*acct);
     }
 
     if (auto prev = tx_.find_sale(h_.branch, sale.ticket)) {
@@ -129,11 +130,15 @@ class Service::Run {
       tx_.resolve_hold(h.hold_id, "released", now_ms_);
     }
     if (redeem > Points(0)) {
-      const Points available = acct->balance - active_held(acct->account_id);
+      const Points available = acct->balance - active_held(acct->account_id) - expired_elsewhere;
       if (redeem > available) {
         out.warnings.push_back("points tender of " + std::to_string(redeem.value()) +
-                               " points exceeds the available " +
-                               std::to_string(available.value()) + "; balance goes negative");
+                               " points exceeds the available " + std::to_string(available.value()) +
+                               (expired_elsewhere > Points(0)
+                                    ? " (" + std::to_string(expired_elsewhere.value()) +
+                                          " more have expired at the branch that granted them)"
+                                    : std::string()) +
+                               "; balance goes negative");
       }
       debit(*acct, redeem, "redeem", sale.ticket, "", {});
     }
