@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  loyaltyctl -c /etc/loyalty/loyalty.toml balance card:4000123\n"
       "  loyaltyctl history card:4000123 --from 2026-11-01 --csv\n"
-      "  loyaltyctl adjust card:4000123 -- -50 --reason \"damaged card\" --operator ana\n"
+      "  loyaltyctl adjust card:4000123 -50 --reason \"damaged card\" --operator ana\n"
       "  loyaltyctl verify\n"
       "  loyaltyctl report --from 2026-11-01 --to 2026-11-30 --branch B01 --json\n"
       "The configuration defaults to $LOYALTY_CONFIG, else /etc/loyalty/loyalty.toml.");
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   adjust->add_option("--operator", op, "who (default: $USER)");
   adjust->add_option("--id", id, "idempotency key (default: generated); resend the same to retry safely");
   add_format(adjust);
-  adjust->footer("Example: loyaltyctl adjust card:4000123 -- -50 --reason \"damaged card\" --operator ana");
+  adjust->footer("Example: loyaltyctl adjust card:4000123 -50 --reason \"damaged card\" --operator ana");
 
   auto* verify = app.add_subcommand("verify", "recompute every balance from the entries and check the ledger");
   add_format(verify);
