@@ -457,6 +457,10 @@ TEST(ConfigErrors, SyncUrlAndToken) {
       {kBranch + "[sync]\nurl = \"wss://hub:99999/\"\n" + token, "sync.url", "port"},
       {kBranch + "[sync]\nurl = \"wss://hub:/\"\n" + token, "sync.url", "port"},
       {kBranch + "[sync]\nurl = \"wss://[::1/\"\n" + token, "sync.url", "["},
+      // Connected to nowhere, forever, with a log line per attempt: refused at open instead.
+      {kBranch + "[sync]\nurl = \"ws://127.0.0.1:18742/v1/sync extra\"\n" + token, "sync.url",
+       "must not contain spaces"},
+      {kBranch + "[sync]\nurl = \"wss://hub.example.com/v1/sync#frag\"\n" + token, "sync.url", "#fragment"},
       {kBranch + "[sync]\nurl = \"\"\n" + token, "sync.url", "empty"},
       {kBranch + "[sync]\n" + token, "sync.url", "required"},
       {kBranch + "[sync]\n", "sync.url", "required"},

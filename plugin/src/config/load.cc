@@ -5,7 +5,6 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "config/program_document.h"
+#include "domain/ascii.h"
 #include "domain/promotions.h"
 #include "receipt/receipt.h"
 
@@ -359,6 +359,15 @@ Status check_sync_url(const std::string& url, const toml::node& n) {
     return config_error(field, "must start with wss:// (or ws:// for a hub on this machine), not " +
                                    in_quotes(url) + at_line(n));
   }
+  // A URL has no spaces (one pasted with a comment after it connected to nowhere, forever),
+  // and a #fragment never reaches the hub.
+  if (std::any_of(url.begin(), url.end(), [](unsigned char c) { return c <= ' ' || c == 0x7F; })) {
+    return config_error(field, "must not contain spaces or control characters: " + in_quotes(url) + at_line(n));
+  }
+  if (url.find('#') != std::string::npos) {
+    return config_error(field, "must not have a #fragment (it is never sent to the hub): " + in_quotes(url) +
+                                   at_line(n));
+  }
   const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   if (authority.find('@') != std::string_view::npos) {
     return config_error(
@@ -390,11 +399,7 @@ Status check_sync_url(const std::string& url, const toml::node& n) {
       return config_error(field, "has an invalid port " + in_quotes(port) + at_line(n));
     }
   }
-  std::string lower_host(host);
-  std::transform(lower_host.begin(), lower_host.end(), lower_host.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const bool loopback =
-      lower_host == "127.0.0.1" || lower_host == "localhost" || lower_host == "[::1]";
+  const bool loopback = host == "127.0.0.1" || domain::ascii_iequals(host, "localhost") || host == "[::1]";
   if (!tls && !loopback) {
     return config_error(field,
                         "ws:// (no TLS) is only allowed to 127.0.0.1, localhost or [::1]; "
