@@ -1029,6 +1029,12 @@ domain::Result<ClientOptions> SyncClient::options_from(const config::Settings& s
                               "cannot read the branch token from " + s.sync.token_file);
   }
   o.token = token;
+  // Checked here, not at each TLS handshake: a CA file that is not there made every attempt
+  // fail with "load_verify_file: asio.ssl error", naming neither the key nor the file.
+  if (!o.ca_file.empty() && !std::ifstream(o.ca_file)) {
+    return domain::make_error(domain::ErrorCode::kInvalidConfig, "sync.ca_file",
+                              "cannot read the hub's CA certificates from " + o.ca_file);
+  }
   return o;
 }
 

@@ -143,6 +143,17 @@ TEST(SyncTls, ACertificateOfAnotherCaOrForAnotherHostIsRefused) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_GE(net.stats("B2").acked_seq, 2) << net.stats("B2").last_error;
+
+  // A CA file that is not there: sync does not start and the log names the key and the file
+  // (every handshake used to fail with "load_verify_file: asio.ssl error"); the POS sells on.
+  net.close("B2");
+  const auto opened = net.open("B2", wss(port), kProgram, "ca_file = \"missing-ca.pem\"\n");
+  EXPECT_FALSE(opened);
+  std::ifstream in(net.dir() / "B2.log");  // the runtime is gone: read its file
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("sync.ca_file: cannot read the hub's CA certificates from " + (net.dir() / "missing-ca.pem").string()),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace
