@@ -411,6 +411,19 @@ TEST_F(SyncApplyTest, OfflineRedemptionIsCappedPerCustomerPerDay) {
   call("B2", auth);
 }
 
+// Without offline_redeem_allowance a branch works fully offline (contract section 4): the
+// hub out of reach caps nothing, and the hub reports an overdraw if two branches spend the
+// same points.
+TEST_F(SyncApplyTest, WithoutAnAllowanceOfflineRedemptionIsNotCapped) {
+  std::ofstream(dir_ + "/t.token") << "secret";
+  add("B2", "[sync]\nurl = \"ws://127.0.0.1:9/v1/sync\"\ntoken_file = \"t.token\"\nstale_after_seconds = 60\n");
+  sale("B1", "card:7", "S1", "45.00");
+  converge();
+  json auth = {{"type", "points.authorize"}, {"at", kAt}, {"customer", "card:7"}, {"ticket", "P"},
+               {"amount", "4.00"}};
+  EXPECT_EQ(call("B2", auth)["points"], 40);  // the hub was never heard from
+}
+
 TEST_F(SyncApplyTest, ThreeOfflineEnrollmentsOfOneCardKeepOneWelcomeBonus) {
   for (const char* b : {"B1", "B2", "B3"}) add(b, "welcome_bonus = 20\n");
   // Same card, same business time in three branches that cannot see each other.

@@ -308,19 +308,20 @@ class Service::Run {
                                         std::to_string(cost.value()) + " points",
                           acct->balance, available, expired_elsewhere);
     }
-    if (sync_ && s_.sync.enabled &&
+    if (sync_ && s_.sync.enabled && s_.sync.offline_redeem_allowance &&
         now_ms_ - sync_->last_contact_ms.load(std::memory_order_relaxed) >
             s_.sync.stale_after_seconds * 1000) {
       // Offline redemption policy (docs/sync.md): the hub has not been heard from for
       // stale_after_seconds, so other branches may be spending the same points.
       const std::string day = domain::format_date(h_.at);
       const int64_t used = tx_.offline_redeemed(acct->account_id, day);
-      const int64_t left = std::max<int64_t>(0, s_.sync.offline_redeem_allowance - used);
+      const int64_t allowance = *s_.sync.offline_redeem_allowance;
+      const int64_t left = std::max<int64_t>(0, allowance - used);
       if (cost.value() > left) {
         return domain::make_error(
             ErrorCode::kInsufficientPoints, "amount",
             "the loyalty hub is out of reach, so redemption is limited to " +
-                std::to_string(s_.sync.offline_redeem_allowance) +
+                std::to_string(allowance) +
                 " points per customer per day (" + std::to_string(left) + " left today); paying " +
                 r.amount.str_trimmed(2) + " needs " + std::to_string(cost.value()));
       }

@@ -582,8 +582,11 @@ Status read_sync(const Section& s, const fs::path& base, SyncSettings& out) {
   LOYALTY_CONFIG_TRY(s.string("ca_file", ca, Empty::kRefused));
   if (!ca.empty()) out.ca_file = resolve(ca, base);
   LOYALTY_CONFIG_TRY(s.integer("stale_after_seconds", out.stale_after_seconds, 1, 365 * 86'400));
-  LOYALTY_CONFIG_TRY(
-      s.integer("offline_redeem_allowance", out.offline_redeem_allowance, 0, 1'000'000'000));
+  if (s.find("offline_redeem_allowance") != nullptr) {
+    int64_t allowance = 0;
+    LOYALTY_CONFIG_TRY(s.integer("offline_redeem_allowance", allowance, 0, 1'000'000'000));
+    out.offline_redeem_allowance = allowance;
+  }
   return domain::ok_status();
 }
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,7 +22,9 @@ struct SyncSettings {
   std::string token_file;   // absolute after loading
   std::string ca_file;      // optional CA bundle for wss (absolute)
   int64_t stale_after_seconds = 60;
-  int64_t offline_redeem_allowance = 0;  // points per customer per day while offline
+  // Points a customer may redeem per business day while the hub is out of reach; unset, no
+  // cap (contract section 4: a branch works fully offline; the hub reports overdraws).
+  std::optional<int64_t> offline_redeem_allowance;
 };
 
 // [daemon]: loyaltyd, the HTTP front for POS systems that cannot load libloyalty.so
