@@ -159,6 +159,17 @@ VerifyReport verify(SqliteLedger& ledger) {
             return "sale " + q.text(0) + "/" + q.text(1) + ": clawed back " + n(q.i64(3)) + " of " +
                    n(q.i64(2)) + " earned";
           });
+    // A sale row earned what its earn entry says: `earned` caps every later refund (rule 7),
+    // so a stale one would let refunds claw back more, or less, than the sale earned.
+    // (`clawed_back` is not derived here: refunds at other branches, their corrections and
+    // caps settle it through targets carried in the entries' data, docs/sync.md.)
+    check(c,
+          "SELECT s.branch, s.ticket, s.earned, e.points FROM sales s JOIN entries e ON "
+          "e.entry_id = s.earn_entry_id WHERE s.earn_entry_id != '' AND e.points != s.earned",
+          p, [](Query& q) {
+            return "sale " + q.text(0) + "/" + q.text(1) + ": earned " + n(q.i64(2)) + " but its entry says " +
+                   n(q.i64(3));
+          });
     check(c,
           "SELECT hold_id, status FROM holds WHERE (status = 'active') != (resolved_at_ms IS NULL)", p,
           [](Query& q) {

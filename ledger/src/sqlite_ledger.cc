@@ -1251,6 +1251,8 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
       msg = dir.string() + " is not a directory";
     } else if (!options.read_only && ::access(dir.c_str(), W_OK) != 0) {
       msg += " (" + dir.string() + " is not writable by this user)";
+    } else if (options.read_only && !std::filesystem::exists(file, ec)) {
+      msg = file.string() + " does not exist (a reader never creates a ledger; check plugin.db)";
     }
     throw StoreFailure(ErrorCode::kUnavailable, "cannot open the ledger: " + msg);
   }

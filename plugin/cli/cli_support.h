@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bootstrap/runtime.h"
+#include "receipt/receipt.h"
 #include "domain/result.h"
 
 namespace loyalty::cli {
@@ -76,7 +77,17 @@ inline std::string cell(const nlohmann::json& v) {
   return v.dump();
 }
 
-// Prints rows (objects with `columns` keys) as an aligned table, CSV or a JSON array.
+// A table cell on one line: a newline or tab in a reason would break the row.
+inline std::string table_cell(const nlohmann::json& v) {
+  std::string s = cell(v);
+  for (char& ch : s) {
+    if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
+  }
+  return s;
+}
+
+// Prints rows (objects with `columns` keys) as an aligned table, CSV or a JSON array. The
+// table pads by display columns (receipt::display_columns), so "Ñandú" and "漢字" align.
 inline void print_rows(const std::vector<std::string>& columns, const nlohmann::json& rows, Format f) {
   if (f == Format::kJson) {
     std::cout << rows.dump(2) << "\n";
@@ -94,17 +105,19 @@ inline void print_rows(const std::vector<std::string>& columns, const nlohmann::
   std::vector<size_t> width(columns.size());
   for (size_t i = 0; i < columns.size(); ++i) width[i] = columns[i].size();
   for (const auto& r : rows)
-    for (size_t i = 0; i < columns.size(); ++i) width[i] = std::max(width[i], cell(r[columns[i]]).size());
+    for (size_t i = 0; i < columns.size(); ++i)
+      width[i] = std::max(width[i], receipt::display_columns(table_cell(r[columns[i]])));
   auto line = [&](auto get) {
     for (size_t i = 0; i < columns.size(); ++i) {
-      std::string s = get(i);
-      std::cout << (i ? "  " : "") << s << std::string(width[i] - std::min(width[i], s.size()), ' ');
+      const std::string s = get(i);
+      const size_t cols = receipt::display_columns(s);
+      std::cout << (i ? "  " : "") << s << std::string(width[i] - std::min(width[i], cols), ' ');
     }
     std::cout << "\n";
   };
   line([&](size_t i) { return columns[i]; });
   line([&](size_t i) { return std::string(width[i], '-'); });
-  for (const auto& r : rows) line([&](size_t i) { return cell(r[columns[i]]); });
+  for (const auto& r : rows) line([&](size_t i) { return table_cell(r[columns[i]]); });
 }
 
 }  // namespace loyalty::cli

@@ -4,7 +4,10 @@
 // idempotency); verify and report read the ledger directly.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <optional>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -38,10 +41,16 @@ struct Common {
   Format format() const { return as_json ? Format::kJson : as_csv ? Format::kCsv : Format::kTable; }
 };
 
+// Now, written with this machine's UTC offset (TZ): the business day of an adjustment is
+// the branch's day, as the POS's own `at` is.
 std::string now_rfc3339() {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch()).count();
-  return loyalty::domain::format_rfc3339(loyalty::domain::BusinessTime{ms, 0});
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm local{};
+  localtime_r(&secs, &local);
+  const auto offset_minutes = static_cast<int32_t>(local.tm_gmtoff / 60);
+  return loyalty::domain::format_rfc3339(loyalty::domain::BusinessTime{ms, offset_minutes});
 }
 
 std::unique_ptr<loyalty::bootstrap::Runtime> open_runtime(const Common& c, bool read_only = false) {
@@ -57,6 +66,20 @@ std::unique_ptr<loyalty::bootstrap::Runtime> open_runtime(const Common& c, bool 
   return std::move(*rt);
 }
 
+// The business time of the entries request `id` wrote in this branch, as its request said
+// it; nullopt when it wrote none (never sent, or refused).
+std::optional<std::string> first_attempt_at(loyalty::bootstrap::Runtime& rt, const std::string& id) {
+  auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt.store());
+  return ledger.with_db([&](sqlite3*) -> std::optional<std::string> {
+    auto q = ledger.query("SELECT business_at_ms, business_offset FROM entries WHERE branch = ?1 AND request_id = ?2 "
+                          "LIMIT 1");
+    q.bind(1, rt.settings().branch).bind(2, id);
+    if (!q.step()) return std::nullopt;
+    return loyalty::domain::format_rfc3339(
+        loyalty::domain::BusinessTime{q.i64(0), static_cast<int32_t>(q.i64(1))});
+  });
+}
+
 // Runs one contract request through the service; prints the error and exits on failure.
 json call(loyalty::bootstrap::Runtime& rt, const json& request) {
   auto out = rt.service().handle(request.dump(), "loyaltyctl");
@@ -70,6 +93,8 @@ json call(loyalty::bootstrap::Runtime& rt, const json& request) {
   return resp;
 }
 
+bool is_day(const std::string& s) { return s.size() == 10; }
+
 int64_t parse_day(const std::string& day, bool end_of_day, const std::string& flag) {
   const std::string text = day + (end_of_day ? "T23:59:59.999Z" : "T00:00:00Z");
   auto t = loyalty::domain::parse_rfc3339(day.size() == 10 ? text : day);
@@ -79,6 +104,14 @@ int64_t parse_day(const std::string& day, bool end_of_day, const std::string& fl
     std::exit(2);
   }
   return t->unix_ms;
+}
+
+// --to before --from is a bad command line (exit 2), for history and report alike.
+void check_range(const std::string& from, const std::string& to) {
+  if (!from.empty() && !to.empty() && parse_day(to, true, "--to") < parse_day(from, false, "--from")) {
+    std::cerr << "loyaltyctl: --to: " << to << " is before --from " << from << "\n";
+    std::exit(2);
+  }
 }
 
 }  // namespace
@@ -94,6 +127,7 @@ int main(int argc, char** argv) {
       "  loyaltyctl report --from 2026-11-01 --to 2026-11-30 --branch B01 --json\n"
       "The configuration defaults to $LOYALTY_CONFIG, else /etc/loyalty/loyalty.toml.");
   app.require_subcommand(1);
+  app.fallthrough();  // -c/--config also after the subcommand
   Common c;
   app.add_option("-c,--config", c.config, "the plugin's TOML file");
 
@@ -147,87 +181,130 @@ int main(int argc, char** argv) {
   if (auto rc = run_hub()) return *rc;
   const Format fmt = c.format();
 
-  if (balance->parsed()) {
-    auto rt = open_runtime(c);
-    json r = call(*rt, {{"type", "balance.query"}, {"id", "loyaltyctl"}, {"at", now_rfc3339()}, {"customer", ref}});
-    if (fmt == Format::kJson) {
-      std::cout << r.dump(2) << "\n";
+  // What the commands below throw past their own handling (a damaged ledger file, a full
+  // disk) is a message and exit 1, never std::terminate.
+  auto run = [&]() -> int {
+
+    if (balance->parsed()) {
+      auto rt = open_runtime(c, true);
+      json r = call(*rt, {{"type", "balance.query"}, {"id", "loyaltyctl"}, {"at", now_rfc3339()}, {"customer", ref}});
+      if (fmt == Format::kJson) {
+        std::cout << r.dump(2) << "\n";
+        return 0;
+      }
+      json rows = json::array({{{"customer", r["customer"]}, {"account", r["account"]}, {"balance", r["balance"]},
+                                {"available", r["available"]}, {"value", r["balance_value"]},
+                                {"category", r["category"]}}});
+      print_rows({"customer", "account", "balance", "available", "value", "category"}, rows, fmt);
+      if (fmt == Format::kTable && !r["expiring"].empty()) {
+        std::cout << "\nnext expiries:\n";
+        print_rows({"points", "date"}, r["expiring"], fmt);
+      }
       return 0;
     }
-    json rows = json::array({{{"customer", r["customer"]}, {"account", r["account"]}, {"balance", r["balance"]},
-                              {"available", r["available"]}, {"value", r["balance_value"]},
-                              {"category", r["category"]}}});
-    print_rows({"customer", "account", "balance", "available", "value", "category"}, rows, fmt);
-    if (fmt == Format::kTable && !r["expiring"].empty()) {
-      std::cout << "\nnext expiries:\n";
-      print_rows({"points", "date"}, r["expiring"], fmt);
+    if (history->parsed()) {
+      check_range(from, to);
+      auto rt = open_runtime(c, true);
+      json q = {{"type", "history.query"}, {"id", "loyaltyctl"}, {"at", now_rfc3339()}, {"customer", ref},
+                {"limit", 10000}};
+      // A day is a business day in each entry's own offset, as `report` counts it: ask for the
+      // widest UTC offsets (14 h) around it and keep the entries whose local date is in range.
+      constexpr int64_t kWidestOffsetMs = 14 * 3'600'000;
+      if (!from.empty()) {
+        q["from"] = loyalty::domain::format_rfc3339(
+            {parse_day(from, false, "--from") - (is_day(from) ? kWidestOffsetMs : 0), 0});
+      }
+      if (!to.empty()) {
+        q["to"] = loyalty::domain::format_rfc3339(
+            {parse_day(to, true, "--to") + (is_day(to) ? kWidestOffsetMs : 0), 0});
+      }
+      json r = call(*rt, q);
+      json rows = json::array();
+      for (const auto& e : r["entries"]) {
+        const std::string day = e.value("at", "").substr(0, 10);
+        if ((is_day(from) && day < from) || (is_day(to) && day > to)) continue;
+        rows.push_back(e);
+      }
+      print_rows({"at", "kind", "points", "branch", "ticket", "expires_at", "reason", "id"}, rows, fmt);
+      if (r.value("truncated", false)) std::cerr << "loyaltyctl: only the first 10000 entries shown\n";
+      return 0;
+    }
+    if (adjust->parsed()) {
+      if (points == 0) {
+        std::cerr << "loyaltyctl: points: must not be 0\n";
+        return 2;
+      }
+      op = loyalty::cli::actor_or_default(op);
+      auto rt = open_runtime(c);
+      std::string at = now_rfc3339();
+      if (id.empty()) {
+        id = "adjust-" + at + "-" + std::to_string(getpid());
+      } else if (auto first = first_attempt_at(*rt, id)) {
+        at = *first;  // a retry: the same request, so the plugin answers it again (rule 11)
+      }
+      json r = call(*rt, {{"type", "points.adjust"}, {"id", id}, {"at", at}, {"customer", ref},
+                          {"points", points}, {"reason", reason}, {"operator", op}});
+      if (fmt == Format::kJson) {
+        std::cout << r.dump(2) << "\n";
+      } else {
+        print_rows({"customer", "points", "balance", "id"}, json::array({r}), fmt);
+      }
+      return 0;
+    }
+    if (verify->parsed()) {
+      auto rt = open_runtime(c, true);
+      auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
+      const bool tty = isatty(2) != 0;
+      if (tty) std::cerr << "verifying " << rt->settings().db_path << " ...\r" << std::flush;
+      loyalty::ledger::VerifyReport rep;
+      try {
+        rep = loyalty::ledger::verify(ledger);
+      } catch (const loyalty::app::StoreFailure& f) {  // a damaged file: the finding, not a crash
+        rep.problems.push_back(std::string("the ledger cannot be read to the end: ") + f.what() +
+                               " (restore it from a backup; docs/operations.md)");
+      }
+      if (tty) std::cerr << std::string(60, ' ') << "\r";
+      if (fmt == Format::kJson) {
+        std::cout << json{{"ok", rep.ok()}, {"accounts", rep.accounts_checked}, {"entries", rep.entries_checked},
+                          {"problems", rep.problems}}.dump(2)
+                  << "\n";
+      } else if (fmt == Format::kCsv) {
+        json rows = json::array();
+        for (const auto& p : rep.problems) rows.push_back({{"problem", p}});
+        print_rows({"problem"}, rows, fmt);  // a header alone: clean
+      } else {
+        std::cout << (rep.ok() ? "verify: clean" : "verify: PROBLEMS FOUND") << " (" << rep.accounts_checked
+                  << " accounts, " << rep.entries_checked << " entries)\n";
+        for (const auto& p : rep.problems) std::cout << "  " << p << "\n";
+      }
+      return rep.ok() ? 0 : 1;
+    }
+    if (report->parsed()) {
+      check_range(from, to);
+      auto rt = open_runtime(c, true);
+      auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
+      std::optional<std::string> only;
+      if (!branch.empty()) only = branch;
+      parse_day(from, false, "--from");  // validates
+      parse_day(to, true, "--to");
+      auto rows = loyalty::ledger::points_report(ledger, from.substr(0, 10), to.substr(0, 10), only);
+      json out = json::array();
+      for (const auto& r : rows) {
+        out.push_back({{"day", r.day}, {"branch", r.branch}, {"earned", r.earned}, {"redeemed", r.redeemed},
+                       {"clawed_back", r.clawed_back}, {"restored", r.restored}, {"expired", r.expired},
+                       {"adjusted", r.adjusted}, {"sales", r.sales}, {"customers", r.customers}});
+      }
+      print_rows({"day", "branch", "earned", "redeemed", "clawed_back", "restored", "expired", "adjusted", "sales",
+                  "customers"},
+                 out, fmt);
+      return 0;
     }
     return 0;
+  };
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::cerr << "loyaltyctl: " << e.what() << "\n";
+    return 1;
   }
-  if (history->parsed()) {
-    auto rt = open_runtime(c);
-    json q = {{"type", "history.query"}, {"id", "loyaltyctl"}, {"at", now_rfc3339()}, {"customer", ref},
-              {"limit", 10000}};
-    if (!from.empty()) q["from"] = loyalty::domain::format_rfc3339({parse_day(from, false, "--from"), 0});
-    if (!to.empty()) q["to"] = loyalty::domain::format_rfc3339({parse_day(to, true, "--to"), 0});
-    json r = call(*rt, q);
-    print_rows({"at", "kind", "points", "branch", "ticket", "expires_at", "reason", "id"}, r["entries"], fmt);
-    if (r.value("truncated", false)) std::cerr << "loyaltyctl: only the first 10000 entries shown\n";
-    return 0;
-  }
-  if (adjust->parsed()) {
-    if (points == 0) {
-      std::cerr << "loyaltyctl: points: must not be 0\n";
-      return 2;
-    }
-    if (op.empty() && std::getenv("USER")) op = std::getenv("USER");
-    auto rt = open_runtime(c);
-    if (id.empty()) id = "adjust-" + now_rfc3339() + "-" + std::to_string(getpid());
-    json r = call(*rt, {{"type", "points.adjust"}, {"id", id}, {"at", now_rfc3339()}, {"customer", ref},
-                        {"points", points}, {"reason", reason}, {"operator", op}});
-    if (fmt == Format::kJson) {
-      std::cout << r.dump(2) << "\n";
-    } else {
-      print_rows({"customer", "points", "balance"}, json::array({r}), fmt);
-    }
-    return 0;
-  }
-  if (verify->parsed()) {
-    auto rt = open_runtime(c, true);
-    auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
-    const bool tty = isatty(2) != 0;
-    if (tty) std::cerr << "verifying " << rt->settings().db_path << " ...\r" << std::flush;
-    auto rep = loyalty::ledger::verify(ledger);
-    if (tty) std::cerr << std::string(60, ' ') << "\r";
-    if (fmt == Format::kJson) {
-      std::cout << json{{"ok", rep.ok()}, {"accounts", rep.accounts_checked}, {"entries", rep.entries_checked},
-                        {"problems", rep.problems}}.dump(2)
-                << "\n";
-    } else {
-      std::cout << (rep.ok() ? "verify: clean" : "verify: PROBLEMS FOUND") << " (" << rep.accounts_checked
-                << " accounts, " << rep.entries_checked << " entries)\n";
-      for (const auto& p : rep.problems) std::cout << "  " << p << "\n";
-    }
-    return rep.ok() ? 0 : 1;
-  }
-  if (report->parsed()) {
-    auto rt = open_runtime(c, true);
-    auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
-    std::optional<std::string> only;
-    if (!branch.empty()) only = branch;
-    parse_day(from, false, "--from");  // validates
-    parse_day(to, true, "--to");
-    auto rows = loyalty::ledger::points_report(ledger, from.substr(0, 10), to.substr(0, 10), only);
-    json out = json::array();
-    for (const auto& r : rows) {
-      out.push_back({{"day", r.day}, {"branch", r.branch}, {"earned", r.earned}, {"redeemed", r.redeemed},
-                     {"clawed_back", r.clawed_back}, {"restored", r.restored}, {"expired", r.expired},
-                     {"adjusted", r.adjusted}, {"sales", r.sales}, {"customers", r.customers}});
-    }
-    print_rows({"day", "branch", "earned", "redeemed", "clawed_back", "restored", "expired", "adjusted", "sales",
-                "customers"},
-               out, fmt);
-    return 0;
-  }
-  return 0;
 }

@@ -1,14 +1,12 @@
 // The loyaltyd binary as a child process: --help, and SIGTERM while a request is in flight
 // (the request is answered, then the process exits 0). Every program's exit code for a bad
-// command line (plugin/src/command_line/command_line.h).
+// command line (plugin/src/command_line/command_line.h). loyaltyctl: loyaltyctl_test.cc.
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -30,12 +28,6 @@ TEST(DaemonBinary, HelpShowsTheExample) {
   EXPECT_NE(out.find("loyaltyd --config /etc/loyalty/loyalty.toml"), std::string::npos) << out;
 }
 
-// Exit status of `command` run by the shell, its output thrown away; -1 if it did not exit.
-int exit_code(const std::string& command) {
-  const int status = std::system((command + " >/dev/null 2>&1").c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // docs/daemon.md: 2 for a bad command line (CLI11's own codes were 105-114), 0 for --help.
 TEST(ProgramCommandLines, ABadCommandLineExitsTwoAndHelpZero) {
   std::istringstream programs(LOYALTY_PROGRAMS);
@@ -48,36 +40,6 @@ TEST(ProgramCommandLines, ABadCommandLineExitsTwoAndHelpZero) {
   EXPECT_EQ(seen, 6);
   EXPECT_EQ(exit_code(LOYALTYD_BINARY " --config"), 2);      // a value missing
   EXPECT_EQ(exit_code(LOYALTYD_BINARY " positional"), 2);    // an extra argument
-}
-
-// The stdout of `command` (its stderr too).
-std::string output_of(const std::string& command) {
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  std::string out;
-  if (p == nullptr) return out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
-
-// The example of `loyaltyctl adjust --help` and docs/operations.md works as written: a
-// negative amount right after the customer (it said "card -- -50 --reason ...", and after
-// "--" the options were taken for arguments: "--reason is required").
-TEST(ProgramCommandLines, LoyaltyctlAdjustWorksAsItsHelpShows) {
-  char tmpl[] = "/tmp/loyaltyctl-adjust-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  std::ofstream(dir + "/loyalty.toml") << "[plugin]\nbranch = \"B01\"\ndb = \"ledger.db\"\n";
-  const std::string ctl = std::string(LOYALTYCTL_BINARY) + " --config " + dir + "/loyalty.toml ";
-  const std::string help = output_of(ctl + "adjust --help");
-  const std::string example = "loyaltyctl adjust card:4000123 -50 --reason \"damaged card\" --operator ana";
-  ASSERT_NE(help.find("Example: " + example), std::string::npos) << help;
-  EXPECT_EQ(exit_code(ctl + "customers enroll card:4000123"), 0);
-  EXPECT_EQ(exit_code(ctl + "adjust card:4000123 100 --reason goodwill --operator ana"), 0);
-  EXPECT_EQ(exit_code(ctl + example.substr(std::string("loyaltyctl ").size())), 0);
-  const std::string balance = output_of(ctl + "balance card:4000123 --json");
-  EXPECT_NE(balance.find("\"balance\": 50"), std::string::npos) << balance;
-  std::filesystem::remove_all(dir);
 }
 
 using DaemonProcess = DaemonFixture;

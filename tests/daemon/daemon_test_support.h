@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -26,6 +29,23 @@ namespace loyalty::daemon::test {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// Exit status of `command` run by the shell, its output thrown away; -1 if it did not exit.
+inline int exit_code(const std::string& command) {
+  const int status = std::system((command + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The stdout and stderr of `command`.
+inline std::string output_of(const std::string& command) {
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  std::string out;
+  if (p == nullptr) return out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
 
 struct HttpResponse {
   int status = 0;  // 0: the connection closed (or timed out) before a response

@@ -750,6 +750,17 @@ TEST_F(LedgerTest, VerifyHoldsThisBranchsSalesToRule7AndWaitsForOtherBranchesCap
   EXPECT_EQ(report.problems.size(), 2u) << all;
 }
 
+// `earned` caps every later refund: a sale row that disagrees with its earn entry is found.
+TEST_F(LedgerTest, VerifyFindsASaleWhoseEarnedDisagreesWithItsEntry) {
+  earn("card:1", 45, "e1");
+  EXPECT_EQ(raw_sql("INSERT INTO sales VALUES ('B01', 'T1', 'r', '', 'e1', 45, 0, 0, 0, 0, 0, 0, '')"), "");
+  EXPECT_TRUE(verify(*l_).ok()) << verify(*l_).problems.front();
+  EXPECT_EQ(raw_sql("UPDATE sales SET earned = 500 WHERE ticket = 'T1'"), "");
+  auto report = verify(*l_);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_EQ(report.problems.front(), "sale B01/T1: earned 500 but its entry says 45");
+}
+
 TEST_F(LedgerTest, WritersFromFourThreadsAreSerialised) {
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t) {

@@ -418,6 +418,8 @@ domain::Status validate(const ReceiptConfig& config) {
   return check_template(config.refund_template, "receipt.refund_template");
 }
 
+size_t display_columns(std::string_view text) { return columns(text); }
+
 std::vector<std::string> render(const ReceiptConfig& config, const ReceiptFacts& f) {
   std::vector<std::string> out;
   if (f.customer.empty()) return out;

@@ -75,4 +75,8 @@ std::vector<std::string> render(const ReceiptConfig& config, const ReceiptFacts&
 const std::vector<std::string>& default_sale_template(const std::string& locale);
 const std::vector<std::string>& default_refund_template(const std::string& locale);
 
+// Columns UTF-8 text takes on a printer or a terminal, as receipts count them: a combining
+// accent 0, a CJK character or an emoji 2, anything else 1 (a byte that is not UTF-8, 1).
+size_t display_columns(std::string_view text);
+
 }  // namespace loyalty::receipt
