@@ -31,6 +31,7 @@ inline ServiceOnLedger open_service(const std::string& toml, const std::string& 
   o.branch = settings->branch;
   o.synchronous = synchronous;
   o.checkpoint_pages = checkpoint_pages;
+  o.busy_timeout_ms = settings->busy_timeout_ms;
   ServiceOnLedger out;
   out.ledger = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
   out.service = std::make_unique<app::Service>(

@@ -168,6 +168,31 @@ TEST_F(ServiceTest, MalformedRequestsAreQuarantinedAndChangeNothing) {
   EXPECT_FALSE(json::parse(bad.json).contains("id"));  // not JSON: no id to give back
 }
 
+// Rule 12 when the ledger cannot keep the bytes (another process holds the write lock, or
+// the disk is full): the answer is `unavailable`, so the POS sends them again, and they are
+// kept then. It was the request's own error, and the bytes were gone.
+TEST_F(ServiceTest, AMalformedRequestTheLedgerCannotKeepNowIsUnavailable) {
+  std::string toml = kBaseConfig;
+  toml.replace(toml.find("[plugin]\n") + 9, 0, "busy_timeout_ms = 100\n");
+  open(toml);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/ledger.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const std::string bad = R"({"type":"sale.completed","id":"BAD-1","at":"2026-11-22T10:15:00-06:00","ticket":"1",)"
+                          R"("lines":[{"amount":"-5.00"}]})";
+  const auto busy = service_->handle(bad);
+  EXPECT_EQ(busy.code, 7) << busy.json;
+  const json b = json::parse(busy.json);
+  EXPECT_EQ(b["id"], "BAD-1");
+  EXPECT_EQ(b["error"]["field"], "lines[0].amount");
+  EXPECT_NE(b["error"]["message"].get<std::string>().find("cannot keep the request in quarantine now"),
+            std::string::npos) << busy.json;
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_EQ(service_->handle(bad).code, 2);  // sent again: kept, and refused for what it is
+  EXPECT_EQ(count("SELECT count(*) FROM quarantine"), 1);
+}
+
 TEST_F(ServiceTest, HoldReservesCapturesAndTimesOut) {
   sale("card:1", "1000.00", kAt);  // 500 points
   auto hold = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},

@@ -27,8 +27,7 @@ domain::Result<IngestReport> ingest(Service& service, const adapters::Adapter& a
                                     std::string_view source) {
   auto translation = adapter.translate(bytes, mapping);
   if (!translation) {
-    service.quarantine_input(bytes, source, translation.error());
-    return translation.error();
+    return service.quarantine_input(bytes, source, translation.error());
   }
   IngestReport report;
   report.source = std::string(source);

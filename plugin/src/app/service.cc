@@ -860,7 +860,7 @@ std::shared_ptr<const config::Settings> Service::settings() const {
   return settings_;
 }
 
-void Service::quarantine(std::string_view raw, std::string_view source, const Error& e) {
+Error Service::quarantine(std::string_view raw, std::string_view source, const Error& e) {
   QuarantineRow row;
   row.received_at_ms = clock_->now_ms();
   row.source = std::string(source);
@@ -870,8 +870,13 @@ void Service::quarantine(std::string_view raw, std::string_view source, const Er
   row.message = e.message;
   try {
     store_->quarantine(row);
-  } catch (const StoreFailure&) {
-    // The error still reaches the POS; a full disk must not turn into a crash.
+    return e;
+  } catch (const StoreFailure& f) {
+    // Rule 12: nothing a POS sent is lost. Answered "malformed", the POS would drop the
+    // bytes we could not keep; "unavailable" has it send them again, when they are kept.
+    return domain::make_error(ErrorCode::kUnavailable, e.field,
+                              e.message + "; the ledger cannot keep the request in quarantine now (" + f.what() +
+                                  "): send it again");
   }
 }
 
@@ -885,15 +890,11 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
     Error e = domain::make_error(ErrorCode::kInvalidEvent, "",
                                  "request of " + std::to_string(raw.size()) + " bytes exceeds the limit of " +
                                      std::to_string(settings->max_request_bytes));
-    quarantine(raw, source, e);
-    return fail(e);
+    return fail(quarantine(raw, source, e));
   }
   std::string request_id;
   auto parsed = protocol::parse_request(raw, settings->branch, &request_id);
-  if (!parsed) {
-    quarantine(raw, source, parsed.error());
-    return fail(parsed.error(), request_id);
-  }
+  if (!parsed) return fail(quarantine(raw, source, parsed.error()), request_id);
   const domain::RequestHeader& h = domain::header_of(parsed->request);
 
   try {
@@ -930,8 +931,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
       if (auto answer = seen_before()) return *answer;  // another thread recorded it meanwhile
     } else {
       tx.reset();  // roll back: malformed input changes nothing
-      quarantine(raw, source, r.error());
-      return fail(r.error(), h.id);
+      return fail(quarantine(raw, source, r.error()), h.id);
     }
     tx->put_request(h.branch, h.id, StoredRequest{parsed->body_hash, out.code, out.json}, clock_->now_ms());
     tx->commit();

@@ -47,9 +47,10 @@ class Service {
 
   // Keeps input that never became a request (bytes an adapter could not translate) in the
   // quarantine with the error, as handle() does for a malformed request, so nothing a POS
-  // sent is lost. A ledger failure is swallowed: the caller still reports the error.
-  void quarantine_input(std::string_view raw, std::string_view source, const domain::Error& error) {
-    quarantine(raw, source, error);
+  // sent is lost. Returns the error to report: `error` once the bytes are kept; when the
+  // ledger cannot keep them now (busy, disk full), `unavailable`, so that they are sent again.
+  domain::Error quarantine_input(std::string_view raw, std::string_view source, const domain::Error& error) {
+    return quarantine(raw, source, error);
   }
 
   // Replaces the settings (a new program version) for the next requests; requests in
@@ -69,7 +70,7 @@ class Service {
 
  private:
   class Run;  // one request's work (service.cc)
-  void quarantine(std::string_view raw, std::string_view source, const domain::Error& e);
+  domain::Error quarantine(std::string_view raw, std::string_view source, const domain::Error& e);
 
   std::shared_ptr<LedgerStore> store_;
   std::shared_ptr<const Clock> clock_;
