@@ -443,8 +443,14 @@ class SqliteTx final : public app::LedgerTx {
 
  public:
   SqliteTx(SqliteLedger& l, bool write, bool bulk = false) : l_(l), write_(write) {
+    // A call waits at most busy_timeout_ms in all, from its start: first for this process's
+    // other calls (the connection), then for other processes (SQLite's write lock). Waiting
+    // for each in turn, the fifth of five calls queued behind a lock held elsewhere waited
+    // five times the timeout, and a balance.query behind them as long.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, l_.options_.busy_timeout_ms));
     if (!write) {
-      lock_ = std::unique_lock(l_.mu_);
+      lock_connection(deadline);
       l_.stats_.reads.fetch_add(1, std::memory_order_relaxed);
       const auto now = std::chrono::steady_clock::now();
       if (l_.read_held_ && now - l_.read_began_ < std::chrono::microseconds(l_.options_.read_reuse_us)) {
@@ -452,6 +458,7 @@ class SqliteTx final : public app::LedgerTx {
         return;  // the held read: nothing was written here since it began
       }
       l_.settle_group();  // read committed data only; ends an older held read
+      l_.set_busy_deadline(deadline);
       l_.stmt(S::kBegin).run();
       l_.read_held_ = true;
       l_.read_held_hint_.store(true, std::memory_order_relaxed);
@@ -459,7 +466,12 @@ class SqliteTx final : public app::LedgerTx {
       return;
     }
     ++l_.writers_waiting_;
-    lock_ = std::unique_lock(l_.mu_);
+    try {
+      lock_connection(deadline);
+    } catch (...) {
+      --l_.writers_waiting_;
+      throw;
+    }
     --l_.writers_waiting_;
     if (l_.group_open_) {
       // Another writer left its work in the open transaction for us to continue.
@@ -476,6 +488,7 @@ class SqliteTx final : public app::LedgerTx {
       return;
     }
     l_.end_held_read();
+    l_.set_busy_deadline(deadline);
     l_.stmt(S::kBeginImmediate).run();
     l_.group_open_ = true;
     l_.redo_payload_.clear();
@@ -1179,8 +1192,17 @@ class SqliteTx final : public app::LedgerTx {
     }
   }
 
+  void lock_connection(std::chrono::steady_clock::time_point deadline) {
+    lock_ = std::unique_lock(l_.mu_, deadline);
+    if (!lock_.owns_lock()) {
+      throw StoreFailure(ErrorCode::kUnavailable,
+                         "ledger busy: other calls of this process held it for busy_timeout_ms (" +
+                             std::to_string(l_.options_.busy_timeout_ms) + " ms)");
+    }
+  }
+
   SqliteLedger& l_;
-  std::unique_lock<std::mutex> lock_;
+  std::unique_lock<std::timed_mutex> lock_;
   bool write_;
   bool member_ = false;  // joined an open group (inside a savepoint)
   size_t redo_mark_ = 0;  // a member: the group's redo payload before our savepoint
@@ -1760,6 +1782,11 @@ SqliteLedger::~SqliteLedger() {
   for (sqlite3_stmt* s : stmts_) sqlite3_finalize(s);  // finalize(nullptr) is a no-op
   for (auto& [sql, s] : cache_) sqlite3_finalize(s);
   if (db_) sqlite3_close_v2(db_);
+}
+
+void SqliteLedger::set_busy_deadline(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  sqlite3_busy_timeout(db_, static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT32_MAX)));
 }
 
 std::unique_ptr<app::LedgerTx> SqliteLedger::begin_write() { return begin_write_tx(/*bulk=*/false); }

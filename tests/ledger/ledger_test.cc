@@ -335,6 +335,49 @@ TEST_F(LedgerTest, LockedLedgerIsBusyNotBroken) {
   EXPECT_TRUE(verify(*l_).ok());
 }
 
+// busy_timeout_ms bounds a call from its start: five writers queued behind a lock another
+// process holds all give up after about one timeout (they gave up one after another, the
+// fifth after five timeouts), and a read queued behind them waits no longer either.
+TEST_F(LedgerTest, CallsQueuedBehindALockedLedgerEachWaitOneTimeoutNotTheirSum) {
+  l_.reset();
+  opts_.busy_timeout_ms = 400;
+  l_ = SqliteLedger::open(opts_);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(opts_.path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::vector<std::thread> calls;
+  std::vector<int64_t> waited_ms(6, -1);
+  std::vector<bool> busy(6, false);
+  for (int i = 0; i < 6; ++i) {
+    calls.emplace_back([&, i] {
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        if (i < 5) {
+          l_->begin_write();
+        } else {
+          l_->begin_read()->find_account_by_ref("card:1");
+        }
+      } catch (const app::StoreFailure& f) {
+        busy[static_cast<size_t>(i)] = f.code() == ErrorCode::kUnavailable;
+      }
+      waited_ms[static_cast<size_t>(i)] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now() - start)
+                                              .count();
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& t : calls) t.join();
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(busy[static_cast<size_t>(i)]) << "writer " << i;
+    EXPECT_LT(waited_ms[static_cast<size_t>(i)], 1200) << "writer " << i;  // queued: up to 2000
+  }
+  EXPECT_LT(waited_ms[5], 1200) << "the read";
+  earn("card:1", 5, "r1");  // free again
+  EXPECT_TRUE(verify(*l_).ok());
+}
+
 TEST_F(LedgerTest, ReadOnlyLedgerReadsAndRefusesWrites) {
   const std::string account = earn("card:1", 45, "r1");
   LedgerOptions o = opts_;

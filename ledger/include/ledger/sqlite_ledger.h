@@ -232,6 +232,7 @@ class SqliteLedger final : public app::LedgerStore {
   auto with_db(F&& f) {
     std::lock_guard lock(mu_);
     settle_group();
+    set_busy_deadline(std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms));
     const int64_t changes = sqlite3_total_changes64(db_);
     if constexpr (std::is_void_v<decltype(f(db_))>) {
       f(db_);
@@ -281,6 +282,8 @@ class SqliteLedger final : public app::LedgerStore {
   void settle_group() noexcept;
   // Holding mu_: ends the read transaction left open for reuse, if any (read_reuse_us).
   void end_held_read() noexcept;
+  // Holding mu_: SQLite's busy handler waits for other processes until `deadline` only.
+  void set_busy_deadline(std::chrono::steady_clock::time_point deadline);
   // Blocks until group `id` has ended; throws StoreFailure if its COMMIT failed.
   void wait_for_group(uint64_t id);
   // Past this many times checkpoint_pages, the committing call completes the checkpoint.
@@ -289,7 +292,8 @@ class SqliteLedger final : public app::LedgerStore {
   friend class SqliteTx;
   LedgerOptions options_;
   sqlite3* db_ = nullptr;
-  std::mutex mu_;
+  // The connection. Timed: a transaction waits for it only until its deadline (see SqliteTx).
+  std::timed_mutex mu_;
   std::vector<sqlite3_stmt*> stmts_;                      // by Stmt, prepared on first use
   std::unordered_map<std::string, sqlite3_stmt*> cache_;  // query(): by SQL text
   int64_t schema_version_ = 0;
