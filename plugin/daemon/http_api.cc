@@ -197,6 +197,11 @@ ApiResponse Api::handle(const ApiRequest& request) const {
   }
 }
 
+bool Api::answers_without_ledger(const ApiRequest& request) {
+  const std::string_view target = request.target;
+  return target.substr(0, target.find('?')) == kHealthPath;
+}
+
 bool Api::authorized(std::string_view authorization) const {
   if (token_.empty()) {
     return true;

@@ -70,6 +70,10 @@ class Api {
 
   ApiResponse handle(const ApiRequest& request) const;
 
+  // True for requests answered without the ledger (/healthz): the server answers them on its
+  // network thread, so that a supervisor's probe never queues behind calls that wait on it.
+  static bool answers_without_ledger(const ApiRequest& request);
+
   // Serves /admin with `admin` (admin_api.h); without it /admin is a 404 that says how to
   // turn the page on. `admin` outlives the Api.
   void set_admin(const class AdminApi* admin) { admin_ = admin; }

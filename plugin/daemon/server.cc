@@ -200,6 +200,10 @@ class Session : public std::enable_shared_from_this<Session> {
     request.body = std::move(req.body());
     request.request_id = request_id_;
     method_ = request.method;
+    if (Api::answers_without_ledger(request)) {
+      on_handled(shared_.api.handle(request));
+      return;
+    }
     // The service call may wait on the ledger: it runs on the worker pool. The tracked
     // executor keeps the io_context running until the answer is posted back.
     auto back = net::prefer(stream_.get_executor(), net::execution::outstanding_work.tracked);

@@ -102,6 +102,26 @@ TEST_F(HttpDaemon, SlowClientIsCutByTheTimeoutWhileOthersAreServed) {
   EXPECT_EQ(call("POST", "/v1/events", sale("AFTER")).status, 200);
 }
 
+// /healthz needs no ledger, so it never queues behind calls that wait on one: with every
+// worker waiting for a write lock another process holds, it answered only when they gave up.
+TEST_F(HttpDaemon, HealthzAnswersWhileEveryWorkerWaitsOnALockedLedger) {
+  start("worker_threads = 2\n", "");
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/ledger.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::vector<std::thread> posts;
+  for (int i = 0; i < 4; ++i) {  // both workers busy, two more queued (busy_timeout 5 s)
+    posts.emplace_back([&, i] { call("POST", "/v1/events", sale("LOCKED-" + std::to_string(i))); });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(call("GET", "/healthz").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  for (auto& t : posts) t.join();
+}
+
 TEST_F(HttpDaemon, MalformedChunkingIs400) {
   start();
   Conn c(port());
