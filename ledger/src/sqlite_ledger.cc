@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <string_view>
 
 #include <openssl/evp.h>
@@ -29,9 +32,34 @@ using domain::BusinessTime;
 using domain::ErrorCode;
 using domain::Points;
 
-[[noreturn]] void fail(sqlite3* db, int rc, const std::string& what) {
+namespace {
+
+// Connections that have had an I/O error. Pages that then read back wrong (a disk that died,
+// a file system gone read-only) are the disk's failure, not a corrupt ledger: after a
+// remount it verifies clean. SQLite's own errno of the failed call is not kept that long.
+std::mutex g_io_failed_mu;
+std::set<sqlite3*> g_io_failed;
+
+void note_io_failure(sqlite3* db) {
+  std::lock_guard lock(g_io_failed_mu);
+  g_io_failed.insert(db);
+}
+
+bool had_io_failure(sqlite3* db) {
+  std::lock_guard lock(g_io_failed_mu);
+  return g_io_failed.count(db) != 0;
+}
+
+}  // namespace
+
+void forget_io_failures(sqlite3* db) {
+  std::lock_guard lock(g_io_failed_mu);
+  g_io_failed.erase(db);
+}
+
+[[noreturn]] void fail(sqlite3* db, int rc, const std::string& what, const std::string& detail_of_ours) {
   const int primary = rc & 0xFF;
-  const std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const std::string detail = !detail_of_ours.empty() ? detail_of_ours : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   switch (primary) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -39,6 +67,7 @@ using domain::Points;
     case SQLITE_FULL:
       throw StoreFailure(ErrorCode::kUnavailable, "disk full writing the ledger (" + what + ")");
     case SQLITE_IOERR:
+      if (db != nullptr) note_io_failure(db);
       throw StoreFailure(ErrorCode::kUnavailable, "I/O error on the ledger (" + what + "): " + detail);
     case SQLITE_READONLY:
       throw StoreFailure(ErrorCode::kUnavailable, "the ledger is read-only (" + what + "): " + detail);
@@ -51,6 +80,11 @@ using domain::Points;
       throw StoreFailure(ErrorCode::kInvalidConfig,
                          "not a ledger: the file is not an SQLite database (" + what + "): " + detail);
     case SQLITE_CORRUPT:
+      if (db != nullptr && had_io_failure(db)) {
+        throw StoreFailure(ErrorCode::kUnavailable,
+                           "the ledger cannot be read since an I/O error on its disk (" + what + "): " + detail +
+                               "; reopen the plugin once the disk is back");
+      }
       throw StoreFailure(ErrorCode::kInternal, "ledger corrupt (" + what + "): " + detail);
     default:
       throw StoreFailure(ErrorCode::kInternal, "ledger error (" + what + "): " + detail);
@@ -1622,7 +1656,10 @@ void SqliteLedger::sync_wal() {
     return;  // no WAL open: nothing committed is outside the (synced) database file
   }
   const int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
-  if (rc != SQLITE_OK) fail(db_, rc, "fsync of the WAL");
+  if (rc != SQLITE_OK) {
+    const int os_errno = sqlite3_system_errno(db_);
+    fail(db_, rc, "fsync of the WAL", os_errno != 0 ? std::strerror(os_errno) : sqlite3_errstr(rc));
+  }
 }
 
 // At open, before migrations: re-runs the records the database lacks (after a power cut),
@@ -1781,7 +1818,10 @@ SqliteLedger::~SqliteLedger() {
   if (ckpt_db_) sqlite3_close_v2(ckpt_db_);
   for (sqlite3_stmt* s : stmts_) sqlite3_finalize(s);  // finalize(nullptr) is a no-op
   for (auto& [sql, s] : cache_) sqlite3_finalize(s);
-  if (db_) sqlite3_close_v2(db_);
+  if (db_) {
+    forget_io_failures(db_);
+    sqlite3_close_v2(db_);
+  }
 }
 
 void SqliteLedger::set_busy_deadline(std::chrono::steady_clock::time_point deadline) {

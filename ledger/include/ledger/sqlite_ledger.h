@@ -95,8 +95,13 @@ struct LedgerOptions {
 // offline create the same account (docs/sync.md, "Branch").
 std::string account_id_for_ref(const std::string& ref);
 
-// Throws app::StoreFailure with the right code for an SQLite result code.
-[[noreturn]] void fail(sqlite3* db, int rc, const std::string& what);
+// Throws app::StoreFailure with the right code for an SQLite result code: busy, full, I/O
+// errors, and pages that read back wrong on a connection that had an I/O error (the disk
+// failed) are kUnavailable; a corrupt file otherwise kInternal. `detail_of_ours` replaces the connection's message (which is
+// about the last SQLite call) for a failure of our own, such as an fsync of the WAL.
+[[noreturn]] void fail(sqlite3* db, int rc, const std::string& what, const std::string& detail_of_ours = {});
+// Before closing `db`: forgets that it had an I/O error (fail() remembers, see there).
+void forget_io_failures(sqlite3* db);
 
 // A prepared statement borrowed from a cache; reset and unbound when it goes out of scope.
 // Text bound with bind() is not copied (SQLITE_STATIC): the string must live, unchanged and
