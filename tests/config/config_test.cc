@@ -158,7 +158,7 @@ TEST(Config, EverythingButTheBranchHasADefault) {
   EXPECT_EQ(s.log_path, "");
   EXPECT_EQ(s.log_level, "info");
   EXPECT_EQ(s.max_request_bytes, 16 * 1024 * 1024);
-  EXPECT_EQ(s.quarantine_max_rows, 100000);
+  EXPECT_EQ(s.quarantine_max_rows, 10000);
   EXPECT_EQ(s.program.currency, "MXN");
   EXPECT_EQ(s.program.point_value, money("0.10"));
   EXPECT_EQ(s.program.earn_percent, pct("5"));

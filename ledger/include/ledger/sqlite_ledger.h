@@ -51,7 +51,7 @@ struct LedgerOptions {
   std::string branch;             // recorded in meta.branch_id when the ledger is created
   int synchronous = 2;            // 0 off, 1 normal, 2 full, 3 extra
   int64_t busy_timeout_ms = 5000;
-  int64_t quarantine_max_rows = 100000;
+  int64_t quarantine_max_rows = 10000;  // at most 64 KiB each: 640 MiB at the very worst
   bool read_only = false;         // loyaltyctl report/verify: no migration, no writes
   // The WAL is checkpointed by a background thread (on its own connection) once it holds
   // this many pages, so that POS calls do not pay for checkpoints. Under sustained writes

@@ -63,7 +63,7 @@ struct Settings {
   std::string log_path;     // empty: no log file (the plugin never writes to stdout)
   std::string log_level = "info";
   int64_t max_request_bytes = 16 * 1024 * 1024;
-  int64_t quarantine_max_rows = 100000;
+  int64_t quarantine_max_rows = 10000;  // at most 64 KiB each: 640 MiB at the very worst
   // [program], [program.categories], [program.overrides.*]
   domain::ProgramConfig program;  // program.version is set: hash of its content
   // [receipt] (+ plugin.locale)
