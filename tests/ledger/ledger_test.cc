@@ -169,6 +169,25 @@ class LedgerTest : public ::testing::Test {
   }
 
   std::string dir_;
+  // Reopens the ledger with `busy_timeout_ms` and returns another connection (another
+  // process, as far as the ledger can tell) holding the write lock; nullptr on failure.
+  sqlite3* reopen_locked_elsewhere(int64_t busy_timeout_ms) {
+    l_.reset();
+    opts_.busy_timeout_ms = busy_timeout_ms;
+    l_ = SqliteLedger::open(opts_);
+    sqlite3* other = nullptr;
+    if (sqlite3_open(opts_.path.c_str(), &other) != SQLITE_OK ||
+        sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      sqlite3_close(other);
+      return nullptr;
+    }
+    return other;
+  }
+  static void release(sqlite3* other) {
+    sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(other);
+  }
+
   LedgerOptions opts_;
   std::unique_ptr<SqliteLedger> l_;
 };
@@ -317,20 +336,15 @@ TEST_F(LedgerTest, UnopenableAndCorruptFiles) {
 }
 
 TEST_F(LedgerTest, LockedLedgerIsBusyNotBroken) {
-  l_.reset();
-  opts_.busy_timeout_ms = 50;
-  l_ = SqliteLedger::open(opts_);
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(opts_.path.c_str(), &other), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3* other = reopen_locked_elsewhere(50);
+  ASSERT_NE(other, nullptr);
   expect_failure([&] { l_->begin_write(); }, ErrorCode::kUnavailable, "ledger busy");
   expect_failure([&] { l_->quarantine(app::QuarantineRow{1, "abi", "x", "invalid_json", "", ""}); },
                  ErrorCode::kUnavailable, "busy");
   auto r = l_->begin_read();  // readers are not blocked by a writer in WAL mode
   EXPECT_FALSE(r->find_account_by_ref("card:1"));
   r.reset();
-  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
-  sqlite3_close(other);
+  release(other);
   earn("card:1", 5, "r1");
   EXPECT_TRUE(verify(*l_).ok());
 }
@@ -339,12 +353,8 @@ TEST_F(LedgerTest, LockedLedgerIsBusyNotBroken) {
 // process holds all give up after about one timeout (they gave up one after another, the
 // fifth after five timeouts), and a read queued behind them waits no longer either.
 TEST_F(LedgerTest, CallsQueuedBehindALockedLedgerEachWaitOneTimeoutNotTheirSum) {
-  l_.reset();
-  opts_.busy_timeout_ms = 400;
-  l_ = SqliteLedger::open(opts_);
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(opts_.path.c_str(), &other), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3* other = reopen_locked_elsewhere(400);
+  ASSERT_NE(other, nullptr);
   std::vector<std::thread> calls;
   std::vector<int64_t> waited_ms(6, -1);
   std::vector<bool> busy(6, false);
@@ -367,8 +377,7 @@ TEST_F(LedgerTest, CallsQueuedBehindALockedLedgerEachWaitOneTimeoutNotTheirSum) 
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   for (auto& t : calls) t.join();
-  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
-  sqlite3_close(other);
+  release(other);
   for (int i = 0; i < 5; ++i) {
     EXPECT_TRUE(busy[static_cast<size_t>(i)]) << "writer " << i;
     EXPECT_LT(waited_ms[static_cast<size_t>(i)], 1200) << "writer " << i;  // queued: up to 2000
