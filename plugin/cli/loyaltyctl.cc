@@ -4,6 +4,7 @@
 // idempotency); verify and report read the ledger directly.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -78,6 +79,23 @@ std::optional<std::string> first_attempt_at(loyalty::bootstrap::Runtime& rt, con
     return loyalty::domain::format_rfc3339(
         loyalty::domain::BusinessTime{q.i64(0), static_cast<int32_t>(q.i64(1))});
   });
+}
+
+// An empty report for --branch: says so when the ledger has never seen that branch (a typo,
+// or "b01" for "B01"), and which branches it has. Still exit 0: another branch's entries can
+// arrive by sync later.
+void warn_if_unknown_branch(loyalty::ledger::SqliteLedger& ledger, const std::string& branch) {
+  const std::vector<std::string> known = ledger.with_db([&](sqlite3*) {
+    std::vector<std::string> out;
+    auto q = ledger.query("SELECT DISTINCT branch FROM entries ORDER BY branch");
+    while (q.step()) out.push_back(q.text(0));
+    return out;
+  });
+  if (std::find(known.begin(), known.end(), branch) != known.end()) return;
+  std::string list;
+  for (const auto& b : known) list += (list.empty() ? "" : ", ") + b;
+  std::cerr << "loyaltyctl: --branch: this ledger has no entries of branch '" << branch << "'"
+            << (list.empty() ? std::string() : " (it has: " + list + ")") << "\n";
 }
 
 // Runs one contract request through the service; prints the error and exits on failure.
@@ -288,6 +306,7 @@ int main(int argc, char** argv) {
       parse_day(from, false, "--from");  // validates
       parse_day(to, true, "--to");
       auto rows = loyalty::ledger::points_report(ledger, from.substr(0, 10), to.substr(0, 10), only);
+      if (only && rows.empty()) warn_if_unknown_branch(ledger, *only);
       json out = json::array();
       for (const auto& r : rows) {
         out.push_back({{"day", r.day}, {"branch", r.branch}, {"earned", r.earned}, {"redeemed", r.redeemed},

@@ -82,6 +82,10 @@ TEST_F(LoyaltyctlTest, HistoryDaysAreBusinessDaysAsTheReportCountsThem) {
   EXPECT_NE(report.find("2026-11-22,B01,5,"), std::string::npos) << report;  // the 19:00 sale alone
   const std::string times = output_of(ctl_ + "history card:9 --from 2026-11-22T00:00:00Z --csv");
   EXPECT_NE(times.find("2026-11-21T23:30:00-06:00"), std::string::npos) << times;  // a time is a time
+  // An empty report for a branch this ledger never saw says so (exit 0: sync may bring it).
+  const std::string typo = output_of(ctl_ + "report --from 2026-11-22 --to 2026-11-22 --branch b01");
+  EXPECT_NE(typo.find("this ledger has no entries of branch 'b01' (it has: B01)"), std::string::npos) << typo;
+  EXPECT_EQ(exit_code(ctl_ + "report --from 2026-11-22 --to 2026-11-22 --branch b01"), 0);
 }
 
 // --to before --from is a bad command line in both commands (history said invalid_event and
