@@ -336,6 +336,79 @@ TEST_F(ServiceTest, VoidOfACompletedSaleReversesIt) {
   EXPECT_EQ(balance("card:1", kAt)["balance"], 0);
 }
 
+// A sale paid with points, voided and refunded back to points, in either order, gives its
+// redemption back once: each gave the 200 points, and the customer gained 200.
+TEST_F(ServiceTest, AVoidAndAPointsRefundGiveTheRedemptionBackOnce) {
+  sale("card:1", "1000.00", kAt);  // 500 points
+  auto pay = [&](const std::string& ticket) {
+    return call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", ticket}, {"customer", "card:1"},
+                 {"lines", {{{"n", 1}, {"amount", "20.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "20.00"}}}}});
+  };
+  auto void_of = [&](const std::string& ticket) {
+    return call({{"type", "sale.voided"}, {"id", next_id()}, {"at", kAt}, {"ticket", ticket}});
+  };
+  auto refund_to_points = [&](const std::string& ticket) {
+    return call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R" + ticket},
+                 {"original_ticket", ticket}, {"lines", {{{"n", 1}, {"amount", "20.00"}}}},
+                 {"tenders", {{{"method", "points"}, {"amount", "20.00"}}}}});
+  };
+  EXPECT_EQ(pay("P1")["balance"], 300);
+  EXPECT_EQ(void_of("P1")["restored"], 200);
+  EXPECT_EQ(refund_to_points("P1")["restored"], 0);  // the void gave it back already
+  EXPECT_EQ(balance("card:1", kAt)["balance"], 500);
+  EXPECT_EQ(pay("P2")["balance"], 300);
+  EXPECT_EQ(refund_to_points("P2")["restored"], 200);
+  EXPECT_EQ(void_of("P2")["restored"], 0);  // the refund gave it back already
+  EXPECT_EQ(balance("card:1", kAt)["balance"], 500);
+}
+
+// A void claws back what is left of the sale's earning: not what expired from its lot
+// (rule 6 took those points already; the void took them again and left -90).
+TEST_F(ServiceTest, AVoidAfterTheLotExpiredTakesNothingTwice) {
+  sale("card:1", "200.00", "2026-01-01T10:00:00-06:00", "cash", "S1");  // 100, expires 01-31
+  sale("card:1", "20.00", "2026-01-20T10:00:00-06:00", "cash", "S2");   // 10, expires 02-19
+  auto v = call({{"type", "sale.voided"}, {"id", next_id()}, {"at", "2026-02-05T10:00:00-06:00"}, {"ticket", "S1"}});
+  EXPECT_TRUE(v["reversed_sale"]);
+  EXPECT_EQ(v["clawed_back"], 0);
+  EXPECT_EQ(v["balance"], 10);
+  // Its refund afterwards takes nothing either.
+  auto r = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", "2026-02-05T10:00:00-06:00"}, {"ticket", "R1"},
+                 {"original_ticket", "S1"}, {"lines", {{{"n", 1}, {"amount", "200.00"}}}}});
+  EXPECT_EQ(r["clawed_back"], 0);
+  EXPECT_EQ(r["balance"], 10);
+}
+
+// Releasing a hold that lapsed already frees nothing now: the answer said its points were
+// released although none were held. Its lapse is what ends it.
+TEST_F(ServiceTest, ReleasingALapsedHoldReleasesNothing) {
+  sale("card:1", "1000.00", kAt);
+  auto h = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                 {"ticket", "P1"}, {"amount", "5.00"}});
+  auto late = call({{"type", "points.release"}, {"id", next_id()}, {"at", "2026-11-22T10:45:00-06:00"},
+                    {"hold", h["hold"]}});
+  EXPECT_TRUE(late["released"].empty()) << late.dump();
+  EXPECT_EQ(late["points"], 0);
+  EXPECT_EQ(count("SELECT count(*) FROM holds WHERE status = 'expired'"), 1);
+  auto h2 = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                  {"ticket", "P2"}, {"amount", "5.00"}});
+  auto in_time = call({{"type", "points.release"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P2"}});
+  ASSERT_EQ(in_time["released"].size(), 1u);
+  EXPECT_EQ(in_time["points"], 50);
+}
+
+// A points tender beyond the available points but within the balance spends what another
+// ticket's hold reserved; the warning said the balance went negative (it was 20).
+TEST_F(ServiceTest, ASaleSpendingAnotherTicketsHoldSaysSo) {
+  sale("card:1", "200.00", kAt);  // 100
+  call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}, {"ticket", "T2"},
+        {"amount", "5.00"}});  // 50 held for T2
+  auto r = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "X1"}, {"customer", "card:1"},
+                 {"lines", {{{"amount", "8.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "8.00"}}}}});
+  EXPECT_EQ(r["balance"], 20);
+  ASSERT_EQ(r["warnings"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["warnings"][0], "points tender of 80 points exceeds the available 50; it spends points held for other tickets");
+}
+
 TEST_F(ServiceTest, RefundsClawBackExactlyAndRefundToPointsRestores) {
   call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "S1"}, {"customer", "card:1"},
         {"lines", {{{"n", 1}, {"amount", "33.33"}}, {{"n", 2}, {"amount", "66.67"}}, {{"n", 3}, {"amount", "0.99"}}}}});

@@ -132,13 +132,16 @@ class Service::Run {
     if (redeem > Points(0)) {
       const Points available = acct->balance - active_held(acct->account_id) - expired_elsewhere;
       if (redeem > available) {
+        // Beyond the balance it overdraws; within it, it spends points other tickets' holds
+        // reserved (those sales will overdraw when they complete).
+        const bool overdraws = redeem > acct->balance - expired_elsewhere;
         out.warnings.push_back("points tender of " + std::to_string(redeem.value()) +
                                " points exceeds the available " + std::to_string(available.value()) +
                                (expired_elsewhere > Points(0)
                                     ? " (" + std::to_string(expired_elsewhere.value()) +
                                           " more have expired at the branch that granted them)"
                                     : std::string()) +
-                               "; balance goes negative");
+                               (overdraws ? "; balance goes negative" : "; it spends points held for other tickets"));
       }
       debit(*acct, redeem, "redeem", sale.ticket, "", {});
     }
@@ -223,12 +226,14 @@ class Service::Run {
       auto d = domain::clawback_for_refund(*sale, refund);
       if (!d) return d.error();
       if (sale->voided) {
-        // Recorded as the POS reports it (a points tender still restores points, rule 8),
-        // but the void already reversed the sale: the POS should hear of it.
+        // Recorded as the POS reports it, but the void already reversed the sale's points
+        // (its earning, and its redemption: a points tender restores no more, below).
         out.warnings.push_back("ticket " + sale->ticket + " was voided: the void already reversed its points");
       }
       out.warnings.insert(out.warnings.end(), d->warnings.begin(), d->warnings.end());
-      clawback = acct ? d->clawback : Points(0);
+      // A voided sale has nothing left to claw back: its void took what was left of its
+      // earning (and what had expired from its lot stays expired, not taken twice).
+      clawback = acct && !sale->voided ? d->clawback : Points(0);
       for (size_t i = 0; i < d->lines_after.size() && i < sale->lines.size(); ++i) {
         const Money added = d->lines_after[i].refunded - sale->lines[i].refunded;
         if (added > Money{}) facts.refunded.emplace_back(sale->lines[i].n, added);
@@ -264,7 +269,16 @@ class Service::Run {
     Points restored{0};
     if (acct) {
       restored = domain::restored_by_refund(p_, refund);
+      if (sale && sale->voided) {
+        // The void gave back the sale's redemption (what points refunds had not already):
+        // the same points again would be a gift, in either order (docs/contract.md, Void).
+        restored = std::min(restored, max(Points(0), sale->redeemed - sale->restored));
+      }
       if (restored > Points(0)) credit(*acct, restored, "restore", refund.ticket, "", "refund to points");
+      if (sale && restored > Points(0)) {
+        sale->restored += restored;  // a later void gives back only the rest of the redemption
+        tx_.put_sale(*sale);
+      }
     } else if (domain::restored_by_refund(p_, refund) > Points(0)) {
       out.warnings.push_back("refund paid in points but no customer is known: nothing restored");
     }
@@ -364,7 +378,7 @@ class Service::Run {
       }
     }
     for (const Hold& h : holds) {
-      tx_.resolve_hold(h.hold_id, "released", now_ms_);
+      if (!release(h)) continue;
       out.released.push_back(h.hold_id);
       out.points += h.points;
     }
@@ -380,8 +394,7 @@ class Service::Run {
     if (sale && !sale->voided) touched.push_back(sale->account_id);
     if (auto owner = check_owner(v.customer, touched, "ticket " + v.ticket); !owner) return owner.error();
     for (const Hold& h : holds) {
-      tx_.resolve_hold(h.hold_id, "released", now_ms_);
-      out.released.push_back(h.hold_id);
+      if (release(h)) out.released.push_back(h.hold_id);
     }
     if (sale && !sale->voided) {
       out.reversed_sale = true;
@@ -389,7 +402,13 @@ class Service::Run {
       if (!sale->account_id.empty()) {
         if (auto acct = tx_.find_account(sale->account_id)) {
           touch(*acct);
-          const Points left = sale->earned - sale->clawed_back;
+          // What is left of its earning: not what expired from its lot meanwhile (rule 6
+          // already took those points; taking them again drove balances negative).
+          Points expired{0};
+          if (auto e = tx_.find_entry(domain::expiry_entry_id(sale->earn_entry_id)); e && !sale->earn_entry_id.empty()) {
+            expired = -e->points;
+          }
+          const Points left = sale->earned - sale->clawed_back - expired;
           if (left > Points(0)) {
             debit(*acct, left, "void_clawback", v.ticket, sale->earn_entry_id, sale->earn_entry_id,
                   {}, void_facts(*sale));
@@ -677,6 +696,17 @@ class Service::Run {
   bool foreign(const domain::Lot& lot) {
     auto credit_entry = tx_.find_entry(lot.lot_id);
     return credit_entry && credit_entry->origin_branch != s_.branch;
+  }
+
+  // Ends an active hold for a release or a void. One that has lapsed already (hold_minutes)
+  // ends as expired and frees nothing now: false, so the answer does not report its points.
+  bool release(const Hold& h) {
+    if (lapsed(h)) {
+      tx_.resolve_hold(h.hold_id, "expired", now_ms_);
+      return false;
+    }
+    tx_.resolve_hold(h.hold_id, "released", now_ms_);
+    return true;
   }
 
   bool lapsed(const Hold& h) const {

@@ -27,7 +27,7 @@ struct SaleRecord {
   Points earned{0};
   Points clawed_back{0};      // cumulative
   Points redeemed{0};
-  Points restored{0};         // redemption given back by a void
+  Points restored{0};         // points given back for it: by its void, and by refunds of it to points here
   bool voided = false;
   BusinessTime at;
   std::vector<SaleLineRecord> lines;
