@@ -274,6 +274,14 @@ int main(int argc, char** argv) {
       auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
       const bool tty = isatty(2) != 0;
       if (tty) std::cerr << "verifying " << rt->settings().db_path << " ...\r" << std::flush;
+      if (ledger.schema_version() < loyalty::ledger::kSchemaVersion) {
+        // Read-only, verify cannot migrate, and it checks tables the older schema lacks.
+        std::cerr << "loyaltyctl: verify: " << rt->settings().db_path << " is at ledger schema version "
+                  << ledger.schema_version() << ", this program's is " << loyalty::ledger::kSchemaVersion
+                  << ": the plugin (or any loyaltyctl command that writes) migrates it when it next opens it; "
+                     "verify after that\n";
+        return 2;
+      }
       loyalty::ledger::VerifyReport rep;
       try {
         rep = loyalty::ledger::verify(ledger);

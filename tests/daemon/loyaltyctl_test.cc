@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "bootstrap/runtime.h"
@@ -108,6 +109,24 @@ TEST_F(LoyaltyctlTest, ReadingAMissingLedgerSaysSoAndCreatesNothing) {
     EXPECT_EQ(exit_code(ctl_ + cmd), 2) << cmd;
     EXPECT_FALSE(fs::exists(dir_ + "/ledger.db")) << cmd;
   }
+}
+
+// verify reads without writing, so it cannot migrate an older ledger: it says so (it said
+// "the ledger cannot be read to the end ... restore it from a backup" over a missing
+// table). Once a command that writes has opened it, verify checks it.
+TEST_F(LoyaltyctlTest, VerifyOfALedgerOfAnOlderSchemaSaysHowToMigrateIt) {
+  std::ifstream in(std::string(LOYALTY_SOURCE_DIR) + "/tests/installer/data/ledger-v1.sql");
+  const std::string sql((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(sql.empty());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/ledger.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  const std::string out = output_of(ctl_ + "verify");
+  EXPECT_NE(out.find("is at ledger schema version 1"), std::string::npos) << out;
+  EXPECT_EQ(exit_code(ctl_ + "verify"), 2);
+  EXPECT_EQ(exit_code(ctl_ + "adjust card:1003 5 --reason goodwill --operator ana"), 0);  // migrates
+  EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << output_of(ctl_ + "verify");
 }
 
 // A damaged page is a finding of verify (exit 1), not std::terminate (exit 134).
