@@ -346,6 +346,25 @@ TEST_F(SyncApplyTest, TheSalesBranchGivesBackWhatRefundsAtTwoCutOffBranchesTookT
   EXPECT_EQ(entry_set("B1"), ids);  // settled: nothing more is written
 }
 
+// A refund back to points at another branch counts on the sale where it was sold: a void
+// there afterwards gives back only the rest of the redemption (it gave it all back again).
+TEST_F(SyncApplyTest, ARefundToPointsElsewhereCountsBeforeTheSalesBranchVoidsIt) {
+  sale("B1", "card:7", "S1", "500.00");  // 500 points
+  call("B1", {{"type", "sale.completed"}, {"at", kAt}, {"ticket", "P1"}, {"customer", "card:7"},
+              {"lines", {{{"n", 1}, {"amount", "20.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "20.00"}}}}});
+  converge();
+  const json r = call("B2", {{"type", "refund.completed"}, {"at", kAt}, {"ticket", "R1"}, {"original_ticket", "P1"},
+                             {"original_branch", "B1"}, {"lines", {{{"n", 1}, {"amount", "20.00"}}}},
+                             {"tenders", {{{"method", "points"}, {"amount", "20.00"}}}}});
+  EXPECT_EQ(r["restored"], 200);
+  converge();
+  const json v = call("B1", {{"type", "sale.voided"}, {"at", kAt}, {"ticket", "P1"}});
+  EXPECT_EQ(v["restored"], 0) << v.dump();
+  converge();
+  expect_converged("card:7");
+  EXPECT_EQ(balance("B3", "card:7"), 500);
+}
+
 TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
   sale("B1", "card:7", "S1", "45.00");
   converge();

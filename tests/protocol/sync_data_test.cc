@@ -64,6 +64,7 @@ std::string tree_encode_facts(const EntryFacts& f) {
     }
     r["lines"] = lines;
     r["target"] = f.target;
+    if (f.restored != 0) r["restored"] = f.restored;
     j["refund"] = r;
   }
   if (f.is_void) j["void"] = {{"sale_branch", f.sale_branch}, {"sale_ticket", f.sale_ticket}};
@@ -124,6 +125,11 @@ TEST(ProtocolSyncData, EachKindMatchesTheTreeEncoder) {
   matched.refunded = {{1, Money::from_micros(5'000'000)}, {3, Money::from_micros(1)}};
   matched.target = 12;
   expect_same(matched);
+  EntryFacts to_points = matched;  // a refund back to points: what it restored travels too
+  to_points.restored = 200;
+  expect_same(to_points);
+  EXPECT_NE(encode_facts(to_points).find("\"restored\":200"), std::string::npos);
+  EXPECT_EQ(encode_facts(matched).find("restored"), std::string::npos);  // old entries unchanged
 
   EntryFacts unmatched = matched;
   unmatched.matched = false;

@@ -254,6 +254,13 @@ class Service::Run {
         clawback = *c;
       }
     }
+    // Rule 8. A voided sale's void gave back its redemption (what points refunds had not
+    // already): the same points again would be a gift, in either order (docs/contract.md,
+    // Void). What a matched refund restores travels in its facts, so that the sale's branch
+    // counts it too before a void there.
+    Points restored = acct ? domain::restored_by_refund(p_, refund) : Points(0);
+    if (sale && sale->voided) restored = std::min(restored, max(Points(0), sale->redeemed - sale->restored));
+    if (sale) facts.restored = restored.value();
     // A refund that names a sale is recorded even when it claws back 0, so that the sale's
     // refunded amounts converge everywhere and an unmatched one can be corrected later.
     const bool names_sale = sale.has_value() || !refund.original_ticket.empty();
@@ -266,14 +273,7 @@ class Service::Run {
         tx_.add_unmatched_refund(facts.sale_branch, facts.sale_ticket, id);
       }
     }
-    Points restored{0};
     if (acct) {
-      restored = domain::restored_by_refund(p_, refund);
-      if (sale && sale->voided) {
-        // The void gave back the sale's redemption (what points refunds had not already):
-        // the same points again would be a gift, in either order (docs/contract.md, Void).
-        restored = std::min(restored, max(Points(0), sale->redeemed - sale->restored));
-      }
       if (restored > Points(0)) credit(*acct, restored, "restore", refund.ticket, "", "refund to points");
       if (sale && restored > Points(0)) {
         sale->restored += restored;  // a later void gives back only the rest of the redemption

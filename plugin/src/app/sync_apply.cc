@@ -95,6 +95,7 @@ class Applier {
           }
         }
         sale->clawed_back += Points(facts.target);
+        sale->restored += Points(facts.restored);  // a void here gives back only the rest
         cap_clawbacks(*sale, e, counts);
         tx_.put_sale(*sale);
       }

@@ -53,6 +53,7 @@ std::string encode_facts(const EntryFacts& f) {
       w.open_object().field("amount", dec(amount.micros())).field("n", n).close_object();
     }
     w.close_array();
+    if (f.restored != 0) w.field("restored", f.restored);
     w.field("sale_branch", f.sale_branch).field("sale_ticket", f.sale_ticket);
     w.field("target", f.target);
     w.close_object();
@@ -119,6 +120,7 @@ domain::Result<EntryFacts> decode_facts(std::string_view text) {
       f.sale_ticket = r.at("sale_ticket").get<std::string>();
       f.matched = r.at("matched").get<bool>();
       f.target = r.at("target").get<int64_t>();
+      if (auto restored = r.find("restored"); restored != r.end()) f.restored = restored->get<int64_t>();
       for (const json& x : r.at("refunded")) {
         f.refunded.emplace_back(x.at("n").get<int64_t>(), fixed<domain::Money>(x.at("amount"), "amount"));
       }

@@ -29,6 +29,9 @@ struct EntryFacts {
   std::vector<domain::RefundLine> refund_lines;
   // A correction: what the refunded part earned (the total clawback it stands for).
   int64_t target = 0;
+  // A matched refund: the points it gave back to points (rule 8), which the sale counts so
+  // that a void gives back only the rest of its redemption. Written only when not 0.
+  int64_t restored = 0;
   // enroll / alias / category: the customer reference and category.
   std::string ref;
   std::optional<std::string> category;
