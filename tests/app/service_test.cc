@@ -378,6 +378,37 @@ TEST_F(ServiceTest, AVoidAfterTheLotExpiredTakesNothingTwice) {
   EXPECT_EQ(r["balance"], 10);
 }
 
+// A refund after the sale's lot expired takes back only what is left of the earning: the
+// 45 that expired left the balance already, and taking 45 more took another sale's points.
+TEST_F(ServiceTest, ARefundAfterTheLotExpiredTakesNothingTwice) {
+  sale("card:1", "90.00", "2026-01-01T10:00:00-06:00", "cash", "T1");  // 45, expires 01-31
+  sale("card:1", "90.00", "2026-01-20T10:00:00-06:00", "cash", "T2");  // 45, expires 02-19
+  auto half = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", "2026-01-25T10:00:00-06:00"},
+                    {"ticket", "R0"}, {"original_ticket", "T1"}, {"lines", {{{"n", 1}, {"amount", "30.00"}}}}});
+  EXPECT_EQ(half["clawed_back"], 15);  // before the expiry: rule 7 as ever
+  auto r = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", "2026-02-05T10:00:00-06:00"},
+                 {"ticket", "R1"}, {"original_ticket", "T1"}, {"lines", {{{"n", 1}, {"amount", "60.00"}}}}});
+  EXPECT_EQ(r["clawed_back"], 0);  // the other 30 expired on 01-31
+  EXPECT_EQ(r["balance"], 45);
+}
+
+// A refund back to points pays out at most what its lines took back: a second refund of a
+// line already refunded restored 1000 points again, and 50.00 back to points for a 10.00
+// sale restored 500.
+TEST_F(ServiceTest, ARefundToPointsRestoresNoMoreThanItsLinesTookBack) {
+  sale("card:1", "100.00", kAt, "cash", "S1");
+  auto refund = [&](const std::string& ticket, const std::string& amount) {
+    return call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R-" + ticket},
+                 {"original_ticket", ticket}, {"lines", {{{"n", 1}, {"amount", amount}}}},
+                 {"tenders", {{{"method", "points"}, {"amount", amount}}}}});
+  };
+  EXPECT_EQ(refund("S1", "100.00")["restored"], 1000);
+  const json again = refund("S1", "100.00");
+  EXPECT_EQ(again["restored"], 0) << again.dump();  // the line was refunded already
+  sale("card:1", "10.00", kAt, "cash", "S2");
+  EXPECT_EQ(refund("S2", "50.00")["restored"], 100);  // the line took back 10.00
+}
+
 // Releasing a hold that lapsed already frees nothing now: the answer said its points were
 // released although none were held. Its lapse is what ends it.
 TEST_F(ServiceTest, ReleasingALapsedHoldReleasesNothing) {

@@ -217,6 +217,7 @@ class Service::Run {
     out.matched = sale.has_value();
 
     Points clawback{0};
+    std::optional<Money> refunded_now;  // a matched refund: the amount its lines took back
     protocol::EntryFacts facts;  // what other branches need to converge (docs/sync.md)
     facts.is_refund = true;
     facts.sale_branch = refund.original_branch.empty() ? h_.branch : refund.original_branch;
@@ -231,12 +232,17 @@ class Service::Run {
         out.warnings.push_back("ticket " + sale->ticket + " was voided: the void already reversed its points");
       }
       out.warnings.insert(out.warnings.end(), d->warnings.begin(), d->warnings.end());
-      // A voided sale has nothing left to claw back: its void took what was left of its
-      // earning (and what had expired from its lot stays expired, not taken twice).
-      clawback = acct && !sale->voided ? d->clawback : Points(0);
+      // Rule 7, within what is left of the earning: a voided sale has nothing left (its void
+      // took it), and what expired from the sale's lot left the balance already (rule 6);
+      // taking it again made a customer pay for those points twice.
+      clawback = acct && !sale->voided
+                     ? std::min(d->clawback, max(Points(0), sale->earned - sale->clawed_back - expired_from_lot(*sale)))
+                     : Points(0);
+      refunded_now = Money{};
       for (size_t i = 0; i < d->lines_after.size() && i < sale->lines.size(); ++i) {
         const Money added = d->lines_after[i].refunded - sale->lines[i].refunded;
         if (added > Money{}) facts.refunded.emplace_back(sale->lines[i].n, added);
+        *refunded_now += added;
       }
       facts.target = clawback.value();
       sale->lines = std::move(d->lines_after);
@@ -260,6 +266,9 @@ class Service::Run {
     // counts it too before a void there.
     Points restored = acct ? domain::restored_by_refund(p_, refund) : Points(0);
     if (sale && sale->voided) restored = std::min(restored, max(Points(0), sale->redeemed - sale->restored));
+    // Points paid out for goods the sale no longer had to give back (its lines capped, or a
+    // payout above what the lines took back) would be points from nothing.
+    if (refunded_now) restored = std::min(restored, domain::points_for_value(p_, *refunded_now));
     if (sale) facts.restored = restored.value();
     // A refund that names a sale is recorded even when it claws back 0, so that the sale's
     // refunded amounts converge everywhere and an unmatched one can be corrected later.
@@ -404,11 +413,7 @@ class Service::Run {
           touch(*acct);
           // What is left of its earning: not what expired from its lot meanwhile (rule 6
           // already took those points; taking them again drove balances negative).
-          Points expired{0};
-          if (auto e = tx_.find_entry(domain::expiry_entry_id(sale->earn_entry_id)); e && !sale->earn_entry_id.empty()) {
-            expired = -e->points;
-          }
-          const Points left = sale->earned - sale->clawed_back - expired;
+          const Points left = sale->earned - sale->clawed_back - expired_from_lot(*sale);
           if (left > Points(0)) {
             debit(*acct, left, "void_clawback", v.ticket, sale->earn_entry_id, sale->earn_entry_id,
                   {}, void_facts(*sale));
@@ -696,6 +701,13 @@ class Service::Run {
   bool foreign(const domain::Lot& lot) {
     auto credit_entry = tx_.find_entry(lot.lot_id);
     return credit_entry && credit_entry->origin_branch != s_.branch;
+  }
+
+  // The points that expired from a sale's own lot (its expiry entry), 0 when none did.
+  Points expired_from_lot(const domain::SaleRecord& sale) {
+    if (sale.earn_entry_id.empty()) return Points(0);
+    auto e = tx_.find_entry(domain::expiry_entry_id(sale.earn_entry_id));
+    return e ? -e->points : Points(0);
   }
 
   // Ends an active hold for a release or a void. One that has lapsed already (hold_minutes)
