@@ -409,6 +409,26 @@ TEST_F(ServiceTest, ARefundToPointsRestoresNoMoreThanItsLinesTookBack) {
   EXPECT_EQ(refund("S2", "50.00")["restored"], 100);  // the line took back 10.00
 }
 
+// A refund recorded before its sale (rule 9, at the customer's rate) is corrected when the
+// sale arrives at this branch, as when it arrives by sync: the sale was clawed back twice
+// (its void took 45 more), and one that earned nothing kept the 45 the rate took.
+TEST_F(ServiceTest, ARefundBeforeItsSaleIsCorrectedWhenTheSaleArrives) {
+  sale("card:1", "200.00", kAt, "cash", "S0");  // 100
+  auto early = [&](const std::string& ticket) {
+    return call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R" + ticket},
+                 {"original_ticket", ticket}, {"customer", "card:1"}, {"lines", {{{"n", 1}, {"amount", "90.00"}}}}});
+  };
+  EXPECT_EQ(early("T9")["clawed_back"], 45);
+  sale("card:1", "90.00", kAt, "cash", "T9");  // earns 45: the refund took exactly that
+  auto v = call({{"type", "sale.voided"}, {"id", next_id()}, {"at", kAt}, {"ticket", "T9"}});
+  EXPECT_EQ(v["clawed_back"], 0) << v.dump();
+  EXPECT_EQ(balance("card:1", kAt)["balance"], 100);
+  EXPECT_EQ(early("T8")["clawed_back"], 45);
+  const json card = sale("card:1", "90.00", kAt, "credit_card", "T8");  // earns nothing
+  EXPECT_EQ(card["balance"], 100) << card.dump();  // the 45 given back
+  EXPECT_EQ(count("SELECT count(*) FROM entries WHERE kind = 'refund_correction'"), 2);
+}
+
 // Releasing a hold that lapsed already frees nothing now: the answer said its points were
 // released although none were held. Its lapse is what ends it.
 TEST_F(ServiceTest, ReleasingALapsedHoldReleasesNothing) {

@@ -1,4 +1,5 @@
 #include "app/service.h"
+#include "app/sync_apply.h"
 
 #include <algorithm>
 #include <optional>
@@ -190,6 +191,11 @@ class Service::Run {
     }
     explain_zero_earn(*earning, acct.has_value(), earned, sale, out.notes);
     tx_.put_sale(rec);
+    // Refunds of this ticket recorded before it, at the customer's rate (rule 9), now know
+    // their sale: corrected to rule 7, so the sale is never clawed back twice.
+    if (correct_refunds_of_arrived_sale(tx_, s_, now_ms_, rec) > 0 && acct) {
+      if (auto fresh = tx_.find_account(acct->account_id)) acct->balance = fresh->balance;
+    }
 
     out.earned = earned;
     out.redeemed = redeem;

@@ -18,6 +18,13 @@ class Applier {
   Applier(LedgerTx& tx, const config::Settings& s, int64_t now_ms, bool own = false)
       : tx_(tx), s_(s), now_ms_(now_ms), own_(own) {}
 
+  // A sale this branch just recorded: its refunds recorded here before it are corrected.
+  int64_t correct_refunds_of(const domain::SaleRecord& sale) {
+    ApplyCounts counts;
+    correct_unmatched_refunds(sale, counts);
+    return counts.corrections;
+  }
+
   void apply(const EntryRow& e, ApplyCounts& counts) {
     if (own_) {
       // A recovered own entry: another entry already at its seq means this ledger wrote
@@ -323,6 +330,11 @@ ApplyCounts apply_own_recovered(LedgerStore& store, const config::Settings& sett
   tx->put_sync_state(kHubPeer, st);
   tx->commit();
   return counts;
+}
+
+int64_t correct_refunds_of_arrived_sale(LedgerTx& tx, const config::Settings& settings, int64_t now_ms,
+                                        const domain::SaleRecord& sale) {
+  return Applier(tx, settings, now_ms).correct_refunds_of(sale);
 }
 
 int64_t expire_due_lots(LedgerStore& store, const config::Settings& settings, const Clock& clock,

@@ -77,6 +77,13 @@ ApplyCounts apply_own_recovered(LedgerStore& store, const config::Settings& sett
 int64_t expire_due_lots(LedgerStore& store, const config::Settings& settings, const Clock& clock,
                         int64_t limit);
 
+// A sale recorded here, in `tx`, after refunds of its ticket that found no sale (rule 9, at
+// the customer's rate): each is corrected to what the refunded part earned (rule 7), by a
+// `refund_correction`, as when the sale arrives by sync (docs/sync.md, "Refunds across
+// branches"). Returns the number of corrections written.
+int64_t correct_refunds_of_arrived_sale(LedgerTx& tx, const config::Settings& settings, int64_t now_ms,
+                                        const domain::SaleRecord& sale);
+
 // Own entries after `after_seq`, at most `limit`, in seq order (one read transaction).
 std::vector<EntryRow> outbox(LedgerStore& store, const std::string& self, int64_t after_seq,
                              int64_t limit);
