@@ -241,9 +241,8 @@ class Service::Run {
       // Rule 7, within what is left of the earning: a voided sale has nothing left (its void
       // took it), and what expired from the sale's lot left the balance already (rule 6);
       // taking it again made a customer pay for those points twice.
-      clawback = acct && !sale->voided
-                     ? std::min(d->clawback, max(Points(0), sale->earned - sale->clawed_back - expired_from_lot(*sale)))
-                     : Points(0);
+      const Points left_of_earning = max(Points(0), sale->earned - sale->clawed_back - expired_from_lot(*sale));
+      clawback = acct && !sale->voided ? std::min(d->clawback, left_of_earning) : Points(0);
       refunded_now = Money{};
       for (size_t i = 0; i < d->lines_after.size() && i < sale->lines.size(); ++i) {
         const Money added = d->lines_after[i].refunded - sale->lines[i].refunded;
@@ -274,7 +273,11 @@ class Service::Run {
     if (sale && sale->voided) restored = std::min(restored, max(Points(0), sale->redeemed - sale->restored));
     // Points paid out for goods the sale no longer had to give back (its lines capped, or a
     // payout above what the lines took back) would be points from nothing.
-    if (refunded_now) restored = std::min(restored, domain::points_for_value(p_, *refunded_now));
+    if (refunded_now && restored > domain::points_for_value(p_, *refunded_now)) {
+      restored = domain::points_for_value(p_, *refunded_now);
+      out.warnings.push_back("the points tender is worth more than the " + refunded_now->str(2) +
+                             " its lines took back: " + std::to_string(restored.value()) + " points restored");
+    }
     if (sale) facts.restored = restored.value();
     // A refund that names a sale is recorded even when it claws back 0, so that the sale's
     // refunded amounts converge everywhere and an unmatched one can be corrected later.
