@@ -201,6 +201,10 @@ TEST(TimeFormat, RandomInstantsAndOffsetsRoundTrip) {
         << "seed " << seed << " i " << i << " " << text;
     ASSERT_EQ(format_date(t), reference_date(t.unix_ms + int64_t{t.offset_minutes} * 60'000))
         << "seed " << seed << " i " << i << " text " << text;
+    // local_day is that date as a number (what add_expiring compares, without a string).
+    const auto ref_day = std::chrono::floor<std::chrono::days>(std::chrono::sys_time<std::chrono::milliseconds>(
+        std::chrono::milliseconds(t.unix_ms + int64_t{t.offset_minutes} * 60'000)));
+    ASSERT_EQ(local_day(t), ref_day.time_since_epoch().count()) << "seed " << seed << " i " << i << " " << text;
   }
 }
 

@@ -32,7 +32,7 @@ std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& 
 }
 
 bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, size_t max_dates) {
-  if (!next.empty() && format_date(next.back().expires_at) == format_date(lot.expires_at)) {
+  if (!next.empty() && local_day(next.back().expires_at) == local_day(lot.expires_at)) {
     next.back().points += lot.remaining;
     return true;
   }

@@ -165,6 +165,12 @@ std::string format_rfc3339(const BusinessTime& t) {
 
 std::string format_date(const BusinessTime& t) { return format_rfc3339(t).substr(0, 10); }
 
+int64_t local_day(const BusinessTime& t) {
+  constexpr int64_t kDayMs = 86'400'000;
+  const int64_t local_ms = t.unix_ms + static_cast<int64_t>(t.offset_minutes) * 60'000;
+  return local_ms >= 0 ? local_ms / kDayMs : -((-local_ms + kDayMs - 1) / kDayMs);  // floor
+}
+
 bool within_rfc3339_years(const BusinessTime& t) {
   constexpr int64_t kDayMs = 86'400'000;
   const int64_t local_ms = t.unix_ms + static_cast<int64_t>(t.offset_minutes) * 60'000;

@@ -28,6 +28,9 @@ Result<BusinessTime> parse_rfc3339(std::string_view text);
 std::string format_rfc3339(const BusinessTime& t);
 // "2026-11-22" in the time's own offset.
 std::string format_date(const BusinessTime& t);
+// The same date as a day number (days since 1970-01-01): equal for equal format_date, with
+// no string made.
+int64_t local_day(const BusinessTime& t);
 // Whether the time's date in its own offset lies in the years 0000-9999, the only ones an
 // RFC 3339 time (and format_rfc3339) can write.
 bool within_rfc3339_years(const BusinessTime& t);
