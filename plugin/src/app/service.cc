@@ -252,7 +252,6 @@ class Service::Run {
       facts.target = clawback.value();
       sale->lines = std::move(d->lines_after);
       sale->clawed_back += clawback;
-      tx_.put_sale(*sale);
     } else {
       facts.refund_lines = refund.lines;
       if (!refund.original_ticket.empty()) {
@@ -291,12 +290,12 @@ class Service::Run {
         tx_.add_unmatched_refund(facts.sale_branch, facts.sale_ticket, id);
       }
     }
+    if (sale) {
+      sale->restored += restored;  // a later void gives back only the rest of the redemption
+      tx_.put_sale(*sale);         // once, with its lines, clawback and restoration
+    }
     if (acct) {
       if (restored > Points(0)) credit(*acct, restored, "restore", refund.ticket, "", "refund to points");
-      if (sale && restored > Points(0)) {
-        sale->restored += restored;  // a later void gives back only the rest of the redemption
-        tx_.put_sale(*sale);
-      }
     } else if (domain::restored_by_refund(p_, refund) > Points(0)) {
       out.warnings.push_back("refund paid in points but no customer is known: nothing restored");
     }
