@@ -286,4 +286,23 @@ std::vector<AliasConflict> alias_conflicts(SqliteLedger& ledger) {
   return out;
 }
 
+std::optional<domain::BusinessTime> request_business_time(SqliteLedger& ledger, const std::string& branch,
+                                                          const std::string& request_id) {
+  return ledger.with_db([&](sqlite3*) -> std::optional<domain::BusinessTime> {
+    auto q = ledger.query(
+        "SELECT business_at_ms, business_offset FROM entries WHERE branch = ?1 AND request_id = ?2 LIMIT 1");
+    q.bind(1, branch).bind(2, request_id);
+    if (!q.step()) return std::nullopt;
+    return domain::BusinessTime{q.i64(0), static_cast<int32_t>(q.i64(1))};
+  });
+}
+
+std::vector<std::string> entry_branches(SqliteLedger& ledger) {
+  ScanConnection c(ledger);
+  auto q = c.query("SELECT DISTINCT branch FROM entries ORDER BY branch");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
 }  // namespace loyalty::ledger

@@ -32,12 +32,14 @@ namespace loyalty::cli {
   throw CLI::RuntimeError(code);
 }
 
-// A runtime for a one-shot command: no program watcher.
+// A runtime for a one-shot command: no program watcher, no sync client (the plugin or
+// loyaltyd runs that). Read-only for commands that only read: they never create a ledger.
 inline std::unique_ptr<bootstrap::Runtime> open_runtime(const std::string& config,
                                                         bool read_only = false) {
   bootstrap::OpenOptions o;
   o.read_only = read_only;
   o.program_watch_ms = 0;
+  o.start_sync = false;
   auto rt = bootstrap::Runtime::open(config, o);
   if (!rt)
     fail(domain::Error{rt.error().code, rt.error().field, config + ": " + rt.error().message}, 2);
@@ -63,6 +65,17 @@ inline bool confirm(const std::string& question, bool yes) {
 }
 
 enum class Format { kTable, kJson, kCsv };
+
+// --json / --csv of a command that prints rows (print_rows).
+struct OutputFormat {
+  bool json = false;
+  bool csv = false;
+  void add_flags(CLI::App* command) {
+    CLI::Option* as_json = command->add_flag("--json", json, "print JSON");
+    as_json->excludes(command->add_flag("--csv", csv, "print CSV"));
+  }
+  Format format() const { return json ? Format::kJson : csv ? Format::kCsv : Format::kTable; }
+};
 
 inline std::string csv_cell(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;

@@ -23,7 +23,7 @@ struct Options {
   std::string ref, other, name, email, phone, birthday, category, actor, id;
   bool yes = false;
   bool as_json = false;
-  bool as_csv = false;
+  OutputFormat conflicts_format;
 };
 
 int64_t now_ms() {
@@ -221,22 +221,20 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
 
   auto* conflicts = customers->add_subcommand(
       "conflicts", "references another branch gave to another account (sync left them as they were)");
-  conflicts->add_flag("--json", o->as_json, "print JSON");
-  conflicts->add_flag("--csv", o->as_csv, "print CSV");
+  o->conflicts_format.add_flags(conflicts);
   conflicts->footer(
       "A branch that enrolled a reference offline may give it to a new account while another\n"
       "branch already had it on an account of its own; sync never re-points a reference, so the\n"
       "remote account is listed here for an operator to merge (or leave).\n"
       "Example: loyaltyctl customers conflicts --json");
   conflicts->callback([&config, o] {
-    auto rt = open_runtime(config);
+    auto rt = open_runtime(config, /*read_only=*/true);
     json rows = json::array();
     for (const auto& c : ledger::alias_conflicts(static_cast<ledger::SqliteLedger&>(*rt->store()))) {
       rows.push_back({{"ref", c.ref}, {"kept_account", c.kept_account_id}, {"remote_account", c.account_id},
                       {"entry", c.entry_id}});
     }
-    print_rows({"ref", "kept_account", "remote_account", "entry"}, rows,
-               o->as_json ? Format::kJson : o->as_csv ? Format::kCsv : Format::kTable);
+    print_rows({"ref", "kept_account", "remote_account", "entry"}, rows, o->conflicts_format.format());
   });
 
   auto* exp = customers->add_subcommand(

@@ -37,9 +37,7 @@ using loyalty::cli::print_rows;
 
 struct Common {
   std::string config = std::getenv("LOYALTY_CONFIG") ? std::getenv("LOYALTY_CONFIG") : "/etc/loyalty/loyalty.toml";
-  bool as_json = false;
-  bool as_csv = false;
-  Format format() const { return as_json ? Format::kJson : as_csv ? Format::kCsv : Format::kTable; }
+  loyalty::cli::OutputFormat output;
 };
 
 // Now, written with this machine's UTC offset (TZ): the business day of an adjustment is
@@ -54,43 +52,11 @@ std::string now_rfc3339() {
   return loyalty::domain::format_rfc3339(loyalty::domain::BusinessTime{ms, offset_minutes});
 }
 
-std::unique_ptr<loyalty::bootstrap::Runtime> open_runtime(const Common& c, bool read_only = false) {
-  loyalty::bootstrap::OpenOptions o;
-  o.read_only = read_only;
-  o.start_sync = false;  // a one-shot tool: the plugin or loyaltyd runs the sync client
-  auto rt = loyalty::bootstrap::Runtime::open(c.config, o);
-  if (!rt) {
-    std::cerr << "loyaltyctl: " << c.config << ": " << (rt.error().field.empty() ? "" : rt.error().field + ": ")
-              << rt.error().message << "\n";
-    std::exit(2);
-  }
-  return std::move(*rt);
-}
-
-// The business time of the entries request `id` wrote in this branch, as its request said
-// it; nullopt when it wrote none (never sent, or refused).
-std::optional<std::string> first_attempt_at(loyalty::bootstrap::Runtime& rt, const std::string& id) {
-  auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt.store());
-  return ledger.with_db([&](sqlite3*) -> std::optional<std::string> {
-    auto q = ledger.query("SELECT business_at_ms, business_offset FROM entries WHERE branch = ?1 AND request_id = ?2 "
-                          "LIMIT 1");
-    q.bind(1, rt.settings().branch).bind(2, id);
-    if (!q.step()) return std::nullopt;
-    return loyalty::domain::format_rfc3339(
-        loyalty::domain::BusinessTime{q.i64(0), static_cast<int32_t>(q.i64(1))});
-  });
-}
-
 // An empty report for --branch: says so when the ledger has never seen that branch (a typo,
 // or "b01" for "B01"), and which branches it has. Still exit 0: another branch's entries can
 // arrive by sync later.
 void warn_if_unknown_branch(loyalty::ledger::SqliteLedger& ledger, const std::string& branch) {
-  const std::vector<std::string> known = ledger.with_db([&](sqlite3*) {
-    std::vector<std::string> out;
-    auto q = ledger.query("SELECT DISTINCT branch FROM entries ORDER BY branch");
-    while (q.step()) out.push_back(q.text(0));
-    return out;
-  });
+  const std::vector<std::string> known = loyalty::ledger::entry_branches(ledger);
   if (std::find(known.begin(), known.end(), branch) != known.end()) return;
   std::string list;
   for (const auto& b : known) list += (list.empty() ? "" : ", ") + b;
@@ -115,7 +81,7 @@ bool is_day(const std::string& s) { return s.size() == 10; }
 
 int64_t parse_day(const std::string& day, bool end_of_day, const std::string& flag) {
   const std::string text = day + (end_of_day ? "T23:59:59.999Z" : "T00:00:00Z");
-  auto t = loyalty::domain::parse_rfc3339(day.size() == 10 ? text : day);
+  auto t = loyalty::domain::parse_rfc3339(is_day(day) ? text : day);
   if (!t) {
     std::cerr << "loyaltyctl: " << flag << ": expected a date like 2026-11-22 or an RFC 3339 time, got '"
               << day << "'\n";
@@ -149,11 +115,7 @@ int main(int argc, char** argv) {
   Common c;
   app.add_option("-c,--config", c.config, "the plugin's TOML file");
 
-  auto add_format = [&](CLI::App* sub) {
-    auto* j = sub->add_flag("--json", c.as_json, "print JSON");
-    auto* v = sub->add_flag("--csv", c.as_csv, "print CSV");
-    j->excludes(v);
-  };
+  auto add_format = [&](CLI::App* sub) { c.output.add_flags(sub); };
 
   std::string ref, reason, op, id, from, to, branch;
   int64_t points = 0;
@@ -197,14 +159,14 @@ int main(int argc, char** argv) {
 
   if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
   if (auto rc = run_hub()) return *rc;
-  const Format fmt = c.format();
+  const Format fmt = c.output.format();
 
   // What the commands below throw past their own handling (a damaged ledger file, a full
   // disk) is a message and exit 1, never std::terminate.
   auto run = [&]() -> int {
 
     if (balance->parsed()) {
-      auto rt = open_runtime(c, true);
+      auto rt = loyalty::cli::open_runtime(c.config, /*read_only=*/true);
       json r = call(*rt, {{"type", "balance.query"}, {"id", "loyaltyctl"}, {"at", now_rfc3339()}, {"customer", ref}});
       if (fmt == Format::kJson) {
         std::cout << r.dump(2) << "\n";
@@ -222,7 +184,7 @@ int main(int argc, char** argv) {
     }
     if (history->parsed()) {
       check_range(from, to);
-      auto rt = open_runtime(c, true);
+      auto rt = loyalty::cli::open_runtime(c.config, /*read_only=*/true);
       json q = {{"type", "history.query"}, {"id", "loyaltyctl"}, {"at", now_rfc3339()}, {"customer", ref},
                 {"limit", 10000}};
       // A day is a business day in each entry's own offset, as `report` counts it: ask for the
@@ -253,12 +215,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       op = loyalty::cli::actor_or_default(op);
-      auto rt = open_runtime(c);
+      auto rt = loyalty::cli::open_runtime(c.config);
       std::string at = now_rfc3339();
       if (id.empty()) {
         id = "adjust-" + at + "-" + std::to_string(getpid());
-      } else if (auto first = first_attempt_at(*rt, id)) {
-        at = *first;  // a retry: the same request, so the plugin answers it again (rule 11)
+      } else if (auto first = loyalty::ledger::request_business_time(
+                     dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store()), rt->settings().branch, id)) {
+        at = loyalty::domain::format_rfc3339(*first);  // a retry: the same request, answered again (rule 11)
       }
       json r = call(*rt, {{"type", "points.adjust"}, {"id", id}, {"at", at}, {"customer", ref},
                           {"points", points}, {"reason", reason}, {"operator", op}});
@@ -270,7 +233,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (verify->parsed()) {
-      auto rt = open_runtime(c, true);
+      auto rt = loyalty::cli::open_runtime(c.config, /*read_only=*/true);
       auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
       const bool tty = isatty(2) != 0;
       if (tty) std::cerr << "verifying " << rt->settings().db_path << " ...\r" << std::flush;
@@ -307,12 +270,10 @@ int main(int argc, char** argv) {
     }
     if (report->parsed()) {
       check_range(from, to);
-      auto rt = open_runtime(c, true);
+      auto rt = loyalty::cli::open_runtime(c.config, /*read_only=*/true);
       auto& ledger = dynamic_cast<loyalty::ledger::SqliteLedger&>(*rt->store());
       std::optional<std::string> only;
       if (!branch.empty()) only = branch;
-      parse_day(from, false, "--from");  // validates
-      parse_day(to, true, "--to");
       auto rows = loyalty::ledger::points_report(ledger, from.substr(0, 10), to.substr(0, 10), only);
       if (only && rows.empty()) warn_if_unknown_branch(ledger, *only);
       json out = json::array();
@@ -330,6 +291,8 @@ int main(int argc, char** argv) {
   };
   try {
     return run();
+  } catch (const CLI::RuntimeError& e) {  // cli::fail (open_runtime), which said why
+    return e.get_exit_code();
   } catch (const std::exception& e) {
     std::cerr << "loyaltyctl: " << e.what() << "\n";
     return 1;

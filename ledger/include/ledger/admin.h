@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/time.h"
 #include "ledger/sqlite_ledger.h"
 
 namespace loyalty::ledger {
@@ -65,5 +66,14 @@ struct AliasConflict {
   std::string kept_account_id;  // the account it names here
 };
 std::vector<AliasConflict> alias_conflicts(SqliteLedger& ledger);
+
+// The business time, as its request wrote it, of the entries request (branch, request_id)
+// wrote here; nullopt when it wrote none (never sent, or refused). A retry of the request
+// (loyaltyctl adjust --id) sends it again so that its body, and its answer, are the same.
+std::optional<domain::BusinessTime> request_business_time(SqliteLedger& ledger, const std::string& branch,
+                                                          const std::string& request_id);
+
+// The branches whose requests wrote this ledger's entries, sorted (own and synced).
+std::vector<std::string> entry_branches(SqliteLedger& ledger);
 
 }  // namespace loyalty::ledger
