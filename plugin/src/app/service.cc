@@ -309,12 +309,12 @@ class Service::Run {
     // customer, answers (and prints) with the reference of the account it changed.
     std::string who;
     if (acct) {
-      const bool named_is_acct =
-          !refund.customer.empty() &&
-          (sale_acct_id.empty() || [&] {
-            auto named = tx_.find_account_by_ref(refund.customer);
-            return named && named->account_id == acct->account_id;
-          }());
+      // Without a sale's account, the account is the named customer's own.
+      bool named_is_acct = !refund.customer.empty() && sale_acct_id.empty();
+      if (!refund.customer.empty() && !sale_acct_id.empty()) {
+        auto named = tx_.find_account_by_ref(refund.customer);
+        named_is_acct = named && named->account_id == acct->account_id;
+      }
       who = named_is_acct ? refund.customer : first_alias(*acct);
       if (!refund.customer.empty() && !named_is_acct) {
         out.warnings.push_back("ticket " + refund.original_ticket + " was " + who + "'s sale, not " +
