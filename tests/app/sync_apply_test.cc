@@ -365,6 +365,63 @@ TEST_F(SyncApplyTest, ARefundToPointsElsewhereCountsBeforeTheSalesBranchVoidsIt)
   EXPECT_EQ(balance("B3", "card:7"), 500);
 }
 
+// Rule 6 across branches: a refund at a branch that had not yet seen the expiry of the sale's
+// lot (only the sale's branch writes it) claws back points that had already left the balance.
+// The sale's branch gives them back, as it would have clawed back none itself.
+TEST_F(SyncApplyTest, TheSalesBranchGivesBackAClawbackOfPointsThatHadExpiredThere) {
+  sale("B1", "card:7", "S1", "45.00");  // 45 points, expiring 30 days after kAt
+  const char* mid = "2026-12-12T10:15:00-06:00";
+  const char* later = "2026-12-28T10:15:00-06:00";  // S1's lot has expired, S2's has not
+  call("B1", {{"type", "sale.completed"}, {"at", mid}, {"ticket", "S2"}, {"customer", "card:7"},
+              {"lines", {{{"n", 1}, {"amount", "90.00"}}}}, {"tenders", {{{"method", "cash"}, {"amount", "90.00"}}}}});
+  converge();
+  call("B1", {{"type", "points.adjust"}, {"at", later}, {"customer", "card:7"}, {"points", 1},
+              {"reason", "t"}, {"operator", "ana"}});  // B1 writes S1's expiry (45)
+  const json r = call("B2", {{"type", "refund.completed"}, {"at", later}, {"ticket", "R1"}, {"original_ticket", "S1"},
+                             {"original_branch", "B1"}, {"customer", "card:7"},
+                             {"lines", {{{"n", 1}, {"amount", "45.00"}}, {{"n", 2}, {"amount", "45.00"}}}},
+                             {"tenders", {{{"method", "cash"}, {"amount", "90.00"}}}}});
+  EXPECT_EQ(r["clawed_back"], 45);  // B2 knows of no expiry yet
+  converge();
+  expect_converged("card:7");
+  // As a refund at B1 itself would have: S1's points had expired, the refund takes none.
+  EXPECT_EQ(balance("B1", "card:7"), 45 + 1);
+  for (const char* b : {"B1", "B2", "B3"}) EXPECT_EQ(sale_row(b, "B1", "S1").substr(0, 5), "45/0/") << b;
+  const auto ids = entry_set("B3");
+  EXPECT_EQ(std::count_if(ids.begin(), ids.end(), [](const std::string& e) { return e.rfind("cap:", 0) == 0; }), 1);
+  // The clawback took S2's points at B1; they come back expiring with S2's lot, not later.
+  const json b = call("B1", {{"type", "balance.query"}, {"at", later}, {"customer", "card:7"}});
+  ASSERT_FALSE(b["expiring"].empty()) << b.dump();
+  EXPECT_EQ(b["expiring"][0]["points"], 45) << b.dump();
+  EXPECT_EQ(b["expiring"][0]["date"], "2027-01-11") << b.dump();
+  converge();
+  EXPECT_EQ(entry_set("B1"), ids);  // settled: nothing more is written
+}
+
+// Rule 8 across branches, the other order: the sale's branch voids a points sale, and a
+// branch that has not seen the void yet refunds it back to points. The redemption comes back
+// once: the sale's branch takes back the second restoration.
+TEST_F(SyncApplyTest, ARefundToPointsElsewhereOfASaleVoidedMeanwhileRestoresNothingMore) {
+  sale("B1", "card:7", "S1", "500.00");  // 500 points
+  call("B1", {{"type", "sale.completed"}, {"at", kAt}, {"ticket", "P1"}, {"customer", "card:7"},
+              {"lines", {{{"n", 1}, {"amount", "20.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "20.00"}}}}});
+  converge();
+  EXPECT_EQ(call("B1", {{"type", "sale.voided"}, {"at", kAt}, {"ticket", "P1"}})["restored"], 200);
+  const json r = call("B2", {{"type", "refund.completed"}, {"at", kAt}, {"ticket", "R1"}, {"original_ticket", "P1"},
+                             {"original_branch", "B1"}, {"lines", {{{"n", 1}, {"amount", "20.00"}}}},
+                             {"tenders", {{{"method", "points"}, {"amount", "20.00"}}}}});
+  EXPECT_EQ(r["restored"], 200);  // B2 has not seen the void
+  converge();
+  expect_converged("card:7");
+  EXPECT_EQ(balance("B3", "card:7"), 500);
+  const auto ids = entry_set("B2");
+  EXPECT_EQ(std::count_if(ids.begin(), ids.end(),
+                          [](const std::string& e) { return e.rfind("restore_cap:", 0) == 0 && e.find(" B1 ") != std::string::npos; }),
+            1);
+  converge();
+  EXPECT_EQ(entry_set("B1"), ids);
+}
+
 TEST_F(SyncApplyTest, OnlyTheOwningBranchExpiresALot) {
   sale("B1", "card:7", "S1", "45.00");
   converge();

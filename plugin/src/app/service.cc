@@ -241,7 +241,7 @@ class Service::Run {
       // Rule 7, within what is left of the earning: a voided sale has nothing left (its void
       // took it), and what expired from the sale's lot left the balance already (rule 6);
       // taking it again made a customer pay for those points twice.
-      const Points left_of_earning = max(Points(0), sale->earned - sale->clawed_back - expired_from_lot(*sale));
+      const Points left_of_earning = max(Points(0), sale->earned - sale->clawed_back - expired_from_lot(tx_, *sale));
       clawback = acct && !sale->voided ? std::min(d->clawback, left_of_earning) : Points(0);
       refunded_now = Money{};
       for (size_t i = 0; i < d->lines_after.size() && i < sale->lines.size(); ++i) {
@@ -421,7 +421,7 @@ class Service::Run {
           touch(*acct);
           // What is left of its earning: not what expired from its lot meanwhile (rule 6
           // already took those points; taking them again drove balances negative).
-          const Points left = sale->earned - sale->clawed_back - expired_from_lot(*sale);
+          const Points left = sale->earned - sale->clawed_back - expired_from_lot(tx_, *sale);
           if (left > Points(0)) {
             debit(*acct, left, "void_clawback", v.ticket, sale->earn_entry_id, sale->earn_entry_id,
                   {}, void_facts(*sale));
@@ -709,13 +709,6 @@ class Service::Run {
   bool foreign(const domain::Lot& lot) {
     auto credit_entry = tx_.find_entry(lot.lot_id);
     return credit_entry && credit_entry->origin_branch != s_.branch;
-  }
-
-  // The points that expired from a sale's own lot (its expiry entry), 0 when none did.
-  Points expired_from_lot(const domain::SaleRecord& sale) {
-    if (sale.earn_entry_id.empty()) return Points(0);
-    auto e = tx_.find_entry(domain::expiry_entry_id(sale.earn_entry_id));
-    return e ? -e->points : Points(0);
   }
 
   // Ends an active hold for a release or a void. One that has lapsed already (hold_minutes)

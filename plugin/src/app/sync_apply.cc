@@ -61,6 +61,9 @@ class Applier {
 
     std::vector<domain::Allocation> alloc;
     std::optional<domain::Lot> lot;
+    // The earliest expiry of the lots other than its own sale's that a debit took points
+    // from here (a clawback whose sale's lot had expired: what a cap gives back came from them).
+    std::optional<domain::BusinessTime> taken_expiry;
     if (e.points > Points(0)) {
       const domain::BusinessTime expires =
           e.expires_at ? *e.expires_at : e.business_at.plus_days(s_.program.expiry_days);
@@ -70,7 +73,14 @@ class Applier {
     } else if (e.points < Points(0)) {
       // Remote debits take this node's lots oldest expiry first (an expiry or clawback its
       // own lot first): lots are derived per node, balances are what converge.
-      alloc = domain::allocate_debit(tx_.open_lots(acct.account_id), -e.points, e.ref_entry_id);
+      const std::vector<domain::Lot> lots = tx_.open_lots(acct.account_id);
+      alloc = domain::allocate_debit(lots, -e.points, e.ref_entry_id);
+      for (const domain::Allocation& a : alloc) {
+        if (a.lot_id == e.ref_entry_id) continue;
+        for (const domain::Lot& l : lots) {
+          if (l.lot_id == a.lot_id && (!taken_expiry || l.expires_at < *taken_expiry)) taken_expiry = l.expires_at;
+        }
+      }
     }
     tx_.insert_remote_entry(e, alloc, lot);
     ++counts.applied;
@@ -101,9 +111,11 @@ class Applier {
             if (l.n == n) l.refunded += amount;
           }
         }
+        const Points restored_before = sale->restored;
         sale->clawed_back += Points(facts.target);
         sale->restored += Points(facts.restored);  // a void here gives back only the rest
-        cap_clawbacks(*sale, e, counts);
+        cap_clawbacks(*sale, e, taken_expiry, counts);
+        if (sale->voided && facts.restored > 0) cap_restore(*sale, e, restored_before, Points(facts.restored), counts);
         tx_.put_sale(*sale);
       }
     }
@@ -112,7 +124,7 @@ class Applier {
         sale->voided = true;
         if (e.kind == "void_clawback") sale->clawed_back += -e.points;
         if (e.kind == "void_restore") sale->restored += e.points;
-        cap_clawbacks(*sale, e, counts);
+        cap_clawbacks(*sale, e, taken_expiry, counts);
         tx_.put_sale(*sale);
       }
     }
@@ -160,16 +172,24 @@ class Applier {
   }
 
   // Rule 7 across branches: refunds of one sale recorded at branches cut off from each other
-  // can claw back more, together, than the sale earned (each branch kept within what it knew
-  // of). The sale's own branch, and only it, gives the excess back when the entry that
-  // crossed arrives: `cap:<that entry's id>`, a refund_correction whose target is minus the
-  // excess, so that every node's sales row ends at clawed_back == earned. Like the welcome
-  // reversal and the unmatched-refund correction, one branch writes it: no double correction.
-  void cap_clawbacks(domain::SaleRecord& sale, const EntryRow& crossed, ApplyCounts& counts) {
-    if (sale.branch != s_.branch || sale.clawed_back <= sale.earned || sale.account_id.empty()) return;
+  // can claw back more, together, than is left of what the sale earned (each branch kept
+  // within what it knew of). Left is the earning less what expired from the sale's lot:
+  // the expiry is written by the sale's branch alone (the lot's), so a branch that had not
+  // seen it yet claws back points that had already left the balance (rule 6), as a void
+  // or refund at the sale's branch never does (service.cc). The sale's own branch, and only
+  // it, gives the excess back when the entry that crossed arrives: `cap:<that entry's id>`, a
+  // refund_correction whose target is minus the excess, so that every node's sales row ends
+  // at clawed_back == earned - expired. Like the welcome reversal and the unmatched-refund
+  // correction, one branch writes it: no double correction.
+  void cap_clawbacks(domain::SaleRecord& sale, const EntryRow& crossed,
+                     const std::optional<domain::BusinessTime>& taken_expiry, ApplyCounts& counts) {
+    if (sale.branch != s_.branch || sale.account_id.empty()) return;
+    const Points expired = app::expired_from_lot(tx_, sale);
+    const Points limit = max(Points(0), sale.earned - expired);
+    if (sale.clawed_back <= limit) return;
     auto acct = tx_.find_account(sale.account_id);
     if (!acct) return;
-    const Points excess = sale.clawed_back - sale.earned;
+    const Points excess = sale.clawed_back - limit;
     protocol::EntryFacts out;
     out.is_refund = true;
     out.matched = true;
@@ -185,15 +205,58 @@ class Applier {
     c.ticket = sale.ticket;
     c.ref_entry_id = crossed.entry_id;
     c.business_at = crossed.business_at;
-    // The points given back are the sale's own, which the refunds should have left in its
-    // lot: they expire with it (rule 6), possibly at once, rather than live longer.
-    c.expires_at = sale.at.plus_days(s_.program.expiry_days);
+    if (sale.clawed_back > sale.earned) {
+      // Refunds that together took more than the sale earned: the points given back are
+      // the sale's own, which the refunds should have left in its lot; they expire with it
+      // (rule 6), possibly at once, rather than live longer.
+      c.expires_at = sale.at.plus_days(s_.program.expiry_days);
+    } else {
+      // Points the sale's lot no longer had (they expired): the clawback took them from the
+      // customer's other lots here, so they go back expiring with the earliest of those
+      // (none: the balance was negative, and the credit only fills it).
+      c.expires_at = taken_expiry;
+    }
     c.reason = "refunds of " + sale.branch + "/" + sale.ticket + " at several branches clawed back " +
-               std::to_string(excess.value()) + " more than the sale earned (rule 7)";
+               std::to_string(excess.value()) + " more than was left of the sale's earning (rule 7" +
+               (expired > Points(0) ? ", " + std::to_string(expired.value()) + " of it expired: rule 6)" : ")");
     c.body_hash = protocol::sha256_hex(c.entry_id);
     c.data = protocol::encode_facts(out);
     append_correction(c, *acct, sale.earn_entry_id, counts);
-    sale.clawed_back = sale.earned;
+    sale.clawed_back = limit;
+  }
+
+  // Rule 8 across branches: a refund back to points recorded at another branch that had not
+  // yet seen the sale's void restored the redemption the void had already given back. The
+  // sale's branch (the void's) takes back what it would not have restored there:
+  // `restore_cap:<that entry's id>`, so the redemption comes back once, as in service.cc.
+  void cap_restore(domain::SaleRecord& sale, const EntryRow& crossed, Points restored_before, Points restored,
+                   ApplyCounts& counts) {
+    if (sale.branch != s_.branch || sale.account_id.empty()) return;
+    const Points allowed = min(restored, max(Points(0), sale.redeemed - restored_before));
+    const Points excess = restored - allowed;
+    if (excess <= Points(0)) return;
+    auto acct = tx_.find_account(sale.account_id);
+    if (!acct) return;
+    protocol::EntryFacts out;
+    out.is_refund = true;
+    out.matched = true;
+    out.sale_branch = sale.branch;
+    out.sale_ticket = sale.ticket;
+    out.restored = -excess.value();
+    EntryRow c;
+    c.entry_id = "restore_cap:" + crossed.entry_id;
+    c.kind = "refund_correction";
+    c.points = -excess;
+    c.branch = s_.branch;
+    c.ticket = sale.ticket;
+    c.ref_entry_id = crossed.entry_id;
+    c.business_at = crossed.business_at;
+    c.reason = "refund to points of " + sale.branch + "/" + sale.ticket + " at another branch restored " +
+               std::to_string(excess.value()) + " points its void had already given back (rule 8)";
+    c.body_hash = protocol::sha256_hex(c.entry_id);
+    c.data = protocol::encode_facts(out);
+    append_correction(c, *acct, "", counts);
+    sale.restored -= excess;
   }
 
   // Refunds recorded here before their sale arrived: append the correction so that, in total,
@@ -330,6 +393,12 @@ ApplyCounts apply_own_recovered(LedgerStore& store, const config::Settings& sett
   tx->put_sync_state(kHubPeer, st);
   tx->commit();
   return counts;
+}
+
+Points expired_from_lot(LedgerTx& tx, const domain::SaleRecord& sale) {
+  if (sale.earn_entry_id.empty()) return Points(0);
+  auto e = tx.find_entry(domain::expiry_entry_id(sale.earn_entry_id));
+  return e ? -e->points : Points(0);
 }
 
 int64_t correct_refunds_of_arrived_sale(LedgerTx& tx, const config::Settings& settings, int64_t now_ms,

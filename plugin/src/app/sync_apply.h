@@ -77,6 +77,10 @@ ApplyCounts apply_own_recovered(LedgerStore& store, const config::Settings& sett
 int64_t expire_due_lots(LedgerStore& store, const config::Settings& settings, const Clock& clock,
                         int64_t limit);
 
+// The points that expired from a sale's own lot (its expiry entry, which only the sale's
+// branch writes), 0 when none did or none is known here yet.
+domain::Points expired_from_lot(LedgerTx& tx, const domain::SaleRecord& sale);
+
 // A sale recorded here, in `tx`, after refunds of its ticket that found no sale (rule 9, at
 // the customer's rate): each is corrected to what the refunded part earned (rule 7), by a
 // `refund_correction`, as when the sale arrives by sync (docs/sync.md, "Refunds across
