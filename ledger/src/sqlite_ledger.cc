@@ -472,6 +472,12 @@ bool is_resolution(const std::string& status) {
 
 // ---------------------------------------------------------------------------------------
 
+// SqliteLedger::WaitFrom's arrival, taken by the first transaction of the call.
+thread_local std::optional<std::chrono::steady_clock::time_point> t_wait_from;
+
+SqliteLedger::WaitFrom::WaitFrom(std::chrono::steady_clock::time_point arrived) { t_wait_from = arrived; }
+SqliteLedger::WaitFrom::~WaitFrom() { t_wait_from.reset(); }
+
 class SqliteTx final : public app::LedgerTx {
   using S = SqliteLedger::Stmt;
 
@@ -481,8 +487,9 @@ class SqliteTx final : public app::LedgerTx {
     // other calls (the connection), then for other processes (SQLite's write lock). Waiting
     // for each in turn, the fifth of five calls queued behind a lock held elsewhere waited
     // five times the timeout, and a balance.query behind them as long.
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, l_.options_.busy_timeout_ms));
+    const auto start = t_wait_from.value_or(std::chrono::steady_clock::now());
+    t_wait_from.reset();
+    const auto deadline = start + std::chrono::milliseconds(std::max<int64_t>(0, l_.options_.busy_timeout_ms));
     if (!write) {
       lock_connection(deadline);
       l_.stats_.reads.fetch_add(1, std::memory_order_relaxed);

@@ -113,18 +113,25 @@ bool same_secret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-// "type" and "id" of a service response, for the log line.
-void note_response(ApiResponse& r, std::string_view response_json) {
+// "type" and "id" of a service response, for the log line. An error response has no
+// "type": then the request's, when it names one that looks like a type (an error storm must
+// say which requests fail; a hostile body must not write its own text into the log).
+void note_response(ApiResponse& r, std::string_view response_json, std::string_view request_json) {
   const auto doc = nlohmann::json::parse(response_json, nullptr, false);
-  if (!doc.is_object()) {
-    return;
+  if (doc.is_object()) {
+    if (auto it = doc.find("type"); it != doc.end() && it->is_string()) r.type = it->get<std::string>();
+    if (auto it = doc.find("id"); it != doc.end() && it->is_string()) r.event_id = it->get<std::string>();
   }
-  if (auto it = doc.find("type"); it != doc.end() && it->is_string()) {
-    r.type = it->get<std::string>();
-  }
-  if (auto it = doc.find("id"); it != doc.end() && it->is_string()) {
-    r.event_id = it->get<std::string>();
-  }
+  if (!r.type.empty() || r.status == 200) return;
+  const auto req = nlohmann::json::parse(request_json, nullptr, false);
+  if (!req.is_object()) return;
+  const auto it = req.find("type");
+  if (it == req.end() || !it->is_string()) return;
+  const auto& type = it->get_ref<const std::string&>();
+  const bool plain = !type.empty() && type.size() <= 64 && std::all_of(type.begin(), type.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  });
+  r.type = plain ? type : "?";
 }
 
 }  // namespace
@@ -294,7 +301,7 @@ ApiResponse Api::events(const ApiRequest& request) const {
   app::Outcome out = service_.handle(request.body, "http");
   r.status = http_status(out.code);
   r.body = std::move(out.json);
-  note_response(r, r.body);
+  note_response(r, r.body, request.body);
   return r;
 }
 

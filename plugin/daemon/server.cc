@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ledger/sqlite_ledger.h"
 #include "protocol/codec.h"
 
 namespace loyalty::daemon {
@@ -206,10 +207,15 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     // The service call may wait on the ledger: it runs on the worker pool. The tracked
     // executor keeps the io_context running until the answer is posted back.
+    // Its wait for the ledger counts from now, not from when a worker takes it.
     auto back = net::prefer(stream_.get_executor(), net::execution::outstanding_work.tracked);
     net::post(shared_.workers, [self = shared_from_this(), request = std::move(request),
-                                back = std::move(back)]() mutable {
-      ApiResponse response = self->shared_.api.handle(request);
+                                back = std::move(back), arrived = std::chrono::steady_clock::now()]() mutable {
+      ApiResponse response;
+      {
+        ledger::SqliteLedger::WaitFrom wait_from(arrived);
+        response = self->shared_.api.handle(request);
+      }
       net::post(back, [self, response = std::move(response)]() mutable {
         self->on_handled(std::move(response));
       });

@@ -122,6 +122,41 @@ TEST_F(HttpDaemon, HealthzAnswersWhileEveryWorkerWaitsOnALockedLedger) {
   for (auto& t : posts) t.join();
 }
 
+// busy_timeout_ms counts from a request's arrival, also while it waits for a worker: with
+// 2 workers, 8 requests queued behind a lock held elsewhere were answered in waves of 2, the
+// last after 4 timeouts (a POS behind a long lock waited N / worker_threads timeouts).
+TEST_F(HttpDaemon, QueuedRequestsGiveUpOneBusyTimeoutAfterTheyArrived) {
+  std::ofstream(dir_ + "/loyalty.toml") << "[plugin]\nbranch = \"B01\"\ndb = \"ledger.db\"\n"
+                                        << "synchronous = \"normal\"\nbusy_timeout_ms = 300\n"
+                                        << "[daemon]\nport = 0\nworker_threads = 2\n";
+  auto d = Daemon::open(dir_ + "/loyalty.toml", DropWatch::kManual);
+  ASSERT_TRUE(d.ok()) << d.error().field << ": " << d.error().message;
+  daemon_ = std::move(*d);
+  ASSERT_TRUE(daemon_->start().ok());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/ledger.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::vector<std::thread> posts;
+  std::vector<int> status(8);
+  std::vector<std::chrono::steady_clock::duration> took(8);
+  for (int i = 0; i < 8; ++i) {
+    posts.emplace_back([&, i] {
+      const auto sent = std::chrono::steady_clock::now();
+      status[i] = call("POST", "/v1/events", sale("Q-" + std::to_string(i))).status;
+      took[i] = std::chrono::steady_clock::now() - sent;
+    });
+  }
+  for (auto& t : posts) t.join();
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(status[i], 503) << i;
+    // One timeout (300 ms) and some slack; the fourth wave came after 1,200 ms.
+    EXPECT_LT(took[i], std::chrono::milliseconds(900)) << i;
+  }
+  EXPECT_EQ(call("POST", "/v1/events", sale("Q-after")).status, 200);
+}
+
 TEST_F(HttpDaemon, MalformedChunkingIs400) {
   start();
   Conn c(port());
@@ -196,6 +231,22 @@ TEST_F(HttpDaemon, BearerTokenRequiredWhenConfigured) {
   std::ifstream log(dir_ + "/loyalty.log");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text.find("4000123"), std::string::npos) << text;
+}
+
+TEST_F(HttpDaemon, TheLogNamesTheTypeOfARequestThatFailed) {
+  start();
+  EXPECT_EQ(call("POST", "/v1/events", sale("C1")).status, 200);
+  std::string other = sale("C1");
+  other.replace(other.find("90.00"), 5, "80.00");
+  EXPECT_EQ(call("POST", "/v1/events", other).status, 409);
+  EXPECT_EQ(call("POST", "/v1/events", R"({"type":"x\nreq=1 forged","id":"F1","at":"2026-11-22T10:15:00Z"})").status,
+            400);
+  daemon_.reset();
+  std::ifstream log(dir_ + "/loyalty.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("type=sale.completed id=C1 -> 409"), std::string::npos) << text;
+  EXPECT_NE(text.find("type=? id=F1 -> 400"), std::string::npos) << text;
+  EXPECT_EQ(text.find("forged"), std::string::npos) << text;
 }
 
 TEST_F(HttpDaemon, AdapterEndpointQuarantinesWhatItCannotTranslate) {

@@ -230,6 +230,19 @@ class SqliteLedger final : public app::LedgerStore {
   };
   Stats stats() const;
 
+  // A call's wait budget (busy_timeout_ms) counts from its start. A host that queues a
+  // request before a thread makes the call (loyaltyd's worker pool) opens this scope around
+  // the call with the request's arrival, so that queued requests give up one timeout after
+  // they arrived, not one timeout after a worker took each (waves of worker_threads). It
+  // applies to the first transaction this thread begins inside the scope.
+  class WaitFrom {
+   public:
+    explicit WaitFrom(std::chrono::steady_clock::time_point arrived);
+    ~WaitFrom();
+    WaitFrom(const WaitFrom&) = delete;
+    WaitFrom& operator=(const WaitFrom&) = delete;
+  };
+
   // For admin tools and tests (verify, reports): runs `f(db)` holding the connection's
   // lock. Inside, query()/exec() may be used.
   // In redo mode, what `f` committed is made durable (the WAL fsync'd) before returning.
