@@ -764,6 +764,31 @@ TEST_F(ServiceTest, APartlyExcludedPaymentIsExplainedAsAPart) {
   EXPECT_EQ(p["notes"][0]["reason"], "paid_with_points");
 }
 
+// A customer category at 0 % earns nothing; the receipt said "the amount does not reach one
+// point" for a 900.00 sale. It names the category (or the program, at 0 % itself).
+TEST_F(ServiceTest, ACategoryThatEarnsNothingIsExplainedAsSuch) {
+  std::string toml = kBaseConfig;
+  toml.replace(toml.find("gold = \"8\""), 0, "staff = \"0\"\n");
+  open(toml);
+  call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:s"}, {"category", "staff"}});
+  auto r = sale("card:s", "900.00", kAt);
+  EXPECT_EQ(r["earned"], 0);
+  ASSERT_EQ(r["notes"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["notes"][0], json({{"reason", "zero_rate"}, {"detail", "staff"}}));
+  std::string text;
+  for (const auto& l : r["receipt"]) text += l.get<std::string>() + "\n";
+  EXPECT_NE(text.find("Sin puntos: la categoría staff no acumula"), std::string::npos) << text;
+
+  toml = kBaseConfig;
+  toml.replace(toml.find("earn_percent = \"5\""), 18, "earn_percent = \"0\"");
+  open(toml);
+  auto p = sale("card:p", "900.00", kAt);
+  EXPECT_EQ(p["earned"], 0);
+  ASSERT_EQ(p["notes"].size(), 1u) << p.dump();
+  EXPECT_EQ(p["notes"][0], json({{"reason", "zero_rate"}, {"detail", ""}}));
+  EXPECT_EQ(sale("card:p", "9.00", kAt)["notes"][0]["reason"], "zero_rate");
+}
+
 // The refund answers for the account whose points it moved: the sale's customer, also when
 // the POS names nobody (the receipt printed "Cliente: card:1" beside "customer":"") or
 // another customer (a warning says whose points were taken back).

@@ -320,6 +320,10 @@ std::string reason_text(bool english, bool partial, const domain::ZeroEarnNote& 
     case ZeroEarnReason::kRoundedToZero:
       return english ? "No points: amount below one point"
                      : "Sin puntos: el monto no alcanza un punto";
+    case ZeroEarnReason::kZeroRate:
+      if (note.detail.empty()) return english ? "No points: the program earns none" : "Sin puntos: el programa no acumula";
+      return english ? "No points: category " + printable(note.detail) + " earns none"
+                     : "Sin puntos: la categoría " + printable(note.detail) + " no acumula";
     case ZeroEarnReason::kNoCustomer:
       return {};  // an anonymous sale prints nothing at all
   }

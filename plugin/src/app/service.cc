@@ -189,7 +189,7 @@ class Service::Run {
       }
       tx_.count_sale(acct->account_id);
     }
-    explain_zero_earn(*earning, acct.has_value(), earned, sale, out.notes);
+    explain_zero_earn(*earning, acct.has_value(), earned, sale, acct ? acct->category : std::string(), out.notes);
     tx_.put_sale(rec);
     // Refunds of this ticket recorded before it, at the customer's rate (rule 9), now know
     // their sale: corrected to rule 7, so the sale is never clawed back twice.
@@ -821,7 +821,7 @@ class Service::Run {
 
   // What earned nothing and why (the receipt says it in words).
   static void explain_zero_earn(const domain::EarnBreakdown& b, bool has_account, Points earned,
-                                const domain::SaleCompleted& sale,
+                                const domain::SaleCompleted& sale, const std::string& customer_category,
                                 std::vector<domain::ZeroEarnNote>& notes) {
     using domain::ZeroEarnReason;
     if (!has_account) {
@@ -840,12 +840,19 @@ class Service::Run {
     for (size_t i = 0; i < b.lines.size(); ++i) {
       const auto& l = b.lines[i];
       if (l.excluded == domain::LineExclusion::kNone || l.amount.is_zero()) continue;
-      const std::string& what = l.excluded == domain::LineExclusion::kSku ? sale.lines[i].sku
-                                                                           : sale.lines[i].category;
+      ZeroEarnReason reason = ZeroEarnReason::kExcludedProduct;
+      std::string what;
+      switch (l.excluded) {
+        case domain::LineExclusion::kSku: what = sale.lines[i].sku; break;
+        case domain::LineExclusion::kCategory: what = sale.lines[i].category; break;
+        case domain::LineExclusion::kCustomerCategory: reason = ZeroEarnReason::kZeroRate; what = customer_category; break;
+        case domain::LineExclusion::kProgram: reason = ZeroEarnReason::kZeroRate; break;
+        case domain::LineExclusion::kNone: break;
+      }
       const bool seen = std::any_of(notes.begin(), notes.end(), [&](const domain::ZeroEarnNote& n) {
-        return n.reason == ZeroEarnReason::kExcludedProduct && n.detail == what;
+        return n.reason == reason && n.detail == what;
       });
-      if (!seen) notes.push_back({ZeroEarnReason::kExcludedProduct, what});
+      if (!seen) notes.push_back({reason, what});
     }
     if (earned == Points(0) && notes.empty()) {
       const bool paid_something = std::any_of(b.lines.begin(), b.lines.end(),

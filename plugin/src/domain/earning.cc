@@ -32,6 +32,9 @@ LineEarning line_earning(const ProgramConfig& program, const std::string& custom
   } else if (auto kt = program.customer_categories.find(customer_category);
              !customer_category.empty() && kt != program.customer_categories.end()) {
     le.percent = kt->second;
+    if (le.percent.is_zero()) le.excluded = LineExclusion::kCustomerCategory;
+  } else if (le.percent.is_zero()) {
+    le.excluded = LineExclusion::kProgram;
   }
   return le;
 }

@@ -12,7 +12,9 @@
 
 namespace loyalty::domain {
 
-enum class LineExclusion { kNone = 1, kSku = 2, kCategory = 3 };
+// Why a line's percent is 0, if it is: an override of its SKU or product category (the
+// product is excluded), its customer's category, or the program's own earn_percent.
+enum class LineExclusion { kNone = 1, kSku = 2, kCategory = 3, kCustomerCategory = 4, kProgram = 5 };
 
 struct LineEarning {
   int64_t n = 0;

@@ -27,6 +27,7 @@ enum class ZeroEarnReason {
   kExcludedProduct = 3,    // a line is excluded by SKU or category; `detail` = SKU/category
   kPaidWithPoints = 4,     // on_points_tender = "block" and a points tender
   kRoundedToZero = 5,      // earning floored to zero
+  kZeroRate = 6,           // the customer's category (`detail`) or the program earns 0 %
 };
 
 struct ZeroEarnNote {

@@ -31,6 +31,8 @@ const char* reason_word(domain::ZeroEarnReason r) {
       return "paid_with_points";
     case domain::ZeroEarnReason::kRoundedToZero:
       return "rounded_to_zero";
+    case domain::ZeroEarnReason::kZeroRate:
+      return "zero_rate";
   }
   return "unknown";
 }
