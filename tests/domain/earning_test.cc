@@ -108,6 +108,20 @@ TEST(EarningRule2, ExcludedMethodEarnsOnlyTheRest) {
   EXPECT_EQ(b->points_amount, Money{});
 }
 
+// A POS that writes methods in capitals: "CREDIT_CARD" earned 45 where credit_card earns 0,
+// and "Points" paid without being a points tender.
+TEST(EarningRule2, MethodsMatchInAnyCase) {
+  auto s = sale({line(1, "90.00")}, {tender("CREDIT_CARD", "90.00")});
+  EXPECT_EQ(earned(example_program(), s), Points(0));
+  auto b = compute_earning(example_program(), sale({line(1, "90.00")}, {tender("Points", "90.00")}), customer());
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->blocked_by_points);
+  EXPECT_EQ(b->earned, Points(0));
+  EXPECT_TRUE(example_program().is_points_method("POINTS"));
+  EXPECT_FALSE(example_program().is_points_method("pointz"));
+  EXPECT_FALSE(example_program().is_excluded_method("credit-card"));
+}
+
 TEST(EarningRule2, ChangeIsSubtracted) {
   // cash nets 90, card 30: s = 90 / 120.
   auto s = sale({line(1, "120.00")},

@@ -4,6 +4,7 @@
 // `version` identifies it in every ledger entry computed with it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/ascii.h"
 #include "domain/fixed.h"
 
 namespace loyalty::domain {
@@ -40,9 +42,15 @@ struct ProgramConfig {
   // Extra earning rules applied after the base rules (double points, caps, ...).
   std::vector<std::shared_ptr<const Promotion>> promotions;
 
-  bool is_points_method(const std::string& m) const { return points_methods.count(m) != 0; }
-  bool is_excluded_method(const std::string& m) const {
-    return excluded_payment_methods.count(m) != 0;
+  // Tender methods match in any ASCII case: a POS that writes "CREDIT_CARD" or "Points" must
+  // not earn on a method the program excludes, nor pay with points without spending them.
+  bool is_points_method(const std::string& m) const { return has_method(points_methods, m); }
+  bool is_excluded_method(const std::string& m) const { return has_method(excluded_payment_methods, m); }
+
+ private:
+  static bool has_method(const std::set<std::string>& methods, const std::string& m) {
+    return methods.count(m) != 0 ||
+           std::any_of(methods.begin(), methods.end(), [&m](const std::string& x) { return ascii_iequals(x, m); });
   }
 };
 
