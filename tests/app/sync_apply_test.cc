@@ -244,6 +244,23 @@ TEST_F(SyncApplyTest, OfflineRefundIsCorrectedWhenTheSaleArrives) {
   expect_converged("card:7");
 }
 
+// The customer bought at B1 while B2 was cut off, and returns the goods at B2, which knows
+// neither the sale nor the card: the refund clawed back nothing and left nothing to correct,
+// so the customer kept the points of goods given back.
+TEST_F(SyncApplyTest, ARefundWhereTheCustomerIsNotKnownYetClawsBackWhenTheSaleArrives) {
+  sale("B1", "card:K", "TK", "45.00");  // 45 points; B2 has not heard of card:K
+  const json all = {{{"n", 1}, {"amount", "45.00"}}, {{"n", 2}, {"amount", "45.00"}}};
+  const json r = refund("B2", "B1", "TK", "card:K", all);
+  EXPECT_EQ(r["clawed_back"], 0);
+  EXPECT_EQ(r["matched"], false);
+  EXPECT_NE(r["account"], "") << r.dump();
+  EXPECT_EQ(balance("B2", "card:K"), 0);  // no welcome bonus for an account a refund found missing
+  converge();
+  expect_converged("card:K");
+  EXPECT_EQ(balance("B1", "card:K"), 0);  // 45 earned, 45 clawed back (rule 7)
+  for (const char* b : {"B1", "B2", "B3"}) EXPECT_EQ(sale_row(b, "B1", "TK").substr(0, 6), "45/45/") << b;
+}
+
 TEST_F(SyncApplyTest, TwoOfflineEnrollmentsOfOneCardAreOneAccount) {
   sale("B1", "card:5", "A", "20.00");
   sale("B2", "card:5", "B", "20.00");

@@ -219,6 +219,17 @@ class Service::Run {
     const std::string sale_acct_id = sale ? sale->account_id : std::string();
     if (!sale_acct_id.empty()) acct = tx_.find_account(sale_acct_id);
     if (!acct && !refund.customer.empty()) acct = tx_.find_account_by_ref(refund.customer);
+    // A refund of a sale this branch has not seen, for a customer it has not seen either
+    // (they bought at a branch cut off from this one): the account is the card's (its id is
+    // derived from the reference, the same at every branch), so it is enrolled here and the
+    // refund kept, to claw back exactly when the sale arrives. It clawed back nothing, ever.
+    bool enrolled_for_refund = false;
+    if (!acct && !sale && !refund.customer.empty() && !refund.original_ticket.empty()) {
+      acct = enroll(refund.customer, "", /*welcome=*/false);
+      enrolled_for_refund = true;
+      out.warnings.push_back("customer " + refund.customer +
+                             " is new here: the refund claws back what the sale earned once the sale arrives");
+    }
     if (acct) touch(*acct);
     out.matched = sale.has_value();
 
@@ -257,7 +268,7 @@ class Service::Run {
       if (!refund.original_ticket.empty()) {
         out.warnings.push_back("original sale " + refund.original_ticket + " is unknown here");
       }
-      if (acct && p_.unmatched_refund == domain::UnmatchedRefundPolicy::kClawbackAtRate) {
+      if (acct && !enrolled_for_refund && p_.unmatched_refund == domain::UnmatchedRefundPolicy::kClawbackAtRate) {
         domain::CustomerFacts facts{acct->category, false, month_day(acct->birthday)};
         auto c = domain::clawback_at_rate(p_, refund, facts);
         if (!c) return c.error();
@@ -629,7 +640,9 @@ class Service::Run {
                               "'" + currency + "' is not the program's currency (" + p_.currency + ")");
   }
 
-  Account enroll(const std::string& ref, const std::string& category) {
+  // A new account for `ref`. `welcome`: the program's welcome bonus (not for an account a
+  // refund finds missing: the customer signed up where they bought).
+  Account enroll(const std::string& ref, const std::string& category, bool welcome = true) {
     Account a = tx_.create_account(h_.branch, ref, category, h_.at);
     protocol::EntryFacts f;  // the enrollment travels: the reference and category
     f.ref = ref;
@@ -637,7 +650,7 @@ class Service::Run {
     EntryRow e = entry(a, "enroll", Points(0), "", "", "");
     e.data = protocol::encode_facts(f);
     tx_.append_entry(e, {}, std::nullopt);
-    if (p_.welcome_bonus > Points(0)) credit(a, p_.welcome_bonus, "welcome", "", "", "welcome bonus");
+    if (welcome && p_.welcome_bonus > Points(0)) credit(a, p_.welcome_bonus, "welcome", "", "", "welcome bonus");
     return a;
   }
 
