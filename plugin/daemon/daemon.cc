@@ -50,6 +50,13 @@ domain::Result<std::unique_ptr<Daemon>> Daemon::open(const std::string& config_p
   const config::Settings& s = d->runtime_->settings();
   const config::DaemonSettings& ds = s.daemon;
 
+  if (!ds.address_is_loopback && ds.token_file.empty()) {
+    // Anyone on the network could post sales: a non-loopback listener needs a token.
+    return config_error("daemon.token_file", "is required when daemon.address is not a loopback address (\"" +
+                                                 ds.address +
+                                                 "\"): the file holding the bearer token POS systems must send");
+  }
+
   // config knows the names from a constant; the registry is the truth.
   for (const auto& [name, mapping] : s.adapters) {
     if (adapters::find_adapter(name) == nullptr) {

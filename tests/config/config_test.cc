@@ -730,14 +730,21 @@ TEST(ConfigDaemon, LoopbackNeedsNoTokenIPv6Too) {
   EXPECT_EQ(settings_of(kBranch + "[daemon]\naddress = \"127.0.0.2\"\n").daemon.token_file, "");
 }
 
+// The plugin ignores [daemon]: a non-loopback address without a token is loyaltyd's to
+// refuse (HttpDaemon.NonLoopbackAddressNeedsAToken), not a reason for loyalty_open to fail.
+TEST(ConfigDaemon, ANonLoopbackAddressWithoutATokenIsLoyaltydsToRefuse) {
+  const Settings s = settings_of(kBranch + "[daemon]\naddress = \"0.0.0.0\"\n");
+  EXPECT_FALSE(s.daemon.address_is_loopback);
+  EXPECT_FALSE(settings_of(kBranch + "[daemon]\naddress = \"::\"\n").daemon.address_is_loopback);
+  EXPECT_TRUE(settings_of(kBranch + "[daemon]\naddress = \"::1\"\n").daemon.address_is_loopback);
+}
+
 TEST(ConfigDaemon, ErrorsNameTheKey) {
   expect_errors({
       {kBranch + "[daemon]\nadress = \"127.0.0.1\"\n", "daemon.adress", "did you mean \"address\""},
       {kBranch + "[daemon]\nport = \"8380\"\n", "daemon.port", "must be an integer"},
       {kBranch + "[daemon]\nport = 70000\n", "daemon.port", "between 0 and 65535"},
       {kBranch + "[daemon]\naddress = \"localhost\"\n", "daemon.address", "IPv4 or IPv6"},
-      {kBranch + "[daemon]\naddress = \"0.0.0.0\"\n", "daemon.token_file", "not a loopback"},
-      {kBranch + "[daemon]\naddress = \"::\"\n", "daemon.token_file", "not a loopback"},
       {kBranch + "[daemon]\nmax_body_bytes = 10\n", "daemon.max_body_bytes", "between"},
       {kBranch + "[daemon]\nio_threads = 0\n", "daemon.io_threads", "between 1 and"},
       {kBranch + "[daemon]\ndrop_dir = \"\"\n", "daemon.drop_dir", "must not be empty"},

@@ -233,6 +233,14 @@ TEST_F(HttpDaemon, BearerTokenRequiredWhenConfigured) {
   EXPECT_EQ(text.find("4000123"), std::string::npos) << text;
 }
 
+TEST_F(HttpDaemon, NonLoopbackAddressNeedsAToken) {
+  std::ofstream(dir_ + "/loyalty.toml") << kBaseConfig << "[daemon]\naddress = \"0.0.0.0\"\nport = 0\n";
+  auto d = Daemon::open(dir_ + "/loyalty.toml", DropWatch::kManual);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().field, "daemon.token_file");
+  EXPECT_NE(d.error().message.find("not a loopback"), std::string::npos) << d.error().message;
+}
+
 TEST_F(HttpDaemon, TheLogNamesTheTypeOfARequestThatFailed) {
   start();
   EXPECT_EQ(call("POST", "/v1/events", sale("C1")).status, 200);

@@ -615,20 +615,13 @@ Status read_daemon(const Section& s, const fs::path& base, DaemonSettings& out) 
                              "drop_poll_ms", "log", "log_max_bytes", "log_files",
                              "admin_password_file"}));
   LOYALTY_CONFIG_TRY(s.string("address", out.address, Empty::kRefused));
-  bool loopback = false;
-  LOYALTY_CONFIG_TRY(check_listen_address(out.address, s.find("address"), loopback));
+  LOYALTY_CONFIG_TRY(check_listen_address(out.address, s.find("address"), out.address_is_loopback));
   LOYALTY_CONFIG_TRY(s.integer("port", out.port, 0, 65535));
   std::string token;
   LOYALTY_CONFIG_TRY(s.string("token_file", token, Empty::kRefused));
-  if (!token.empty()) {
-    out.token_file = resolve(token, base);
-  } else if (!loopback) {
-    // Anyone on the network could post sales: a non-loopback listener needs a token.
-    return config_error("daemon.token_file",
-                        "is required when daemon.address is not a loopback address (" +
-                            in_quotes(out.address) +
-                            "): the file holding the bearer token POS systems must send");
-  }
+  // A non-loopback address without a token is refused by loyaltyd (Daemon::open), not here:
+  // the plugin ignores [daemon], and a POS must not fail to open over a daemon's setting.
+  if (!token.empty()) out.token_file = resolve(token, base);
   LOYALTY_CONFIG_TRY(s.integer("max_body_bytes", out.max_body_bytes, 1024, int64_t{1} << 30));
   LOYALTY_CONFIG_TRY(s.integer("request_timeout_ms", out.request_timeout_ms, 50, 3'600'000));
   LOYALTY_CONFIG_TRY(s.integer("io_threads", out.io_threads, 1, 64));

@@ -31,6 +31,7 @@ struct SyncSettings {
 // (docs/configuration.md). The plugin itself ignores it.
 struct DaemonSettings {
   std::string address = "127.0.0.1";  // an IP literal to listen on
+  bool address_is_loopback = true;
   int64_t port = 8380;                // 0: any free port (tests)
   std::string token_file;  // absolute; required unless `address` is loopback; when set,
                            // requests need "Authorization: Bearer <the file's token>"
