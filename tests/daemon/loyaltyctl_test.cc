@@ -43,6 +43,17 @@ class LoyaltyctlTest : public ::testing::Test {
   std::string ctl_;
 };
 
+// A whole program document must be a program: a file holding only [receipt] put every
+// program key back to its default (earn_percent 8 -> 5) with no question asked off a terminal.
+TEST_F(LoyaltyctlTest, ProgramSetFileRefusesADocumentWithoutAProgram) {
+  std::ofstream(dir_ + "/receipt-only.toml") << "[receipt]\nwidth = 30\n";
+  EXPECT_EQ(exit_code(ctl_ + "program set --file " + dir_ + "/receipt-only.toml --yes"), 2);
+  std::ofstream(dir_ + "/whole.toml") << "[program]\nearn_percent = \"8\"\n[receipt]\nwidth = 30\n";
+  EXPECT_EQ(exit_code(ctl_ + "program set --file " + dir_ + "/whole.toml --yes"), 0);
+  const std::string shown = output_of(ctl_ + "program show");
+  EXPECT_NE(shown.find("earn_percent = '8'"), std::string::npos) << shown;
+}
+
 // The example of `adjust --help` and docs/operations.md works as written: a negative amount
 // right after the customer (it said "card -- -50 --reason ...", and after "--" the options
 // were taken for arguments: "--reason is required"). -c also works after the subcommand.

@@ -910,6 +910,7 @@ Result<ProgramDocument> parse_document_or_throw(std::string_view text) {
   }
   LOYALTY_CONFIG_TRY(top.only({"program", "receipt"}));
   ProgramDocument out;
+  out.has_program_table = root.contains("program");
   auto program = top.table("program");
   if (!program) return program.error();
   LOYALTY_CONFIG_TRY(read_program(Section(*program, "program"), out.program));

@@ -22,6 +22,10 @@ struct ProgramDocument {
   domain::ProgramConfig program;  // program.version is set (program_version())
   receipt::ReceiptConfig receipt;
   std::string text;  // the TOML text it was read from (canonical when rendered)
+  // Whether the text has a [program] table. A whole document an admin hands in must (the hub
+  // and `loyaltyctl program set --file` refuse one without): a [receipt]-only file would
+  // silently put every program key back to its default.
+  bool has_program_table = false;
 };
 
 // Parses a program document. Keys other than [program] and [receipt] are refused
