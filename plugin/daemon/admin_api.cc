@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "admin/assets.h"
 #include "config/program_document.h"
@@ -267,6 +269,34 @@ ApiResponse AdminApi::put_program(const ApiRequest& request, const Session& s) c
   }
   const auto before = program_.current();
   auto p = before.program;
+  // What the page edits, and what GET answers beside it (a client may send a GET's answer
+  // back changed): anything else is a typo that would silently do nothing, so it is refused.
+  // `seq` (GET's name) is the stale-page guard as much as `expected_seq`.
+  static const std::set<std::string> kEditable = {"excluded_payment_methods", "earn_percent", "categories",
+                                                  "sku_overrides", "category_overrides", "note",
+                                                  "expected_seq", "seq"};
+  static const std::set<std::string> kAnswered = {"ok", "user", "csrf", "version", "changed"};
+  for (const auto& [key, value] : body.items()) {
+    if (kEditable.count(key) != 0 || kAnswered.count(key) != 0) continue;
+    if (key == "points_methods" && value == json(p.points_methods)) continue;
+    return error(400, ErrorCode::kInvalidArgument, key,
+                 key == "points_methods"
+                     ? "is not changed on this page (loyaltyctl program set points_methods ...)"
+                     : "unknown field: the page changes excluded_payment_methods, earn_percent, categories, "
+                       "sku_overrides and category_overrides (with expected_seq and note)");
+  }
+  std::optional<int64_t> expected_seq;
+  for (const char* name : {"expected_seq", "seq"}) {
+    auto it = body.find(name);
+    if (it == body.end()) continue;
+    if (!it->is_number_integer()) {
+      return error(400, ErrorCode::kInvalidArgument, name, "must be the program's seq (an integer) as GET answered it");
+    }
+    if (expected_seq && *expected_seq != it->get<int64_t>()) {
+      return error(400, ErrorCode::kInvalidArgument, name, "expected_seq and seq disagree");
+    }
+    expected_seq = it->get<int64_t>();
+  }
   std::vector<ledger::AuditRow> audit;
   auto fail = [](const domain::Error& e) { return error(400, e.code, e.field, e.message); };
   if (auto it = body.find("excluded_payment_methods"); it != body.end()) {
@@ -329,9 +359,7 @@ ApiResponse AdminApi::put_program(const ApiRequest& request, const Session& s) c
   if (auto it = body.find("note"); it != body.end() && it->is_string()) {
     change.note = it->get<std::string>();
   }
-  if (auto it = body.find("expected_seq"); it != body.end() && it->is_number_integer()) {
-    change.expected_seq = it->get<int64_t>();
-  }
+  if (expected_seq) change.expected_seq = *expected_seq;
   bool changed = false;
   if (!change.audit.empty()) {
     auto applied = program_.store(change);

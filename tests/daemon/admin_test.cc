@@ -81,6 +81,15 @@ TEST_F(AdminTest, ProgramNeedsLoginAndCsrf) {
   auto stale = call("PUT", "/admin/api/program", R"({"expected_seq":0,"earn_percent":"7"})",
                     cookie + "X-CSRF-Token: " + csrf_ + "\r\n");
   EXPECT_EQ(stale.status, 409) << stale.body;
+  // ...also under the name GET answers it with; and a field the page does not know is refused
+  // (it was ignored, and the save reported success).
+  auto stale_seq = call("PUT", "/admin/api/program", R"({"seq":0,"earn_percent":"7"})",
+                        cookie + "X-CSRF-Token: " + csrf_ + "\r\n");
+  EXPECT_EQ(stale_seq.status, 409) << stale_seq.body;
+  auto typo = call("PUT", "/admin/api/program", R"({"expected_seq":2,"earn_percnt":"7"})",
+                   cookie + "X-CSRF-Token: " + csrf_ + "\r\n");
+  EXPECT_EQ(typo.status, 400) << typo.body;
+  EXPECT_EQ(typo.doc()["error"]["field"], "earn_percnt");
 
   EXPECT_EQ(
       call("POST", "/admin/api/logout", "{}", cookie + "X-CSRF-Token: " + csrf_ + "\r\n").status,
