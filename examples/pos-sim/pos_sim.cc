@@ -583,8 +583,13 @@ class Terminal {
       return;
     }
     count(type, req, resp, st);
+    // Checked whether or not receipts are printed (--quiet checked nothing: exit 0 with lines
+    // wider than --receipt-width).
+    for (const auto& l : array_of(resp, "receipt")) {
+      if (columns(text_of(l)) > opt_.receipt_width) st.receipt_lines_too_wide += 1;
+    }
     if (opt_.quiet) return;
-    print(type, req, resp, st);
+    print(type, req, resp);
   }
 
  private:
@@ -669,14 +674,12 @@ class Terminal {
     ++err_printed_;
   }
 
-  void plugin_lines(ReceiptBox& box, const json& resp, Stats& st) {
+  void plugin_lines(ReceiptBox& box, const json& resp) {
     const json& lines = array_of(resp, "receipt");
     if (lines.empty()) return;
     box.rule("·");
     for (const auto& l : lines) {
-      const std::string s = text_of(l);
-      if (columns(s) > box.width()) st.receipt_lines_too_wide += 1;
-      box.text(s);  // verbatim
+      box.text(text_of(l));  // verbatim; its width is checked in handle()
     }
   }
 
@@ -697,7 +700,7 @@ class Terminal {
     }
   }
 
-  void print_sale(const json& req, const json& resp, Stats& st) {
+  void print_sale(const json& req, const json& resp) {
     ReceiptBox box(std::cout, opt_.receipt_width);
     box.edge();
     box.center(opt_.store + " · Sucursal " + str_of(req, "branch", default_branch_));
@@ -713,13 +716,13 @@ class Terminal {
     box.rule();
     box.item("TOTAL " + str_of(req, "currency", "MXN"), format_cents(total));
     tenders(box, req);
-    plugin_lines(box, resp, st);
+    plugin_lines(box, resp);
     box.edge();
     warnings(resp);
     std::cout << "\n";
   }
 
-  void print_refund(const json& req, const json& resp, Stats& st) {
+  void print_refund(const json& req, const json& resp) {
     ReceiptBox box(std::cout, opt_.receipt_width);
     const std::string branch =
         str_of(req, "original_branch", str_of(req, "branch", default_branch_));
@@ -756,20 +759,20 @@ class Terminal {
     box.rule();
     box.item("TOTAL DEVUELTO " + str_of(req, "currency", "MXN"), format_cents(total));
     tenders(box, req);
-    plugin_lines(box, resp, st);
+    plugin_lines(box, resp);
     box.edge();
     warnings(resp);
     std::cout << "\n";
   }
 
-  void print(const std::string& type, const json& req, const json& resp, Stats& st) {
+  void print(const std::string& type, const json& req, const json& resp) {
     auto& out = std::cout;
     if (type == "sale.completed") {
-      print_sale(req, resp, st);
+      print_sale(req, resp);
       return;
     }
     if (type == "refund.completed") {
-      print_refund(req, resp, st);
+      print_refund(req, resp);
       return;
     }
     out << "> ";
