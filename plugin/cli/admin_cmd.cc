@@ -45,6 +45,7 @@ void add_admin_commands(CLI::App& app, const std::string& config) {
   auto o = std::make_shared<Options>();
   auto* admin = app.add_subcommand("admin", "the admin page's login (loyaltyd /admin)");
   admin->require_subcommand(1);
+  admin->footer("Example: loyaltyctl admin set-password --user ana   (then log in at http://127.0.0.1:8380/admin)");
   auto* set = admin->add_subcommand(
       "set-password", "set a user's password in [daemon] admin_password_file (read from stdin)");
   set->add_option("--user", o->user, "user name (default admin)");
