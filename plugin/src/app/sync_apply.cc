@@ -190,21 +190,7 @@ class Applier {
     auto acct = tx_.find_account(sale.account_id);
     if (!acct) return;
     const Points excess = sale.clawed_back - limit;
-    protocol::EntryFacts out;
-    out.is_refund = true;
-    out.matched = true;
-    out.sale_branch = sale.branch;
-    out.sale_ticket = sale.ticket;
-    out.target = -excess.value();
-    EntryRow c;
-    c.entry_id = "cap:" + crossed.entry_id;
-    c.kind = "refund_correction";
-    c.points = excess;
-    // No request of ours wrote it (like the expiry sweep's): no request id.
-    c.branch = s_.branch;
-    c.ticket = sale.ticket;
-    c.ref_entry_id = crossed.entry_id;
-    c.business_at = crossed.business_at;
+    EntryRow c = sale_correction(sale, crossed, "cap:", excess, /*target=*/-excess.value(), /*restored=*/0);
     if (sale.clawed_back > sale.earned) {
       // Refunds that together took more than the sale earned: the points given back are
       // the sale's own, which the refunds should have left in its lot; they expire with it
@@ -219,10 +205,34 @@ class Applier {
     c.reason = "refunds of " + sale.branch + "/" + sale.ticket + " at several branches clawed back " +
                std::to_string(excess.value()) + " more than was left of the sale's earning (rule 7" +
                (expired > Points(0) ? ", " + std::to_string(expired.value()) + " of it expired: rule 6)" : ")");
-    c.body_hash = protocol::sha256_hex(c.entry_id);
-    c.data = protocol::encode_facts(out);
     append_correction(c, *acct, sale.earn_entry_id, counts);
     sale.clawed_back = limit;
+  }
+
+  // A refund_correction the sale's branch writes about `sale` when `crossed` arrives:
+  // `<prefix><crossed's id>`, moving `points` and the sales row's clawed_back by `target` and
+  // restored by `restored` wherever it is applied. No request of ours wrote it (like the
+  // expiry sweep's): no request id. The caller sets reason (and expires_at for a credit).
+  EntryRow sale_correction(const domain::SaleRecord& sale, const EntryRow& crossed, const char* prefix,
+                           Points points, int64_t target, int64_t restored) {
+    protocol::EntryFacts out;
+    out.is_refund = true;
+    out.matched = true;
+    out.sale_branch = sale.branch;
+    out.sale_ticket = sale.ticket;
+    out.target = target;
+    out.restored = restored;
+    EntryRow c;
+    c.entry_id = prefix + crossed.entry_id;
+    c.kind = "refund_correction";
+    c.points = points;
+    c.branch = s_.branch;
+    c.ticket = sale.ticket;
+    c.ref_entry_id = crossed.entry_id;
+    c.business_at = crossed.business_at;
+    c.body_hash = protocol::sha256_hex(c.entry_id);
+    c.data = protocol::encode_facts(out);
+    return c;
   }
 
   // Rule 8 across branches: a refund back to points recorded at another branch that had not
@@ -237,24 +247,9 @@ class Applier {
     if (excess <= Points(0)) return;
     auto acct = tx_.find_account(sale.account_id);
     if (!acct) return;
-    protocol::EntryFacts out;
-    out.is_refund = true;
-    out.matched = true;
-    out.sale_branch = sale.branch;
-    out.sale_ticket = sale.ticket;
-    out.restored = -excess.value();
-    EntryRow c;
-    c.entry_id = "restore_cap:" + crossed.entry_id;
-    c.kind = "refund_correction";
-    c.points = -excess;
-    c.branch = s_.branch;
-    c.ticket = sale.ticket;
-    c.ref_entry_id = crossed.entry_id;
-    c.business_at = crossed.business_at;
+    EntryRow c = sale_correction(sale, crossed, "restore_cap:", -excess, /*target=*/0, /*restored=*/-excess.value());
     c.reason = "refund to points of " + sale.branch + "/" + sale.ticket + " at another branch restored " +
                std::to_string(excess.value()) + " points its void had already given back (rule 8)";
-    c.body_hash = protocol::sha256_hex(c.entry_id);
-    c.data = protocol::encode_facts(out);
     append_correction(c, *acct, "", counts);
     sale.restored -= excess;
   }
