@@ -466,6 +466,27 @@ TEST_F(ServiceTest, ASaleSpendingAnotherTicketsHoldSaysSo) {
   EXPECT_EQ(r["warnings"][0], "points tender of 80 points exceeds the available 50; it spends points held for other tickets");
 }
 
+// Rule 5 once per hold: the hold for 0.10 reserved 1 point; the payment split into two
+// tenders of 0.05 on that hold cost 2 (a ceil each) and the second was told its hold was
+// already captured. Tenders without a hold are rounded up together too.
+TEST_F(ServiceTest, APaymentSplitOverTendersOfOneHoldCostsWhatTheHoldReserved) {
+  sale("card:1", "200.00", kAt);  // 100 points
+  auto h = call({{"type", "points.authorize"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"},
+                 {"ticket", "P1"}, {"amount", "0.10"}});
+  ASSERT_EQ(h["points"], 1);
+  auto r = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P1"}, {"customer", "card:1"},
+                 {"lines", {{{"amount", "0.10"}}}},
+                 {"tenders", {{{"method", "points"}, {"amount", "0.05"}, {"hold", h["hold"]}},
+                              {{"method", "points"}, {"amount", "0.05"}, {"hold", h["hold"]}}}}});
+  EXPECT_EQ(r["redeemed"], 1);
+  EXPECT_TRUE(r["warnings"].empty()) << r.dump();
+  auto n = call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "P2"}, {"customer", "card:1"},
+                 {"lines", {{{"amount", "0.10"}}}},
+                 {"tenders", {{{"method", "points"}, {"amount", "0.05"}}, {{"method", "points"}, {"amount", "0.05"}}}}});
+  EXPECT_EQ(n["redeemed"], 1);
+  EXPECT_EQ(n["balance"], 98);
+}
+
 TEST_F(ServiceTest, RefundsClawBackExactlyAndRefundToPointsRestores) {
   call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "S1"}, {"customer", "card:1"},
         {"lines", {{{"n", 1}, {"amount", "33.33"}}, {{"n", 2}, {"amount", "66.67"}}, {{"n", 3}, {"amount", "0.99"}}}}});

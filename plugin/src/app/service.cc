@@ -97,32 +97,42 @@ class Service::Run {
                              prev->request_id + "; refunds of it now refer to this sale");
     }
 
-    // Points tenders: capture holds, redeem (rule 5). A completed sale is a fact.
+    // Points tenders: capture holds, redeem (rule 5). A completed sale is a fact. The cost is
+    // rounded up once per hold, and once for the tenders without one: a payment split over
+    // two tenders of one hold costs what the hold reserved (it cost a point more per tender,
+    // and the second tender was told its hold was already captured).
     Points redeem{0};
     std::vector<std::string> captured;
+    std::vector<std::pair<std::string, Money>> by_hold;  // hold id ("" for none) -> amount, in tender order
     for (size_t i = 0; i < sale.tenders.size(); ++i) {
       const domain::Tender& t = sale.tenders[i];
       if (!p_.is_points_method(t.method)) continue;
       const Money net = domain::net_of(t);
       if (net <= Money{}) continue;
-      const Points cost = domain::redeem_cost(p_, net);
       if (!acct) {
         out.warnings.push_back("tenders[" + std::to_string(i) +
                                "] pays with points but the sale has no enrolled customer");
         continue;
       }
-      redeem += cost;
-      if (!t.hold.empty()) {
-        auto hold = tx_.find_hold(t.hold);
-        if (hold && hold->status == "active" && hold->account_id == acct->account_id) {
-          tx_.resolve_hold(hold->hold_id, "captured", now_ms_);
-          captured.push_back(hold->hold_id);
-        } else {
-          const std::string why = !hold                                   ? " is unknown"
-                                  : hold->account_id != acct->account_id ? " is another customer's"
-                                                                          : " is " + hold->status;
-          out.warnings.push_back("hold " + t.hold + why + "; the points were redeemed without it");
-        }
+      auto same = std::find_if(by_hold.begin(), by_hold.end(), [&t](const auto& g) { return g.first == t.hold; });
+      if (same == by_hold.end()) {
+        by_hold.emplace_back(t.hold, net);
+      } else {
+        same->second += net;
+      }
+    }
+    for (const auto& [hold_id, amount] : by_hold) {
+      redeem += domain::redeem_cost(p_, amount);
+      if (hold_id.empty()) continue;
+      auto hold = tx_.find_hold(hold_id);
+      if (hold && hold->status == "active" && hold->account_id == acct->account_id) {
+        tx_.resolve_hold(hold->hold_id, "captured", now_ms_);
+        captured.push_back(hold->hold_id);
+      } else {
+        const std::string why = !hold                                   ? " is unknown"
+                                : hold->account_id != acct->account_id ? " is another customer's"
+                                                                        : " is " + hold->status;
+        out.warnings.push_back("hold " + hold_id + why + "; the points were redeemed without it");
       }
     }
     // Any other hold of this ticket ends with the sale, whoever it was for (the customer
