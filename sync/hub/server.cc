@@ -347,6 +347,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   }
 
   void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) {
+      // Answered, not cut (a client saw only a reset): 413, then the rest of the body is
+      // read and dropped for a moment so that the kernel does not reset the answer away.
+      drain_after_answer_ = true;
+      return respond(11, http::status::payload_too_large,
+                     json_error("too_large", "body",
+                                "the body is over " + std::to_string(server_.hub_.limits().max_frame_bytes) +
+                                    " bytes ([limits] max_frame_bytes)"));
+    }
     if (ec) return;  // closed, timed out or not HTTP
     auto req = parser_->release();
     const std::string target(req.target());
@@ -444,7 +453,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   void respond(const http::request<http::string_body>& req, http::status status, std::string body,
                const char* content_type = "application/json") {
-    auto res = std::make_shared<http::response<http::string_body>>(status, req.version());
+    respond(req.version(), status, std::move(body), content_type);
+  }
+  void respond(unsigned version, http::status status, std::string body, const char* content_type = "application/json") {
+    auto res = std::make_shared<http::response<http::string_body>>(status, version);
     res->set(http::field::server, "loyalty-hub");
     res->set(http::field::content_type, content_type);
     res->keep_alive(false);
@@ -461,7 +473,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     } else {
       beast::error_code ec;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (drain_after_answer_) {
+        stream_.expires_after(std::chrono::seconds(2));
+        drain();
+      }
     }
+  }
+
+  // Reads and drops what the client still sends (at most 4 MiB, 2 s), then lets go.
+  void drain() {
+    discard_.resize(16 * 1024);
+    stream_.async_read_some(net::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec,
+                                                                                     std::size_t n) {
+      self->drained_ += n;
+      if (!ec && self->drained_ < 4 * 1024 * 1024) self->drain();
+    });
   }
 
   Server::Impl& server_;
@@ -469,6 +495,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  bool drain_after_answer_ = false;
+  std::vector<char> discard_;
+  size_t drained_ = 0;
 };
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -161,6 +164,34 @@ TEST_F(HubServerTest, OversizedFrameClosesWith1009) {
   TestClient a = hello("B01");
   a.send(std::string(kMaxFrameBytes + 10, ' '));
   EXPECT_EQ(a.wait_close(5000), 1009);
+}
+
+// An admin request over [limits] max_frame_bytes (a 2 MB program document) is answered 413
+// naming the limit; the client saw only a connection reset.
+TEST_F(HubServerTest, AnOversizedHttpBodyIsAnswered413) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string body(2 * 1024 * 1024, '#');
+  const std::string request = "PUT /v1/config HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer x\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(sent, request.size()) << "the hub reset the connection while the body was sent";
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer;
+  EXPECT_NE(answer.find("max_frame_bytes"), std::string::npos) << answer;
 }
 
 TEST_F(HubServerTest, ANewerConnectionReplacesTheOlder) {
