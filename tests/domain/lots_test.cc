@@ -64,7 +64,7 @@ TEST(LotsExpiring, LotsOfOneDateAddUpAndThreeDatesAreListed) {
   std::vector<ExpiringPoints> next;
   size_t taken = 0;
   for (const Lot& l : lots) {
-    if (!add_expiring(next, l)) break;
+    if (!add_expiring(next, l, -360)) break;
     ++taken;
   }
   EXPECT_EQ(taken, 6u);  // the 7th lot would be a 4th date
@@ -74,11 +74,38 @@ TEST(LotsExpiring, LotsOfOneDateAddUpAndThreeDatesAreListed) {
   EXPECT_EQ(next[1].points.value(), 7);
   EXPECT_EQ(next[2].points.value(), 3);
   std::vector<ExpiringPoints> one;
-  EXPECT_TRUE(add_expiring(one, lots[6], 1));
-  EXPECT_TRUE(add_expiring(one, lots[7], 1));  // same date: still the one item
-  EXPECT_FALSE(add_expiring(one, lots[0], 1));
+  EXPECT_TRUE(add_expiring(one, lots[6], -360, 1));
+  EXPECT_TRUE(add_expiring(one, lots[7], -360, 1));  // same date: still the one item
+  EXPECT_FALSE(add_expiring(one, lots[0], -360, 1));
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].points.value(), 3);
+}
+
+// Lots earned under two offsets (two zones, or a POS sending Z beside one sending local
+// time) are dated in the asking request's offset: in each lot's own, 2027-03-11 came twice,
+// out of order around 2027-03-10, and a third date fell off the list.
+TEST(LotsExpiring, DatesAreThoseOfTheAskingRequestsOffset) {
+  auto lot_at = [](std::string id, const char* expires, int64_t points) {
+    Lot l = lot(std::move(id), 0, points);
+    l.expires_at = at(expires);
+    return l;
+  };
+  // In consumption order (by instant): 05:15Z, 05:30Z, 15:00Z.
+  const std::vector<Lot> lots = {lot_at("a", "2027-03-11T00:15:00-05:00", 10),
+                                 lot_at("b", "2027-03-10T23:30:00-06:00", 45),
+                                 lot_at("c", "2027-03-11T10:00:00-05:00", 20)};
+  std::vector<ExpiringPoints> next;
+  for (const Lot& l : lots) ASSERT_TRUE(add_expiring(next, l, -300));
+  ASSERT_EQ(next.size(), 1u);  // all on 2027-03-11 at -05:00
+  EXPECT_EQ(next[0].points.value(), 75);
+  EXPECT_EQ(format_rfc3339(next[0].expires_at), "2027-03-11T00:15:00-05:00");
+  std::vector<ExpiringPoints> at_six;
+  for (const Lot& l : lots) ASSERT_TRUE(add_expiring(at_six, l, -360));
+  ASSERT_EQ(at_six.size(), 2u);  // 2027-03-10 (a and b at -06:00), then 2027-03-11
+  EXPECT_EQ(format_date(at_six[0].expires_at), "2027-03-10");
+  EXPECT_EQ(at_six[0].points.value(), 55);
+  EXPECT_EQ(format_date(at_six[1].expires_at), "2027-03-11");
+  EXPECT_EQ(at_six[1].points.value(), 20);
 }
 
 // ---- allocate_debit -----------------------------------------------------------------------

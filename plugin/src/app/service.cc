@@ -531,7 +531,7 @@ class Service::Run {
       if (lot.expires_at <= h_.at) {
         if (!foreign(lot)) expired += lot.remaining;
       } else if (listing) {
-        listing = domain::add_expiring(out.expiring, lot);
+        listing = domain::add_expiring(out.expiring, lot, h_.at.offset_minutes);
       }
     }
     out.balance = acct->balance - expired;
@@ -823,7 +823,7 @@ class Service::Run {
     for (const auto& lot : tx_.open_lots(a.account_id)) {
       // Past its expiry and still open: another branch's lot, which that branch expires.
       if (lot.expires_at <= h_.at) continue;
-      if (!domain::add_expiring(expiring, lot)) break;
+      if (!domain::add_expiring(expiring, lot, h_.at.offset_minutes)) break;
     }
   }
 

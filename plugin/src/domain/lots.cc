@@ -31,13 +31,15 @@ std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& 
   return out;
 }
 
-bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, size_t max_dates) {
-  if (!next.empty() && local_day(next.back().expires_at) == local_day(lot.expires_at)) {
+bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, int32_t offset_minutes,
+                  size_t max_dates) {
+  const BusinessTime expires{lot.expires_at.unix_ms, offset_minutes};
+  if (!next.empty() && local_day(next.back().expires_at) == local_day(expires)) {
     next.back().points += lot.remaining;
     return true;
   }
   if (next.size() >= max_dates) return false;
-  next.push_back(ExpiringPoints{lot.remaining, lot.expires_at});
+  next.push_back(ExpiringPoints{lot.remaining, expires});
   return true;
 }
 

@@ -43,7 +43,11 @@ std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& 
 // of them. Call with the unexpired lots in consumption order: a lot on the date of the last
 // item adds to it, a lot on a later date starts a new item. False, adding nothing, once a
 // lot would start item `max_dates + 1` (the caller stops there).
-bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, size_t max_dates = 3);
+// Dates are those of `offset_minutes` (the asking request's offset), the same for every lot:
+// in each lot's own offset, lots earned under -06:00 and -05:00 gave one date twice and
+// dates out of order. Each item's `expires_at` is shown in that offset too.
+bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, int32_t offset_minutes,
+                  size_t max_dates = 3);
 
 // The id of the entry that expires a lot: deterministic, so that whichever writer applies
 // the expiry (a request, the sweep, history's preview of it) names the same entry.
