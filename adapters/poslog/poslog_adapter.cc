@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "domain/ascii.h"
+#include "protocol/json_text.h"
 
 namespace loyalty::adapters::poslog {
 namespace {
@@ -1130,6 +1131,17 @@ class PoslogAdapter final : public Adapter {
       return domain::make_error(ErrorCode::kInvalidJson, "",
                                 std::string("input is not well-formed XML at byte ") +
                                     std::to_string(parsed.offset) + ": " + parsed.description());
+    }
+    // pugixml takes a UTF-8 document's bytes as they are: an invalid byte in a card number
+    // became U+FFFD in the request, so different cards were one account. (Other encodings
+    // were decoded by pugixml into valid UTF-8.)
+    if (parsed.encoding == pugi::encoding_utf8) {
+      if (const auto bad = protocol::find_bad_byte(bytes)) {
+        return domain::make_error(ErrorCode::kInvalidJson, "",
+                                  (bad->kind == protocol::BadByte::Kind::kNul ? "input has a NUL byte at byte "
+                                                                              : "input is not valid UTF-8 at byte ") +
+                                      std::to_string(bad->offset));
+      }
     }
     pugi::xml_node root = doc.document_element();
     Translation out;

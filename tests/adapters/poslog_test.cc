@@ -675,6 +675,21 @@ TEST(PoslogErrors, MalformedXmlNamesTheByteOffset) {
   expect_error("not xml at all", ErrorCode::kInvalidJson, "", "not well-formed");
 }
 
+// An invalid byte in a UTF-8 document (a card number "T2200\xFE01293") became U+FFFD in the
+// request: every such card was the same account, and the POS was told it earned. A document
+// in another encoding is decoded by pugixml and stays accepted.
+TEST(PoslogErrors, InvalidUtf8IsRefusedNotReplaced) {
+  std::string xml = read_file(data_file("ncr-acs_kjbreil-poslog_sample-SMALL.xml"));
+  ASSERT_TRUE(translate(xml).ok());
+  const size_t card = xml.find("40000066677");
+  ASSERT_NE(card, std::string::npos);
+  xml[card + 3] = '\xFE';
+  expect_error(xml, ErrorCode::kInvalidJson, "", "not valid UTF-8 at byte " + std::to_string(card + 3));
+  const std::string latin1 = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><POSLog>\xE9</POSLog>";
+  auto r = translate(latin1);
+  EXPECT_TRUE(r.ok() || r.error().message.find("UTF-8") == std::string::npos) << r.error().message;
+}
+
 TEST(PoslogErrors, TruncatedFileIsAnErrorNeverAPartialTranslation) {
   const std::string xml = read_file(data_file("ncr-acs_kjbreil-poslog_sample-SMALL.xml"));
   ASSERT_TRUE(translate(xml).ok());
