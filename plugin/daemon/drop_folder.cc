@@ -229,19 +229,15 @@ void DropFolder::poll_once() {
     if (kind_of(name) == Kind::kNone) {
       continue;
     }
+    // A symbolic link is not a POS's file: followed, it pulled whatever the daemon could read
+    // (its token, the admin password file) into the quarantine. Left alone, like a folder.
     std::error_code fec;
-    if (!it->is_regular_file(fec) || fec) {
+    if (it->is_symlink(fec) || fec || !it->is_regular_file(fec) || fec) {
       continue;
     }
-    Seen s;
-    s.size = it->file_size(fec);
-    const auto mtime = it->last_write_time(fec);
-    if (fec) {
-      continue;  // gone since the listing
-    }
-    s.mtime_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count();
-    now[name] = s;
+    auto s = seen_now(it->path());
+    if (!s) continue;  // gone since the listing
+    now[name] = *s;
   }
   if (ec) {
     log_->warn("drop folder {}: cannot list: {}", dir_, ec.message());
@@ -259,6 +255,24 @@ void DropFolder::poll_once() {
   candidates_ = std::move(next);
 }
 
+// Size and modification time (nanoseconds since 1970: file_clock's own epoch is not the
+// Unix one, and the state file showed negative times) of a regular file, not following a
+// symbolic link; nothing when there is none.
+std::optional<DropFolder::Seen> DropFolder::seen_now(const fs::path& path) {
+  std::error_code ec;
+  const auto st = fs::symlink_status(path, ec);
+  if (ec || !fs::is_regular_file(st)) return std::nullopt;
+  Seen s;
+  s.size = fs::file_size(path, ec);
+  if (ec) return std::nullopt;
+  const auto mtime = fs::last_write_time(path, ec);
+  if (ec) return std::nullopt;
+  s.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::file_clock::to_sys(mtime).time_since_epoch())
+                   .count();
+  return s;
+}
+
 void DropFolder::process(const std::string& name, const Seen& seen) {
   const fs::path path = fs::path(dir_) / name;
   const Kind kind = kind_of(name);
@@ -266,17 +280,26 @@ void DropFolder::process(const std::string& name, const Seen& seen) {
   if (seen.size > kMaxFileBytes) {
     log_->warn("drop folder: {} has {} bytes, more than {}", name, seen.size, kMaxFileBytes);
   } else {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      log_->warn("drop folder: cannot read {}; will retry", name);
+    // O_NOFOLLOW: a file replaced by a link since the listing is not followed either.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      log_->warn("drop folder: cannot read {}: {}; will retry", name, std::strerror(errno));
       return;
     }
-    bytes = text.str();
-    if (bytes.size() != seen.size) {
+    bytes.resize(static_cast<size_t>(seen.size) + 1);
+    size_t got = 0;
+    for (ssize_t n; got < bytes.size() && (n = ::read(fd, bytes.data() + got, bytes.size() - got)) != 0;) {
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      got += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    if (got != seen.size) {
       return;  // changed while being read: it is seen afresh on the next polls
     }
+    bytes.resize(got);
   }
   const std::string sha = protocol::sha256_hex(bytes);
   const std::string key = state_key(name, seen.size, seen.mtime_ns, sha);
@@ -331,6 +354,14 @@ void DropFolder::process(const std::string& name, const Seen& seen) {
     side_suffix = ".error.txt";
   }
 
+  // A writer that paused longer than two polls finished the file after it was read: moved
+  // now, the complete file sat in rejected/ beside an error about the half that was read.
+  // It is left where it is, unrecorded, and read again once it is still (what was sent of
+  // it is harmless to send again: the requests' ids make it so).
+  if (seen_now(path) != std::optional<Seen>(seen)) {
+    log_->warn("drop folder: {} changed while it was processed; it will be read again", name);
+    return;
+  }
   const fs::path dest = free_destination(fs::path(dir_) / outcome, name);
   if (const std::string why = write_atomically(dest.string() + side_suffix, side_text);
       !why.empty()) {

@@ -28,9 +28,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -84,6 +86,7 @@ class DropFolder {
   };
 
   void process(const std::string& name, const Seen& seen);
+  static std::optional<Seen> seen_now(const std::filesystem::path& path);
   bool save_state();
 
   app::Service& service_;

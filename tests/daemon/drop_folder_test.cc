@@ -141,6 +141,39 @@ TEST_F(DropFolderTest, AFileIsNotProcessedTwiceAcrossARestart) {
   EXPECT_EQ(daemon_->drop_folder()->processed(), 1u);
 }
 
+// A symbolic link is left alone: followed, it pulled the file it named (the daemon's token,
+// its config) into the quarantine through the error path.
+TEST_F(DropFolderTest, ASymbolicLinkIsLeftAlone) {
+  std::ofstream(dir_ + "/secret.txt") << "s3cret-token\n";
+  fs::create_symlink(dir_ + "/secret.txt", drop_ + "/link.xml");
+  poll(3);
+  EXPECT_TRUE(fs::is_symlink(drop_ + "/link.xml"));
+  EXPECT_FALSE(exists("rejected/link.xml"));
+  EXPECT_EQ(quarantined(), 0);
+  EXPECT_EQ(daemon_->drop_folder()->processed(), 0u);
+}
+
+// The processed-files state records modification times since 1970 (file_clock's epoch gave
+// negative numbers).
+TEST_F(DropFolderTest, TheStateRecordsUnixModificationTimes) {
+  write("t.jsonl", sale("M1") + "\n");
+  poll(2);
+  ASSERT_TRUE(exists("done/t.jsonl"));
+  const json state = json::parse(read(".state/processed.json"));
+  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  bool found = false;
+  for (const auto& r : state["files"]) {
+    if (r["name"] != "t.jsonl") continue;
+    found = true;
+    const int64_t mtime = r["mtime_ns"];
+    EXPECT_GT(mtime, now_ns - int64_t{3600} * 1'000'000'000) << r.dump();
+    EXPECT_LE(mtime, now_ns) << r.dump();
+  }
+  EXPECT_TRUE(found) << state.dump();
+}
+
 // Needs the real POSLog translator (adapters/poslog); skipped while it is a placeholder.
 TEST_F(DropFolderTest, GoodPoslogGoesToDone) {
   const char* kPoslog = R"(<?xml version="1.0" encoding="UTF-8"?>
