@@ -91,6 +91,22 @@ TEST_F(Ingest, ATranslationErrorSendsNothingAndQuarantinesTheBytes) {
   EXPECT_NE(balance.code, 0) << "G1 must not have been recorded: " << balance.json;
 }
 
+// An event the service refuses (a negative line) is quarantined as the request the adapter
+// made of it; the POS's document is kept too, once, since the HTTP answer is all it had.
+TEST_F(Ingest, AnEventTheServiceRefusesKeepsItsDocumentToo) {
+  const std::string doc = "H1 90.00\nH2 -5.00\nH3 -1.00";
+  auto r = app::ingest(service(), adapter_, doc, mapping_, "test:3");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->failed(), 2u);
+  EXPECT_EQ(quarantined(), 3);  // two translated requests and the document
+  auto& l = *std::static_pointer_cast<ledger::SqliteLedger>(daemon_->runtime().store());
+  const std::string kept = l.with_db([&](sqlite3*) {
+    auto q = l.query("SELECT CAST(raw AS TEXT) FROM quarantine WHERE field = 'line 2'");
+    return q.step() ? q.text(0) : std::string();
+  });
+  EXPECT_EQ(kept, doc);
+}
+
 TEST_F(Ingest, JsonLinesAreSentAsWritten) {
   // The idempotency fingerprint is the POS's own: a line sent through ingest_jsonl and
   // the same bytes through handle() are one request.

@@ -38,6 +38,21 @@ domain::Result<IngestReport> ingest(Service& service, const adapters::Adapter& a
     Outcome out = service.handle(protocol::encode_request(event.request), source);
     report.events.push_back({std::move(event.provenance), out.code, std::move(out.json)});
   }
+  // Rule 12 for what the POS sent, not only for what we made of it: an event the service
+  // refused as malformed is quarantined as its translated request, and the document it came
+  // from is kept too (once), so that the POS's own bytes are not lost with the HTTP answer.
+  for (const IngestedEvent& e : report.events) {
+    const auto code = static_cast<domain::ErrorCode>(e.code);
+    if (code == domain::ErrorCode::kInvalidJson || code == domain::ErrorCode::kInvalidEvent ||
+        code == domain::ErrorCode::kUnknownType) {
+      service.quarantine_input(
+          bytes, source,
+          domain::make_error(code, e.provenance.locator,
+                             "the document of an event refused at " + e.provenance.locator +
+                                 " (its translated request is quarantined beside it with the error)"));
+      break;
+    }
+  }
   return report;
 }
 
