@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -126,6 +127,51 @@ TEST(AbiConcurrency, EightThreadsOfSalesAddUpExactly) {
 
 // Two handles on one ledger (two POS processes of a branch, or a POS and loyaltyctl):
 // each with four threads, interleaving writes through separate SQLite connections.
+// loyalty_close while terminals' calls are still inside loyalty_handle (waiting for a ledger
+// another process holds): it waits for them and they finish normally. It freed the plugin
+// under them (a crash, 3 of 3 times).
+TEST(AbiConcurrency, CloseWaitsForTheCallsInFlight) {
+  ASSERT_TRUE(api().loaded()) << api().load_error;
+  Plugin plugin;
+  ASSERT_TRUE(plugin.opened()) << plugin.open_error();
+  loyalty_plugin* p = plugin.open_another();
+  ASSERT_NE(p, nullptr);
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(plugin.db_path().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  constexpr int kCalls = 4;
+  std::vector<int> codes(kCalls, -1);
+  std::atomic<int> started{0};
+  std::vector<std::thread> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.emplace_back([&, i] {
+      const std::string body =
+          cash_sale("C-" + std::to_string(i), "C-" + std::to_string(i), "card:close", {"10.00"}).dump();
+      char* out = nullptr;
+      ++started;
+      codes[i] = api().handle(p, body.data(), body.size(), &out);
+      api().free(out);
+    });
+  }
+  while (started.load() < kCalls) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // inside, waiting for the lock
+  std::atomic<bool> closed{false};
+  std::thread closer([&] {
+    api().close(p);
+    closed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(closed.load()) << "loyalty_close returned while calls were still inside";
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  for (auto& t : calls) t.join();
+  closer.join();
+  for (int i = 0; i < kCalls; ++i) EXPECT_EQ(codes[i], LOYALTY_OK) << i;
+  EXPECT_EQ(plugin.send(json{{"type", "balance.query"}, {"id", "q"}, {"at", kAt}, {"customer", "card:close"}}.dump())
+                .body["balance"],
+            4 * 5);
+}
+
 TEST(AbiConcurrency, TwoHandlesOnOneLedgerKeepItConsistent) {
   ASSERT_TRUE(api().loaded()) << api().load_error;
   Plugin plugin;

@@ -16,8 +16,11 @@
  *
  * Thread safety
  *   loyalty_abi_version() may be called at any time. loyalty_handle() may be called from
- *   many threads at once on the same handle. loyalty_close() must not race with
- *   loyalty_handle() on the same handle: the POS closes after its terminals are done.
+ *   many threads at once on the same handle. loyalty_close() waits for the calls already
+ *   inside loyalty_handle() on that handle (they finish normally; one that gets in as the
+ *   close begins is answered LOYALTY_ERR_UNAVAILABLE), but no call may start after
+ *   loyalty_close() has returned: the handle is freed. The POS closes after its terminals
+ *   are done.
  *
  * Failure behaviour
  *   No function lets a C++ exception escape, aborts on bad input, writes to stdout or

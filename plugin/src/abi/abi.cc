@@ -6,16 +6,25 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
+#include <thread>
 
 #include "bootstrap/runtime.h"
 #include "protocol/codec.h"
 
 struct loyalty_plugin {
   std::unique_ptr<loyalty::bootstrap::Runtime> runtime;
+  // Calls inside loyalty_handle(). loyalty_close() refuses new ones and waits for these, so
+  // a POS that closes while a terminal's call is still running does not free the plugin
+  // under it (it crashed). A call that starts after loyalty_close() returned still uses a
+  // freed handle: the header's rule stands.
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> closing{false};
 };
 
 namespace {
@@ -87,6 +96,15 @@ LOYALTY_API int loyalty_handle(loyalty_plugin* p, const char* request_json, size
       *response_json = error_body(ErrorCode::kInvalidArgument, "request_json", "request_json is NULL");
       return LOYALTY_ERR_INVALID_ARGUMENT;
     }
+    p->in_flight.fetch_add(1);
+    struct Leave {
+      std::atomic<int>& n;
+      ~Leave() { n.fetch_sub(1); }
+    } leave{p->in_flight};
+    if (p->closing.load()) {
+      *response_json = error_body(ErrorCode::kUnavailable, "", "the plugin is closing (loyalty_close)");
+      return LOYALTY_ERR_UNAVAILABLE;
+    }
     auto outcome = p->runtime->service().handle(std::string_view(request_json, len), "abi");
     if (outcome.code == LOYALTY_ERR_INTERNAL) {
       p->runtime->logger()->error("internal error: {}", outcome.json);
@@ -109,6 +127,10 @@ LOYALTY_API void loyalty_free(char* s) { std::free(s); }
 
 LOYALTY_API void loyalty_close(loyalty_plugin* p) {
   try {
+    if (p == nullptr) return;
+    p->closing.store(true);
+    // Calls in flight end within busy_timeout_ms (a call's longest wait for the ledger).
+    while (p->in_flight.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     delete p;
   } catch (...) {
     // Nothing may escape into the POS.
