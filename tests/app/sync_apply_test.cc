@@ -261,6 +261,24 @@ TEST_F(SyncApplyTest, ARefundWhereTheCustomerIsNotKnownYetClawsBackWhenTheSaleAr
   for (const char* b : {"B1", "B2", "B3"}) EXPECT_EQ(sale_row(b, "B1", "TK").substr(0, 6), "45/45/") << b;
 }
 
+// A refund recorded before its sale that named another customer than the sale's (the POS
+// took another card at the return): once the sale is known, its customer gives back what
+// the refunded part earned, as a matched refund takes it from the sale's customer, and the
+// named customer is made whole. The correction took it all from the named customer.
+TEST_F(SyncApplyTest, AnEarlyRefundNamingAnotherCustomerIsSettledOnTheSalesCustomer) {
+  sale("B2", "card:X", "SX", "10.00");  // card:X known at B2: 10 points
+  converge();
+  sale("B1", "card:Y", "SY", "45.00");  // 45 points; B2 has not seen it
+  const json all = {{{"n", 1}, {"amount", "45.00"}}, {{"n", 2}, {"amount", "45.00"}}};
+  EXPECT_EQ(refund("B2", "B1", "SY", "card:X", all)["clawed_back"], 45);  // at card:X's rate
+  converge();
+  expect_converged("card:X");
+  expect_converged("card:Y");
+  EXPECT_EQ(balance("B1", "card:X"), 10);
+  EXPECT_EQ(balance("B1", "card:Y"), 0);
+  for (const char* b : {"B1", "B2", "B3"}) EXPECT_EQ(sale_row(b, "B1", "SY").substr(0, 6), "45/45/") << b;
+}
+
 TEST_F(SyncApplyTest, TwoOfflineEnrollmentsOfOneCardAreOneAccount) {
   sale("B1", "card:5", "A", "20.00");
   sale("B2", "card:5", "B", "20.00");

@@ -288,10 +288,15 @@ class Applier {
 
       auto acct = tx_.find_account(refund_entry->account_id);
       if (!acct) continue;
+      // The refund may have named another customer than the sale's (or one enrolled for it
+      // here): as a matched refund does, the sale's customer gives back what the refunded
+      // part earned, and the named one gets back what the rate took from them.
+      std::optional<Account> owner;
+      if (!sale->account_id.empty() && sale->account_id != acct->account_id) owner = tx_.find_account(sale->account_id);
       EntryRow c;
       c.entry_id = "correction:" + refund_id;
       c.kind = "refund_correction";
-      c.points = already - target;  // positive: gives back what the rate took too much
+      c.points = owner ? already : already - target;  // positive: gives back what the rate took too much
       c.request_id = refund_entry->request_id;
       c.branch = refund_entry->branch;
       c.ticket = refund_entry->ticket;
@@ -301,6 +306,14 @@ class Applier {
       c.body_hash = refund_entry->body_hash;
       c.data = protocol::encode_facts(out);
       append_correction(c, *acct, sale->earn_entry_id, counts);
+      if (owner && target > Points(0)) {
+        EntryRow t = c;
+        t.entry_id = "correction-sale:" + refund_id;
+        t.points = -target;
+        t.reason = "refund of " + arrived.branch + "/" + arrived.ticket + " named another customer; the sale's gives back what it earned";
+        t.data.clear();  // the sales row moved with the correction above, once
+        append_correction(t, *owner, sale->earn_entry_id, counts);
+      }
     }
   }
 
