@@ -487,6 +487,45 @@ TEST_F(ServiceTest, APaymentSplitOverTendersOfOneHoldCostsWhatTheHoldReserved) {
   EXPECT_EQ(n["balance"], 98);
 }
 
+// An unmatched refund paid back in points restores at most what its lines are worth, as a
+// refund of a known sale does: 1.00 of goods paid back 500.00 in points restored 5,000.
+TEST_F(ServiceTest, AnUnmatchedRefundToPointsRestoresNoMoreThanItsLinesAreWorth) {
+  sale("card:1", "10.00", kAt);
+  auto r = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R1"}, {"customer", "card:1"},
+                 {"lines", {{{"amount", "1.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "500.00"}}}}});
+  EXPECT_EQ(r["restored"], 10) << r.dump();
+  ASSERT_FALSE(r["warnings"].empty());
+  EXPECT_NE(r["warnings"].back().get<std::string>().find("worth more than the 1.00"), std::string::npos) << r.dump();
+}
+
+// A refund paid back in points to a customer not enrolled here enrolls the card: the POS gave
+// points instead of money, and they were lost ("no customer is known: nothing restored").
+TEST_F(ServiceTest, ARefundToPointsForANewCustomerEnrollsTheCard) {
+  auto r = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R2"}, {"customer", "card:new"},
+                 {"lines", {{{"amount", "10.00"}}}}, {"tenders", {{{"method", "points"}, {"amount", "10.00"}}}}});
+  EXPECT_EQ(r["restored"], 100) << r.dump();
+  EXPECT_EQ(r["balance"], 100);
+  EXPECT_NE(r["account"], "");
+  EXPECT_EQ(balance("card:new", kAt)["balance"], 100);
+}
+
+// A correction that gives back points a refund took before its sale dates them at the refund:
+// past their expiry by the time the sale came, they leave at once. The sale's answer (and
+// receipt) showed them in the balance while balance.query at the same `at` did not.
+TEST_F(ServiceTest, ALateCorrectionsExpiredPointsAreNotInTheSalesAnswer) {
+  call({{"type", "customer.upsert"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}});
+  call({{"type", "points.adjust"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}, {"points", 100},
+        {"reason", "t"}, {"operator", "ana"}});
+  auto r = call({{"type", "refund.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "R3"}, {"original_ticket", "P1"},
+                 {"customer", "card:1"}, {"lines", {{{"amount", "100.00"}}}}});
+  ASSERT_EQ(r["clawed_back"], 50) << r.dump();
+  const char* later = "2027-01-01T10:15:00-06:00";  // 40 days on; expiry_days is 30
+  auto s = sale("card:1", "100.00", later, "credit_card", "P1");  // earns 0; the correction gives 50 back
+  const json q = balance("card:1", later);
+  EXPECT_EQ(s["balance"], q["balance"]) << s.dump() << q.dump();
+  EXPECT_EQ(q["balance"], 0);
+}
+
 TEST_F(ServiceTest, RefundsClawBackExactlyAndRefundToPointsRestores) {
   call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "S1"}, {"customer", "card:1"},
         {"lines", {{{"n", 1}, {"amount", "33.33"}}, {{"n", 2}, {"amount", "66.67"}}, {{"n", 3}, {"amount", "0.99"}}}}});

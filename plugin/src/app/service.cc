@@ -205,6 +205,9 @@ class Service::Run {
     // their sale: corrected to rule 7, so the sale is never clawed back twice.
     if (correct_refunds_of_arrived_sale(tx_, s_, now_ms_, rec) > 0 && acct) {
       if (auto fresh = tx_.find_account(acct->account_id)) acct->balance = fresh->balance;
+      // A correction's points come back expiring with the refund's time: past it already,
+      // they leave now (rule 6), as balance.query at this `at` says (the answer showed them).
+      touch(*acct);
     }
 
     out.earned = earned;
@@ -233,12 +236,17 @@ class Service::Run {
     // (they bought at a branch cut off from this one): the account is the card's (its id is
     // derived from the reference, the same at every branch), so it is enrolled here and the
     // refund kept, to claw back exactly when the sale arrives. It clawed back nothing, ever.
+    // So is a refund paid back in points to a customer not enrolled here: the POS gave the
+    // customer points instead of money, and they were lost ("no customer is known").
     bool enrolled_for_refund = false;
-    if (!acct && !sale && !refund.customer.empty() && !refund.original_ticket.empty()) {
+    const bool to_points = domain::restored_by_refund(p_, refund) > Points(0);
+    if (!acct && !sale && !refund.customer.empty() && (!refund.original_ticket.empty() || to_points)) {
       acct = enroll(refund.customer, "", /*welcome=*/false);
       enrolled_for_refund = true;
-      out.warnings.push_back("customer " + refund.customer +
-                             " is new here: the refund claws back what the sale earned once the sale arrives");
+      out.warnings.push_back("customer " + refund.customer + " is new here" +
+                             (refund.original_ticket.empty()
+                                  ? std::string(": enrolled for the points the refund pays back")
+                                  : std::string(": the refund claws back what the sale earned once the sale arrives")));
     }
     if (acct) touch(*acct);
     out.matched = sale.has_value();
@@ -293,6 +301,17 @@ class Service::Run {
     if (sale && sale->voided) restored = std::min(restored, max(Points(0), sale->redeemed - sale->restored));
     // Points paid out for goods the sale no longer had to give back (its lines capped, or a
     // payout above what the lines took back) would be points from nothing.
+    const bool lines_priced = !refund.lines.empty() && std::all_of(refund.lines.begin(), refund.lines.end(),
+                                                                   [](const domain::RefundLine& l) { return l.amount.has_value(); });
+    if (!sale && lines_priced) {
+      // An unmatched refund's lines carry the amounts given back: the payout is worth at most
+      // that, as for a known sale. One of 1.00 of goods paid back 500.00 in points restored
+      // 5,000.
+      refunded_now = Money{};
+      for (const auto& l : refund.lines) {
+        if (l.amount) *refunded_now += *l.amount;
+      }
+    }
     if (refunded_now && restored > domain::points_for_value(p_, *refunded_now)) {
       restored = domain::points_for_value(p_, *refunded_now);
       out.warnings.push_back("the points tender is worth more than the " + refunded_now->str(2) +
@@ -318,7 +337,7 @@ class Service::Run {
     if (acct) {
       if (restored > Points(0)) credit(*acct, restored, "restore", refund.ticket, "", "refund to points");
     } else if (domain::restored_by_refund(p_, refund) > Points(0)) {
-      out.warnings.push_back("refund paid in points but no customer is known: nothing restored");
+      out.warnings.push_back("refund paid in points but it names no customer: nothing restored");
     }
     out.clawed_back = clawback;
     out.restored = restored;
