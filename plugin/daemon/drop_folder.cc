@@ -301,6 +301,7 @@ void DropFolder::process(const std::string& name, const Seen& seen) {
     }
     bytes.resize(got);
   }
+  if (after_read_) after_read_(name);
   const std::string sha = protocol::sha256_hex(bytes);
   const std::string key = state_key(name, seen.size, seen.mtime_ns, sha);
 

@@ -29,6 +29,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -68,6 +69,9 @@ class DropFolder {
   // Counters since open(), for tests and the log.
   uint64_t processed() const { return processed_; }
   uint64_t duplicates() const { return duplicates_; }
+  // Tests: called with the file's name after its bytes were read, before they are sent (to
+  // change the file while it is processed).
+  void set_after_read_for_tests(std::function<void(const std::string&)> f) { after_read_ = std::move(f); }
 
  private:
   struct Seen {
@@ -104,6 +108,7 @@ class DropFolder {
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;
   std::thread thread_;
+  std::function<void(const std::string&)> after_read_;
 };
 
 }  // namespace loyalty::daemon

@@ -153,6 +153,31 @@ TEST_F(DropFolderTest, ASymbolicLinkIsLeftAlone) {
   EXPECT_EQ(daemon_->drop_folder()->processed(), 0u);
 }
 
+// A writer that paused longer than two polls and then finished: the half that was read is
+// not moved to rejected/ (the complete file sat there beside an error about the half); the
+// file is read again, whole, once it is still.
+TEST_F(DropFolderTest, AFileThatChangesWhileProcessedIsReadAgainWhole) {
+  const std::string first = sale("W1") + "\n";
+  write("slow.jsonl", first);
+  bool appended = false;
+  daemon_->drop_folder()->set_after_read_for_tests([&](const std::string& name) {
+    if (appended || name != "slow.jsonl") return;
+    appended = true;
+    std::ofstream(drop_ + "/slow.jsonl", std::ios::binary | std::ios::app) << sale("W2", "card:2", "10.00") << "\n";
+    // A different modification time even on a coarse clock.
+    fs::last_write_time(drop_ + "/slow.jsonl", fs::last_write_time(drop_ + "/slow.jsonl") + std::chrono::seconds(1));
+  });
+  poll(2);
+  EXPECT_TRUE(appended);
+  EXPECT_TRUE(exists("slow.jsonl")) << "changed while processed: left to be read again";
+  EXPECT_FALSE(exists("done/slow.jsonl"));
+  poll(2);
+  ASSERT_TRUE(exists("done/slow.jsonl"));
+  EXPECT_EQ(read("done/slow.jsonl"), first + sale("W2", "card:2", "10.00") + "\n");
+  EXPECT_EQ(json::parse(read("done/slow.jsonl.result.json"))["events"], 2);
+  EXPECT_EQ(balance("card:2")["balance"], 5);
+}
+
 // The processed-files state records modification times since 1970 (file_clock's epoch gave
 // negative numbers).
 TEST_F(DropFolderTest, TheStateRecordsUnixModificationTimes) {
