@@ -709,10 +709,13 @@ class SqliteTx final : public app::LedgerTx {
     return p;
   }
 
-  void move_aliases(const std::string& from, const std::string& to) override {
-    auto q = l_.query("UPDATE aliases SET account_id = ?2 WHERE account_id = ?1");
-    q.bind(1, from).bind(2, to);
-    q.run();
+  void move_customer(const std::string& from, const std::string& to) override {
+    for (const char* sql : {"UPDATE aliases SET account_id = ?2 WHERE account_id = ?1",
+                            "UPDATE sales SET account_id = ?2 WHERE account_id = ?1"}) {
+      auto q = l_.query(sql);
+      q.bind(1, from).bind(2, to);
+      q.run();
+    }
   }
 
   void erase_personal_data(

@@ -90,14 +90,29 @@ inline std::string cell(const nlohmann::json& v) {
   return v.dump();
 }
 
-// A table cell on one line: a newline or tab in a reason would break the row.
-inline std::string table_cell(const nlohmann::json& v) {
-  std::string s = cell(v);
-  for (char& ch : s) {
-    if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
+// Text for a terminal, on one line: control characters (C0, DEL, C1) become spaces. A
+// newline or tab in a reason broke a table's row, and a customer's name with ESC sequences
+// cleared the admin's screen and printed a forged line.
+inline std::string terminal_text(std::string s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += ' ';
+    } else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      out += ' ';  // U+0080..U+009F
+      ++i;
+    } else {
+      out += s[i];
+    }
   }
-  return s;
+  return out;
 }
+
+// A table cell on one line (terminal_text).
+inline std::string table_cell(const nlohmann::json& v) { return terminal_text(cell(v)); }
 
 // Prints rows (objects with `columns` keys) as an aligned table, CSV or a JSON array. The
 // table pads by display columns (receipt::display_columns), so "Ñandú" and "漢字" align.

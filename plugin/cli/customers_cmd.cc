@@ -138,11 +138,12 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
       return;
     }
     std::cout << "account     " << v.account.account_id << "\nbalance     "
-              << v.account.balance.value() << "\ncategory    " << v.account.category
+              << v.account.balance.value() << "\ncategory    " << terminal_text(v.account.category)
               << "\nreferences ";
-    for (const auto& r : v.refs) std::cout << " " << r;
-    std::cout << "\nname        " << v.pii.name.value_or("") << "\nemail       "
-              << v.pii.email.value_or("") << "\nphone       " << v.pii.phone.value_or("") << "\n";
+    for (const auto& r : v.refs) std::cout << " " << terminal_text(r);
+    std::cout << "\nname        " << terminal_text(v.pii.name.value_or("")) << "\nemail       "
+              << terminal_text(v.pii.email.value_or("")) << "\nphone       "
+              << terminal_text(v.pii.phone.value_or("")) << "\n";
   });
 
   auto* enroll = customers->add_subcommand("enroll", "create (or update) a customer account");

@@ -129,6 +129,63 @@ TEST_F(CustomersTest, MergeRefusesANegativeSource) {
   EXPECT_EQ(balance("card:1"), 45);
 }
 
+// A refund or void of a sale made before a merge takes the points back from the account
+// that holds them now: it took them from the merged-away account (left at -260, out of any
+// reference's reach) while the merged one kept them.
+TEST_F(CustomersTest, ARefundOrVoidAfterAMergeMovesTheMergedAccountsPoints) {
+  sale("a1", "card:A", "2026-11-20T10:00:00-06:00");  // 45
+  sale("a2", "card:A", "2026-11-20T11:00:00-06:00");  // 45
+  sale("b1", "card:B", "2026-11-20T12:00:00-06:00");  // 45
+  ASSERT_TRUE(merge_customers(*ledger_, *clock_, "B01", "card:A", "card:B", "m1", "v").ok());
+  ASSERT_EQ(balance("card:B"), 135);
+  auto r = call({{"type", "refund.completed"}, {"id", "r1"}, {"at", "2026-11-22T10:00:00Z"}, {"ticket", "R1"},
+                 {"original_ticket", "a1"}, {"customer", "card:A"}, {"lines", {{{"n", 1}, {"amount", "90.00"}}}}});
+  EXPECT_EQ(r["clawed_back"], 45);
+  EXPECT_TRUE(r["warnings"].empty()) << r.dump();
+  call({{"type", "sale.voided"}, {"id", "v1"}, {"at", "2026-11-22T10:00:00Z"}, {"ticket", "a2"}});
+  EXPECT_EQ(balance("card:B"), 45);
+}
+
+// Merging into an account with a negative balance: the moved points repay it first, as any
+// credit does. The lots kept all the moved points (verify: "balance 20 but its lots hold 50")
+// and the debt came back when they expired.
+TEST_F(CustomersTest, AMergeIntoANegativeBalanceRepaysItFirst) {
+  sale("c1", "card:C", "2026-11-20T10:00:00-06:00");  // 45
+  call({{"type", "customer.upsert"}, {"id", "u"}, {"at", "2026-11-22T10:00:00Z"}, {"customer", "card:D"}});
+  call({{"type", "points.adjust"}, {"id", "a"}, {"at", "2026-11-22T10:00:00Z"}, {"customer", "card:D"},
+        {"points", -30}, {"reason", "test"}, {"operator", "t"}});
+  auto r = merge_customers(*ledger_, *clock_, "B01", "card:C", "card:D", "m1", "v");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->to_balance, 15);
+  const json q = call({{"type", "balance.query"}, {"id", "q"}, {"at", "2026-11-23T00:00:00Z"}, {"customer", "card:D"}});
+  ASSERT_EQ(q["expiring"].size(), 1u) << q.dump();
+  EXPECT_EQ(q["expiring"][0]["points"], 15);
+  auto v = ledger::verify(*ledger_);
+  EXPECT_TRUE(v.ok()) << (v.problems.empty() ? "" : v.problems.front());
+}
+
+// The source's personal data was left on an account no reference reached (find, export and
+// erase by its old reference went to the target's): the target takes the fields it lacks
+// and the source's row is erased.
+TEST_F(CustomersTest, AMergeLeavesNoPersonalDataOutOfReach) {
+  call({{"type", "customer.upsert"}, {"id", "u1"}, {"at", "2026-11-22T10:00:00Z"}, {"customer", "card:A"},
+        {"name", "Ana Source"}, {"email", "ana@src.mx"}});
+  call({{"type", "customer.upsert"}, {"id", "u2"}, {"at", "2026-11-22T10:00:00Z"}, {"customer", "card:B"},
+        {"name", "Bea Target"}});
+  auto r = merge_customers(*ledger_, *clock_, "B01", "card:A", "card:B", "m1", "v");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto b = find_customer(*ledger_, "card:B", 10);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->pii.name.value_or(""), "Bea Target");
+  EXPECT_EQ(b->pii.email.value_or(""), "ana@src.mx");
+  const int64_t left = ledger_->with_db([&](sqlite3*) {
+    auto q = ledger_->query("SELECT count(*) FROM customer_pii WHERE name = 'Ana Source'");
+    q.step();
+    return q.i64(0);
+  });
+  EXPECT_EQ(left, 0);
+}
+
 TEST_F(CustomersTest, EraseRemovesPersonalDataAndKeepsAmounts) {
   call({{"type", "customer.upsert"},
         {"id", "u"},

@@ -96,6 +96,9 @@ domain::Result<MergeReport> merge_customers(LedgerStore& store, const Clock& clo
       e.body_hash = std::string(64, '0');
       return e;
     };
+    // The moved points first repay a negative balance of the target, as any credit does
+    // (lots hold the positive part of the balance; the debt came back when they expired).
+    domain::Points to_balance = to->balance;
     for (const domain::Lot& lot : tx->open_lots(from->account_id)) {
       const int64_t r = lot.remaining.value();
       EntryRow out = entry("merge_out", from->account_id, -r, lot.lot_id, lot.lot_id);
@@ -108,13 +111,30 @@ domain::Result<MergeReport> merge_customers(LedgerStore& store, const Clock& clo
       moved.earned_at = lot.earned_at;
       moved.expires_at = lot.expires_at;
       moved.original = lot.remaining;
-      moved.remaining = lot.remaining;
-      tx->append_entry(in, {}, moved);
+      moved.remaining = domain::lot_remaining_for_credit(to_balance, lot.remaining);
+      to_balance += lot.remaining;
+      tx->append_entry(in, {}, moved.remaining > domain::Points(0) ? std::optional<domain::Lot>(moved) : std::nullopt);
       report.points_moved += r;
       ++report.lots_moved;
     }
     report.refs_moved = static_cast<int64_t>(tx->aliases(from->account_id).size());
-    tx->move_aliases(from->account_id, to->account_id);
+    tx->move_customer(from->account_id, to->account_id);
+    // The source's personal data: no reference reaches it after the move (export and erase
+    // went to the target's, and erase left it behind). Fields the target lacks take the
+    // source's; the rest is erased with the source's row: the two accounts are one customer.
+    if (auto source_pii = tx->find_pii(from->account_id)) {
+      const auto target_pii = tx->find_pii(to->account_id);
+      app::Pii fill;
+      auto take = [&](auto member) {
+        if (!(target_pii && (*target_pii).*member) && (*source_pii).*member) fill.*member = (*source_pii).*member;
+      };
+      take(&app::Pii::name);
+      take(&app::Pii::email);
+      take(&app::Pii::phone);
+      take(&app::Pii::birthday);
+      if (fill.name || fill.email || fill.phone || fill.birthday) tx->upsert_pii(to->account_id, fill);
+      tx->erase_personal_data(from->account_id, {});
+    }
     auto after = tx->find_account(to->account_id);
     report.to_balance = after ? after->balance.value() : 0;
     const std::string response = "{\"ok\":true,\"type\":\"customer.merge\",\"from\":\"" +

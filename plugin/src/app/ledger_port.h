@@ -215,8 +215,9 @@ class LedgerTx {
 
   // ---- customer administration (loyaltyctl customers; app/customers.h) ----
   virtual std::optional<Pii> find_pii(const std::string& account_id) = 0;
-  // Re-points every alias of `from` to `to`.
-  virtual void move_aliases(const std::string& from, const std::string& to) = 0;
+  // Re-points every alias of `from`, and every sale recorded for it, to `to` (a merge: a
+  // refund or void of a sale made before it then moves the merged account's points).
+  virtual void move_customer(const std::string& from, const std::string& to) = 0;
   // Deletes the account's customer_pii row and replaces each (old ref, token) pair: the
   // alias itself, and the ref's text inside stored responses and quarantined bytes.
   virtual void erase_personal_data(
