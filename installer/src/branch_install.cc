@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -42,6 +43,17 @@ struct TempDir {
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+// Why a command failed: what it wrote on stderr, else how it ended. A probe killed by SIGBUS
+// (a truncated library) and a start_command that exits 1 silently gave "failed: " and
+// nothing more.
+std::string why_failed(const ProcessResult& r) {
+  std::string why = trim(r.err);
+  const std::string ended = r.exit_code > 128 ? "killed by signal " + std::to_string(r.exit_code - 128) + " (" +
+                                                    strsignal(r.exit_code - 128) + ")"
+                                              : "exit status " + std::to_string(r.exit_code);
+  return why.empty() ? ended : why + " (" + ended + ")";
 }
 
 fs::path find_lib(const fs::path& top) {
@@ -410,7 +422,7 @@ class Installer {
     json j = json::parse(r.out, nullptr, false);
     if (r.exit_code != 0 || j.is_discarded() || !j.value("ok", false)) {
       std::string why = j.is_discarded()
-                            ? trim(r.err)
+                            ? why_failed(r)
                             : j.value("failed_step", "?") + ": " + j.value("error", "");
       throw InstallError("probe of " + so.string() + " failed: " + why);
     }
@@ -427,7 +439,7 @@ class Installer {
   void stop_service() {
     if (values_.count("stop_command")) {
       auto r = run({"/bin/sh", "-c", values_["stop_command"]});
-      if (r.exit_code != 0) throw InstallError("stop_command failed: " + trim(r.err));
+      if (r.exit_code != 0) throw InstallError("stop_command failed: " + why_failed(r));
       stopped_ = true;
       return;
     }
@@ -443,7 +455,7 @@ class Installer {
       }
       auto r = run({"systemctl", "stop", unit});
       if (r.exit_code != 0)
-        throw InstallError("systemctl stop " + unit + " failed: " + trim(r.err));
+        throw InstallError("systemctl stop " + unit + " failed: " + why_failed(r));
       stopped_ = true;
       return;
     }
@@ -458,7 +470,7 @@ class Installer {
             : std::vector<std::string>{"systemctl", "start", values_["service"]};
     if (values_.count("stop_command") && !values_.count("start_command")) return;
     auto r = run(argv);
-    if (r.exit_code != 0) throw InstallError("starting the service failed: " + trim(r.err));
+    if (r.exit_code != 0) throw InstallError("starting the service failed: " + why_failed(r));
     stopped_ = false;
   }
 

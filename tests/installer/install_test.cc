@@ -149,6 +149,21 @@ TEST(InstallTest, AFailureAfterTheSwitchRollsBackToTheOldVersion) {
   EXPECT_EQ(balance_of(b.pos, b.root, "card:1002"), 68);
 }
 
+// A command that fails without a word on stderr is reported by how it ended: "starting the
+// service failed: " said nothing (a probe killed by SIGBUS neither).
+TEST(InstallTest, ASilentFailureIsReportedByItsExitStatus) {
+  Branch b = make_branch("silent");
+  std::vector<std::string> args = b.args(make_package(b.packages, "0.9.0"));
+  for (const char* kv : {"stop_command=true", "start_command=exit 7"}) {
+    args.push_back("--set");
+    args.push_back(kv);
+  }
+  Outcome o = install_cli(args);
+  ASSERT_NE(o.exit_code, 0) << o.report.dump(2);
+  const std::string error = o.report.value("error", "");
+  EXPECT_NE(error.find("starting the service failed: exit status 7"), std::string::npos) << o.report.dump(2);
+}
+
 TEST(InstallTest, AConfigTheNewVersionRefusesIsRolledBackNamingTheKey) {
   Branch b = make_branch("bad-config");
   ASSERT_EQ(install_cli(b.args(make_package(b.packages, "0.9.0"))).exit_code, 0);
