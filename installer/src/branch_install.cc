@@ -378,7 +378,12 @@ class Installer {
   void stage(const fs::path& vdir) {
     if (fs::exists(vdir)) {
       json m = json::parse(file_or_empty(vdir / ".installed"), nullptr, false);
-      const bool same = !m.is_discarded() && m.value("lib_sha256", "") == lib_sha_;
+      // Staged before by a run that stopped later (killed after the switch, before the
+      // record): no marker yet, but the same library. Reused, the run finishes the job; it
+      // was refused as "different contents" and rolled back to the very same version.
+      const bool same = !m.is_discarded() ? m.value("lib_sha256", "") == lib_sha_
+                                          : fs::exists(vdir / "lib" / "libloyalty.so") &&
+                                                sha256_file(vdir / "lib" / "libloyalty.so") == lib_sha_;
       if (same) return;  // staged before (an earlier run stopped later): reuse
       if (old_current_ && old_current_->filename() == payload_.version) {
         throw InstallError(

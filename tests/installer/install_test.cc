@@ -78,6 +78,22 @@ TEST(InstallTest, IntoAnEmptyBranchThenTheSecondRunChangesNothing) {
             std::string::npos);
 }
 
+// An install killed after the switch and before the record leaves the new version current
+// without its `.installed` marker. Running the same install again finishes it: it was
+// refused as "installed with different contents" (the same library) and rolled back.
+TEST(InstallTest, ARunKilledBeforeItsRecordIsFinishedByRunningItAgain) {
+  Branch b = make_branch("killed");
+  const fs::path pkg = make_package(b.packages, "1.0.0");
+  ASSERT_EQ(install_cli(b.args(make_package(b.packages, "0.9.0"))).exit_code, 0);
+  ASSERT_EQ(install_cli(b.args(pkg)).exit_code, 0);
+  fs::remove(b.root / "versions" / "1.0.0" / ".installed");  // as if killed before "record"
+  Outcome again = install_cli(b.args(pkg));
+  ASSERT_EQ(again.exit_code, 0) << again.report.dump(2) << again.err;
+  EXPECT_EQ(again.report["status"], "installed") << again.report.dump(2);
+  EXPECT_TRUE(fs::exists(b.root / "versions" / "1.0.0" / ".installed"));
+  EXPECT_EQ(served_version(b.pos), "1.0.0");
+}
+
 TEST(InstallTest, DryRunPrintsThePlanAndChangesNothing) {
   Branch b = make_branch("dry-run");
   const fs::path pkg = make_package(b.packages, "1.0.0");
