@@ -264,6 +264,13 @@ class Installer {
     if (!fs::exists(marker)) return false;
     json m = json::parse(read_file(marker), nullptr, false);
     if (m.is_discarded() || m.value("lib_sha256", "") != lib_sha_) return false;
+    // The library on disk, not only its record: a damaged file failed the probe below and
+    // was reported as a refusal (exit 2, "bad arguments").
+    if (sha256_file(vdir / "lib" / "libloyalty.so") != lib_sha_) {
+      throw InstallError("versions/" + payload_.version +
+                         "/lib/libloyalty.so is damaged: its SHA-256 is not the one recorded when it was "
+                         "installed; install this build under a new version label to replace it");
+    }
     if (file_or_empty(root_ / "etc" / "loyalty.toml") != config_) return false;
     if (trim(file_or_empty(root_ / "etc" / kTokenFile)) != token_) return false;
     auto pl = link_target(plugin_dir_ / "libloyalty.so");

@@ -4,6 +4,8 @@
 // libloyalty.so) on real SQLite files.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "installer_test_support.h"
 #include "ledger/sqlite_ledger.h"
 #include "ledger_copy.h"
@@ -92,6 +94,23 @@ TEST(InstallTest, ARunKilledBeforeItsRecordIsFinishedByRunningItAgain) {
   EXPECT_EQ(again.report["status"], "installed") << again.report.dump(2);
   EXPECT_TRUE(fs::exists(b.root / "versions" / "1.0.0" / ".installed"));
   EXPECT_EQ(served_version(b.pos), "1.0.0");
+}
+
+// A damaged installed library is named as such: the same install again failed its probe
+// and said only "probe of ... failed: ".
+TEST(InstallTest, ADamagedInstalledLibraryIsNamed) {
+  Branch b = make_branch("damaged");
+  const fs::path pkg = make_package(b.packages, "1.0.0");
+  ASSERT_EQ(install_cli(b.args(pkg)).exit_code, 0);
+  const fs::path lib = b.root / "versions" / "1.0.0" / "lib" / "libloyalty.so";
+  const fs::path copy = b.dir / "lib-copy";
+  fs::copy_file(lib, copy);
+  fs::remove(lib);  // break a hard link to the package before damaging the file
+  fs::copy_file(copy, lib);
+  std::ofstream(lib, std::ios::binary | std::ios::app) << "damage";
+  Outcome o = install_cli(b.args(pkg));
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.report.value("error", "").find("is damaged"), std::string::npos) << o.report.dump(2);
 }
 
 TEST(InstallTest, DryRunPrintsThePlanAndChangesNothing) {
