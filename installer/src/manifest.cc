@@ -58,10 +58,10 @@ void add_branch(Manifest& m, const std::string& id, const std::string& target, V
   if (!valid_branch_id(id)) {
     throw InstallError(where + ": id '" + id + "' must be 1-64 letters, digits, '-', '_' or '.'");
   }
+  if (target.empty()) throw InstallError(where + ": branch " + id + " has no target");
   for (const auto& b : m.branches) {
     if (b.id == id) throw InstallError(where + ": branch " + id + " is listed twice");
   }
-  if (target.empty()) throw InstallError(where + ": branch " + id + " has no target");
   BranchSpec b;
   b.id = id;
   try {
@@ -71,6 +71,16 @@ void add_branch(Manifest& m, const std::string& id, const std::string& target, V
   }
   if (b.target.kind == Target::Kind::kLocal && fs::path(b.target.path).is_relative()) {
     b.target.path = (m.source.parent_path() / b.target.path).lexically_normal().string();
+  }
+  // Two branches installed into one root: the second found the first's ledger, was rolled
+  // back, and the root's state then named the wrong branch.
+  for (const auto& other : m.branches) {
+    if (other.target.kind == b.target.kind && other.target.host == b.target.host &&
+        other.target.port == b.target.port &&
+        fs::path(other.target.path).lexically_normal() == fs::path(b.target.path).lexically_normal()) {
+      throw InstallError(where + ": branches " + other.id + " and " + id + " have the same target " +
+                         b.target.describe());
+    }
   }
   for (const auto& [k, v] : defaults) values.emplace(k, v);
   b.values = std::move(values);

@@ -119,6 +119,12 @@ TEST(RolloutTest, AManifestErrorNamesTheRowAndTouchesNothing) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("row 3: branch B01 is listed twice"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "branches"));
+  // Two branches with one root (also spelled differently) are refused too.
+  write_file_atomic(dir / "m2.csv",
+                    "id,target,plugin_dir\nB01,branches/B01,/tmp\nB02,branches/./B01,/tmp\n");
+  r = run({LOYALTY_INSTALL, "rollout", (dir / "m2.csv").string(), "--package", "/nonexistent"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("row 3: branches B01 and B02 have the same target"), std::string::npos) << r.err;
 }
 
 }  // namespace
