@@ -1,8 +1,11 @@
 #include "branch_install.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +41,34 @@ struct TempDir {
     std::error_code ec;
     if (!path.empty()) fs::remove_all(path, ec);
   }
+};
+
+// SIGTERM, SIGHUP (an ssh session that dropped) and SIGINT while an install runs: the
+// install stops at the end of the step it is in and rolls back like any failure, so the
+// service is started again and no half-written file is left. They killed it mid-way: a
+// POS stopped for good, and temporary files behind.
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;  // the installer's reads and waits go on; the step ends normally
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~StopSignals() {
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  static constexpr std::array<int, 3> kSignals = {SIGTERM, SIGHUP, SIGINT};
+  std::array<struct sigaction, 3> old_{};
 };
 
 std::string trim(std::string s) {
@@ -131,6 +162,7 @@ class Installer {
   explicit Installer(const InstallOptions& o) : o_(o) {}
 
   json execute() {
+    StopSignals signals;
     report_ = {{"branch", o_.branch}, {"root", o_.root.string()}, {"steps", json::array()}};
     try {
       prepare();
@@ -488,6 +520,7 @@ class Installer {
 
   // ---- rollback ------------------------------------------------------------------------
   void rollback() {
+    rolling_back_ = true;  // a stop signal no longer interrupts: the rollback runs to its end
     const auto t0 = std::chrono::steady_clock::now();
     remove_quietly(root_ / "etc" / "loyalty.toml.new");
     remove_quietly(root_ / "etc" / "loyalty.toml.probe");
@@ -579,6 +612,10 @@ class Installer {
       if (o_.fail_at == name) {
         throw InstallError("injected failure after step " + name + " (LOYALTY_INSTALL_FAIL_AT)");
       }
+      if (const int sig = g_stop_signal.load(); sig != 0 && !rolling_back_) {
+        throw InstallError("stopped by signal " + std::to_string(sig) + " (" + strsignal(sig) + ") during step " +
+                           name);
+      }
       s["ok"] = true;
     } catch (...) {
       s["ms"] = ms_since(t0);
@@ -628,7 +665,7 @@ class Installer {
   std::optional<fs::path> old_current_;
   int64_t schema_before_ = -1;
   bool backed_up_ = false, touched_ledger_ = false, switched_ = false, staged_new_ = false,
-       stopped_ = false;
+       stopped_ = false, rolling_back_ = false;
 };
 
 }  // namespace

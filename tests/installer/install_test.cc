@@ -113,6 +113,34 @@ TEST(InstallTest, ADamagedInstalledLibraryIsNamed) {
   EXPECT_NE(o.report.value("error", "").find("is damaged"), std::string::npos) << o.report.dump(2);
 }
 
+// SIGTERM while the service is being stopped: the install rolls back at the end of that step
+// (the service is started again, no half-written file is left) and says so. It died with
+// exit 143 and left the POS stopped.
+TEST(InstallTest, ATerminatedInstallRollsBackAndStartsTheServiceAgain) {
+  Branch b = make_branch("terminated");
+  ASSERT_EQ(install_cli(b.args(make_package(b.packages, "0.9.0"))).exit_code, 0);
+  std::vector<std::string> args = b.args(make_package(b.packages, "1.0.0"));
+  const fs::path started = b.dir / "started";
+  const fs::path stopping = b.dir / "stopping";
+  for (const std::string& kv : {"stop_command=touch " + stopping.string() + "; sleep 2",
+                                "start_command=touch " + started.string()}) {
+    args.push_back("--set");
+    args.push_back(kv);
+  }
+  std::string cmd = "\"" + std::string(LOYALTY_INSTALL) + "\"";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  // Signalled once the stop step has begun (its command is running).
+  ProcessResult r = run({"/bin/sh", "-c", cmd + " > '" + (b.dir / "out.json").string() + "' & pid=$!; " +
+                                              "while [ ! -e '" + stopping.string() + "' ]; do sleep 0.05; done; " +
+                                              "kill -TERM $pid; wait $pid; echo $?"});
+  EXPECT_EQ(r.out, "1\n") << r.err;  // rolled back
+  const json report = json::parse(read_file(b.dir / "out.json"), nullptr, false);
+  EXPECT_NE(report.value("error", "").find("stopped by signal 15"), std::string::npos) << report.dump(2);
+  EXPECT_TRUE(fs::exists(started)) << "the service was not started again";
+  EXPECT_FALSE(fs::exists(b.root / "etc" / "loyalty.toml.new"));
+  EXPECT_EQ(served_version(b.pos), "0.9.0");
+}
+
 TEST(InstallTest, DryRunPrintsThePlanAndChangesNothing) {
   Branch b = make_branch("dry-run");
   const fs::path pkg = make_package(b.packages, "1.0.0");
