@@ -382,6 +382,8 @@ class Installer {
         remove_quietly(tok);
       }
       if (old_current_ && old_current_->filename() != payload_.version) {
+        old_previous_ = link_target(root_ / "previous");
+        moved_previous_ = true;
         symlink_atomic(*old_current_, root_ / "previous");
       }
       symlink_atomic(fs::path("versions") / payload_.version, root_ / "current");
@@ -540,6 +542,14 @@ class Installer {
       } else {
         remove_quietly(root_ / "current");
       }
+      // `previous` as it was (a first upgrade that failed left one pointing at current).
+      if (moved_previous_) {
+        if (old_previous_) {
+          symlink_atomic(*old_previous_, root_ / "previous");
+        } else {
+          remove_quietly(root_ / "previous");
+        }
+      }
       const fs::path pl = plugin_dir_ / "libloyalty.so";
       if (!state.is_discarded() && state.contains("plugin_link")) {
         symlink_atomic(state["plugin_link"].get<std::string>(), pl);
@@ -665,7 +675,8 @@ class Installer {
   std::optional<fs::path> old_current_;
   int64_t schema_before_ = -1;
   bool backed_up_ = false, touched_ledger_ = false, switched_ = false, staged_new_ = false,
-       stopped_ = false, rolling_back_ = false;
+       stopped_ = false, rolling_back_ = false, moved_previous_ = false;
+  std::optional<fs::path> old_previous_;
 };
 
 }  // namespace

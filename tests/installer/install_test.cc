@@ -203,6 +203,8 @@ TEST(InstallTest, AFailureAfterTheSwitchRollsBackToTheOldVersion) {
   EXPECT_EQ(o.report["serving"], "0.9.0");
   EXPECT_TRUE(o.report["probe_old"].value("ok", false));
   EXPECT_EQ(fs::read_symlink(b.root / "current"), fs::path("versions/0.9.0"));
+  // `previous` as it was: there was none before this first upgrade (it was left at 0.9.0).
+  EXPECT_FALSE(fs::exists(fs::symlink_status(b.root / "previous")));
   EXPECT_EQ(served_version(b.pos), "0.9.0");
   EXPECT_EQ(read_file(b.root / "etc" / "loyalty.toml"), old_config);
   EXPECT_FALSE(fs::exists(b.root / "versions" / "1.0.0"));
