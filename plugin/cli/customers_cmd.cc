@@ -203,18 +203,27 @@ void add_customers_commands(CLI::App& app, const std::string& config) {
     auto rt = open_runtime(config);
     auto from = find(*rt, o->ref, 0);
     auto into = find(*rt, o->other, 0);
-    std::cout << "merge account " << from.account.account_id << " (balance "
-              << from.account.balance.value() << ") into " << into.account.account_id
-              << " (balance " << into.account.balance.value() << ")\n";
-    if (!confirm("merge?", o->yes)) fail("not merged");
+    // One account already: a retry of a merge with its --id gets the first answer (or the
+    // merge refuses), nothing to ask.
+    if (from.account.account_id != into.account.account_id) {
+      std::cout << "merge account " << from.account.account_id << " (balance "
+                << from.account.balance.value() << ") into " << into.account.account_id
+                << " (balance " << into.account.balance.value() << ")\n";
+      if (!confirm("merge?", o->yes)) fail("not merged");
+    }
     const std::string id =
         o->id.empty() ? "merge-" + std::to_string(now_ms()) + "-" + std::to_string(getpid())
                       : o->id;
     auto r = app::merge_customers(*rt->store(), app::SystemClock(), rt->settings().branch, o->ref,
                                   o->other, id, rt->service().settings()->program.version);
     if (!r) fail(r.error());
-    audit(*rt, *o, "customer.merge", r->to_account, r->from_account,
-          r->to_account + " balance " + std::to_string(r->to_balance));
+    if (r->replayed) {
+      std::cout << "already merged by request " << id << ": " << r->from_account << " into " << r->to_account
+                << "; nothing done again\n";
+    } else {
+      audit(*rt, *o, "customer.merge", r->to_account, r->from_account,
+            r->to_account + " balance " + std::to_string(r->to_balance));
+    }
     std::cout << "merged: " << r->points_moved << " points in " << r->lots_moved << " lots, "
               << r->refs_moved << " references; " << r->to_account << " balance " << r->to_balance
               << "\n";

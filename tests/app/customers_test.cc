@@ -103,7 +103,17 @@ TEST_F(CustomersTest, MergeSumsBalancesKeepsHistoryAndExpiry) {
     }
   }
   EXPECT_EQ(merge_in, 2);
-  // The same id again is refused; a reference of the same account too.
+  // The same request again (an admin who lost the output) gets the first answer and does
+  // nothing (it was a conflict); a reference of the same account is refused.
+  auto again = merge_customers(*ledger_, *clock_, "B01", "card:2", "card:1", "merge-1", "v");
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->points_moved, 90);
+  EXPECT_EQ(again->lots_moved, 2);
+  EXPECT_EQ(again->from_account, r->from_account);
+  EXPECT_EQ(balance("card:1"), 135);
+  EXPECT_EQ(merge_customers(*ledger_, *clock_, "B01", "card:9", "card:1", "merge-1", "v").error().code,
+            domain::ErrorCode::kConflict);  // the id with another merge
   EXPECT_FALSE(merge_customers(*ledger_, *clock_, "B01", "card:1", "card:1", "merge-2", "v").ok());
   EXPECT_EQ(
       merge_customers(*ledger_, *clock_, "B01", "card:9", "card:1", "merge-3", "v").error().code,

@@ -1,5 +1,7 @@
 #include "app/customers.h"
 
+#include <nlohmann/json.hpp>
+
 #include <utility>
 
 namespace loyalty::app {
@@ -50,7 +52,24 @@ domain::Result<MergeReport> merge_customers(LedgerStore& store, const Clock& clo
                                             const std::string& program_version) {
   try {
     auto tx = store.begin_write();
-    if (tx->find_request(branch, request_id)) {
+    if (auto done = tx->find_request(branch, request_id)) {
+      // A retry (the admin lost the output): the same merge answers what it did. Both
+      // references now name the account that stayed.
+      const auto first = nlohmann::json::parse(done->response_json, nullptr, false);
+      auto to_now = tx->find_account_by_ref(to_ref);
+      auto from_now = tx->find_account_by_ref(from_ref);
+      if (first.is_object() && first.value("type", "") == "customer.merge" && to_now && from_now &&
+          from_now->account_id == to_now->account_id && first.value("to", "") == to_now->account_id) {
+        MergeReport again;
+        again.from_account = first.value("from", "");
+        again.to_account = to_now->account_id;
+        again.points_moved = first.value("points", int64_t{0});
+        again.lots_moved = first.value("lots", int64_t{0});
+        again.refs_moved = first.value("refs", int64_t{0});
+        again.to_balance = to_now->balance.value();
+        again.replayed = true;
+        return again;
+      }
       return domain::make_error(ErrorCode::kConflict, "id",
                                 "request id '" + request_id + "' was already used");
     }
@@ -139,7 +158,9 @@ domain::Result<MergeReport> merge_customers(LedgerStore& store, const Clock& clo
     report.to_balance = after ? after->balance.value() : 0;
     const std::string response = "{\"ok\":true,\"type\":\"customer.merge\",\"from\":\"" +
                                  from->account_id + "\",\"to\":\"" + to->account_id +
-                                 "\",\"points\":" + std::to_string(report.points_moved) + "}";
+                                 "\",\"points\":" + std::to_string(report.points_moved) +
+                                 ",\"lots\":" + std::to_string(report.lots_moved) +
+                                 ",\"refs\":" + std::to_string(report.refs_moved) + "}";
     tx->put_request(branch, request_id, StoredRequest{std::string(64, '0'), 0, response}, now);
     tx->commit();
     return report;

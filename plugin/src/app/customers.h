@@ -32,6 +32,7 @@ struct MergeReport {
   int64_t lots_moved = 0;
   int64_t refs_moved = 0;
   int64_t to_balance = 0;
+  bool replayed = false;  // the same request id merged these before: its answer, nothing done
 };
 
 // Merges the account of `from_ref` into the account of `to_ref`, as ledger entries so that
