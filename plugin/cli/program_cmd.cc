@@ -94,13 +94,8 @@ void change(const std::string& config, const Options& o, const Edit& edit,
   std::string document;
   ledger::AuditRow audit;
   if (!whole_document.empty()) {
-    auto parsed = config::parse_program_document(whole_document);
+    auto parsed = config::parse_whole_program_document(whole_document);
     if (!parsed) fail(parsed.error(), 2);
-    if (!parsed->has_program_table) {
-      fail(o.file + ": the document needs a [program] table (a whole program: keys left out take their "
-                    "defaults, not the current values; to change one key use `program set KEY VALUE`)",
-           2);
-    }
     document = whole_document;
     audit = {
         0, "", 0, "program.set-document", o.file, before.program.version, parsed->program.version};

@@ -69,6 +69,19 @@ TEST(ProgramDocument, DefaultsRoundTrip) {
   EXPECT_EQ(again->program.version, d->program.version);
 }
 
+// A whole document handed in (the hub, `loyaltyctl program set --file`) must be a program:
+// a [receipt]-only file parses (every key has a default) but would reset the program.
+TEST(ProgramDocument, AWholeDocumentNeedsAProgramTable) {
+  ASSERT_TRUE(parse_program_document("[receipt]\nwidth = 30\n").ok());
+  auto receipt_only = parse_whole_program_document("[receipt]\nwidth = 30\n");
+  ASSERT_FALSE(receipt_only.ok());
+  EXPECT_EQ(receipt_only.error().code, domain::ErrorCode::kInvalidConfig);
+  EXPECT_EQ(receipt_only.error().field, "program");
+  EXPECT_TRUE(parse_whole_program_document("[program]\nearn_percent = \"8\"\n").ok());
+  EXPECT_EQ(parse_whole_program_document("[program]\nearn_percent = 8\n").error().field, "program.earn_percent");
+  EXPECT_EQ(parse_whole_program_document("[program]\n[plugin]\nbranch = \"X\"\n").error().field, "plugin");
+}
+
 struct BadCase {
   const char* text;
   const char* field;

@@ -939,6 +939,16 @@ Result<ProgramDocument> parse_program_document(std::string_view toml_text) {
   }
 }
 
+Result<ProgramDocument> parse_whole_program_document(std::string_view toml_text) {
+  auto doc = parse_program_document(toml_text);
+  if (doc && !doc->has_program_table) {
+    return config_error("program",
+                        "the document needs a [program] table (a whole program: keys left out take their "
+                        "defaults, not the running values)");
+  }
+  return doc;
+}
+
 Result<Settings> load_settings(const std::string& path) {
   try {
     std::error_code ec;

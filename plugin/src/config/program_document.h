@@ -33,6 +33,11 @@ struct ProgramDocument {
 // domain/program.h and receipt/receipt.h, as in the file.
 domain::Result<ProgramDocument> parse_program_document(std::string_view toml_text);
 
+// A whole document an admin hands in (the hub's PUT /v1/config, `loyaltyctl program set
+// --file`): parse_program_document, and it must have a [program] table, or every program key
+// would silently go back to its default. kInvalidConfig on the field "program" otherwise.
+domain::Result<ProgramDocument> parse_whole_program_document(std::string_view toml_text);
+
 // The canonical TOML text of a program and receipt configuration: every key written out
 // (amounts and percents as decimal strings), sorted tables, so that rendering, parsing and
 // rendering again gives the same text. parse_program_document(render(...)) yields the
