@@ -41,15 +41,17 @@ domain::Result<IngestReport> ingest(Service& service, const adapters::Adapter& a
   // Rule 12 for what the POS sent, not only for what we made of it: an event the service
   // refused as malformed is quarantined as its translated request, and the document it came
   // from is kept too (once), so that the POS's own bytes are not lost with the HTTP answer.
+  // When the ledger cannot keep it now, the whole document is `unavailable`: sent again, the
+  // events already recorded answer as before (rule 11) and the document is kept then.
   for (const IngestedEvent& e : report.events) {
     const auto code = static_cast<domain::ErrorCode>(e.code);
     if (code == domain::ErrorCode::kInvalidJson || code == domain::ErrorCode::kInvalidEvent ||
         code == domain::ErrorCode::kUnknownType) {
-      service.quarantine_input(
-          bytes, source,
+      const domain::Error refused =
           domain::make_error(code, e.provenance.locator,
                              "the document of an event refused at " + e.provenance.locator +
-                                 " (its translated request is quarantined beside it with the error)"));
+                                 " (its translated request is quarantined beside it with the error)");
+      if (domain::Error kept = service.quarantine_input(bytes, source, refused); kept.code != code) return kept;
       break;
     }
   }

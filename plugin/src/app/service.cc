@@ -239,8 +239,8 @@ class Service::Run {
     // So is a refund paid back in points to a customer not enrolled here: the POS gave the
     // customer points instead of money, and they were lost ("no customer is known").
     bool enrolled_for_refund = false;
-    const bool to_points = domain::restored_by_refund(p_, refund) > Points(0);
-    if (!acct && !sale && !refund.customer.empty() && (!refund.original_ticket.empty() || to_points)) {
+    const Points payout = domain::restored_by_refund(p_, refund);  // rule 8, before the limits below
+    if (!acct && !sale && !refund.customer.empty() && (!refund.original_ticket.empty() || payout > Points(0))) {
       acct = enroll(refund.customer, "", /*welcome=*/false);
       enrolled_for_refund = true;
       out.warnings.push_back("customer " + refund.customer + " is new here" +
@@ -252,7 +252,7 @@ class Service::Run {
     out.matched = sale.has_value();
 
     Points clawback{0};
-    std::optional<Money> refunded_now;  // a matched refund: the amount its lines took back
+    std::optional<Money> refunded_now;  // the amount the refund's lines took back, when known
     protocol::EntryFacts facts;  // what other branches need to converge (docs/sync.md)
     facts.is_refund = true;
     facts.sale_branch = refund.original_branch.empty() ? h_.branch : refund.original_branch;
@@ -297,7 +297,7 @@ class Service::Run {
     // already): the same points again would be a gift, in either order (docs/contract.md,
     // Void). What a matched refund restores travels in its facts, so that the sale's branch
     // counts it too before a void there.
-    Points restored = acct ? domain::restored_by_refund(p_, refund) : Points(0);
+    Points restored = acct ? payout : Points(0);
     if (sale && sale->voided) restored = std::min(restored, max(Points(0), sale->redeemed - sale->restored));
     // Points paid out for goods the sale no longer had to give back (its lines capped, or a
     // payout above what the lines took back) would be points from nothing.
@@ -336,7 +336,7 @@ class Service::Run {
     }
     if (acct) {
       if (restored > Points(0)) credit(*acct, restored, "restore", refund.ticket, "", "refund to points");
-    } else if (domain::restored_by_refund(p_, refund) > Points(0)) {
+    } else if (payout > Points(0)) {
       out.warnings.push_back("refund paid in points but it names no customer: nothing restored");
     }
     out.clawed_back = clawback;
