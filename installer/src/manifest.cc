@@ -59,9 +59,6 @@ void add_branch(Manifest& m, const std::string& id, const std::string& target, V
     throw InstallError(where + ": id '" + id + "' must be 1-64 letters, digits, '-', '_' or '.'");
   }
   if (target.empty()) throw InstallError(where + ": branch " + id + " has no target");
-  for (const auto& b : m.branches) {
-    if (b.id == id) throw InstallError(where + ": branch " + id + " is listed twice");
-  }
   BranchSpec b;
   b.id = id;
   try {
@@ -75,6 +72,7 @@ void add_branch(Manifest& m, const std::string& id, const std::string& target, V
   // Two branches installed into one root: the second found the first's ledger, was rolled
   // back, and the root's state then named the wrong branch.
   for (const auto& other : m.branches) {
+    if (other.id == id) throw InstallError(where + ": branch " + id + " is listed twice");
     if (other.target.kind == b.target.kind && other.target.host == b.target.host &&
         other.target.port == b.target.port &&
         fs::path(other.target.path).lexically_normal() == fs::path(b.target.path).lexically_normal()) {

@@ -229,15 +229,10 @@ void DropFolder::poll_once() {
     if (kind_of(name) == Kind::kNone) {
       continue;
     }
-    // A symbolic link is not a POS's file: followed, it pulled whatever the daemon could read
-    // (its token, the admin password file) into the quarantine. Left alone, like a folder.
-    std::error_code fec;
-    if (it->is_symlink(fec) || fec || !it->is_regular_file(fec) || fec) {
-      continue;
-    }
-    auto s = seen_now(it->path());
-    if (!s) continue;  // gone since the listing
-    now[name] = *s;
+    // Regular files only: a folder, a file gone since the listing, and a symbolic link (not a
+    // POS's file: followed, it pulled whatever the daemon could read, its token or the admin
+    // password file, into the quarantine) are left alone.
+    if (auto s = seen_now(it->path())) now[name] = *s;
   }
   if (ec) {
     log_->warn("drop folder {}: cannot list: {}", dir_, ec.message());

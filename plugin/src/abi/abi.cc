@@ -31,6 +31,23 @@ namespace {
 
 using loyalty::domain::ErrorCode;
 
+// Counts a call inside loyalty_handle() for loyalty_close(), for the whole call: the catch
+// handlers log through the handle too. A null handle counts nothing.
+class InFlight {
+ public:
+  explicit InFlight(loyalty_plugin* p) : p_(p) {
+    if (p_ != nullptr) p_->in_flight.fetch_add(1);
+  }
+  ~InFlight() {
+    if (p_ != nullptr) p_->in_flight.fetch_sub(1);
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  loyalty_plugin* p_;
+};
+
 char* copy_out(const std::string& s) {
   char* p = static_cast<char*>(std::malloc(s.size() + 1));
   if (p == nullptr) return nullptr;
@@ -87,6 +104,7 @@ LOYALTY_API int loyalty_handle(loyalty_plugin* p, const char* request_json, size
                                char** response_json) {
   if (response_json == nullptr) return LOYALTY_ERR_INVALID_ARGUMENT;
   *response_json = nullptr;
+  const InFlight in_flight(p);
   try {
     if (p == nullptr || !p->runtime) {
       *response_json = error_body(ErrorCode::kInvalidArgument, "", "the plugin handle is NULL");
@@ -96,11 +114,6 @@ LOYALTY_API int loyalty_handle(loyalty_plugin* p, const char* request_json, size
       *response_json = error_body(ErrorCode::kInvalidArgument, "request_json", "request_json is NULL");
       return LOYALTY_ERR_INVALID_ARGUMENT;
     }
-    p->in_flight.fetch_add(1);
-    struct Leave {
-      std::atomic<int>& n;
-      ~Leave() { n.fetch_sub(1); }
-    } leave{p->in_flight};
     if (p->closing.load()) {
       *response_json = error_body(ErrorCode::kUnavailable, "", "the plugin is closing (loyalty_close)");
       return LOYALTY_ERR_UNAVAILABLE;
