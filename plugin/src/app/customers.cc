@@ -156,11 +156,15 @@ domain::Result<MergeReport> merge_customers(LedgerStore& store, const Clock& clo
     }
     auto after = tx->find_account(to->account_id);
     report.to_balance = after ? after->balance.value() : 0;
-    const std::string response = "{\"ok\":true,\"type\":\"customer.merge\",\"from\":\"" +
-                                 from->account_id + "\",\"to\":\"" + to->account_id +
-                                 "\",\"points\":" + std::to_string(report.points_moved) +
-                                 ",\"lots\":" + std::to_string(report.lots_moved) +
-                                 ",\"refs\":" + std::to_string(report.refs_moved) + "}";
+    // Read back by a retry (above): written and read with the same JSON type.
+    const std::string response = nlohmann::json{{"ok", true},
+                                                {"type", "customer.merge"},
+                                                {"from", from->account_id},
+                                                {"to", to->account_id},
+                                                {"points", report.points_moved},
+                                                {"lots", report.lots_moved},
+                                                {"refs", report.refs_moved}}
+                                     .dump();
     tx->put_request(branch, request_id, StoredRequest{std::string(64, '0'), 0, response}, now);
     tx->commit();
     return report;
