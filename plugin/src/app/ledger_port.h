@@ -103,6 +103,25 @@ struct Hold {
   int64_t wall_deadline_ms = 0;          // wall clock deadline
 };
 
+// What balance.query needs of an account, and nothing more: a store may answer it from a
+// projection kept in memory (ledger/src/balance_projection.h) instead of three lookups.
+struct BalanceView {
+  struct OpenLot {
+    domain::BusinessTime expires_at;
+    domain::Points remaining{0};
+  };
+  struct ActiveHold {
+    domain::Points points{0};
+    domain::BusinessTime business_deadline;
+    int64_t wall_deadline_ms = 0;
+  };
+  std::string account_id;
+  std::string category;
+  domain::Points balance{0};
+  std::vector<OpenLot> lots;      // as open_lots(): remaining > 0, in consumption order
+  std::vector<ActiveHold> holds;  // as active_holds_of_account()
+};
+
 struct StoredRequest {
   std::string body_hash;
   int code = 0;               // C ABI code of the stored response
@@ -131,6 +150,9 @@ class LedgerTx {
   // ---- accounts ----
   virtual std::optional<Account> find_account_by_ref(const std::string& ref) = 0;
   virtual std::optional<Account> find_account(const std::string& account_id) = 0;
+  // The account `ref` names, with its open lots and active holds (balance.query). This
+  // default asks the three methods it stands for.
+  virtual std::optional<BalanceView> balance_view(const std::string& ref);
   // Mints a new account id for `branch`, registers `ref` as its first alias.
   virtual Account create_account(const std::string& branch, const std::string& ref,
                                  const std::string& category,
@@ -228,6 +250,20 @@ class LedgerTx {
   // Without commit() the destructor rolls back.
   virtual void commit() = 0;
 };
+
+inline std::optional<BalanceView> LedgerTx::balance_view(const std::string& ref) {
+  auto acct = find_account_by_ref(ref);
+  if (!acct) return std::nullopt;
+  BalanceView v;
+  v.account_id = std::move(acct->account_id);
+  v.category = std::move(acct->category);
+  v.balance = acct->balance;
+  for (const domain::Lot& lot : open_lots(v.account_id)) v.lots.push_back({lot.expires_at, lot.remaining});
+  for (const Hold& h : active_holds_of_account(v.account_id)) {
+    v.holds.push_back({h.points, h.business_deadline, h.wall_deadline_ms});
+  }
+  return v;
+}
 
 // Read-only snapshot for queries (balance.query, history.query). Same methods subset.
 class LedgerStore {

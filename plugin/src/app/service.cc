@@ -533,16 +533,41 @@ class Service::Run {
   }
 
   Result<domain::Response> on(const domain::BalanceQuery& q) {
+    // The POS's most frequent call: answered from balance_view(), which a store may keep in
+    // memory. A lot past its expiry at `at` needs to know whose it is (foreign()), a lookup
+    // the view does not carry: that rare answer takes the longer way.
+    auto view = tx_.balance_view(q.customer);
+    if (!view) return not_found("customer", q.customer);
+    if (!view->lots.empty() && view->lots.front().expires_at <= h_.at) return balance_with_expiry(q);
+    domain::BalanceResponse out;
+    out.customer = q.customer;
+    out.account = view->account_id;
+    out.category = view->category;
+    for (const auto& lot : view->lots) {
+      if (!domain::add_expiring(out.expiring, lot.expires_at, lot.remaining, h_.at.offset_minutes)) break;
+    }
+    out.balance = view->balance;
+    Points held{0};
+    for (const auto& h : view->holds) {
+      if (!lapsed(h.business_deadline, h.wall_deadline_ms)) held += h.points;
+    }
+    out.available = out.balance - held;
+    out.balance_value = domain::value_of(p_, out.balance);
+    return domain::Response{std::move(out)};
+  }
+
+  // balance.query when some lot has expired by `at`: what expiry and lapsed holds will do
+  // at `at`, without writing it.
+  Result<domain::Response> balance_with_expiry(const domain::BalanceQuery& q) {
     auto acct = tx_.find_account_by_ref(q.customer);
     if (!acct) return not_found("customer", q.customer);
     domain::BalanceResponse out;
     out.customer = q.customer;
     out.account = acct->account_id;
     out.category = acct->category;
-    // Read-only: what expiry and lapsed holds will do at `at`, without writing it. As in
-    // touch(), only this branch's own lots: another branch's lot is expired by its owner, by
-    // the points its own ledger has left in it (docs/sync.md, "Expiry authority"), which
-    // this ledger cannot know.
+    // As in touch(), only this branch's own lots: another branch's lot is expired by its
+    // owner, by the points its own ledger has left in it (docs/sync.md, "Expiry
+    // authority"), which this ledger cannot know.
     const auto lots = tx_.open_lots(acct->account_id);
     Points expired{0};
     bool listing = true;
@@ -764,8 +789,9 @@ class Service::Run {
     return true;
   }
 
-  bool lapsed(const Hold& h) const {
-    return h.business_deadline <= h_.at || h.wall_deadline_ms <= now_ms_;
+  bool lapsed(const Hold& h) const { return lapsed(h.business_deadline, h.wall_deadline_ms); }
+  bool lapsed(const BusinessTime& business_deadline, int64_t wall_deadline_ms) const {
+    return business_deadline <= h_.at || wall_deadline_ms <= now_ms_;
   }
 
   Points active_held(const std::string& account_id) {

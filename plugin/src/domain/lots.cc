@@ -33,13 +33,18 @@ std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& 
 
 bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, int32_t offset_minutes,
                   size_t max_dates) {
-  const BusinessTime expires{lot.expires_at.unix_ms, offset_minutes};
+  return add_expiring(next, lot.expires_at, lot.remaining, offset_minutes, max_dates);
+}
+
+bool add_expiring(std::vector<ExpiringPoints>& next, const BusinessTime& lot_expires_at, Points remaining,
+                  int32_t offset_minutes, size_t max_dates) {
+  const BusinessTime expires{lot_expires_at.unix_ms, offset_minutes};
   if (!next.empty() && local_day(next.back().expires_at) == local_day(expires)) {
-    next.back().points += lot.remaining;
+    next.back().points += remaining;
     return true;
   }
   if (next.size() >= max_dates) return false;
-  next.push_back(ExpiringPoints{lot.remaining, expires});
+  next.push_back(ExpiringPoints{remaining, expires});
   return true;
 }
 

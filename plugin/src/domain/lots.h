@@ -48,6 +48,9 @@ std::vector<Lot> expired_lots(const std::vector<Lot>& lots, const BusinessTime& 
 // dates out of order. Each item's `expires_at` is shown in that offset too.
 bool add_expiring(std::vector<ExpiringPoints>& next, const Lot& lot, int32_t offset_minutes,
                   size_t max_dates = 3);
+// The same for a lot known only by its expiry and remaining points.
+bool add_expiring(std::vector<ExpiringPoints>& next, const BusinessTime& lot_expires_at, Points remaining,
+                  int32_t offset_minutes, size_t max_dates = 3);
 
 // The id of the entry that expires a lot: deterministic, so that whichever writer applies
 // the expiry (a request, the sweep, history's preview of it) names the same entry.
