@@ -40,6 +40,7 @@ inline std::unique_ptr<bootstrap::Runtime> open_runtime(const std::string& confi
   o.read_only = read_only;
   o.program_watch_ms = 0;
   o.start_sync = false;
+  o.preload_balances = false;
   auto rt = bootstrap::Runtime::open(config, o);
   if (!rt)
     fail(domain::Error{rt.error().code, rt.error().field, config + ": " + rt.error().message}, 2);

@@ -22,7 +22,8 @@ struct ServiceOnLedger {
 // background thread). An invalid `toml` fails the calling test and returns nothing.
 inline ServiceOnLedger open_service(const std::string& toml, const std::string& dir,
                                     std::shared_ptr<const app::Clock> clock, int synchronous = 1,
-                                    int64_t checkpoint_pages = ledger::LedgerOptions{}.checkpoint_pages) {
+                                    int64_t checkpoint_pages = ledger::LedgerOptions{}.checkpoint_pages,
+                                    bool preload_balances = false) {
   auto settings = config::parse_settings(toml, dir + "/loyalty.toml");
   EXPECT_TRUE(settings.ok()) << settings.error().field << ": " << settings.error().message;
   if (!settings.ok()) return {};
@@ -31,6 +32,7 @@ inline ServiceOnLedger open_service(const std::string& toml, const std::string& 
   o.branch = settings->branch;
   o.synchronous = synchronous;
   o.checkpoint_pages = checkpoint_pages;
+  o.preload_balances = preload_balances;
   o.busy_timeout_ms = settings->busy_timeout_ms;
   ServiceOnLedger out;
   out.ledger = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());

@@ -8,7 +8,9 @@
 //  - a sale's refunds never claw back more than it earned (rule 7);
 //  - for every customer: available <= balance, and the points of its whole history add up
 //    to its balance (expiries included, also those no write has applied yet);
-//  - loyaltyctl verify finds every balance equal to its recomputation.
+//  - loyaltyctl verify finds every balance equal to its recomputation;
+//  - balance.query, answered from the ledger's projection in memory (preloaded and refreshed
+//    in the background on even seeds), says what a second connection without one says.
 // Each seed is one day of ~600 requests; a failure names the seed and the request.
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -69,12 +71,27 @@ class ServiceRandomTest : public ::testing::TestWithParam<uint32_t> {
                              "[program.categories]\ngold = \"8\"\n" +
                              "[program.overrides.sku]\n\"GIFT-100\" = \"0\"\n\"PAN\" = \"3.5\"\n" +
                              "[program.overrides.category]\n\"tabaco\" = \"0\"\n";
-    auto opened = testing::open_service(toml, dir_, clock_, /*synchronous=*/1, /*checkpoint_pages=*/0);
+    auto opened = testing::open_service(toml, dir_, clock_, /*synchronous=*/1, /*checkpoint_pages=*/0,
+                                        /*preload_balances=*/GetParam() % 2 == 0);
     ASSERT_TRUE(opened.service);
     ledger_ = std::move(opened.ledger);
     service_ = std::move(opened.service);
+    // The reference for balance.query: SQLite itself, on a connection of its own.
+    auto settings = config::parse_settings(toml, dir_ + "/loyalty.toml");
+    ASSERT_TRUE(settings.ok());
+    ledger::LedgerOptions o;
+    o.path = settings->db_path;
+    o.branch = settings->branch;
+    o.read_only = true;
+    o.balance_projection = false;
+    o.read_reuse_us = 0;
+    reference_ledger_ = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
+    reference_ = std::make_unique<app::Service>(
+        reference_ledger_, std::make_shared<const config::Settings>(std::move(*settings)), clock_);
   }
   void TearDown() override {
+    reference_.reset();
+    reference_ledger_.reset();
     service_.reset();
     ledger_.reset();
     fs::remove_all(dir_);
@@ -129,6 +146,8 @@ class ServiceRandomTest : public ::testing::TestWithParam<uint32_t> {
     }
     if (req["type"] != "balance.query" && req["type"] != "history.query") {
       sent_.push_back({body, out.json});
+      if (req.contains("customer") && req["customer"].is_string()) compare_balance(req["customer"]);
+      compare_balance(customer());
     }
     return r;
   }
@@ -305,10 +324,20 @@ class ServiceRandomTest : public ::testing::TestWithParam<uint32_t> {
     EXPECT_EQ(entries(), before) << "malformed input wrote: " << out.json;
   }
 
+  // balance.query of `who` from the service (its ledger's projection) and from the
+  // reference (SQLite) agree.
+  void compare_balance(const std::string& who) {
+    const std::string body =
+        json{{"type", "balance.query"}, {"id", "cmp" + std::to_string(n_)}, {"at", at()}, {"customer", who}}.dump();
+    EXPECT_EQ(service_->handle(body).json, reference_->handle(body).json)
+        << "the projection and SQLite disagree on " << who << " after " << context_;
+  }
+
   // Every customer's balance, available points and history agree; verify is clean.
   void check_all() {
     for (int c = 1; c <= kCustomers; ++c) {
       const std::string who = "card:" + std::to_string(c);
+      compare_balance(who);
       const json b = send({{"type", "balance.query"}, {"customer", who}});
       if (!b["ok"].get<bool>()) continue;  // not enrolled yet
       EXPECT_LE(b["available"].get<int64_t>(), b["balance"].get<int64_t>()) << context_;
@@ -339,6 +368,8 @@ class ServiceRandomTest : public ::testing::TestWithParam<uint32_t> {
   std::shared_ptr<testing::ManualClock> clock_ = std::make_shared<testing::ManualClock>();
   std::shared_ptr<ledger::SqliteLedger> ledger_;
   std::unique_ptr<app::Service> service_;
+  std::shared_ptr<ledger::SqliteLedger> reference_ledger_;
+  std::unique_ptr<app::Service> reference_;
   int n_ = 0;
   std::string context_;
   std::vector<SaleSeen> sales_;

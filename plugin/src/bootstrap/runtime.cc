@@ -56,6 +56,7 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
     lo.busy_timeout_ms = s.busy_timeout_ms;
     lo.quarantine_max_rows = s.quarantine_max_rows;
     lo.read_only = options.read_only;
+    lo.preload_balances = options.preload_balances;
     rt->store_ = ledger::SqliteLedger::open(lo);
   } catch (const app::StoreFailure& f) {
     rt->logger_->error("cannot open the ledger {}: {}", s.db_path, f.what());

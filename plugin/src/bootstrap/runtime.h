@@ -28,6 +28,9 @@ struct OpenOptions {
   int64_t program_watch_ms = 1000;
   // Start the sync client when [sync] is configured (the plugin and loyaltyd; not loyaltyctl).
   bool start_sync = true;
+  // Fill the balance projection with every account in the background after open
+  // (LedgerOptions::preload_balances): the plugin and loyaltyd, not one-shot tools.
+  bool preload_balances = true;
   // The wall clock of the service, the program manager and the sync client (offline
   // staleness, hold deadlines, recorded_at_ms). Null: the system clock. Tests move time with it.
   std::shared_ptr<const app::Clock> clock;

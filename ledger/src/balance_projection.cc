@@ -1,0 +1,87 @@
+#include "balance_projection.h"
+
+#include <utility>
+
+namespace loyalty::ledger {
+
+std::optional<app::BalanceView> BalanceProjection::find(const std::string& ref) const {
+  std::lock_guard lock(mu_);
+  const auto r = refs_.find(ref);
+  if (r == refs_.end()) return std::nullopt;
+  const auto a = accounts_.find(r->second);
+  if (a == accounts_.end()) return std::nullopt;
+  return app::BalanceView{r->second, a->second.category, a->second.balance, a->second.lots, a->second.holds};
+}
+
+void BalanceProjection::put(const std::string& ref, const app::BalanceView& view) {
+  std::lock_guard lock(mu_);
+  accounts_.insert_or_assign(view.account_id, Account{view.category, view.balance, view.lots, view.holds});
+  refs_.insert_or_assign(ref, view.account_id);
+}
+
+size_t BalanceProjection::forget(const std::vector<std::string>& accounts, const std::vector<std::string>& refs) {
+  std::lock_guard lock(mu_);
+  for (const auto& id : accounts) accounts_.erase(id);
+  for (const auto& r : refs) refs_.erase(r);
+  if (bulk_loads_ > 0) {
+    forgotten_.insert(forgotten_.end(), accounts.begin(), accounts.end());
+    forgotten_refs_.insert(forgotten_refs_.end(), refs.begin(), refs.end());
+  }
+  forgotten_since_load_ += accounts.size();
+  return forgotten_since_load_;
+}
+
+void BalanceProjection::clear() {
+  std::unordered_map<std::string, Account> accounts;
+  std::unordered_map<std::string, std::string> refs;
+  {
+    std::lock_guard lock(mu_);
+    accounts.swap(accounts_);
+    refs.swap(refs_);
+    ++clears_;
+  }
+  // The maps are freed here, outside the lock: a million lots take milliseconds.
+}
+
+BalanceProjection::BulkTicket BalanceProjection::begin_bulk(bool full) {
+  std::lock_guard lock(mu_);
+  ++bulk_loads_;
+  if (full) forgotten_since_load_ = 0;  // the load reads those again
+  return BulkTicket{clears_, forgotten_.size(), forgotten_refs_.size()};
+}
+
+std::optional<size_t> BalanceProjection::install(const BulkTicket& ticket, Accounts& accounts, Refs& refs) {
+  std::lock_guard lock(mu_);
+  if (clears_ != ticket.clears) return std::nullopt;
+  // Forgotten since the load's ticket: possibly changed after its snapshot. Left for the
+  // reads (or the next load) to fill.
+  std::unordered_set<std::string_view> changed, changed_refs;
+  for (size_t i = ticket.forgotten_mark; i < forgotten_.size(); ++i) changed.insert(forgotten_[i]);
+  for (size_t i = ticket.forgotten_refs_mark; i < forgotten_refs_.size(); ++i) changed_refs.insert(forgotten_refs_[i]);
+  size_t installed = 0;
+  for (auto& [r, id] : refs) {
+    if (changed_refs.count(r) == 0 && changed.count(id) == 0) refs_.insert_or_assign(std::move(r), std::move(id));
+  }
+  for (auto& [id, account] : accounts) {
+    if (changed.count(id) == 0) {
+      accounts_.insert_or_assign(std::move(id), std::move(account));
+      ++installed;
+    }
+  }
+  return installed;
+}
+
+void BalanceProjection::end_bulk() {
+  std::lock_guard lock(mu_);
+  if (--bulk_loads_ == 0) {
+    forgotten_.clear();
+    forgotten_refs_.clear();
+  }
+}
+
+size_t BalanceProjection::accounts() const {
+  std::lock_guard lock(mu_);
+  return accounts_.size();
+}
+
+}  // namespace loyalty::ledger
