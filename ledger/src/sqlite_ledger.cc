@@ -2045,9 +2045,6 @@ class PStmt {
   sqlite3_stmt* s_ = nullptr;
 };
 
-// Accounts installed per call of BalanceProjection::install(): a POS read waits for the
-// projection's lock at most that long (~0.2 ms).
-constexpr size_t kProjectionChunk = 1024;
 // A reload after this ledger's own writes waits until no commit has come for this long.
 constexpr std::chrono::milliseconds kReloadQuiet{20};
 
@@ -2129,6 +2126,7 @@ SqliteLedger::LoadResult SqliteLedger::projection_load(sqlite3* pdb, LoadPositio
   if (sqlite3_exec(pdb, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return LoadResult::kFailed;
   BalanceProjection::Accounts accounts;
   BalanceProjection::Refs refs;
+  const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, options_.preload_chunk_accounts));
   bool emptied = false;
   auto flush = [&] {
     const auto n = p.install(ticket, accounts, refs);
@@ -2156,7 +2154,7 @@ SqliteLedger::LoadResult SqliteLedger::projection_load(sqlite3* pdb, LoadPositio
     int rc = SQLITE_DONE;
     while (!stopping() && (rc = aliases.step()) == SQLITE_ROW) {
       refs.emplace_back(aliases.text(0), aliases.text(1));
-      if (refs.size() >= 4 * kProjectionChunk && !flush()) return give_up();
+      if (refs.size() >= 4 * chunk && !flush()) return give_up();
     }
     if (rc != SQLITE_DONE || stopping() || !flush()) return give_up();
     position.refs_done = true;
@@ -2192,8 +2190,9 @@ SqliteLedger::LoadResult SqliteLedger::projection_load(sqlite3* pdb, LoadPositio
       return LoadResult::kFailed;  // what is installed stays, the reads fill the rest
     }
     accounts.emplace_back(std::string(id), std::move(a));
-    if (accounts.size() >= kProjectionChunk) {
+    if (accounts.size() >= chunk) {
       std::string last = accounts.back().first;
+      if (options_.preload_before_install_for_tests) options_.preload_before_install_for_tests();
       if (!flush()) return give_up();
       position.after = std::move(last);
     }

@@ -245,6 +245,40 @@ TEST_F(BalanceProjectionTest, APreloadKeepsNothingThatChangedWhileItRead) {
   EXPECT_EQ(ledger(0).stats().projection_hits, hits + 3) << "card:1, 2 and 5 came from the load";
 }
 
+TEST_F(BalanceProjectionTest, ALoadGivesWayToACommitAndGoesOnFromWhereItStopped) {
+  {
+    app::Service& first = open();
+    for (int c = 1; c <= 10; ++c) ASSERT_TRUE(sale(first, "card:" + std::to_string(c), "100.00")["ok"].get<bool>());
+    services_.clear();
+    ledgers_.clear();
+  }
+  // Three accounts a chunk; before the first chunk is installed, a sale commits: the load
+  // installs that chunk (what changed is left out), gives up, and goes on at the next pause
+  // from the accounts after it, not from the start.
+  std::atomic<app::Service*> loading{nullptr};
+  std::atomic<int> chunks{0};
+  app::Service& s = open([&](ledger::LedgerOptions& o) {
+    o.preload_balances = true;
+    o.preload_chunk_accounts = 3;
+    o.reload_after_forgotten = 0;
+    o.preload_before_install_for_tests = [&] {
+      if (chunks++ != 0) return;
+      if (!eventually([&] { return loading.load() != nullptr; })) return;
+      EXPECT_TRUE(sale(*loading.load(), "card:11", "20.00")["ok"].get<bool>());
+    };
+  });
+  app::Service& ref = open_reference();
+  loading = &s;
+  ASSERT_TRUE(eventually([&] { return ledger(0).stats().preloads >= 1; }));
+  // Chunk 1, then (going on after it) 4-6, 7-9 and the rest: four, none read twice.
+  EXPECT_EQ(chunks.load(), 4);
+  EXPECT_GE(ledger(0).stats().preloaded_accounts, 10u);
+  const auto misses = ledger(0).stats().projection_misses;
+  for (int c = 1; c <= 10; ++c) expect_same(s, ref, "card:" + std::to_string(c), "after the interrupted load");
+  EXPECT_EQ(ledger(0).stats().projection_misses, misses) << "every account of the load was installed";
+  expect_same(s, ref, "card:11", "the sale during the load");
+}
+
 TEST_F(BalanceProjectionTest, AfterManyWritesEveryAccountIsLoadedAgain) {
   app::Service& s = open([](ledger::LedgerOptions& o) {
     o.preload_balances = true;

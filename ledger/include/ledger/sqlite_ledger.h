@@ -105,7 +105,10 @@ struct LedgerOptions {
   // at the next pause in the writes (0: never). A day of sales to 10,000 different
   // customers: one load (~0.4 s of the background thread for 100,000 accounts).
   int64_t reload_after_forgotten = 10'000;
-  // Tests: runs on the projection thread before a full load installs its last chunk.
+  // Accounts a load installs at a time: a POS read waits for the projection's lock at most
+  // that long (1,024: ~0.2 ms), and an interrupted load goes on from the last one installed.
+  int64_t preload_chunk_accounts = 1024;
+  // Tests: runs on the projection thread before a load installs a chunk of accounts.
   std::function<void()> preload_before_install_for_tests;
 };
 
