@@ -1909,10 +1909,14 @@ namespace {
 // of this connection changes in the tables balance.query reads; notes them for forget().
 void projection_touch(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   auto* touched = static_cast<std::pair<std::vector<std::string>, std::vector<std::string>>*>(sqlite3_user_data(ctx));
-  for (int i = 0; i < argc && i < 2; ++i) {
-    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) continue;
-    const auto* t = reinterpret_cast<const char*>(sqlite3_value_text(argv[i]));
-    (i == 0 ? touched->first : touched->second).emplace_back(t ? t : "", static_cast<size_t>(sqlite3_value_bytes(argv[i])));
+  try {
+    for (int i = 0; i < argc && i < 2; ++i) {
+      if (sqlite3_value_type(argv[i]) == SQLITE_NULL) continue;
+      const auto* t = reinterpret_cast<const char*>(sqlite3_value_text(argv[i]));
+      (i == 0 ? touched->first : touched->second).emplace_back(t ? t : "", static_cast<size_t>(sqlite3_value_bytes(argv[i])));
+    }
+  } catch (...) {
+    sqlite3_result_error_nomem(ctx);  // the write fails (and rolls back) rather than go unnoted
   }
 }
 
