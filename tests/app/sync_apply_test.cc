@@ -44,6 +44,10 @@ struct Node {
   std::shared_ptr<ledger::SqliteLedger> ledger;
   std::shared_ptr<const config::Settings> settings;
   std::unique_ptr<app::Service> service;
+  // balance.query from SQLite itself (a read-only connection without the balance
+  // projection), to compare with the service's, which answers from memory.
+  std::shared_ptr<ledger::SqliteLedger> reference_ledger;
+  std::unique_ptr<app::Service> reference;
   std::shared_ptr<app::SyncStatus> status = std::make_shared<app::SyncStatus>();
   int64_t acked = 0;
   int64_t applied = 0;
@@ -95,6 +99,12 @@ class SyncApplyTest : public ::testing::Test {
     n.settings = std::make_shared<const config::Settings>(std::move(*s));
     n.service = std::make_unique<app::Service>(n.ledger, n.settings, clock_);
     n.service->set_sync_status(n.status);
+    o.read_only = true;
+    o.balance_projection = false;
+    o.read_reuse_us = 0;
+    n.reference_ledger = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
+    n.reference = std::make_unique<app::Service>(n.reference_ledger, n.settings, clock_);
+    n.reference->set_sync_status(n.status);
     nodes_.erase(b);
     nodes_.emplace(b, std::move(n));
   }
@@ -757,6 +767,15 @@ TEST_P(SyncApplyRandomTest, RandomDaysConvergeEverywhere) {
         if (day.pick(3) != 0) online.insert(n);
       }
       sync(online);
+      // What each branch answers from memory is what its SQLite says, after the remote
+      // entries, corrections and caps this round applied.
+      for (const auto& b : branches) {
+        const std::string body =
+            json{{"type", "balance.query"}, {"id", "cmp"}, {"at", at()}, {"customer", day.card(1 + day.pick(testing::RandomDay::kCards))}}
+                .dump();
+        EXPECT_EQ(nodes_.at(b).service->handle(body).json, nodes_.at(b).reference->handle(body).json)
+            << "seed " << GetParam() << " at " << b << ": the balance projection and SQLite disagree";
+      }
     }
   }
   // Each branch's periodic sweep expires its own due lots (docs/sync.md, "Expiry authority");
