@@ -10,12 +10,12 @@ std::optional<app::BalanceView> BalanceProjection::find(const std::string& ref) 
   if (r == refs_.end()) return std::nullopt;
   const auto a = accounts_.find(r->second);
   if (a == accounts_.end()) return std::nullopt;
-  return app::BalanceView{r->second, a->second.category, a->second.balance, a->second.lots, a->second.holds};
+  return a->second;
 }
 
 void BalanceProjection::put(const std::string& ref, const app::BalanceView& view) {
   std::lock_guard lock(mu_);
-  accounts_.insert_or_assign(view.account_id, Account{view.category, view.balance, view.lots, view.holds});
+  accounts_.insert_or_assign(view.account_id, view);
   refs_.insert_or_assign(ref, view.account_id);
 }
 
@@ -32,7 +32,7 @@ size_t BalanceProjection::forget(const std::vector<std::string>& accounts, const
 }
 
 void BalanceProjection::clear() {
-  std::unordered_map<std::string, Account> accounts;
+  std::unordered_map<std::string, app::BalanceView> accounts;
   std::unordered_map<std::string, std::string> refs;
   {
     std::lock_guard lock(mu_);
@@ -50,7 +50,8 @@ BalanceProjection::BulkTicket BalanceProjection::begin_bulk(bool full) {
   return BulkTicket{clears_, forgotten_.size(), forgotten_refs_.size()};
 }
 
-std::optional<size_t> BalanceProjection::install(const BulkTicket& ticket, Accounts& accounts, Refs& refs) {
+std::optional<size_t> BalanceProjection::install(const BulkTicket& ticket, std::vector<app::BalanceView>& accounts,
+                                                 Refs& refs) {
   std::lock_guard lock(mu_);
   if (clears_ != ticket.clears) return std::nullopt;
   // Forgotten since the load's ticket: possibly changed after its snapshot. Left for the
@@ -62,9 +63,10 @@ std::optional<size_t> BalanceProjection::install(const BulkTicket& ticket, Accou
   for (auto& [r, id] : refs) {
     if (changed_refs.count(r) == 0 && changed.count(id) == 0) refs_.insert_or_assign(std::move(r), std::move(id));
   }
-  for (auto& [id, account] : accounts) {
-    if (changed.count(id) == 0) {
-      accounts_.insert_or_assign(std::move(id), std::move(account));
+  for (auto& view : accounts) {
+    if (changed.count(view.account_id) == 0) {
+      std::string id = view.account_id;
+      accounts_.insert_or_assign(std::move(id), std::move(view));
       ++installed;
     }
   }
@@ -77,11 +79,6 @@ void BalanceProjection::end_bulk() {
     forgotten_.clear();
     forgotten_refs_.clear();
   }
-}
-
-size_t BalanceProjection::accounts() const {
-  std::lock_guard lock(mu_);
-  return accounts_.size();
 }
 
 }  // namespace loyalty::ledger

@@ -38,19 +38,12 @@ namespace loyalty::ledger {
 
 class BalanceProjection {
  public:
-  struct Account {
-    std::string category;
-    domain::Points balance{0};
-    std::vector<app::BalanceView::OpenLot> lots;
-    std::vector<app::BalanceView::ActiveHold> holds;
-  };
   // Where a bulk load began (begin_bulk()): what forget() names after it is not installed.
   struct BulkTicket {
     uint64_t clears = 0;
     size_t forgotten_mark = 0, forgotten_refs_mark = 0;
   };
-  using Accounts = std::vector<std::pair<std::string, Account>>;
-  using Refs = std::vector<std::pair<std::string, std::string>>;
+  using Refs = std::vector<std::pair<std::string, std::string>>;  // reference, account id
 
   std::optional<app::BalanceView> find(const std::string& ref) const;
   // A read answered by SQLite on the connection that writes, with no write open.
@@ -67,14 +60,12 @@ class BalanceProjection {
   // forget()), install() after each chunk is read (the accounts installed; nothing,
   // installing nothing, once clear() has run since the ticket), end_bulk() when done.
   BulkTicket begin_bulk(bool full);
-  std::optional<size_t> install(const BulkTicket& ticket, Accounts& accounts, Refs& refs);
+  std::optional<size_t> install(const BulkTicket& ticket, std::vector<app::BalanceView>& accounts, Refs& refs);
   void end_bulk();
-
-  size_t accounts() const;
 
  private:
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Account> accounts_;
+  std::unordered_map<std::string, app::BalanceView> accounts_;  // by account id
   std::unordered_map<std::string, std::string> refs_;  // reference -> account id
   uint64_t clears_ = 0;
   // While a bulk load runs: every account and reference forgotten since it began, in order.

@@ -11,6 +11,7 @@
 #include <optional>
 #include <cstdio>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -502,10 +503,16 @@ class SqliteTx final : public app::LedgerTx {
       l_.settle_group();  // read committed data only; ends an older held read
       l_.set_busy_deadline(deadline);
       l_.stmt(S::kBegin).run();
-      l_.check_projection();
       l_.read_held_ = true;
       l_.read_held_hint_.store(true, std::memory_order_relaxed);
       l_.read_began_ = now;
+      try {
+        l_.settle_projection();  // no write is open: reads and commits are serialised by mu_
+        l_.observe_data_version();
+      } catch (...) {
+        l_.end_held_read();
+        throw;
+      }
       return;
     }
     ++l_.writers_waiting_;
@@ -540,18 +547,10 @@ class SqliteTx final : public app::LedgerTx {
     group_ = ++l_.group_id_;
     l_.group_members_ = 1;
     l_.group_began_ = std::chrono::steady_clock::now();
-    // We hold the write lock now; if another connection committed since our last write
-    // transaction, the cached sequence numbers may be stale.
+    // We hold the write lock now: what another connection committed since our last look is
+    // in what we read from here on.
     try {
-      auto q = l_.stmt(S::kDataVersion);
-      q.step();
-      const int64_t v = q.i64(0);
-      if (v != l_.data_version_) {
-        l_.last_seq_.clear();
-        l_.data_version_ = v;
-        l_.reload_node_epoch();  // another connection may have started a new epoch
-        if (l_.redo_) l_.load_redo_next();
-      }
+      l_.observe_data_version();
     } catch (...) {
       rollback();
       throw;
@@ -1341,6 +1340,14 @@ std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
   }
   try {
     l->configure();
+    {
+      // Before anything is read and cached: a commit of another connection from here on
+      // shows in the first transaction's observe_data_version().
+      std::lock_guard lock(l->mu_);
+      auto q = l->stmt(Stmt::kDataVersion);
+      q.step();
+      l->data_version_ = q.i64(0);
+    }
     if (!options.read_only) {
       l->replay_redo();
       l->migrate();
@@ -1840,11 +1847,10 @@ void SqliteLedger::checkpointer_loop() {
 SqliteLedger::~SqliteLedger() {
   if (preload_thread_.joinable()) {
     {
-      std::lock_guard lock(preload_mu_);
+      std::lock_guard lock(preload_mu_);  // so that the thread cannot miss the notify
       preload_stop_ = true;
     }
-    preload_stopping_ = true;
-    preload_cv_.notify_one();  // a load in progress sees preload_stopping_ within 4,096 rows
+    preload_cv_.notify_one();  // a load in progress sees preload_stop_ at its next row
     preload_thread_.join();
   }
   {
@@ -1959,11 +1965,6 @@ void SqliteLedger::start_projection() {
                                       nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) fail(db_, rc, "create loyalty_touch");
   exec(kProjectionTriggers);
-  {
-    auto q = stmt(Stmt::kDataVersion);
-    q.step();
-    projection_data_version_ = q.i64(0);
-  }
   projection_ = std::move(projection);
   if (options_.preload_balances) {
     preload_wanted_ = true;
@@ -2001,21 +2002,30 @@ void SqliteLedger::wake_projection_thread(bool full) noexcept {
   preload_cv_.notify_one();
 }
 
-void SqliteLedger::check_projection() noexcept {
-  if (!projection_) return;
-  settle_projection();  // no write is open: reads and commits are serialised by mu_
-  int64_t v = -2;       // unknown: empty it, and again at the next look
+void SqliteLedger::observe_data_version() {
+  int64_t v = -2;  // unknown: drop everything now, and again at the next look
+  std::exception_ptr failure;
   try {
     auto q = stmt(Stmt::kDataVersion);
     q.step();
     v = q.i64(0);
   } catch (...) {
+    failure = std::current_exception();
   }
-  if (v == projection_data_version_ && v >= 0) return;
-  projection_data_version_ = v;
-  projection_->clear();
-  stats_.projection_clears.fetch_add(1, std::memory_order_relaxed);
-  wake_projection_thread(/*full=*/true);
+  if (v != data_version_ || v < 0) {
+    data_version_ = v;
+    last_seq_.clear();
+    if (projection_) {
+      projection_->clear();
+      stats_.projection_clears.fetch_add(1, std::memory_order_relaxed);
+      wake_projection_thread(/*full=*/true);
+    }
+    if (!failure) {
+      reload_node_epoch();  // another connection may have started a new epoch
+      if (redo_) load_redo_next();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 namespace {
@@ -2062,7 +2072,7 @@ void SqliteLedger::projection_loop() {
   bool loading = false;  // a load is due: at open, after many own writes, after an emptying
   LoadPosition position;
   std::unique_lock lock(preload_mu_);
-  while (!preload_stop_) {
+  while (!preload_stop_.load()) {
     // After another process's commit emptied it (and at open): at once the first time, then
     // at most every preload_interval_ms (one that commits often would have us scan the
     // ledger each time). It starts over: nothing of the projection is left.
@@ -2079,9 +2089,9 @@ void SqliteLedger::projection_loop() {
     }
     if (!loading) {
       if (preload_wanted_) {
-        preload_cv_.wait_until(lock, last_external + interval, [this] { return preload_stop_ || reload_wanted_; });
+        preload_cv_.wait_until(lock, last_external + interval, [this] { return preload_stop_.load() || reload_wanted_; });
       } else {
-        preload_cv_.wait(lock, [this] { return preload_stop_ || preload_wanted_ || reload_wanted_; });
+        preload_cv_.wait(lock, [this] { return preload_stop_.load() || preload_wanted_ || reload_wanted_; });
       }
       continue;
     }
@@ -2091,7 +2101,7 @@ void SqliteLedger::projection_loop() {
     // after open a fifth of their p50).
     const auto quiet_at = Clock::time_point(Clock::duration(last_commit_.load(std::memory_order_relaxed))) + kReloadQuiet;
     if (Clock::now() < quiet_at) {
-      preload_cv_.wait_until(lock, quiet_at, [this] { return preload_stop_; });
+      preload_cv_.wait_until(lock, quiet_at, [this] { return preload_stop_.load(); });
       continue;
     }
     lock.unlock();
@@ -2101,9 +2111,7 @@ void SqliteLedger::projection_loop() {
       sqlite3_close_v2(pdb);
       pdb = nullptr;
     }
-    // Done, failed (the reads fill the projection one account at a time) or emptied
-    // meanwhile (preload_wanted_ is set again): no longer loading. Interrupted: later.
-    if (pdb == nullptr || projection_load(pdb, position) != LoadResult::kInterrupted) loading = false;
+    loading = pdb != nullptr && projection_load(pdb, position);  // interrupted: go on later
     lock.lock();
   }
   lock.unlock();
@@ -2112,8 +2120,9 @@ void SqliteLedger::projection_loop() {
 
 // Reads every account after `position` on `pdb`, in one read transaction, and installs
 // them a chunk at a time. Gives up as soon as this ledger commits a change (or the ledger
-// closes), leaving in `position` where to go on.
-SqliteLedger::LoadResult SqliteLedger::projection_load(sqlite3* pdb, LoadPosition& position) {
+// closes): then true, with `position` where to go on. False when it is over: done, failed
+// (the reads fill what it did not install) or emptied meanwhile (a new load is asked for).
+bool SqliteLedger::projection_load(sqlite3* pdb, LoadPosition& position) {
   const int64_t commits_at_start = last_commit_.load(std::memory_order_relaxed);
   const auto began = std::chrono::steady_clock::now();
   BalanceProjection& p = *projection_;
@@ -2127,40 +2136,35 @@ SqliteLedger::LoadResult SqliteLedger::projection_load(sqlite3* pdb, LoadPositio
     }
   } end{p, pdb};
   sqlite3_busy_timeout(pdb, 1000);
-  if (sqlite3_exec(pdb, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return LoadResult::kFailed;
-  BalanceProjection::Accounts accounts;
+  if (sqlite3_exec(pdb, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return false;
+  std::vector<app::BalanceView> accounts;
   BalanceProjection::Refs refs;
   const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, options_.preload_chunk_accounts));
-  bool emptied = false;
   auto flush = [&] {
     const auto n = p.install(ticket, accounts, refs);
     accounts.clear();
     refs.clear();
-    if (n) position.installed += *n;
-    emptied = !n;
+    position.installed += n.value_or(0);
     return n.has_value();
   };
   bool interrupted = false;
   auto stopping = [&] {
-    interrupted = interrupted || preload_stopping_.load(std::memory_order_relaxed) ||
+    interrupted = interrupted || preload_stop_.load(std::memory_order_relaxed) ||
                   last_commit_.load(std::memory_order_relaxed) != commits_at_start;
     return interrupted;
-  };
-  auto give_up = [&] {
-    return emptied ? LoadResult::kEmptied : interrupted ? LoadResult::kInterrupted : LoadResult::kFailed;
   };
 
   // Every reference first (the accounts follow in chunks; a reference whose account is not
   // in yet is a miss, as before the load).
   if (!position.refs_done) {
     PStmt aliases(pdb, "SELECT ref, account_id FROM aliases");
-    if (!aliases.ok()) return LoadResult::kFailed;
+    if (!aliases.ok()) return false;
     int rc = SQLITE_DONE;
     while (!stopping() && (rc = aliases.step()) == SQLITE_ROW) {
       refs.emplace_back(aliases.text(0), aliases.text(1));
-      if (refs.size() >= 4 * chunk && !flush()) return give_up();
+      if (refs.size() >= 4 * chunk && !flush()) return interrupted;
     }
-    if (rc != SQLITE_DONE || stopping() || !flush()) return give_up();
+    if (rc != SQLITE_DONE || stopping() || !flush()) return interrupted;
     position.refs_done = true;
     position.installed = 0;
   }
@@ -2172,7 +2176,7 @@ SqliteLedger::LoadResult SqliteLedger::projection_load(sqlite3* pdb, LoadPositio
                   "WHERE account_id > ?1 AND remaining > 0 ORDER BY account_id, expires_at_ms, earned_at_ms, lot_id");
   PStmt holds(pdb, "SELECT account_id, points, business_deadline_ms, created_offset, wall_deadline_ms FROM holds "
                    "WHERE account_id > ?1 AND status = 'active' ORDER BY account_id, created_at_ms, hold_id");
-  if (!acct.ok() || !lots.ok() || !holds.ok()) return LoadResult::kFailed;
+  if (!acct.ok() || !lots.ok() || !holds.ok()) return false;
   const std::string after = position.after;  // bound: must outlive the statements' steps
   acct.start(after);
   lots.start(after);
@@ -2180,7 +2184,7 @@ SqliteLedger::LoadResult SqliteLedger::projection_load(sqlite3* pdb, LoadPositio
   int lots_rc = lots.step(), holds_rc = holds.step(), rc = SQLITE_DONE;
   while (!stopping() && (rc = acct.step()) == SQLITE_ROW) {
     const std::string_view id = acct.view(0);
-    BalanceProjection::Account a{acct.text(1), Points(acct.i64(2)), {}, {}};
+    app::BalanceView a{std::string(id), acct.text(1), Points(acct.i64(2)), {}, {}};
     // Rows of an account_id below this one have no account (cannot happen: foreign keys).
     while (lots_rc == SQLITE_ROW && lots.view(0) < id) lots_rc = lots.step();
     for (; lots_rc == SQLITE_ROW && lots.view(0) == id; lots_rc = lots.step()) {
@@ -2191,23 +2195,23 @@ SqliteLedger::LoadResult SqliteLedger::projection_load(sqlite3* pdb, LoadPositio
       a.holds.push_back({Points(holds.i64(1)), bt(holds.i64(2), holds.i64(3)), holds.i64(4)});
     }
     if ((lots_rc != SQLITE_ROW && lots_rc != SQLITE_DONE) || (holds_rc != SQLITE_ROW && holds_rc != SQLITE_DONE)) {
-      return LoadResult::kFailed;  // what is installed stays, the reads fill the rest
+      return false;  // what is installed stays, the reads fill the rest
     }
-    accounts.emplace_back(std::string(id), std::move(a));
+    accounts.push_back(std::move(a));
     if (accounts.size() >= chunk) {
-      std::string last = accounts.back().first;
+      std::string last = accounts.back().account_id;
       if (options_.preload_before_install_for_tests) options_.preload_before_install_for_tests();
-      if (!flush()) return give_up();
+      if (!flush()) return interrupted;
       position.after = std::move(last);
     }
   }
-  if (rc != SQLITE_DONE || stopping()) return give_up();
+  if (rc != SQLITE_DONE || stopping()) return interrupted;
   if (options_.preload_before_install_for_tests) options_.preload_before_install_for_tests();
-  if (!flush()) return give_up();
+  if (!flush()) return interrupted;
   stats_.preloads.fetch_add(1, std::memory_order_relaxed);
   stats_.preloaded_accounts.store(position.installed, std::memory_order_relaxed);
   stats_.last_preload_ms.store(micros_since(began) / 1000, std::memory_order_relaxed);
-  return LoadResult::kDone;
+  return false;
 }
 
 }  // namespace loyalty::ledger

@@ -358,7 +358,12 @@ class SqliteLedger final : public app::LedgerStore {
   // after a successful COMMIT. Dropped whenever PRAGMA data_version shows that another
   // connection (loyaltyctl, the sync process) committed in between.
   std::unordered_map<std::string, int64_t> last_seq_;
+  // Under mu_: PRAGMA data_version at the last look (read at open, then at the start of every
+  // transaction). A change means another connection committed: observe_data_version() drops
+  // what this connection keeps of the ledger (last_seq_, the node epoch, the redo position,
+  // the balance projection).
   int64_t data_version_ = -1;
+  void observe_data_version();
 
   // Background WAL checkpoints.
   sqlite3* ckpt_db_ = nullptr;
@@ -429,16 +434,12 @@ class SqliteLedger final : public app::LedgerStore {
 
   // The balance projection (LedgerOptions::balance_projection), null when off.
   std::unique_ptr<BalanceProjection> projection_;
-  int64_t projection_data_version_ = -1;  // under mu_: PRAGMA data_version it was valid at
   // Under mu_: the accounts and references the open transaction changed (the triggers'
   // loyalty_touch), for BalanceProjection::forget() once it has ended.
   std::pair<std::vector<std::string>, std::vector<std::string>> touched_;
   void start_projection();
   // Holding mu_ with no transaction open: hands what the last ones changed to the projection.
   void settle_projection() noexcept;
-  // Holding mu_ at the start of a read transaction: empties the projection if another
-  // connection committed since the last look.
-  void check_projection() noexcept;
   void wake_projection_thread(bool full) noexcept;
   // The projection thread (preload_balances): loads every account after open and after
   // another connection's commit emptied the projection, and reads again the accounts this
@@ -450,16 +451,14 @@ class SqliteLedger final : public app::LedgerStore {
     std::string after;
     size_t installed = 0;
   };
-  enum class LoadResult { kDone, kInterrupted, kEmptied, kFailed };
-  LoadResult projection_load(sqlite3* pdb, LoadPosition& position);
+  bool projection_load(sqlite3* pdb, LoadPosition& position);
   std::thread preload_thread_;
   std::mutex preload_mu_;
   std::condition_variable preload_cv_;
   bool preload_wanted_ = false;  // under preload_mu_
   bool reload_wanted_ = false;   // under preload_mu_
   std::atomic<int64_t> last_commit_{0};  // steady clock ticks of the last write that changed accounts
-  bool preload_stop_ = false;    // under preload_mu_
-  std::atomic<bool> preload_stopping_{false};
+  std::atomic<bool> preload_stop_{false};  // set under preload_mu_ (the thread waits on it)
 };
 
 }  // namespace loyalty::ledger
