@@ -534,54 +534,32 @@ class Service::Run {
 
   Result<domain::Response> on(const domain::BalanceQuery& q) {
     // The POS's most frequent call: answered from balance_view(), which a store may keep in
-    // memory. A lot past its expiry at `at` needs to know whose it is (foreign()), a lookup
-    // the view does not carry: that rare answer takes the longer way.
+    // memory.
     auto view = tx_.balance_view(q.customer);
     if (!view) return not_found("customer", q.customer);
-    if (!view->lots.empty() && view->lots.front().expires_at <= h_.at) return balance_with_expiry(q);
     domain::BalanceResponse out;
     out.customer = q.customer;
     out.account = view->account_id;
     out.category = view->category;
+    // Read-only: what expiry and lapsed holds will do at `at`, without writing it. As in
+    // touch(), only this branch's own lots: another branch's lot is expired by its owner, by
+    // the points its own ledger has left in it (docs/sync.md, "Expiry authority"), which
+    // this ledger cannot know. Whose a lot is, the view does not say: for the rare answer
+    // with a lot past its expiry, the ledger's lots do.
+    Points expired{0};
+    if (!view->lots.empty() && view->lots.front().expires_at <= h_.at) {
+      for (const auto& lot : tx_.open_lots(view->account_id)) {
+        if (lot.expires_at <= h_.at && !foreign(lot)) expired += lot.remaining;
+      }
+    }
     for (const auto& lot : view->lots) {
+      if (lot.expires_at <= h_.at) continue;
       if (!domain::add_expiring(out.expiring, lot.expires_at, lot.remaining, h_.at.offset_minutes)) break;
     }
-    out.balance = view->balance;
+    out.balance = view->balance - expired;
     Points held{0};
     for (const auto& h : view->holds) {
       if (!lapsed(h.business_deadline, h.wall_deadline_ms)) held += h.points;
-    }
-    out.available = out.balance - held;
-    out.balance_value = domain::value_of(p_, out.balance);
-    return domain::Response{std::move(out)};
-  }
-
-  // balance.query when some lot has expired by `at`: what expiry and lapsed holds will do
-  // at `at`, without writing it.
-  Result<domain::Response> balance_with_expiry(const domain::BalanceQuery& q) {
-    auto acct = tx_.find_account_by_ref(q.customer);
-    if (!acct) return not_found("customer", q.customer);
-    domain::BalanceResponse out;
-    out.customer = q.customer;
-    out.account = acct->account_id;
-    out.category = acct->category;
-    // As in touch(), only this branch's own lots: another branch's lot is expired by its
-    // owner, by the points its own ledger has left in it (docs/sync.md, "Expiry
-    // authority"), which this ledger cannot know.
-    const auto lots = tx_.open_lots(acct->account_id);
-    Points expired{0};
-    bool listing = true;
-    for (const auto& lot : lots) {
-      if (lot.expires_at <= h_.at) {
-        if (!foreign(lot)) expired += lot.remaining;
-      } else if (listing) {
-        listing = domain::add_expiring(out.expiring, lot, h_.at.offset_minutes);
-      }
-    }
-    out.balance = acct->balance - expired;
-    Points held{0};
-    for (const Hold& h : tx_.active_holds_of_account(acct->account_id)) {
-      if (!lapsed(h)) held += h.points;
     }
     out.available = out.balance - held;
     out.balance_value = domain::value_of(p_, out.balance);
