@@ -97,6 +97,13 @@ class BalanceProjectionTest : public ::testing::Test {
     EXPECT_EQ(a, b) << why << ": " << customer;
   }
   ledger::SqliteLedger& ledger(size_t i) { return *ledgers_.at(i); }
+  // card:1 .. card:n, 50 points each, written through a connection closed again.
+  void seed_customers(int n) {
+    app::Service& first = open();
+    for (int c = 1; c <= n; ++c) ASSERT_TRUE(sale(first, "card:" + std::to_string(c), "100.00")["ok"].get<bool>());
+    services_.clear();
+    ledgers_.clear();
+  }
 
   // Waits until `done` or 10 s.
   template <class F>
@@ -213,12 +220,7 @@ TEST_F(BalanceProjectionTest, APreloadKeepsNothingThatChangedWhileItRead) {
   // it installs them, the loading ledger's own connection adjusts card:3 and gives card:4's
   // account the reference phone:9. Only the load's own care keeps its older card:3 and
   // card:4 out of the projection.
-  {
-    app::Service& first = open();
-    for (int c = 1; c <= 5; ++c) ASSERT_TRUE(sale(first, "card:" + std::to_string(c), "100.00")["ok"].get<bool>());
-    services_.clear();
-    ledgers_.clear();
-  }
+  seed_customers(5);
   std::atomic<app::Service*> loading{nullptr};
   std::atomic<bool> ran{false};
   app::Service& s = open([&](ledger::LedgerOptions& o) {
@@ -246,12 +248,7 @@ TEST_F(BalanceProjectionTest, APreloadKeepsNothingThatChangedWhileItRead) {
 }
 
 TEST_F(BalanceProjectionTest, ALoadGivesWayToACommitAndGoesOnFromWhereItStopped) {
-  {
-    app::Service& first = open();
-    for (int c = 1; c <= 10; ++c) ASSERT_TRUE(sale(first, "card:" + std::to_string(c), "100.00")["ok"].get<bool>());
-    services_.clear();
-    ledgers_.clear();
-  }
+  seed_customers(10);
   // Three accounts a chunk; before the first chunk is installed, a sale commits: the load
   // installs that chunk (what changed is left out), gives up, and goes on at the next pause
   // from the accounts after it, not from the start.
