@@ -552,10 +552,7 @@ class Service::Run {
         if (lot.expires_at <= h_.at && !foreign(lot)) expired += lot.remaining;
       }
     }
-    for (const auto& lot : view->lots) {
-      if (lot.expires_at <= h_.at) continue;
-      if (!domain::add_expiring(out.expiring, lot.expires_at, lot.remaining, h_.at.offset_minutes)) break;
-    }
+    list_expiring(view->lots, out.expiring);
     out.balance = view->balance - expired;
     Points held{0};
     for (const auto& h : view->holds) {
@@ -843,10 +840,17 @@ class Service::Run {
     balance = a.balance;
     available = a.balance - active_held(a.account_id);
     value = domain::value_of(p_, a.balance);
-    for (const auto& lot : tx_.open_lots(a.account_id)) {
-      // Past its expiry and still open: another branch's lot, which that branch expires.
+    list_expiring(tx_.open_lots(a.account_id), expiring);
+  }
+
+  // The next expiry dates of `lots` (in consumption order) after `at`. A lot past its expiry
+  // and still open is expired by the answer's balance already, or is another branch's lot,
+  // which that branch expires.
+  template <class Lots>
+  void list_expiring(const Lots& lots, std::vector<domain::ExpiringPoints>& expiring) const {
+    for (const auto& lot : lots) {
       if (lot.expires_at <= h_.at) continue;
-      if (!domain::add_expiring(expiring, lot, h_.at.offset_minutes)) break;
+      if (!domain::add_expiring(expiring, lot.expires_at, lot.remaining, h_.at.offset_minutes)) break;
     }
   }
 
