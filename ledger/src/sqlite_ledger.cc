@@ -2059,8 +2059,9 @@ class PStmt {
   sqlite3_stmt* s_ = nullptr;
 };
 
-// A reload after this ledger's own writes waits until no commit has come for this long.
-constexpr std::chrono::milliseconds kReloadQuiet{20};
+// A load waits until no commit has come for this long: longer than a replay's checkpoint
+// stalls (55-70 ms), which started loads that the next commit then cut short.
+constexpr std::chrono::milliseconds kReloadQuiet{250};
 
 }  // namespace
 
