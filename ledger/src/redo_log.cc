@@ -1,9 +1,11 @@
 #include "redo_log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -63,13 +65,34 @@ uint64_t get_u64(const char* p) {
 RedoLog::RedoLog(std::string path) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
   if (fd_ < 0) io_failure(path_, "open", errno);
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0) size_ = st.st_size;
+}
+
+void RedoLog::reserve(int64_t end) {
+  if (end <= size_) return;
+  constexpr int64_t kStep = 1 << 20;
+  const int64_t target = (end + kStep - 1) / kStep * kStep;
+  static const std::string zeros(64 << 10, '\0');
+  for (int64_t at = size_; at < target;) {
+    const auto n = ::pwrite(fd_, zeros.data(), static_cast<size_t>(std::min<int64_t>(target - at, zeros.size())), at);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      io_failure(path_, "write", errno);
+    }
+    at += n;
+  }
+  while (::fdatasync(fd_) != 0) {
+    if (errno != EINTR) io_failure(path_, "fdatasync", errno);
+  }
+  size_ = target;
 }
 
 RedoLog::~RedoLog() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void RedoLog::append(int64_t offset, int64_t seq, uint64_t log_id, std::string_view payload) {
+void RedoLog::append(int64_t offset, int64_t seq, uint64_t log_id, std::string_view payload, bool sync) {
   if (payload.size() > kMaxPayload) {
     throw StoreFailure(ErrorCode::kUnavailable, "a transaction of " + std::to_string(payload.size()) +
                                                     " bytes is too large for the redo log");
@@ -80,6 +103,8 @@ void RedoLog::append(int64_t offset, int64_t seq, uint64_t log_id, std::string_v
   put_u32(header + 4, size);
   put_u64(header + 8, static_cast<uint64_t>(seq));
   put_u64(header + 16, checksum(log_id, seq, size, payload));
+  const int64_t end = offset + kHeaderBytes + static_cast<int64_t>(size);
+  if (sync) reserve(end);
   iovec io[2] = {{header, sizeof header}, {const_cast<char*>(payload.data()), payload.size()}};
   int n_io = 2;
   iovec* cur = io;
@@ -102,6 +127,8 @@ void RedoLog::append(int64_t offset, int64_t seq, uint64_t log_id, std::string_v
       cur->iov_len -= left;
     }
   }
+  size_ = std::max(size_, end);
+  if (!sync) return;
   while (::fdatasync(fd_) != 0) {
     if (errno != EINTR) io_failure(path_, "fdatasync", errno);
   }
