@@ -19,7 +19,8 @@ std::string n(int64_t v) { return std::to_string(v); }
 // seconds a verify takes. Everything runs in one read transaction: a consistent snapshot.
 class ScanConnection {
  public:
-  explicit ScanConnection(const SqliteLedger& ledger) {
+  explicit ScanConnection(SqliteLedger& ledger) {
+    ledger.flush();  // what the ledger acknowledged is committed, for this connection to see
     const LedgerOptions& o = ledger.options();
     const int rc = sqlite3_open_v2(o.path.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {

@@ -19,7 +19,8 @@ void BalanceProjection::put(const std::string& ref, const app::BalanceView& view
   refs_.insert_or_assign(ref, view.account_id);
 }
 
-size_t BalanceProjection::forget(const std::vector<std::string>& accounts, const std::vector<std::string>& refs) {
+size_t BalanceProjection::forget(const std::vector<std::string>& accounts, const std::vector<std::string>& refs,
+                                 bool uncommitted) {
   std::lock_guard lock(mu_);
   for (const auto& id : accounts) accounts_.erase(id);
   for (const auto& r : refs) refs_.erase(r);
@@ -27,8 +28,26 @@ size_t BalanceProjection::forget(const std::vector<std::string>& accounts, const
     forgotten_.insert(forgotten_.end(), accounts.begin(), accounts.end());
     forgotten_refs_.insert(forgotten_refs_.end(), refs.begin(), refs.end());
   }
+  if (uncommitted) {
+    uncommitted_.insert(accounts.begin(), accounts.end());
+    uncommitted_refs_.insert(refs.begin(), refs.end());
+  }
   forgotten_since_load_ += accounts.size();
   return forgotten_since_load_;
+}
+
+void BalanceProjection::release_uncommitted() {
+  std::lock_guard lock(mu_);
+  for (const auto& id : uncommitted_) {
+    accounts_.erase(id);
+    if (bulk_loads_ > 0) forgotten_.push_back(id);
+  }
+  for (const auto& r : uncommitted_refs_) {
+    refs_.erase(r);
+    if (bulk_loads_ > 0) forgotten_refs_.push_back(r);
+  }
+  uncommitted_.clear();
+  uncommitted_refs_.clear();
 }
 
 void BalanceProjection::clear() {
@@ -61,10 +80,13 @@ std::optional<size_t> BalanceProjection::install(const BulkTicket& ticket, std::
   for (size_t i = ticket.forgotten_refs_mark; i < forgotten_refs_.size(); ++i) changed_refs.insert(forgotten_refs_[i]);
   size_t installed = 0;
   for (auto& [r, id] : refs) {
-    if (changed_refs.count(r) == 0 && changed.count(id) == 0) refs_.insert_or_assign(std::move(r), std::move(id));
+    if (changed_refs.count(r) == 0 && changed.count(id) == 0 && uncommitted_refs_.count(r) == 0 &&
+        uncommitted_.count(id) == 0) {
+      refs_.insert_or_assign(std::move(r), std::move(id));
+    }
   }
   for (auto& view : accounts) {
-    if (changed.count(view.account_id) == 0) {
+    if (changed.count(view.account_id) == 0 && uncommitted_.count(view.account_id) == 0) {
       std::string id = view.account_id;
       accounts_.insert_or_assign(std::move(id), std::move(view));
       ++installed;

@@ -51,7 +51,14 @@ class BalanceProjection {
 
   // A transaction that changed these accounts and references has ended (committed or
   // rolled back). Returns how many accounts were forgotten since the last full load began.
-  size_t forget(const std::vector<std::string>& accounts, const std::vector<std::string>& refs);
+  // `uncommitted`: a write of a held group (SqliteLedger, hold_commit_ms) whose transaction
+  // is still open: reads on the writing connection see it, a load's snapshot does not, so
+  // no load installs them until release_uncommitted() (after that COMMIT or rollback).
+  size_t forget(const std::vector<std::string>& accounts, const std::vector<std::string>& refs,
+                bool uncommitted = false);
+  // The held group has ended: forgets its accounts again (a load that began before the
+  // COMMIT skips them) and lets loads install them.
+  void release_uncommitted();
   // Another connection committed: nothing here can be trusted any more.
   void clear();
 
@@ -72,6 +79,7 @@ class BalanceProjection {
   int bulk_loads_ = 0;
   std::vector<std::string> forgotten_, forgotten_refs_;
   size_t forgotten_since_load_ = 0;  // accounts forgotten since the last load began
+  std::unordered_set<std::string> uncommitted_, uncommitted_refs_;  // of the open held group
 };
 
 }  // namespace loyalty::ledger

@@ -256,10 +256,21 @@ class Plugin {
 };
 
 // A read-only SQLite connection to a ledger file, for counting what the plugin wrote.
-// The plugin may have the file open at the same time (WAL: readers never block it).
+// The plugin may have the file open at the same time (WAL: readers never block it). Its
+// last writes may still be in a held group (LedgerOptions::hold_commit_ms), durable by their
+// redo records but not yet COMMITted: taking the write lock once waits for that COMMIT (the
+// group holds the lock), as loyaltyctl's readers do, so the reader sees every answer given.
 class LedgerReader {
  public:
   explicit LedgerReader(const std::string& path) {
+    sqlite3* w = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &w, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+      sqlite3_busy_timeout(w, 5000);
+      if (sqlite3_exec(w, "BEGIN IMMEDIATE; ROLLBACK", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        ADD_FAILURE() << "waiting for the plugin's COMMIT on " << path << ": " << sqlite3_errmsg(w);
+      }
+    }
+    sqlite3_close(w);
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
       ADD_FAILURE() << "cannot open " << path << ": " << sqlite3_errmsg(db_);
     }

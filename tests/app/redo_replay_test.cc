@@ -102,6 +102,8 @@ class RedoReplayTest : public ::testing::Test {
     o.synchronous = 2;  // the default: redo mode
     o.redo_rotate_bytes = rotate_bytes;
     o.redo_min_bytes = min_bytes;
+    o.hold_commit_ms = hold_commit_ms_;
+    o.hold_idle_us = hold_idle_us_;
     ledger_ = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
     ASSERT_TRUE(ledger_->redo_mode());
     service_ = std::make_unique<app::Service>(
@@ -111,6 +113,9 @@ class RedoReplayTest : public ::testing::Test {
     service_.reset();
     ledger_.reset();
   }
+  // POS requests in held groups, each durable by its own record (opt-in with full).
+  int64_t hold_commit_ms_ = 100;
+  int64_t hold_idle_us_ = 1000;
 
   json call(const json& request) {
     auto out = service_->handle(request.dump());
@@ -257,13 +262,42 @@ TEST_F(RedoReplayTest, ATornLastRecordIsNotRun) {
 }
 
 TEST_F(RedoReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
-  // A tiny log: it starts over every few requests (each time after an fsync of the WAL).
+  // A tiny log: it starts over every few requests, each time after an fsync of the WAL. A
+  // held group stays open between requests (no idle COMMIT), so the log starts over both
+  // ways: alone in a new group (fsync, record at 0), and with earlier members only in
+  // records (the group COMMITs with an fsync instead, and the next record goes to 0).
+  hold_idle_us_ = 10'000'000;
   open(dir_ / "live", 16384);
   day(0, 30);
   const uint64_t rotations = ledger_->stats().redo_rotations;
   ASSERT_GE(rotations, 2u);
-  // Cut just before a request that starts the log over: the database then says the next
-  // record goes at the end of the file, and it is at offset 0.
+  // Cut right after a request that started the log over (or made it start at the next
+  // record): its fsync of the WAL is the last one before the cut, so a power cut can leave
+  // no older database than this copy. The copy's meta.redo_next names the end of the old
+  // log, and the next record is at offset 0.
+  int cut_at = -1;
+  for (int i = 30; i < 60 && cut_at < 0; ++i) {
+    answers_[i] = call(request(i));
+    if (ledger_->stats().redo_rotations > rotations) cut_at = i;
+  }
+  ASSERT_GE(cut_at, 0) << "no rotation within 30 requests";
+  snapshot(dir_ / "cut");
+  // Two more (a record is 1-3 KiB): the log does not start over again.
+  const uint64_t now = ledger_->stats().redo_rotations;
+  for (int i = cut_at + 1; i < cut_at + 3; ++i) answers_[i] = call(request(i));
+  ASSERT_EQ(ledger_->stats().redo_rotations, now);
+  // The two, and the request that started the log over when it was alone in its group.
+  const uint64_t replayed = recover_and_compare(16384);
+  EXPECT_GE(replayed, 2u);
+  EXPECT_LE(replayed, 3u);
+}
+
+TEST_F(RedoReplayTest, ALogThatStartedOverIsFollowedFromItsBeginningWithoutHeldGroups) {
+  hold_commit_ms_ = 0;  // a COMMIT per request: the copy from just before the one that starts over
+  open(dir_ / "live", 16384);
+  day(0, 30);
+  const uint64_t rotations = ledger_->stats().redo_rotations;
+  ASSERT_GE(rotations, 2u);
   int cut_at = -1;
   for (int i = 30; i < 60 && cut_at < 0; ++i) {
     snapshot(dir_ / "cut");
@@ -271,10 +305,7 @@ TEST_F(RedoReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
     if (ledger_->stats().redo_rotations > rotations) cut_at = i;
   }
   ASSERT_GE(cut_at, 0) << "no rotation within 30 requests";
-  // Two more (a record is 1-3 KiB): the log does not start over again.
-  const uint64_t now = ledger_->stats().redo_rotations;
   for (int i = cut_at + 1; i < cut_at + 3; ++i) answers_[i] = call(request(i));
-  ASSERT_EQ(ledger_->stats().redo_rotations, now);
   EXPECT_EQ(recover_and_compare(16384), 3u);
 }
 
@@ -333,6 +364,7 @@ TEST_F(RedoReplayTest, RequestsCommitWithFullAndLargeBulkWritesTakeTheLog) {
   // its statements are not even recorded); a bulk write (here the expiry sweep) whose
   // statements reach redo_min_bytes writes a record and commits with NORMAL.
   constexpr int64_t kMin = 4 << 10;
+  hold_commit_ms_ = 0;  // no held groups: a COMMIT per request
   open(dir_ / "live", 16 << 20, kMin);
   day(0, 20);
   json lines = json::array(), tenders = json::array({{{"method", "cash"}, {"amount", "1500.00"}}});
@@ -398,6 +430,7 @@ TEST_F(RedoReplayTest, ALedgerOpenedWithoutRedoModeStillReRunsWhatItLacks) {
   ledger::LedgerOptions o;
   o.path = (dir_ / "cut" / "ledger.db").string();
   o.synchronous = 1;  // the admin switched to "normal" after the power cut
+  o.hold_commit_ms = 0;  // and off held groups (which keep the log with "normal" too)
   auto l = ledger::SqliteLedger::open(o);
   EXPECT_FALSE(l->redo_mode());
   EXPECT_GE(l->stats().redo_replayed, 10u);

@@ -892,6 +892,7 @@ TEST_F(LedgerTest, BackgroundCheckpointsKeepTheWalBoundedAndAreCounted) {
   l_.reset();
   opts_.synchronous = 2;
   opts_.checkpoint_pages = 8;
+  opts_.hold_commit_ms = 0;  // a COMMIT per write (held groups: HeldGroupTest)
   l_ = SqliteLedger::open(opts_);
   for (int i = 0; i < 300; ++i) earn("card:" + std::to_string(i % 40), 1, "c" + std::to_string(i));
   for (int i = 0; i < 200 && l_->stats().background_checkpoints == 0; ++i) {
@@ -972,6 +973,7 @@ int64_t balance_of(SqliteLedger& l, const std::string& ref) {
 TEST_F(LedgerTest, ReadsShareAHeldSnapshotUntilThisLedgerWrites) {
   l_.reset();
   opts_.read_reuse_us = 60'000'000;  // a minute: only a write of this ledger ends the read
+  opts_.hold_commit_ms = 0;  // reads inside a held group: HeldGroupTest
   l_ = SqliteLedger::open(opts_);
   const std::string account = earn("card:1", 45, "r1");
   LedgerOptions o = opts_;
@@ -1128,6 +1130,181 @@ TEST_F(LedgerTest, PointsReportSumsByBusinessDayAndBranch) {
   EXPECT_EQ(by_ms[0].sales, 2);
   EXPECT_EQ(points_report(*l_, int64_t{0}, next.unix_ms, std::string("B01")).size(), 2u);
   EXPECT_TRUE(verify(*l_).ok());
+}
+
+// ---- held groups (LedgerOptions::hold_commit_ms) ------------------------------------------
+
+class HeldGroupTest : public LedgerTest {
+ protected:
+  // synchronous = full; nothing COMMITs a held group by itself unless a test says so.
+  void reopen(int64_t hold_ms = 60'000, int64_t idle_us = 600'000'000, int64_t max_members = 256) {
+    l_.reset();
+    opts_.synchronous = 2;
+    opts_.hold_commit_ms = hold_ms;
+    opts_.hold_idle_us = idle_us;
+    opts_.hold_max_members = max_members;
+    l_ = SqliteLedger::open(opts_);
+  }
+  // What another process sees now: a connection of its own that waits for nothing.
+  int64_t seen_elsewhere(const std::string& sql) {
+    sqlite3* db = nullptr;
+    int64_t v = -1;
+    if (sqlite3_open_v2(opts_.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+      }
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return v;
+  }
+  int64_t entries_elsewhere() { return seen_elsewhere("SELECT count(*) FROM entries"); }
+  // The files as a SIGKILL of this process leaves them (the OS keeps what was written).
+  std::string crash_copy() {
+    const std::string to = dir_ + "/crash";
+    fs::remove_all(to);
+    fs::create_directories(to);
+    for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-redo"}) {
+      if (fs::exists(dir_ + "/" + f)) fs::copy_file(dir_ + "/" + f, to + "/" + f);
+    }
+    return to + "/ledger.db";
+  }
+  int64_t balance(const std::string& ref) {
+    auto tx = l_->begin_read();
+    auto a = tx->find_account_by_ref(ref);
+    tx->commit();
+    return a ? a->balance.value() : -1;
+  }
+};
+
+TEST_F(HeldGroupTest, AWriteIsDurableByItsRecordBeforeAnyCommit) {
+  reopen();
+  earn("card:1", 45, "r1");
+  earn("card:1", 5, "r2");
+  earn("card:2", 7, "r3");
+  // Acknowledged: each has its record; this ledger's reads see them (inside the group).
+  EXPECT_EQ(l_->stats().redo_records, 3u);
+  EXPECT_EQ(l_->stats().commits, 0u);
+  EXPECT_EQ(balance("card:1"), 50);
+  EXPECT_EQ(entries_elsewhere(), 0) << "not COMMITted yet: another process sees the ledger before them";
+  // A SIGKILL now: the next open re-runs the three records.
+  LedgerOptions o = opts_;
+  o.path = crash_copy();
+  {
+    auto after = SqliteLedger::open(o);
+    EXPECT_EQ(after->stats().redo_replayed, 3u);
+    auto report = verify(*after);
+    EXPECT_TRUE(report.ok()) << report.problems.front();
+    EXPECT_EQ(report.entries_checked, 3);
+  }
+  // flush() (verify and reports call it) COMMITs: now everyone sees them.
+  l_->flush();
+  EXPECT_EQ(l_->stats().held_commits, 1u);
+  EXPECT_EQ(entries_elsewhere(), 3);
+}
+
+TEST_F(HeldGroupTest, AReaderOpenedAfterACrashSeesEveryAcknowledgedWrite) {
+  reopen();
+  earn("card:1", 45, "r1");
+  earn("card:2", 10, "r2");
+  LedgerOptions o = opts_;
+  o.path = crash_copy();
+  o.read_only = true;  // loyaltyctl balance / verify / report
+  auto reader = SqliteLedger::open(o);
+  auto report = verify(*reader);
+  EXPECT_TRUE(report.ok()) << report.problems.front();
+  EXPECT_EQ(report.entries_checked, 2) << "the reader's open re-ran the records on a connection of its own";
+}
+
+TEST_F(HeldGroupTest, TheGroupIsCommittedWhenTheWritesPauseOrItIsFull) {
+  reopen(/*hold_ms=*/60'000, /*idle_us=*/2'000, /*max_members=*/5);
+  for (int i = 0; i < 12; ++i) earn("card:" + std::to_string(i % 3), 1, "r" + std::to_string(i));
+  // Full at 5 and at 10 members: COMMITted by the writes that filled them.
+  EXPECT_EQ(l_->stats().held_commits, 2u);
+  // The last two: by the background thread, once no write came for 2 ms.
+  bool seen = false;
+  for (int i = 0; i < 500 && !seen; ++i) {
+    seen = entries_elsewhere() == 12;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(seen) << entries_elsewhere();
+  EXPECT_EQ(l_->stats().held_commits, 3u);
+  EXPECT_EQ(l_->stats().redo_records, 12u);
+}
+
+TEST_F(HeldGroupTest, AFailedWriteUndoesOnlyItselfAndTheGroupGoesOn) {
+  reopen();
+  const std::string a = earn("card:1", 45, "r1");
+  {
+    auto tx = l_->begin_write();
+    app::EntryRow e = entry("bad", a, "earn", 99, at("2026-11-22T10:15:00-06:00"));
+    credit(*tx, e);
+    // no commit: the call failed after its first statements
+  }
+  EXPECT_EQ(balance("card:1"), 45);
+  earn("card:1", 5, "r2");
+  EXPECT_EQ(l_->stats().redo_records, 2u) << "the failed write left no record";
+  LedgerOptions o = opts_;
+  o.path = crash_copy();
+  {
+    auto after = SqliteLedger::open(o);
+    auto report = verify(*after);
+    EXPECT_TRUE(report.ok());
+    EXPECT_EQ(report.entries_checked, 2);
+  }
+  l_->flush();
+  EXPECT_EQ(seen_elsewhere("SELECT balance FROM accounts"), 50);
+  EXPECT_EQ(seen_elsewhere("SELECT count(*) FROM entries WHERE entry_id = 'bad'"), 0);
+}
+
+TEST_F(HeldGroupTest, AnotherProcessWaitsForTheGroupThenSeesIt) {
+  reopen(/*hold_ms=*/60'000, /*idle_us=*/5'000);
+  const std::string a = earn("card:1", 45, "r1");
+  LedgerOptions o = opts_;
+  o.checkpoint_pages = 0;  // loyaltyctl, say (no background thread: no held groups)
+  o.balance_projection = false;
+  auto other = SqliteLedger::open(o);
+  {
+    auto tx = other->begin_write();  // waits for the write lock, which the group holds
+    auto acc = tx->find_account_by_ref("card:1");
+    ASSERT_TRUE(acc.has_value());
+    EXPECT_EQ(acc->balance.value(), 45);
+    app::EntryRow e = entry("adj", a, "adjust", 10, at("2026-11-22T10:16:00-06:00"));
+    credit(*tx, e);
+    tx->put_request("B01", e.request_id, app::StoredRequest{kHash, 0, "{}"}, 0);
+    tx->commit();
+  }
+  // This ledger sees the other's commit (data_version) in its next group.
+  earn("card:1", 1, "r2");
+  EXPECT_EQ(balance("card:1"), 56);
+  l_->flush();
+  auto report = verify(*l_);
+  EXPECT_TRUE(report.ok()) << report.problems.front();
+  EXPECT_EQ(report.entries_checked, 3);
+}
+
+// A COMMIT that fails after members were acknowledged: the group is rolled back and its
+// records re-run, as at open. (A commit hook that refuses once stands in for a full disk.)
+TEST_F(HeldGroupTest, ACommitThatFailsIsRebuiltFromTheRecords) {
+  reopen();
+  static std::atomic<int> refuse{0};
+  l_->with_db([](sqlite3* db) {
+    sqlite3_commit_hook(db, [](void*) -> int { return refuse.exchange(0); }, nullptr);
+  });
+  earn("card:1", 45, "r1");
+  earn("card:2", 10, "r2");
+  refuse = 1;
+  EXPECT_NO_THROW(l_->flush()) << "the records kept both writes: nothing is lost to report";
+  EXPECT_EQ(l_->stats().held_recoveries, 1u);
+  EXPECT_EQ(entries_elsewhere(), 2);
+  EXPECT_EQ(balance("card:1"), 45);
+  earn("card:1", 5, "r3");
+  EXPECT_EQ(balance("card:1"), 50);
+  l_->flush();
+  auto report = verify(*l_);
+  EXPECT_TRUE(report.ok()) << report.problems.front();
+  EXPECT_EQ(report.entries_checked, 3);
 }
 
 }  // namespace

@@ -11,7 +11,16 @@
 // full or old) COMMITs once for all, with one fsync, and every member's commit() returns
 // only after that COMMIT: successfully, or throwing the same StoreFailure. A lone writer
 // COMMITs at once, as without grouping. Read transactions and with_db() first COMMIT an
-// open group, so nothing reads uncommitted work. Never
+// open group, so nothing reads uncommitted work.
+//
+// Held groups (LedgerOptions::hold_commit_ms, redo mode): a POS write is made durable by
+// its own redo record (fdatasync'd with synchronous = full, written to the OS with normal)
+// inside a SAVEPOINT of a group that stays open after it, and the group is COMMITted
+// without a sync once it is hold_commit_ms old or has hold_max_members members (by the
+// write that finds it so, or by the background thread when no write comes). Reads of this
+// ledger run inside the held group: everything in it is durable. Other connections see a
+// write at most ~hold_commit_ms later, and wait that long at most for the write lock.
+// Never
 // open a second transaction, call quarantine() or an admin function on the same thread
 // while one is alive: the mutex is not recursive. Other processes (loyaltyctl) wait on
 // busy_timeout; past it a call fails with StoreFailure kUnavailable "ledger busy".
@@ -79,6 +88,21 @@ struct LedgerOptions {
   int64_t redo_min_bytes = 64 << 10;
   // The redo log starts over at its beginning once it passes this size.
   int64_t redo_rotate_bytes = 16 << 20;
+  // Held groups (see the file comment): with synchronous full or normal and redo_log, a POS
+  // write is durable by its own redo record (1-3 KiB) and the SQLite transaction stays open
+  // for the next writes, COMMITted without a sync once this old (or at hold_max_members
+  // members): a sale no longer writes its ~10 WAL pages itself (docs/performance.md, "Held
+  // groups"). Other processes see a commit and get the write lock at most about this much
+  // later. 0: every group COMMITs at once. -1 (the default): 100 with synchronous = normal,
+  // 0 with full. With full a sale still waits for its record's fdatasync, and the WAL's
+  // pages then reach the disk in the checkpoints' bursts, which held up those syncs:
+  // loyaltyd at 500 requests/s, p99 15-58 ms against 2.6-4.4 ms (docs/performance.md).
+  int64_t hold_commit_ms = -1;
+  int64_t hold_max_members = 256;
+  // ... and once no write has come for this long (the background thread): a POS that is not
+  // busy has each write COMMITted about a millisecond after it was acknowledged, so other
+  // processes (loyaltyctl, a report) see it and can write at once.
+  int64_t hold_idle_us = 1000;
   // A read transaction is left open after a read, and the next read within this many
   // microseconds runs in it instead of beginning its own. Beginning and ending a read
   // takes and drops a lock on the -shm file (two fcntl calls, ~8 us of a ~20 us
@@ -247,6 +271,8 @@ class SqliteLedger final : public app::LedgerStore {
     int64_t max_redo_write_us = 0;        // the slowest record write + fdatasync
     uint64_t redo_rotations = 0;          // times the redo log started over (a WAL fsync)
     uint64_t redo_replayed = 0;           // records re-run at open (after a power cut)
+    uint64_t held_commits = 0;            // held groups COMMITted (hold_commit_ms)
+    uint64_t held_recoveries = 0;         // held groups whose COMMIT failed, rebuilt from the log
     uint64_t reads = 0;                   // read transactions asked for
     uint64_t reads_reused = 0;            // of them, run in the held read (read_reuse_us)
     uint64_t projection_hits = 0;         // balance views answered from memory
@@ -298,6 +324,13 @@ class SqliteLedger final : public app::LedgerStore {
     }
   }
 
+  // COMMITs the held group, if one is open (hold_commit_ms): other connections then see every
+  // write this ledger acknowledged. verify() and points_report() call it before their scans.
+  void flush() {
+    std::lock_guard lock(mu_);
+    if (group_held_) end_group();
+  }
+
   // True when commits are made durable by the redo log (synchronous full, redo_log).
   bool redo_mode() const { return redo_ != nullptr; }
 
@@ -321,6 +354,30 @@ class SqliteLedger final : public app::LedgerStore {
   }
   // Redo mode (ledger/src/redo_log.h).
   void replay_redo();
+  void replay_redo_locked(RedoLog* log);  // holding mu_, no transaction open
+  // Held groups: holding mu_, inside the member's savepoint, its statements in
+  // redo_payload_: writes them as one record (durable per redo_sync_) and moves
+  // meta.redo_next past it in the transaction. False when the log would start over while
+  // earlier members are only in records: the caller COMMITs the group instead (with an
+  // fsync of the WAL), which makes this member durable too.
+  bool record_member();
+  // Holding mu_, after a member of a held group released its savepoint: its changes leave
+  // the projection, and the group is COMMITted if it is old or full.
+  void after_member() noexcept;
+  // Holding mu_: a held group is open and old enough (or full) to COMMIT; `idle`: also when
+  // no member came for hold_idle_us.
+  bool held_group_due(bool idle = false) const;
+  // A read-only open of a ledger whose redo log holds records it lacks (a process that
+  // died with a held group): re-runs them on a read-write connection of its own first, so
+  // that loyaltyctl sees every acknowledged write. Best effort (a reader may not be
+  // allowed to write): without it the reader sees the ledger as of its last COMMIT.
+  static void replay_for_reader(const LedgerOptions& options);
+  // Holding mu_: the group's COMMIT failed after some members were acknowledged by their
+  // records: rolls back and re-runs the log (as at open). On failure the ledger refuses
+  // every later call until it is opened again (broken_).
+  void recover_held_group();
+  void commit_held_if_due();  // the background thread, not holding mu_
+  std::chrono::steady_clock::time_point held_due_at() const;  // when a held group is due
   // Holding mu_: meta.redo_next; false when the ledger has none (never in redo mode).
   bool load_redo_next();
   void ensure_redo_id();      // at open in redo mode: meta.redo_next exists and is durable
@@ -376,6 +433,8 @@ class SqliteLedger final : public app::LedgerStore {
   // that cannot start over under steady writes does not keep the thread copying and
   // syncing after every sale.
   int64_t ckpt_triggered_at_pages_ = 0;
+  bool ckpt_deferred_ = false;  // under mu_: a checkpoint is due at the next pause in the writes
+  void wake_checkpoint(int64_t pages);  // holding mu_: WAL size `pages` asks for a checkpoint
   bool ckpt_stop_ = false;
 
   struct AtomicStats {
@@ -391,6 +450,8 @@ class SqliteLedger final : public app::LedgerStore {
     std::atomic<int64_t> max_redo_write_us{0};
     std::atomic<uint64_t> redo_rotations{0};
     std::atomic<uint64_t> redo_replayed{0};
+    std::atomic<uint64_t> held_commits{0};
+    std::atomic<uint64_t> held_recoveries{0};
     std::atomic<uint64_t> reads{0};
     std::atomic<uint64_t> reads_reused{0};
     std::atomic<uint64_t> projection_hits{0};
@@ -411,6 +472,18 @@ class SqliteLedger final : public app::LedgerStore {
   int64_t redo_next_offset_ = 0;    // and the log's id
   uint64_t redo_log_id_ = 0;
   int64_t redo_written_offset_ = -1;  // the record of the group being committed
+  bool redo_sync_ = true;             // records are fdatasync'd (synchronous full)
+
+  // Held groups (LedgerOptions::hold_commit_ms); under mu_ unless atomic.
+  bool hold_mode_ = false;          // request groups are held
+  bool group_held_ = false;         // the open group is held: each member has its record
+  int64_t group_records_ = 0;       // records written by the open group's members
+  std::string broken_;              // a failed COMMIT could not be rebuilt: every call fails
+  // Steady clock ticks when the open held group began (0: none), for the background thread
+  // that COMMITs a held group no write comes to; hold_wake_ tells it a new one began.
+  std::atomic<int64_t> held_since_{0};
+  std::atomic<int64_t> held_last_member_{0};  // steady ticks when its last member ended
+  bool hold_wake_ = false;          // under ckpt_mu_
 
   // Group commit (see the file comment). A group is one SQLite write transaction shared by
   // the writers that queued while it was open.
@@ -439,7 +512,9 @@ class SqliteLedger final : public app::LedgerStore {
   std::pair<std::vector<std::string>, std::vector<std::string>> touched_;
   void start_projection();
   // Holding mu_ with no transaction open: hands what the last ones changed to the projection.
-  void settle_projection() noexcept;
+  // `uncommitted`: a member of a held group released its savepoint; a load must not install
+  // those accounts until the group has ended (BalanceProjection::forget).
+  void settle_projection(bool uncommitted = false) noexcept;
   void wake_projection_thread(bool full) noexcept;
   // The projection thread (preload_balances): loads every account after open and after
   // another connection's commit emptied the projection, and reads again the accounts this

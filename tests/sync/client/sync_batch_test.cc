@@ -76,22 +76,29 @@ class GatedStore final : public app::LedgerStore {
  public:
   explicit GatedStore(std::shared_ptr<app::LedgerStore> inner) : inner_(std::move(inner)) {}
   std::unique_ptr<app::LedgerTx> begin_write() override {
-    {
-      std::unique_lock lock(mu_);
-      const int index = started_++;
-      if (closed_ && index >= from_) {
-        ++waiting_;
-        cv_.notify_all();
-        cv_.wait(lock, [&] { return !closed_; });
-        --waiting_;
-      }
-      ++writes_;
-    }
+    gate();
     return inner_->begin_write();
+  }
+  // The batches of remote entries (as the real ledger: COMMITted at once, never held).
+  std::unique_ptr<app::LedgerTx> begin_bulk_write() override {
+    gate();
+    return inner_->begin_bulk_write();
   }
   std::unique_ptr<app::LedgerTx> begin_read() override { return inner_->begin_read(); }
   void quarantine(const app::QuarantineRow& row) override { inner_->quarantine(row); }
   int64_t schema_version() override { return inner_->schema_version(); }
+
+  void gate() {
+    std::unique_lock lock(mu_);
+    const int index = started_++;
+    if (closed_ && index >= from_) {
+      ++waiting_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !closed_; });
+      --waiting_;
+    }
+    ++writes_;
+  }
 
   void close_from(int from) {
     std::lock_guard lock(mu_);
