@@ -9,8 +9,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "abi_support.h"
@@ -352,6 +355,50 @@ TEST_F(AbiPlugin, ReplaysReturnTheFirstAnswerEvenAfterLaterSalesAndAReopen) {
       << "idempotency must survive loyalty_close/loyalty_open";
   EXPECT_EQ(ledger_counts(plugin_.db_path()), before);
   EXPECT_EQ(plugin_.balance("card:4000123"), 55);
+}
+
+// Held groups (plugin.commit_hold_ms; on by default with "normal"): a sale is in the redo log
+// when it is acknowledged, and its transaction is COMMITted about a millisecond after the
+// last write, so another connection sees it soon without anyone asking. With 0, every
+// request COMMITs before its answer and no redo log is kept with "normal".
+int64_t entries_seen_by_another_connection(const std::string& db) {
+  sqlite3* c = nullptr;
+  sqlite3_open_v2(db.c_str(), &c, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(c, "SELECT count(*) FROM entries", -1, &s, nullptr);
+  const int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_finalize(s);
+  sqlite3_close(c);
+  return n;
+}
+
+TEST_F(AbiPlugin, WithNormalSyncASaleIsInTheRedoLogAndCommittedRightAfter) {
+  ASSERT_EQ(plugin_.send(kContractSale).code, 0);
+  std::error_code ec;
+  EXPECT_GT(std::filesystem::file_size(plugin_.db_path() + "-redo", ec), 0u) << ec.message();
+  int64_t seen = 0;
+  for (int i = 0; i < 500 && seen == 0; ++i) {  // ~1 ms expected; 5 s for a loaded machine
+    seen = entries_seen_by_another_connection(plugin_.db_path());
+    if (seen == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(seen, 0) << "the held group was never COMMITted";
+}
+
+TEST_F(AbiLib, CommitHoldZeroCommitsEveryRequestBeforeItsAnswer) {
+  TempDir dir;
+  std::string text = config_text();
+  const std::string sync = "synchronous = \"normal\"\n";
+  text.replace(text.find(sync), sync.size(), sync + "commit_hold_ms = 0\n");
+  dir.write("loyalty.toml", text);
+  loyalty_plugin* p = nullptr;
+  char* err = nullptr;
+  ASSERT_EQ(api().open(dir.file("loyalty.toml").c_str(), &p, &err), 0) << (err ? err : "");
+  char* out = nullptr;
+  EXPECT_EQ(api().handle(p, kContractSale, std::strlen(kContractSale), &out), 0) << (out ? out : "");
+  api().free(out);
+  EXPECT_GT(entries_seen_by_another_connection(dir.file("ledger.db")), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("ledger.db-redo")));
+  api().close(p);
 }
 
 TEST_F(AbiPlugin, ALedgerOpenedUnderAnotherBranchNameIsInvalidConfig) {

@@ -155,6 +155,7 @@ TEST(Config, EverythingButTheBranchHasADefault) {
   EXPECT_EQ(s.db_path, "/srv/x/ledger.db");
   EXPECT_EQ(s.synchronous, Synchronous::kFull);
   EXPECT_EQ(s.busy_timeout_ms, 5000);
+  EXPECT_EQ(s.commit_hold_ms, -1);  // the ledger's choice: held with "normal" only
   EXPECT_EQ(s.log_path, "");
   EXPECT_EQ(s.log_level, "info");
   EXPECT_EQ(s.max_request_bytes, 16 * 1024 * 1024);
@@ -186,6 +187,7 @@ TEST(Config, EverythingButTheBranchHasADefault) {
 TEST(Config, EveryExtensionKeyIsRead) {
   const Settings s = settings_of(kBranch + R"(synchronous = "normal"
 busy_timeout_ms = 250
+commit_hold_ms = 20
 log = "logs/loyalty.log"
 log_level = "debug"
 max_request_bytes = 65536
@@ -218,6 +220,7 @@ offline_redeem_allowance = 500
 )");
   EXPECT_EQ(s.synchronous, Synchronous::kNormal);
   EXPECT_EQ(s.busy_timeout_ms, 250);
+  EXPECT_EQ(s.commit_hold_ms, 20);
   EXPECT_EQ(s.log_path, "/etc/loyalty/logs/loyalty.log");
   EXPECT_EQ(s.log_level, "debug");
   EXPECT_EQ(s.max_request_bytes, 65536);
@@ -375,6 +378,8 @@ TEST(ConfigErrors, IntegersOutOfRange) {
       {kBranch + "[program]\nhold_minutes = 0\n", "program.hold_minutes", "between 1 and"},
       {kBranch + "[program]\nwelcome_bonus = -1\n", "program.welcome_bonus", "between 0 and"},
       {kBranch + "busy_timeout_ms = -1\n", "plugin.busy_timeout_ms", "between"},
+      {kBranch + "commit_hold_ms = -1\n", "plugin.commit_hold_ms", "between 0 and 1000"},
+      {kBranch + "commit_hold_ms = 1001\n", "plugin.commit_hold_ms", "between 0 and 1000"},
       {kBranch + "max_request_bytes = 10\n", "plugin.max_request_bytes", "between"},
       {kBranch + "quarantine_max_rows = 0\n", "plugin.quarantine_max_rows", "between"},
       {kBranch + "[receipt]\nwidth = 15\n", "receipt.width", "between 16 and 200"},

@@ -54,6 +54,7 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
     lo.branch = s.branch;
     lo.synchronous = static_cast<int>(s.synchronous);
     lo.busy_timeout_ms = s.busy_timeout_ms;
+    lo.hold_commit_ms = s.commit_hold_ms;
     lo.quarantine_max_rows = s.quarantine_max_rows;
     lo.read_only = options.read_only;
     lo.preload_balances = options.preload_balances;

@@ -413,7 +413,7 @@ Status check_sync_url(const std::string& url, const toml::node& n) {
 
 Status read_plugin(const Section& s, const fs::path& base, Settings& out, std::string& locale) {
   LOYALTY_CONFIG_TRY(s.only({"branch", "db", "locale", "synchronous", "busy_timeout_ms", "log",
-                             "log_level", "max_request_bytes", "quarantine_max_rows"}));
+                             "log_level", "max_request_bytes", "quarantine_max_rows", "commit_hold_ms"}));
   const toml::node* branch = s.find("branch");
   if (!branch) {
     return config_error("plugin.branch",
@@ -435,6 +435,7 @@ Status read_plugin(const Section& s, const fs::path& base, Settings& out, std::s
                                           {"extra", Synchronous::kExtra}},
                                          out.synchronous));
   LOYALTY_CONFIG_TRY(s.integer("busy_timeout_ms", out.busy_timeout_ms, 0, 600'000));
+  LOYALTY_CONFIG_TRY(s.integer("commit_hold_ms", out.commit_hold_ms, 0, 1000));
   std::string log;
   LOYALTY_CONFIG_TRY(s.string("log", log, Empty::kRefused));
   if (!log.empty()) out.log_path = resolve(log, base);

@@ -61,6 +61,10 @@ struct Settings {
   std::string db_path;      // absolute (relative paths are relative to the TOML file)
   Synchronous synchronous = Synchronous::kFull;
   int64_t busy_timeout_ms = 5000;
+  // Held groups (ledger::LedgerOptions::hold_commit_ms): a write is durable by its redo
+  // record and COMMITted with the next ones within this many ms; 0: a COMMIT per write;
+  // -1 (not set): 100 with synchronous = "normal", 0 with "full".
+  int64_t commit_hold_ms = -1;
   std::string log_path;     // empty: no log file (the plugin never writes to stdout)
   std::string log_level = "info";
   int64_t max_request_bytes = 16 * 1024 * 1024;
