@@ -51,6 +51,7 @@ struct Options {
   int64_t sales_per_customer = 10;  // one earn entry each: 1,000,000 entries
   std::string data_dir = "bench-data";
   std::string so_path = LOYALTY_SO;
+  int commit_hold_ms = -1;  // [plugin] commit_hold_ms; -1 leaves the plugin's default
 };
 
 Options g_opt;
@@ -72,10 +73,12 @@ Api load_api() {
   return a;
 }
 
-void write_config(const fs::path& path, const std::string& db, const std::string& sync) {
+void write_config(const fs::path& path, const std::string& db, const std::string& sync,
+                  int commit_hold_ms = -1) {
   std::ofstream f(path);
-  f << "[plugin]\nbranch = \"B01\"\ndb = \"" << db << "\"\nsynchronous = \"" << sync << "\"\n"
-    << "[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\n"
+  f << "[plugin]\nbranch = \"B01\"\ndb = \"" << db << "\"\nsynchronous = \"" << sync << "\"\n";
+  if (commit_hold_ms >= 0) f << "commit_hold_ms = " << commit_hold_ms << "\n";
+  f << "[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\n"
     << "excluded_payment_methods = [\"credit_card\"]\n";
 }
 
@@ -154,7 +157,7 @@ fs::path prepare_work(const std::string& sync) {
     ::fsync(fd);
     ::close(fd);
   }
-  write_config(work / "loyalty.toml", "ledger.db", sync);
+  write_config(work / "loyalty.toml", "ledger.db", sync, g_opt.commit_hold_ms);
   return work / "loyalty.toml";
 }
 
@@ -348,11 +351,15 @@ int main(int argc, char** argv) {
     if (a == "--customers") g_opt.customers = std::stoll(next());
     else if (a == "--sales-per-customer") g_opt.sales_per_customer = std::stoll(next());
     else if (a == "--data-dir") g_opt.data_dir = next();
+    else if (a == "--commit-hold-ms") g_opt.commit_hold_ms = std::stoi(next());
     else if (a == "--plugin") g_opt.so_path = next();
     else if (a == "--help" || a == "-h") {
       std::printf("usage: bench_plugin [--customers N] [--sales-per-customer N] [--data-dir DIR]\n"
-                  "                    [--plugin libloyalty.so] [google benchmark flags]\n"
-                  "example: bench_plugin --customers 100000 --sales-per-customer 10\n");
+                  "                    [--commit-hold-ms MS] [--plugin libloyalty.so]\n"
+                  "                    [google benchmark flags]\n"
+                  "  --commit-hold-ms  the plugin's [plugin] commit_hold_ms (default: its own)\n"
+                  "example: bench_plugin --customers 100000 --sales-per-customer 10\n"
+                  "         bench_plugin --commit-hold-ms 100 --benchmark_filter='Bare|Sale'\n");
       benchmark::PrintDefaultHelp();
       return 0;
     } else rest.push_back(argv[i]);

@@ -7,10 +7,13 @@
 #   bench/replay.sh build 100000
 #
 # The day file is made once by examples/pos-sim/make_day.py (deterministic) and kept in
-# BUILD_DIR/bench-replay/; the ledger is new at every run.
+# BUILD_DIR/bench-replay/; the ledger is new at every run. COMMIT_HOLD_MS=N sets the
+# plugin's [plugin] commit_hold_ms (A/B runs; by default the plugin's own: 100 with normal).
+#
+#   COMMIT_HOLD_MS=0 bench/replay.sh build 100000   # one commit per request
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +28,10 @@ if [[ ! -f "$DAY" ]]; then
     --out "$DAY.tmp"
   mv "$DAY.tmp" "$DAY"
 fi
-sed -e 's/^synchronous = .*$/synchronous = "normal"/' "$ROOT/examples/pos-sim/cafe.toml" > "$WORK/replay.toml"
+HOLD_LINE=""
+[[ -n "${COMMIT_HOLD_MS:-}" ]] && HOLD_LINE="\\
+commit_hold_ms = ${COMMIT_HOLD_MS}"
+sed -e "s/^synchronous = .*\$/synchronous = \"normal\"${HOLD_LINE}/" "$ROOT/examples/pos-sim/cafe.toml" > "$WORK/replay.toml"
 grep -q '^synchronous = "normal"' "$WORK/replay.toml"
 rm -f "$WORK"/cafe-ledger.db "$WORK"/cafe-ledger.db-wal "$WORK"/cafe-ledger.db-shm "$WORK"/cafe-ledger.db-redo
 "$BUILD_DIR/examples/pos-sim" --config "$WORK/replay.toml" --day "$DAY" --quiet \
