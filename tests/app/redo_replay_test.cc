@@ -177,6 +177,15 @@ class RedoReplayTest : public ::testing::Test {
     }
   }
 
+  // 30 requests on a 16 KiB log, which starts over every few of them. Returns how often.
+  uint64_t day_on_a_tiny_log() {
+    open(dir_ / "live", 16384);
+    day(0, 30);
+    const uint64_t rotations = ledger_->stats().redo_rotations;
+    EXPECT_GE(rotations, 2u);
+    return rotations;
+  }
+
   // The power cut: the snapshot in cut/ gets the log as the live ledger left it and is opened
   // (which re-runs what it lacks); it must verify clean and equal the live ledger. Returns
   // the number of records re-run.
@@ -267,10 +276,7 @@ TEST_F(RedoReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
   // ways: alone in a new group (fsync, record at 0), and with earlier members only in
   // records (the group COMMITs with an fsync instead, and the next record goes to 0).
   hold_idle_us_ = 10'000'000;
-  open(dir_ / "live", 16384);
-  day(0, 30);
-  const uint64_t rotations = ledger_->stats().redo_rotations;
-  ASSERT_GE(rotations, 2u);
+  const uint64_t rotations = day_on_a_tiny_log();
   // Cut right after a request that started the log over (or made it start at the next
   // record): its fsync of the WAL is the last one before the cut, so a power cut can leave
   // no older database than this copy. The copy's meta.redo_next names the end of the old
@@ -294,10 +300,7 @@ TEST_F(RedoReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
 
 TEST_F(RedoReplayTest, ALogThatStartedOverIsFollowedFromItsBeginningWithoutHeldGroups) {
   hold_commit_ms_ = 0;  // a COMMIT per request: the copy from just before the one that starts over
-  open(dir_ / "live", 16384);
-  day(0, 30);
-  const uint64_t rotations = ledger_->stats().redo_rotations;
-  ASSERT_GE(rotations, 2u);
+  const uint64_t rotations = day_on_a_tiny_log();
   int cut_at = -1;
   for (int i = 30; i < 60 && cut_at < 0; ++i) {
     snapshot(dir_ / "cut");
