@@ -1217,6 +1217,25 @@ TEST_F(HeldGroupTest, AReaderOpenedAfterACrashSeesEveryAcknowledgedWrite) {
   EXPECT_EQ(report.entries_checked, 2) << "the reader's open re-ran the records on a connection of its own";
 }
 
+TEST_F(HeldGroupTest, AReaderOpenedWhileThePosRunsDoesNotWaitForItsGroup) {
+  // The POS is alive with a group open (its records lie past the last COMMIT): the reader
+  // does not try to re-run them (the POS COMMITs them itself), and does not wait for the
+  // write lock for busy_timeout_ms (5 s) first; it sees the ledger as of the last COMMIT.
+  opts_.busy_timeout_ms = 5000;
+  reopen();
+  earn("card:1", 45, "r1");
+  LedgerOptions o = opts_;
+  o.read_only = true;
+  const auto began = std::chrono::steady_clock::now();
+  auto reader = SqliteLedger::open(o);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(2));
+  EXPECT_EQ(reader->stats().redo_replayed, 0u);
+  EXPECT_EQ(l_->stats().commits, 0u) << "the POS's group is still open";
+  auto tx = reader->begin_read();
+  EXPECT_FALSE(tx->find_account_by_ref("card:1").has_value());
+  tx->commit();
+}
+
 TEST_F(HeldGroupTest, TheGroupIsCommittedWhenTheWritesPauseOrItIsFull) {
   reopen(/*hold_ms=*/60'000, /*idle_us=*/2'000, /*max_members=*/5);
   for (int i = 0; i < 12; ++i) earn("card:" + std::to_string(i % 3), 1, "r" + std::to_string(i));
