@@ -19,10 +19,11 @@
 // without a sync once it is hold_commit_ms old or has hold_max_members members (by the
 // write that finds it so, or by the background thread when no write comes). Reads of this
 // ledger run inside the held group: everything in it is durable. Other connections see a
-// write at most ~hold_commit_ms later, and wait that long at most for the write lock.
-// Never
-// open a second transaction, call quarantine() or an admin function on the same thread
-// while one is alive: the mutex is not recursive. Other processes (loyaltyctl) wait on
+// write at most ~hold_commit_ms later (about hold_idle_us after it when the writes pause),
+// and wait about that long for the write lock.
+//
+// Never open a second transaction, call quarantine() or an admin function on the same
+// thread while one is alive: the mutex is not recursive. Other processes (loyaltyctl) wait on
 // busy_timeout; past it a call fails with StoreFailure kUnavailable "ledger busy".
 //
 // Failures: every function throws app::StoreFailure: kUnavailable for busy, disk full,
