@@ -1395,10 +1395,15 @@ void SqliteLedger::exec(const char* sql) {
   }
 }
 
-void SqliteLedger::replay_for_reader(const LedgerOptions& options) {
+std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
   const std::string log_path = options.path + "-redo";
   std::error_code ec;
-  if (options.path.empty() || options.path == ":memory:" || !std::filesystem::exists(log_path, ec)) return;
+  if (options.path.empty() || options.path == ":memory:" || !std::filesystem::exists(log_path, ec)) return "";
+  const std::string unapplied =
+      "the redo log " + log_path +
+      " holds acknowledged writes this ledger lacks (its last writer stopped before COMMITting them); shown as "
+      "of the last COMMIT. The next open with write access (the POS, loyaltyd, or loyaltyctl as their user) "
+      "applies them";
   try {
     // Is the record after the last COMMIT there? (Read-only: no lock is taken.)
     sqlite3* db = nullptr;
@@ -1418,7 +1423,7 @@ void SqliteLedger::replay_for_reader(const LedgerOptions& options) {
       sqlite3_finalize(st);
     }
     sqlite3_close_v2(db);
-    if (!pending) return;
+    if (!pending) return "";
     LedgerOptions w = options;
     w.read_only = false;
     w.checkpoint_pages = 0;
@@ -1432,18 +1437,25 @@ void SqliteLedger::replay_for_reader(const LedgerOptions& options) {
     std::unique_ptr<SqliteLedger> l(new SqliteLedger(w));
     if (sqlite3_open_v2(w.path.c_str(), &l->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                         wal_coalescing_vfs_name()) != SQLITE_OK) {
-      return;  // the destructor closes it
+      return unapplied + " (cannot open it for writing: " + sqlite3_errmsg(l->db_) + ")";  // the destructor closes it
     }
-    l->configure();
-    l->replay_redo();
-  } catch (...) {
-    // Not ours to fix: the next writer's open re-runs the log (and reports what is wrong).
+    try {
+      l->configure();
+      l->replay_redo();
+    } catch (const std::exception& e) {
+      if ((sqlite3_extended_errcode(l->db_) & 0xff) == SQLITE_BUSY) return "";  // a live writer COMMITs its group
+      return unapplied + " (" + e.what() + ")";
+    }
+    return "";
+  } catch (const std::exception& e) {
+    return unapplied + " (" + e.what() + ")";
   }
 }
 
 std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
-  if (options.read_only) replay_for_reader(options);
+  std::string unapplied = options.read_only ? replay_for_reader(options) : "";
   std::unique_ptr<SqliteLedger> l(new SqliteLedger(options));
+  l->unapplied_log_ = std::move(unapplied);
   const int flags =
       (options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) |
       SQLITE_OPEN_NOMUTEX;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bootstrap/runtime.h"
+#include "ledger/sqlite_ledger.h"
 #include "receipt/receipt.h"
 #include "domain/result.h"
 
@@ -44,6 +45,10 @@ inline std::unique_ptr<bootstrap::Runtime> open_runtime(const std::string& confi
   auto rt = bootstrap::Runtime::open(config, o);
   if (!rt)
     fail(domain::Error{rt.error().code, rt.error().field, config + ": " + rt.error().message}, 2);
+  if (read_only) {
+    const auto& note = std::static_pointer_cast<ledger::SqliteLedger>((*rt)->store())->unapplied_log();
+    if (!note.empty()) std::cerr << "loyaltyctl: warning: " << note << "\n";
+  }
   return std::move(*rt);
 }
 

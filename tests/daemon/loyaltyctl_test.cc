@@ -9,7 +9,10 @@
 #include <iterator>
 #include <string>
 
+#include "app/service.h"
 #include "bootstrap/runtime.h"
+#include "config/load.h"
+#include "ledger/sqlite_ledger.h"
 #include "daemon_test_support.h"
 
 namespace loyalty::daemon::test {
@@ -138,6 +141,41 @@ TEST_F(LoyaltyctlTest, VerifyOfALedgerOfAnOlderSchemaSaysHowToMigrateIt) {
   EXPECT_EQ(exit_code(ctl_ + "verify"), 2);
   EXPECT_EQ(exit_code(ctl_ + "adjust card:1003 5 --reason goodwill --operator ana"), 0);  // migrates
   EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << output_of(ctl_ + "verify");
+}
+
+// The POS died (kill -9) with sales only in its redo log (held groups, synchronous =
+// "normal"), and loyaltyctl cannot re-run them: it says so on stderr and shows the ledger as
+// of the last COMMIT. (A trigger that refuses the re-run stands in for files it may not write.)
+TEST_F(LoyaltyctlTest, AReaderWarnsOfAcknowledgedSalesLeftInTheRedoLog) {
+  const std::string live = dir_ + "/live";
+  fs::create_directories(live);
+  {
+    auto settings = config::load_settings(dir_ + "/loyalty.toml");
+    ASSERT_TRUE(settings.ok()) << settings.error().message;
+    ledger::LedgerOptions o;
+    o.path = live + "/ledger.db";
+    o.branch = "B01";
+    o.synchronous = 1;
+    o.hold_commit_ms = 60'000;      // nothing COMMITs the group before the "crash" below
+    o.hold_idle_us = 600'000'000;
+    std::shared_ptr<ledger::SqliteLedger> store(ledger::SqliteLedger::open(o).release());
+    app::Service service(store, std::make_shared<const config::Settings>(std::move(*settings)),
+                         std::make_shared<app::SystemClock>());
+    ASSERT_EQ(service.handle(sale("S1", "2026-11-22T10:00:00-06:00").dump()).code, 0);
+    ASSERT_EQ(store->stats().commits, 0u);
+    for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-redo"}) {  // what kill -9 leaves
+      if (fs::exists(live + "/" + f)) fs::copy_file(live + "/" + f, dir_ + "/" + f);
+    }
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/ledger.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                         nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  const std::string out = output_of(ctl_ + "verify");
+  EXPECT_NE(out.find("loyaltyctl: warning: the redo log " + dir_ + "/ledger.db-redo holds acknowledged writes"),
+            std::string::npos) << out;
+  EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << "what it shows is consistent";
 }
 
 // A damaged page is a finding of verify (exit 1), not std::terminate (exit 134).

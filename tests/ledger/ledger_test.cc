@@ -1217,6 +1217,31 @@ TEST_F(HeldGroupTest, AReaderOpenedAfterACrashSeesEveryAcknowledgedWrite) {
   EXPECT_EQ(report.entries_checked, 2) << "the reader's open re-ran the records on a connection of its own";
 }
 
+TEST_F(HeldGroupTest, AReaderThatCannotReRunTheRecordsSaysSo) {
+  reopen();
+  earn("card:1", 45, "r1");
+  LedgerOptions o = opts_;
+  o.path = crash_copy();
+  o.read_only = true;
+  {
+    // Stands in for a reader that may not write, or a log that no longer fits the ledger.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                           nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto reader = SqliteLedger::open(o);
+  EXPECT_NE(reader->unapplied_log().find(o.path + "-redo"), std::string::npos) << reader->unapplied_log();
+  EXPECT_NE(reader->unapplied_log().find("refused"), std::string::npos) << reader->unapplied_log();
+  EXPECT_EQ(verify(*reader).entries_checked, 0) << "as of the last COMMIT";
+  // With nothing left to re-run, a reader has nothing to say.
+  LedgerOptions clean = opts_;
+  clean.read_only = true;
+  l_->flush();
+  EXPECT_EQ(SqliteLedger::open(clean)->unapplied_log(), "");
+}
+
 TEST_F(HeldGroupTest, AReaderOpenedWhileThePosRunsDoesNotWaitForItsGroup) {
   // The POS is alive with a group open (its records lie past the last COMMIT): the reader
   // does not try to re-run them (the POS COMMITs them itself), and does not wait for the
@@ -1230,6 +1255,7 @@ TEST_F(HeldGroupTest, AReaderOpenedWhileThePosRunsDoesNotWaitForItsGroup) {
   auto reader = SqliteLedger::open(o);
   EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(2));
   EXPECT_EQ(reader->stats().redo_replayed, 0u);
+  EXPECT_EQ(reader->unapplied_log(), "") << "the live POS COMMITs its group itself: nothing to warn of";
   EXPECT_EQ(l_->stats().commits, 0u) << "the POS's group is still open";
   auto tx = reader->begin_read();
   EXPECT_FALSE(tx->find_account_by_ref("card:1").has_value());

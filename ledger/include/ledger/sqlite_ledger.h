@@ -332,6 +332,11 @@ class SqliteLedger final : public app::LedgerStore {
     if (group_held_) end_group();
   }
 
+  // A read-only ledger whose redo log holds acknowledged writes it lacks and could not re-run
+  // (its writer died and this process may not write the files): what to tell the reader.
+  // Empty otherwise.
+  const std::string& unapplied_log() const { return unapplied_log_; }
+
   // True when commits are made durable by the redo log (synchronous full, redo_log).
   bool redo_mode() const { return redo_ != nullptr; }
 
@@ -372,7 +377,10 @@ class SqliteLedger final : public app::LedgerStore {
   // died with a held group): re-runs them on a read-write connection of its own first, so
   // that loyaltyctl sees every acknowledged write. Best effort (a reader may not be
   // allowed to write): without it the reader sees the ledger as of its last COMMIT.
-  static void replay_for_reader(const LedgerOptions& options);
+  // Returns what a reader should be told when records are left that it could not re-run
+  // (empty: none, or a live writer holds them and COMMITs them itself).
+  static std::string replay_for_reader(const LedgerOptions& options);
+  std::string unapplied_log_;  // read-only: replay_for_reader's note
   // Holding mu_: the group's COMMIT failed after some members were acknowledged by their
   // records: rolls back and re-runs the log (as at open). On failure the ledger refuses
   // every later call until it is opened again (broken_).
