@@ -1395,6 +1395,11 @@ void SqliteLedger::exec(const char* sql) {
   }
 }
 
+// The reader's view must hold every write acknowledged so far. Records past the last COMMIT
+// are either a live writer's held group, which it COMMITs itself within its hold (its lock
+// is then taken), or a dead writer's, whose lock is free: then this re-runs them. So: until
+// nothing is pending, try the write lock without waiting, and between tries wait 1 ms for
+// the live writer's COMMIT (never for a whole busy_timeout behind a lock it keeps retaking).
 std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
   const std::string log_path = options.path + "-redo";
   std::error_code ec;
@@ -1404,10 +1409,10 @@ std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
       " holds acknowledged writes this ledger lacks (its last writer stopped before COMMITting them); shown as "
       "of the last COMMIT. The next open with write access (the POS, loyaltyd, or loyaltyctl as their user) "
       "applies them";
-  try {
-    // Is the record after the last COMMIT there? (Read-only: no lock is taken.)
+  // Is the record after the last COMMIT there? (Read-only: no lock is taken.)
+  auto pending = [&] {
     sqlite3* db = nullptr;
-    bool pending = false;
+    bool found = false;
     if (sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
       sqlite3_stmt* st = nullptr;
       if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'redo_next'", -1, &st, nullptr) == SQLITE_OK &&
@@ -1417,36 +1422,46 @@ std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
         const auto* v = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
         if (v && std::sscanf(v, "%lld %lld %llx", &seq, &offset, &id) == 3) {
           const RedoLog log(log_path);
-          pending = log.read(offset, seq, id).has_value() || (offset != 0 && log.read(0, seq, id).has_value());
+          found = log.read(offset, seq, id).has_value() || (offset != 0 && log.read(0, seq, id).has_value());
         }
       }
       sqlite3_finalize(st);
     }
     sqlite3_close_v2(db);
-    if (!pending) return "";
+    return found;
+  };
+  try {
+    if (!pending()) return "";
     LedgerOptions w = options;
     w.read_only = false;
     w.checkpoint_pages = 0;
     w.balance_projection = false;
     w.preload_balances = false;
     w.hold_commit_ms = 0;
-    // A held group that is still open holds the write lock: its process is alive and COMMITs
-    // it itself, so this reader does not wait (up to busy_timeout_ms) to re-run it. A crashed
-    // writer left no lock behind. (Measured before: loyaltyctl waited the whole 5 s.)
-    w.busy_timeout_ms = 0;
+    w.busy_timeout_ms = 0;  // see above: a lock held now means a live writer
     std::unique_ptr<SqliteLedger> l(new SqliteLedger(w));
     if (sqlite3_open_v2(w.path.c_str(), &l->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                         wal_coalescing_vfs_name()) != SQLITE_OK) {
       return unapplied + " (cannot open it for writing: " + sqlite3_errmsg(l->db_) + ")";  // the destructor closes it
     }
-    try {
-      l->configure();
-      l->replay_redo();
-    } catch (const std::exception& e) {
-      if ((sqlite3_extended_errcode(l->db_) & 0xff) == SQLITE_BUSY) return "";  // a live writer COMMITs its group
-      return unapplied + " (" + e.what() + ")";
+    l->configure();
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, options.busy_timeout_ms));
+    for (;;) {
+      try {
+        l->replay_redo();  // re-checks meta.redo_next under the write lock
+        return "";
+      } catch (const std::exception& e) {
+        if ((sqlite3_extended_errcode(l->db_) & 0xff) != SQLITE_BUSY) return unapplied + " (" + e.what() + ")";
+      }
+      if (!pending()) return "";  // the live writer COMMITted them
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return "another process writing this ledger has not COMMITted its latest acknowledged writes within "
+               "busy_timeout_ms (" + std::to_string(options.busy_timeout_ms) +
+               " ms); shown as of its last COMMIT";
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    return "";
   } catch (const std::exception& e) {
     return unapplied + " (" + e.what() + ")";
   }
