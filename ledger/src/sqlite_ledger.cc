@@ -1686,6 +1686,8 @@ void SqliteLedger::wake_checkpoint(int64_t pages) {
   ckpt_cv_.notify_one();
 }
 
+static std::string redo_next_text(int64_t seq, int64_t offset, uint64_t id);  // redo mode, below
+
 void SqliteLedger::end_group() {
   if (!group_open_) return;
   const bool unrecorded = sqlite3_total_changes64(db_) != group_changes_;
@@ -1712,6 +1714,12 @@ void SqliteLedger::end_group() {
       // a recorded statement that matched no row changed nothing either, and leaves
       // nothing to make durable.
       const bool wrote = sqlite3_total_changes64(db_) != group_changes_;
+      if (group_held_ && group_records_ > 0) {
+        // The members' records are all before this point: a scan after a crash starts here.
+        auto q = stmt(Stmt::kPutRedoNext);
+        q.bind_copy(1, redo_next_text(redo_next_seq_, redo_next_offset_, redo_log_id_));
+        q.run();
+      }
       stmt(Stmt::kCommit).run();
       if (redo_ && !by_redo && wrote && (redo_sync_ || group_held_)) {
         sync_wal();
@@ -1938,17 +1946,8 @@ bool SqliteLedger::record_member() {
   const auto began = std::chrono::steady_clock::now();
   redo_->append(offset, redo_next_seq_, redo_log_id_, redo_payload_, redo_sync_);
   const int64_t next = offset + RedoLog::kHeaderBytes + static_cast<int64_t>(redo_payload_.size());
-  try {
-    redo_capture_ = false;  // meta.redo_next is not part of the record
-    auto q = stmt(Stmt::kPutRedoNext);
-    q.bind_copy(1, redo_next_text(redo_next_seq_ + 1, next, redo_log_id_));
-    q.run();
-    redo_capture_ = true;
-  } catch (...) {
-    redo_capture_ = true;
-    redo_->invalidate(offset);  // the caller rolls this member back: its record must not count
-    throw;
-  }
+  // meta.redo_next moves past the group's last record once, when the group COMMITs
+  // (end_group): it only counts committed, and an UPDATE per member cost ~2 % of a request.
   stats_.redo_records.fetch_add(1, std::memory_order_relaxed);
   raise_max(stats_.max_redo_write_us, micros_since(began));
   redo_next_offset_ = next;

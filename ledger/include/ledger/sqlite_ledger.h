@@ -362,8 +362,8 @@ class SqliteLedger final : public app::LedgerStore {
   void replay_redo();
   void replay_redo_locked(RedoLog* log);  // holding mu_, no transaction open
   // Held groups: holding mu_, inside the member's savepoint, its statements in
-  // redo_payload_: writes them as one record (durable per redo_sync_) and moves
-  // meta.redo_next past it in the transaction. False when the log would start over while
+  // redo_payload_: writes them as one record (durable per redo_sync_); the group's COMMIT
+  // moves meta.redo_next past its last record (end_group). False when the log would start over while
   // earlier members are only in records: the caller COMMITs the group instead (with an
   // fsync of the WAL), which makes this member durable too.
   bool record_member();
