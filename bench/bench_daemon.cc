@@ -119,12 +119,15 @@ int main(int argc, char** argv) {
   int customers = 1000;
   int port = 0;
   std::string sync = "full";
+  int commit_hold_ms = -1;
   app.add_option("--rate", rate, "requests per second (default 500)");
   app.add_option("--seconds", seconds, "duration (default 10)");
   app.add_option("--connections", connections, "keep-alive connections (default 8)");
   app.add_option("--customers", customers, "distinct customers (default 1000)");
   app.add_option("--port", port, "a running daemon on 127.0.0.1; default: start one in-process");
   app.add_option("--sync", sync, "plugin.synchronous of the in-process daemon (default full)");
+  app.add_option("--commit-hold-ms", commit_hold_ms,
+                 "plugin.commit_hold_ms of the in-process daemon (default: the plugin's own)");
   if (auto code = loyalty::parse_command_line(app, argc, argv)) return *code;
 
   std::unique_ptr<loyalty::daemon::Daemon> daemon;
@@ -132,8 +135,10 @@ int main(int argc, char** argv) {
   if (port == 0) {
     char tmpl[] = "/tmp/bench-daemon-XXXXXX";
     dir = mkdtemp(tmpl);
-    std::ofstream(dir + "/loyalty.toml") << "[plugin]\nbranch = \"B01\"\nsynchronous = \"" << sync
-                                         << "\"\nlog = \"loyalty.log\"\n[daemon]\nport = 0\n";
+    std::ofstream(dir + "/loyalty.toml")
+        << "[plugin]\nbranch = \"B01\"\nsynchronous = \"" << sync << "\"\nlog = \"loyalty.log\"\n"
+        << (commit_hold_ms >= 0 ? "commit_hold_ms = " + std::to_string(commit_hold_ms) + "\n" : "")
+        << "[daemon]\nport = 0\n";
     auto d = loyalty::daemon::Daemon::open(dir + "/loyalty.toml");
     if (!d) {
       std::fprintf(stderr, "bench_daemon: %s\n", d.error().message.c_str());
