@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "app/ledger_port.h"
@@ -155,6 +156,33 @@ std::optional<std::string> RedoLog::read(int64_t offset, int64_t seq, uint64_t l
   }
   if (checksum(log_id, seq, size, payload) != get_u64(header + 16)) return std::nullopt;
   return payload;
+}
+
+std::optional<std::string> RedoLog::read_first(int64_t& offset, int64_t seq, uint64_t log_id) const {
+  if (auto record = read(offset, seq, log_id)) return record;
+  if (offset == 0) return std::nullopt;
+  auto record = read(0, seq, log_id);  // the log started over with this record
+  if (record) offset = 0;
+  return record;
+}
+
+std::string format_redo_next(const RedoNext& next) {
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%lld %lld %016llx", static_cast<long long>(next.seq),
+                static_cast<long long>(next.offset), static_cast<unsigned long long>(next.log_id));
+  return buf;
+}
+
+std::optional<RedoNext> parse_redo_next(std::string_view text) {
+  const std::string v(text);
+  long long seq = 0, offset = -1;
+  unsigned long long id = 0;
+  int used = 0;
+  if (std::sscanf(v.c_str(), "%lld %lld %16llx%n", &seq, &offset, &id, &used) != 3 ||
+      used != static_cast<int>(v.size()) || seq < 1 || offset < 0) {
+    return std::nullopt;
+  }
+  return RedoNext{seq, offset, id};
 }
 
 // ---- payload ----------------------------------------------------------------------------

@@ -51,6 +51,9 @@ class RedoLog {
   // The payload of the record `seq` at `offset`, or nothing when there is none (end of the
   // log, a torn or stale record).
   std::optional<std::string> read(int64_t offset, int64_t seq, uint64_t log_id) const;
+  // The first record a scan from meta.redo_next re-runs: record `seq` at `offset`, or at 0
+  // when the log started over with it (then `offset` becomes 0).
+  std::optional<std::string> read_first(int64_t& offset, int64_t seq, uint64_t log_id) const;
 
  private:
   void reserve(int64_t end);  // the file holds at least `end` bytes (zeros past the old end)
@@ -59,6 +62,16 @@ class RedoLog {
   int fd_ = -1;
   int64_t size_ = 0;  // the file's size, as far as this object wrote it
 };
+
+// meta.redo_next: where a scan after the last COMMIT starts, as "<next seq> <next offset>
+// <log id, 16 hex digits>".
+struct RedoNext {
+  int64_t seq = 1;
+  int64_t offset = 0;
+  uint64_t log_id = 0;
+};
+std::string format_redo_next(const RedoNext& next);
+std::optional<RedoNext> parse_redo_next(std::string_view text);  // nothing: malformed
 
 // The statements of one transaction, as RedoLog payload: per statement its SQL text and
 // its bound parameters (index, type, value).

@@ -613,11 +613,15 @@ class SqliteTx final : public app::LedgerTx {
         throw;
       }
     }
-    // Our work is now part of the group: the next writer numbers after it.
+    join_group();
+    finish();
+  }
+
+  // Our work is now part of the group: the next writer numbers after it.
+  void join_group() {
     for (auto& [branch, seq] : pending_seq_) l_.last_seq_[branch] = seq;
     if (pending_epoch_) l_.node_epoch_ = *pending_epoch_;
     done_ = true;
-    finish();
   }
 
   // A member of a held group: durable by its own record, then part of the open group.
@@ -643,9 +647,7 @@ class SqliteTx final : public app::LedgerTx {
       rollback();
       throw;
     }
-    for (auto& [branch, seq] : pending_seq_) l_.last_seq_[branch] = seq;
-    if (pending_epoch_) l_.node_epoch_ = *pending_epoch_;
-    done_ = true;
+    join_group();
     if (!recorded) {
       // The log starts over: COMMIT the group with an fsync of the WAL, which makes this
       // member durable too (end_group).
@@ -1417,12 +1419,9 @@ std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
       sqlite3_stmt* st = nullptr;
       if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'redo_next'", -1, &st, nullptr) == SQLITE_OK &&
           sqlite3_step(st) == SQLITE_ROW) {
-        long long seq = 0, offset = 0;
-        unsigned long long id = 0;
         const auto* v = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-        if (v && std::sscanf(v, "%lld %lld %llx", &seq, &offset, &id) == 3) {
-          const RedoLog log(log_path);
-          found = log.read(offset, seq, id).has_value() || (offset != 0 && log.read(0, seq, id).has_value());
+        if (auto next = v ? parse_redo_next(v) : std::nullopt) {
+          found = RedoLog(log_path).read_first(next->offset, next->seq, next->log_id).has_value();
         }
       }
       sqlite3_finalize(st);
@@ -1686,8 +1685,6 @@ void SqliteLedger::wake_checkpoint(int64_t pages) {
   ckpt_cv_.notify_one();
 }
 
-static std::string redo_next_text(int64_t seq, int64_t offset, uint64_t id);  // redo mode, below
-
 void SqliteLedger::end_group() {
   if (!group_open_) return;
   const bool unrecorded = sqlite3_total_changes64(db_) != group_changes_;
@@ -1717,7 +1714,7 @@ void SqliteLedger::end_group() {
       if (group_held_ && group_records_ > 0) {
         // The members' records are all before this point: a scan after a crash starts here.
         auto q = stmt(Stmt::kPutRedoNext);
-        q.bind_copy(1, redo_next_text(redo_next_seq_, redo_next_offset_, redo_log_id_));
+        q.bind_copy(1, format_redo_next({redo_next_seq_, redo_next_offset_, redo_log_id_}));
         q.run();
       }
       stmt(Stmt::kCommit).run();
@@ -1746,10 +1743,10 @@ void SqliteLedger::end_group() {
     recover_held_group();
     if (broken_.empty() && !unrecorded) failure.reset();
   }
+  if (group_held_ && projection_) projection_->release_uncommitted();
   group_held_ = false;
   group_records_ = 0;
   held_since_.store(0, std::memory_order_relaxed);
-  if (projection_) projection_->release_uncommitted();
   redo_payload_.clear();
   if (failure) {
     last_seq_.clear();  // whatever SQLite did, the cached counters are suspect
@@ -1832,14 +1829,6 @@ SqliteLedger::Stats SqliteLedger::stats() const {
 
 // ---- redo mode ----------------------------------------------------------------------------
 
-// meta.redo_next is "<next seq> <next offset> <log id, 16 hex digits>".
-static std::string redo_next_text(int64_t seq, int64_t offset, uint64_t id) {
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%lld %lld %016llx", static_cast<long long>(seq), static_cast<long long>(offset),
-                static_cast<unsigned long long>(id));
-  return buf;
-}
-
 bool SqliteLedger::load_redo_next() {
   redo_next_seq_ = 1;
   redo_next_offset_ = 0;
@@ -1847,16 +1836,11 @@ bool SqliteLedger::load_redo_next() {
   auto q = stmt(Stmt::kGetRedoNext);
   if (!q.step()) return false;
   const std::string v = q.text(0);
-  long long seq = 0, offset = -1;
-  unsigned long long id = 0;
-  int used = 0;
-  if (std::sscanf(v.c_str(), "%lld %lld %16llx%n", &seq, &offset, &id, &used) != 3 ||
-      used != static_cast<int>(v.size()) || seq < 1 || offset < 0) {
-    throw StoreFailure(ErrorCode::kInternal, "the ledger's meta.redo_next '" + v + "' is corrupt");
-  }
-  redo_next_seq_ = seq;
-  redo_next_offset_ = offset;
-  redo_log_id_ = id;
+  const auto next = parse_redo_next(v);
+  if (!next) throw StoreFailure(ErrorCode::kInternal, "the ledger's meta.redo_next '" + v + "' is corrupt");
+  redo_next_seq_ = next->seq;
+  redo_next_offset_ = next->offset;
+  redo_log_id_ = next->log_id;
   return true;
 }
 
@@ -1870,7 +1854,7 @@ void SqliteLedger::ensure_redo_id() {
       unsigned long long id = 0;
       std::sscanf(random_hex(8).c_str(), "%16llx", &id);
       auto q = stmt(Stmt::kPutRedoNext);
-      q.bind_copy(1, redo_next_text(1, 0, id));
+      q.bind_copy(1, format_redo_next({1, 0, id}));
       q.run();
     }
     exec("COMMIT");
@@ -1900,26 +1884,29 @@ void SqliteLedger::write_redo() {
   raise_max(stats_.max_redo_write_us, micros_since(began));
   const int64_t next = offset + RedoLog::kHeaderBytes + static_cast<int64_t>(redo_payload_.size());
   auto q = stmt(Stmt::kPutRedoNext);  // not captured: redo_capture_ is off
-  q.bind_copy(1, redo_next_text(redo_next_seq_ + 1, next, redo_log_id_));
+  q.bind_copy(1, format_redo_next({redo_next_seq_ + 1, next, redo_log_id_}));
   q.run();
 }
 
 // ---- held groups (LedgerOptions::hold_commit_ms) -----------------------------------------
 
-// On the background thread: a held group no write came to COMMIT. A write in progress
-// COMMITs it itself when it ends (after_member), so a busy connection is not waited for long.
-std::chrono::steady_clock::time_point SqliteLedger::held_due_at() const {
+// When the open held group is due: hold_commit_ms after it began, at the latest, and with
+// `idle`, hold_idle_us after its last member. From the atomics, so that the background
+// thread can ask without the connection's mutex. max(): no held group is open.
+std::chrono::steady_clock::time_point SqliteLedger::held_deadline(bool idle) const {
   using Clock = std::chrono::steady_clock;
-  const int64_t held = held_since_.load(std::memory_order_relaxed);
-  if (held == 0) return Clock::time_point::max();
-  const auto old = Clock::time_point(Clock::duration(held)) + std::chrono::milliseconds(options_.hold_commit_ms);
-  const auto idle = Clock::time_point(Clock::duration(held_last_member_.load(std::memory_order_relaxed))) +
-                    std::chrono::microseconds(options_.hold_idle_us);
-  return std::min(old, idle);
+  const int64_t since = held_since_.load(std::memory_order_relaxed);
+  if (since == 0) return Clock::time_point::max();
+  const auto old = Clock::time_point(Clock::duration(since)) + std::chrono::milliseconds(options_.hold_commit_ms);
+  if (!idle) return old;
+  const auto last = Clock::time_point(Clock::duration(held_last_member_.load(std::memory_order_relaxed)));
+  return std::min(old, last + std::chrono::microseconds(options_.hold_idle_us));
 }
 
+// On the background thread: a held group no write came to COMMIT. A write in progress
+// COMMITs it itself when it ends (after_member), so a busy connection is not waited for long.
 void SqliteLedger::commit_held_if_due() {
-  if (std::chrono::steady_clock::now() < held_due_at()) return;
+  if (std::chrono::steady_clock::now() < held_deadline(/*idle=*/true)) return;
   std::unique_lock conn(mu_, std::chrono::milliseconds(1));
   if (!conn.owns_lock()) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));  // then look again
@@ -1960,12 +1947,7 @@ bool SqliteLedger::record_member() {
 
 bool SqliteLedger::held_group_due(bool idle) const {
   if (!group_open_ || !group_held_) return false;
-  const auto now = std::chrono::steady_clock::now();
-  const auto last = std::chrono::steady_clock::time_point(
-      std::chrono::steady_clock::duration(held_last_member_.load(std::memory_order_relaxed)));
-  return group_members_ >= options_.hold_max_members ||
-         now - group_began_ >= std::chrono::milliseconds(options_.hold_commit_ms) ||
-         (idle && now - last >= std::chrono::microseconds(options_.hold_idle_us));
+  return group_members_ >= options_.hold_max_members || std::chrono::steady_clock::now() >= held_deadline(idle);
 }
 
 void SqliteLedger::after_member() noexcept {
@@ -2051,11 +2033,7 @@ void SqliteLedger::replay_redo_locked(RedoLog* log) {
     }
     int64_t seq = redo_next_seq_, offset = redo_next_offset_;
     const uint64_t id = redo_log_id_;
-    std::optional<std::string> record = log->read(offset, seq, id);
-    if (!record && offset != 0) {
-      record = log->read(0, seq, id);  // the log started over with this record
-      if (record) offset = 0;
-    }
+    std::optional<std::string> record = log->read_first(offset, seq, id);
     std::deque<std::string> payloads;  // the prepared statements' keys point into these
     uint64_t replayed = 0;
     while (record) {
@@ -2102,7 +2080,7 @@ void SqliteLedger::replay_redo_locked(RedoLog* log) {
     }
     if (replayed > 0) {
       auto q = stmt(Stmt::kPutRedoNext);
-      q.bind_copy(1, redo_next_text(seq, offset, id));
+      q.bind_copy(1, format_redo_next({seq, offset, id}));
       q.run();
     }
     finalize_all();
@@ -2143,7 +2121,7 @@ void SqliteLedger::checkpointer_loop() {
   while (!ckpt_stop_) {
     // Wakes to checkpoint (asked, or idle_wake_ms passed) and to COMMIT a held group that
     // is hold_commit_ms old with no write coming to do it.
-    const auto due = std::min(idle_at, held_due_at());
+    const auto due = std::min(idle_at, held_deadline(/*idle=*/true));
     ckpt_cv_.wait_until(lock, due, [this] { return ckpt_wanted_ || ckpt_stop_ || hold_wake_; });
     if (ckpt_stop_) break;
     hold_wake_ = false;

@@ -373,12 +373,11 @@ class SqliteLedger final : public app::LedgerStore {
   // Holding mu_: a held group is open and old enough (or full) to COMMIT; `idle`: also when
   // no member came for hold_idle_us.
   bool held_group_due(bool idle = false) const;
-  // A read-only open of a ledger whose redo log holds records it lacks (a process that
-  // died with a held group): re-runs them on a read-write connection of its own first, so
-  // that loyaltyctl sees every acknowledged write. Best effort (a reader may not be
-  // allowed to write): without it the reader sees the ledger as of its last COMMIT.
-  // Returns what a reader should be told when records are left that it could not re-run
-  // (empty: none, or a live writer holds them and COMMITs them itself).
+  // A read-only open of a ledger whose redo log holds records past its last COMMIT, so
+  // that loyaltyctl sees every acknowledged write: waits for a live writer's own COMMIT of
+  // its held group, or re-runs a dead writer's records on a read-write connection of its
+  // own. Returns what the reader should be told when neither happened (it then sees the
+  // ledger as of the last COMMIT); empty otherwise.
   static std::string replay_for_reader(const LedgerOptions& options);
   std::string unapplied_log_;  // read-only: replay_for_reader's note
   // Holding mu_: the group's COMMIT failed after some members were acknowledged by their
@@ -386,7 +385,7 @@ class SqliteLedger final : public app::LedgerStore {
   // every later call until it is opened again (broken_).
   void recover_held_group();
   void commit_held_if_due();  // the background thread, not holding mu_
-  std::chrono::steady_clock::time_point held_due_at() const;  // when a held group is due
+  std::chrono::steady_clock::time_point held_deadline(bool idle) const;
   // Holding mu_: meta.redo_next; false when the ledger has none (never in redo mode).
   bool load_redo_next();
   void ensure_redo_id();      // at open in redo mode: meta.redo_next exists and is durable
