@@ -28,10 +28,9 @@ if [[ ! -f "$DAY" ]]; then
     --out "$DAY.tmp"
   mv "$DAY.tmp" "$DAY"
 fi
-HOLD_LINE=""
-[[ -n "${COMMIT_HOLD_MS:-}" ]] && HOLD_LINE="\\
-commit_hold_ms = ${COMMIT_HOLD_MS}"
-sed -e "s/^synchronous = .*\$/synchronous = \"normal\"${HOLD_LINE}/" "$ROOT/examples/pos-sim/cafe.toml" > "$WORK/replay.toml"
+SED=(-e 's/^synchronous = .*$/synchronous = "normal"/')
+[[ -n "${COMMIT_HOLD_MS:-}" ]] && SED+=(-e "/^synchronous = /a commit_hold_ms = ${COMMIT_HOLD_MS}")
+sed "${SED[@]}" "$ROOT/examples/pos-sim/cafe.toml" > "$WORK/replay.toml"
 grep -q '^synchronous = "normal"' "$WORK/replay.toml"
 rm -f "$WORK"/cafe-ledger.db "$WORK"/cafe-ledger.db-wal "$WORK"/cafe-ledger.db-shm "$WORK"/cafe-ledger.db-redo
 "$BUILD_DIR/examples/pos-sim" --config "$WORK/replay.toml" --day "$DAY" --quiet \

@@ -259,7 +259,8 @@ class Plugin {
 // The plugin may have the file open at the same time (WAL: readers never block it). Its
 // last writes may still be in a held group (LedgerOptions::hold_commit_ms), durable by their
 // redo records but not yet COMMITted: taking the write lock once waits for that COMMIT (the
-// group holds the lock), as loyaltyctl's readers do, so the reader sees every answer given.
+// group holds the lock; the test's writes have stopped, so the plugin lets it go within a
+// millisecond), so the reader sees every answer given.
 class LedgerReader {
  public:
   explicit LedgerReader(const std::string& path) {

@@ -1136,10 +1136,12 @@ TEST_F(LedgerTest, PointsReportSumsByBusinessDayAndBranch) {
 
 class HeldGroupTest : public LedgerTest {
  protected:
-  // synchronous = full; nothing COMMITs a held group by itself unless a test says so.
-  void reopen(int64_t hold_ms = 60'000, int64_t idle_us = 600'000'000, int64_t max_members = 256) {
+  // synchronous = full unless given; nothing COMMITs a held group by itself unless a test
+  // says so.
+  void reopen(int64_t hold_ms = 60'000, int64_t idle_us = 600'000'000, int64_t max_members = 256,
+              int synchronous = 2) {
     l_.reset();
-    opts_.synchronous = 2;
+    opts_.synchronous = synchronous;
     opts_.hold_commit_ms = hold_ms;
     opts_.hold_idle_us = idle_us;
     opts_.hold_max_members = max_members;
@@ -1170,6 +1172,17 @@ class HeldGroupTest : public LedgerTest {
     }
     return to + "/ledger.db";
   }
+  // Opens what a SIGKILL now leaves: it re-runs `replayed` records and verifies clean with
+  // `entries` entries.
+  void expect_crash_copy_recovers(uint64_t replayed, int64_t entries) {
+    LedgerOptions o = opts_;
+    o.path = crash_copy();
+    auto after = SqliteLedger::open(o);
+    EXPECT_EQ(after->stats().redo_replayed, replayed);
+    auto report = verify(*after);
+    EXPECT_TRUE(report.ok()) << report.problems.front();
+    EXPECT_EQ(report.entries_checked, entries);
+  }
   int64_t balance(const std::string& ref) {
     auto tx = l_->begin_read();
     auto a = tx->find_account_by_ref(ref);
@@ -1189,19 +1202,24 @@ TEST_F(HeldGroupTest, AWriteIsDurableByItsRecordBeforeAnyCommit) {
   EXPECT_EQ(balance("card:1"), 50);
   EXPECT_EQ(entries_elsewhere(), 0) << "not COMMITted yet: another process sees the ledger before them";
   // A SIGKILL now: the next open re-runs the three records.
-  LedgerOptions o = opts_;
-  o.path = crash_copy();
-  {
-    auto after = SqliteLedger::open(o);
-    EXPECT_EQ(after->stats().redo_replayed, 3u);
-    auto report = verify(*after);
-    EXPECT_TRUE(report.ok()) << report.problems.front();
-    EXPECT_EQ(report.entries_checked, 3);
-  }
+  expect_crash_copy_recovers(3, 3);
   // flush() (verify and reports call it) COMMITs: now everyone sees them.
   l_->flush();
   EXPECT_EQ(l_->stats().held_commits, 1u);
   EXPECT_EQ(entries_elsewhere(), 3);
+}
+
+// The default: synchronous = normal holds groups too, and its records are written to the OS
+// without an fdatasync. A crash of the process (the OS keeps what was written) loses none.
+TEST_F(HeldGroupTest, WithNormalARecordNotSyncedStillSurvivesACrashOfTheProcess) {
+  reopen(/*hold_ms=*/60'000, /*idle_us=*/600'000'000, /*max_members=*/256, /*synchronous=*/1);
+  ASSERT_TRUE(l_->redo_mode()) << "normal keeps the redo log for its held groups";
+  earn("card:1", 45, "r1");
+  earn("card:2", 10, "r2");
+  EXPECT_EQ(l_->stats().commits, 0u);
+  EXPECT_EQ(l_->stats().redo_records, 2u);
+  EXPECT_EQ(entries_elsewhere(), 0);
+  expect_crash_copy_recovers(2, 2);
 }
 
 TEST_F(HeldGroupTest, AReaderOpenedAfterACrashSeesEveryAcknowledgedWrite) {
@@ -1212,6 +1230,7 @@ TEST_F(HeldGroupTest, AReaderOpenedAfterACrashSeesEveryAcknowledgedWrite) {
   o.path = crash_copy();
   o.read_only = true;  // loyaltyctl balance / verify / report
   auto reader = SqliteLedger::open(o);
+  EXPECT_EQ(reader->unapplied_log(), "");
   auto report = verify(*reader);
   EXPECT_TRUE(report.ok()) << report.problems.front();
   EXPECT_EQ(report.entries_checked, 2) << "the reader's open re-ran the records on a connection of its own";
@@ -1305,14 +1324,7 @@ TEST_F(HeldGroupTest, AFailedWriteUndoesOnlyItselfAndTheGroupGoesOn) {
   EXPECT_EQ(balance("card:1"), 45);
   earn("card:1", 5, "r2");
   EXPECT_EQ(l_->stats().redo_records, 2u) << "the failed write left no record";
-  LedgerOptions o = opts_;
-  o.path = crash_copy();
-  {
-    auto after = SqliteLedger::open(o);
-    auto report = verify(*after);
-    EXPECT_TRUE(report.ok());
-    EXPECT_EQ(report.entries_checked, 2);
-  }
+  expect_crash_copy_recovers(2, 2);
   l_->flush();
   EXPECT_EQ(seen_elsewhere("SELECT balance FROM accounts"), 50);
   EXPECT_EQ(seen_elsewhere("SELECT count(*) FROM entries WHERE entry_id = 'bad'"), 0);
