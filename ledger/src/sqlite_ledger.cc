@@ -1648,7 +1648,7 @@ int SqliteLedger::on_wal_commit(void* self, sqlite3* db, const char* name, int p
   auto* l = static_cast<SqliteLedger*>(self);
   // Held groups with synchronous = full: every sale waits for its record's fdatasync, and a
   // checkpoint's fsyncs of megabytes held those up for milliseconds (p99 of back-to-back
-  // sales 3.6-4.3 ms against 0.8-1.0 ms). So the background thread checkpoints in the pauses
+  // sales 2.9-4.3 ms against 0.85-1.0 ms). So the background thread checkpoints in the pauses
   // between sales (commit_held_if_due), and only a WAL 4x larger wakes it while they go on.
   const int64_t base = l->options_.checkpoint_pages;
   const int64_t defer = l->group_held_ && l->redo_sync_ ? 4 : 1;
