@@ -1183,6 +1183,13 @@ class HeldGroupTest : public LedgerTest {
     EXPECT_TRUE(report.ok()) << report.problems.front();
     EXPECT_EQ(report.entries_checked, entries);
   }
+  // The group COMMITted, this ledger verifies clean with `entries` entries.
+  void expect_flushed_and_verified(int64_t entries) {
+    l_->flush();
+    auto report = verify(*l_);
+    EXPECT_TRUE(report.ok()) << report.problems.front();
+    EXPECT_EQ(report.entries_checked, entries);
+  }
   int64_t balance(const std::string& ref) {
     auto tx = l_->begin_read();
     auto a = tx->find_account_by_ref(ref);
@@ -1350,10 +1357,7 @@ TEST_F(HeldGroupTest, AnotherProcessWaitsForTheGroupThenSeesIt) {
   // This ledger sees the other's commit (data_version) in its next group.
   earn("card:1", 1, "r2");
   EXPECT_EQ(balance("card:1"), 56);
-  l_->flush();
-  auto report = verify(*l_);
-  EXPECT_TRUE(report.ok()) << report.problems.front();
-  EXPECT_EQ(report.entries_checked, 3);
+  expect_flushed_and_verified(3);
 }
 
 // A COMMIT that fails after members were acknowledged: the group is rolled back and its
@@ -1373,10 +1377,7 @@ TEST_F(HeldGroupTest, ACommitThatFailsIsRebuiltFromTheRecords) {
   EXPECT_EQ(balance("card:1"), 45);
   earn("card:1", 5, "r3");
   EXPECT_EQ(balance("card:1"), 50);
-  l_->flush();
-  auto report = verify(*l_);
-  EXPECT_TRUE(report.ok()) << report.problems.front();
-  EXPECT_EQ(report.entries_checked, 3);
+  expect_flushed_and_verified(3);
 }
 
 }  // namespace
