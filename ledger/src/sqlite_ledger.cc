@@ -494,7 +494,7 @@ class SqliteTx final : public app::LedgerTx {
     const auto deadline = start + std::chrono::milliseconds(std::max<int64_t>(0, l_.options_.busy_timeout_ms));
     if (!write) {
       lock_connection(deadline);
-      if (!l_.broken_.empty()) throw StoreFailure(ErrorCode::kUnavailable, l_.broken_);
+      l_.check_not_broken();
       l_.stats_.reads.fetch_add(1, std::memory_order_relaxed);
       if (l_.group_open_ && l_.group_held_) {
         // Inside the held group: every member in it is durable (its record), and no other
@@ -530,7 +530,7 @@ class SqliteTx final : public app::LedgerTx {
       throw;
     }
     --l_.writers_waiting_;
-    if (!l_.broken_.empty()) throw StoreFailure(ErrorCode::kUnavailable, l_.broken_);
+    l_.check_not_broken();
     if (l_.group_open_ && l_.group_held_ && bulk) {
       // A bulk write (the sync client's batches, the expiry sweep) takes the redo log as one
       // record of its own: the held group COMMITs first.
@@ -1816,6 +1816,7 @@ SqliteLedger::Stats SqliteLedger::stats() const {
   s.redo_replayed = stats_.redo_replayed.load(std::memory_order_relaxed);
   s.held_commits = stats_.held_commits.load(std::memory_order_relaxed);
   s.held_recoveries = stats_.held_recoveries.load(std::memory_order_relaxed);
+  s.held_repairs = stats_.held_repairs.load(std::memory_order_relaxed);
   s.reads = stats_.reads.load(std::memory_order_relaxed);
   s.reads_reused = stats_.reads_reused.load(std::memory_order_relaxed);
   s.projection_hits = stats_.projection_hits.load(std::memory_order_relaxed);
@@ -1986,8 +1987,26 @@ void SqliteLedger::recover_held_group() {
   } catch (const std::exception& e) {
     broken_ = std::string("the ledger could not COMMIT writes it had acknowledged, nor re-run them from its redo "
                           "log (") + e.what() + "); they are in " + options_.path +
-              "-redo and are applied when the ledger is opened again";
+              "-redo; the ledger tries again every " + std::to_string(kBrokenRetry.count()) +
+              " ms, and applies them when it is opened again";
+    broken_retry_at_ = std::chrono::steady_clock::now() + kBrokenRetry;
   }
+}
+
+void SqliteLedger::check_not_broken() {
+  if (broken_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= broken_retry_at_) {
+    // Calls are refused meanwhile, so the log still ends with the acknowledged members,
+    // and meta.redo_next says where they begin (another process may have re-run them).
+    broken_.clear();
+    recover_held_group();  // sets broken_ and the next retry again when it fails
+    if (broken_.empty()) {
+      stats_.held_repairs.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  throw StoreFailure(ErrorCode::kUnavailable, broken_);
 }
 
 void SqliteLedger::sync_wal() {

@@ -1380,5 +1380,34 @@ TEST_F(HeldGroupTest, ACommitThatFailsIsRebuiltFromTheRecords) {
   expect_flushed_and_verified(3);
 }
 
+// The COMMIT fails and so does the re-run of the records (the disk is still full): calls
+// are refused, naming the log, until a re-run succeeds. A call tries it again at most every
+// kBrokenRetry, so the ledger heals by itself once the disk has room (no reopen needed).
+TEST_F(HeldGroupTest, ALedgerThatCouldNotReRunItsRecordsTriesAgainLater) {
+  reopen();
+  static std::atomic<int> refusals{0};
+  l_->with_db([](sqlite3* db) {
+    sqlite3_commit_hook(db, [](void*) -> int { return refusals > 0 ? (--refusals, 1) : 0; }, nullptr);
+  });
+  earn("card:1", 45, "r1");
+  earn("card:2", 10, "r2");
+  refusals = 2;  // the group's COMMIT, then the re-run's
+  EXPECT_THROW(l_->flush(), StoreFailure) << "the COMMIT's own failure";
+  EXPECT_EQ(refusals, 0);
+  EXPECT_EQ(l_->stats().held_recoveries, 1u);
+  expect_failure([&] { earn("card:1", 5, "r3"); }, ErrorCode::kUnavailable,
+                 "ledger.db-redo; the ledger tries again every 1000 ms");
+  // Reads too: the balance would lack acknowledged writes.
+  expect_failure([&] { balance("card:1"); }, ErrorCode::kUnavailable, "could not COMMIT writes it had acknowledged");
+  EXPECT_EQ(l_->stats().held_repairs, 0u) << "no second re-run before kBrokenRetry";
+  std::this_thread::sleep_for(SqliteLedger::kBrokenRetry + std::chrono::milliseconds(20));
+  EXPECT_EQ(balance("card:1"), 45) << "the next call re-ran the records";
+  EXPECT_EQ(l_->stats().held_repairs, 1u);
+  EXPECT_EQ(entries_elsewhere(), 2);
+  earn("card:1", 5, "r3");
+  EXPECT_EQ(balance("card:1"), 50);
+  expect_flushed_and_verified(3);
+}
+
 }  // namespace
 }  // namespace loyalty::ledger

@@ -274,6 +274,7 @@ class SqliteLedger final : public app::LedgerStore {
     uint64_t redo_replayed = 0;           // records re-run at open (after a power cut)
     uint64_t held_commits = 0;            // held groups COMMITted (hold_commit_ms)
     uint64_t held_recoveries = 0;         // held groups whose COMMIT failed, rebuilt from the log
+    uint64_t held_repairs = 0;            // ... rebuilt by a later call, after the first re-run failed
     uint64_t reads = 0;                   // read transactions asked for
     uint64_t reads_reused = 0;            // of them, run in the held read (read_reuse_us)
     uint64_t projection_hits = 0;         // balance views answered from memory
@@ -283,6 +284,9 @@ class SqliteLedger final : public app::LedgerStore {
     uint64_t preloaded_accounts = 0;      // accounts the last one installed
     int64_t last_preload_ms = 0;          // how long the last bulk load took
   };
+  // After a held group's COMMIT and the re-run of its records both failed (a full disk),
+  // calls are refused, and at most this often one re-runs the records again.
+  static constexpr std::chrono::milliseconds kBrokenRetry{1000};
   Stats stats() const;
 
   // A call's wait budget (busy_timeout_ms) counts from its start. A host that queues a
@@ -381,9 +385,13 @@ class SqliteLedger final : public app::LedgerStore {
   static std::string replay_for_reader(const LedgerOptions& options);
   std::string unapplied_log_;  // read-only: replay_for_reader's note
   // Holding mu_: the group's COMMIT failed after some members were acknowledged by their
-  // records: rolls back and re-runs the log (as at open). On failure the ledger refuses
-  // every later call until it is opened again (broken_).
+  // records: rolls back and re-runs the log (as at open). On failure (the disk is still
+  // full) the ledger refuses every later call (broken_) until a re-run succeeds.
   void recover_held_group();
+  // Holding mu_, at the start of every call: throws kUnavailable while broken_, after one
+  // more re-run of the log at most every kBrokenRetry, so that the ledger heals by itself
+  // once the disk has room again (tests/integration/disk_full_test.cc).
+  void check_not_broken();
   void commit_held_if_due();  // the background thread, not holding mu_
   std::chrono::steady_clock::time_point held_deadline(bool idle) const;
   // Holding mu_: meta.redo_next; false when the ledger has none (never in redo mode).
@@ -460,6 +468,7 @@ class SqliteLedger final : public app::LedgerStore {
     std::atomic<uint64_t> redo_replayed{0};
     std::atomic<uint64_t> held_commits{0};
     std::atomic<uint64_t> held_recoveries{0};
+    std::atomic<uint64_t> held_repairs{0};
     std::atomic<uint64_t> reads{0};
     std::atomic<uint64_t> reads_reused{0};
     std::atomic<uint64_t> projection_hits{0};
@@ -487,6 +496,7 @@ class SqliteLedger final : public app::LedgerStore {
   bool group_held_ = false;         // the open group is held: each member has its record
   int64_t group_records_ = 0;       // records written by the open group's members
   std::string broken_;              // a failed COMMIT could not be rebuilt: every call fails
+  std::chrono::steady_clock::time_point broken_retry_at_;  // check_not_broken()'s next re-run
   // Steady clock ticks when the open held group began (0: none), for the background thread
   // that COMMITs a held group no write comes to; hold_wake_ tells it a new one began.
   std::atomic<int64_t> held_since_{0};
