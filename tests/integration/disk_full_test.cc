@@ -11,6 +11,9 @@
 //    new sales: the plugin recovers by itself once there is space (within a second);
 //  - every acknowledged sale, before and during the full disk, is in the ledger exactly once
 //    with what it earned (resending it returns the stored answer);
+//  - a malformed request, which cannot be kept in quarantine while the disk is full, is
+//    refused `unavailable` (send it again), and quarantined once when sent again;
+//  - a balance.query is answered meanwhile (with held groups, unless their COMMIT failed);
 //  - after close, verify is clean, integrity_check says ok, and the balances add up.
 // Both with `synchronous = "full"` (a COMMIT per sale) and `"normal"` (held groups: a sale
 // is durable in the redo log and COMMITted with the next ones, so a full disk can also
@@ -137,6 +140,30 @@ void run(const std::string& synchronous) {
               synchronous.c_str(), static_cast<long long>(filled), full.acknowledged_while_full, full.failed.size(),
               full.first_failure.c_str());
   ASSERT_GE(full.failed.size(), 20u) << "the disk never refused a sale: the test injected no fault";
+  // A malformed request cannot be kept in quarantine now: it is refused as `unavailable`
+  // (send it again), naming what is wrong with it too, rather than answered and forgotten.
+  const std::string malformed = "{\"type\":\"sale.completed\",";
+  {
+    int rc = 0;
+    const std::string r = call(api, p, malformed, &rc);
+    EXPECT_EQ(rc, LOYALTY_ERR_UNAVAILABLE) << r;
+    EXPECT_NE(r.find("not valid JSON"), std::string::npos) << r;
+    EXPECT_NE(r.find("cannot keep the request in quarantine now"), std::string::npos) << r;
+  }
+  // Reads need no space: answered, unless acknowledged writes are only in the redo log
+  // (held groups whose COMMIT the disk refused), which the answer would miss.
+  {
+    int rc = 0;
+    const std::string r =
+        call(api, p, R"({"type":"balance.query","id":"q","at":"2026-11-22T12:00:00-06:00","customer":"card:4000001"})",
+             &rc);
+    if (synchronous == "full") {
+      EXPECT_EQ(rc, 0) << r;
+    } else if (rc != 0) {
+      EXPECT_EQ(rc, LOYALTY_ERR_UNAVAILABLE) << r;
+      EXPECT_NE(r.find("could not COMMIT writes it had acknowledged"), std::string::npos) << r;
+    }
+  }
   EXPECT_NE(full.first_failure.find("disk full"), std::string::npos)
       << "the failure should say the disk is full: " << full.first_failure;
 
@@ -164,6 +191,11 @@ void run(const std::string& synchronous) {
     ASSERT_EQ(rc, 0) << "resending sale " << f << " once the disk has space again: " << r;
     earned[f] = crash::earned_of(r.c_str());
   }
+  {
+    int rc = 0;
+    const std::string r = call(api, p, malformed, &rc);
+    EXPECT_EQ(rc, LOYALTY_ERR_INVALID_JSON) << "sent again, it is kept in quarantine now: " << r;
+  }
   for (const int end = k + 50; k < end; ++k) {
     int rc = 0;
     const std::string r = sale(k, &rc);
@@ -187,6 +219,7 @@ void run(const std::string& synchronous) {
     EXPECT_EQ(db.scalar("SELECT count(*) FROM requests"), static_cast<int64_t>(earned.size()));
     EXPECT_EQ(db.scalar("SELECT coalesce(sum(earned), 0) FROM sales"), total);
     EXPECT_EQ(db.scalar("SELECT coalesce(sum(balance), 0) FROM accounts"), total);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM quarantine"), 1) << "the malformed request, once";
     EXPECT_EQ(db.rows("PRAGMA integrity_check"), std::vector<std::string>{"ok"});
   }
   loyalty::ledger::LedgerOptions o;
