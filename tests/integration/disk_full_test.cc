@@ -15,6 +15,9 @@
 //    refused `unavailable` (send it again), and quarantined once when sent again;
 //  - a balance.query is answered meanwhile (with held groups, unless their COMMIT failed);
 //  - after close, verify is clean, integrity_check says ok, and the balances add up.
+// And a POS killed (SIGKILL) while its disk is full: once space is back, the reopened plugin
+// holds every acknowledged sale once (re-run from the redo log if its COMMIT was refused) and
+// none of the refused ones, and takes the refused ones when they are resent.
 // Both with `synchronous = "full"` (a COMMIT per sale) and `"normal"` (held groups: a sale
 // is durable in the redo log and COMMITted with the next ones, so a full disk can also
 // refuse the COMMIT of sales already acknowledged).
@@ -25,6 +28,8 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -33,6 +38,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,75 +83,148 @@ int64_t fill(const std::string& path) {
   return total;
 }
 
-struct Outcome {
-  int acknowledged_while_full = 0;
-  std::vector<int> failed;      // sale numbers answered with an error while the disk was full
-  std::string first_failure;    // its response
+constexpr int kRun = 0;
+const char kMalformed[] = "{\"type\":\"sale.completed\",";
+
+// Sales 0, 1, ... are crash::sale_body(kRun, k); `earned` maps each acknowledged one to
+// what its answer said.
+using Earned = std::map<int, int64_t>;
+
+class DiskFullTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/loyalty-diskfull-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    disk_ = dir_ + "/disk";
+    fs::create_directory(disk_);
+    if (const std::string why = mount_private_tmpfs(disk_, "16m"); !why.empty()) {
+      fs::remove_all(dir_);
+      GTEST_SKIP() << "cannot give the ledger a small filesystem of its own: " << why;
+    }
+    mounted_ = true;
+    config_ = dir_ + "/loyalty.toml";
+    db_path_ = disk_ + "/ledger.db";
+    std::ofstream(config_) << "[plugin]\nbranch = \"B01\"\ndb = \"disk/ledger.db\"\nsynchronous = \"" << GetParam()
+                           << "\"\n\n[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\n"
+                              "excluded_payment_methods = [\"credit_card\"]\n\n"
+                              "[program.overrides.sku]\n\"GIFT-100\" = \"0\"\n";
+  }
+  void TearDown() override {
+    if (!mounted_) return;
+    umount2(disk_.c_str(), MNT_DETACH);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  static std::string sale(const Api& api, loyalty_plugin* p, int k, int* rc) {
+    return call(api, p, crash::sale_body(kRun, k), rc);
+  }
+
+  // Sales from `k` on until the disk has refused 20 in a row: the acknowledged ones go to
+  // `earned`, the numbers of the refused ones are returned. Fills the disk first.
+  std::vector<int> sell_on_a_full_disk(const Api& api, loyalty_plugin* p, int& k, Earned& earned) {
+    const int64_t filled = fill(filler());
+    EXPECT_GT(filled, 0);
+    std::vector<int> failed;
+    std::string first_failure;
+    int acknowledged = 0;
+    for (int in_a_row = 0; in_a_row < 20 && k < 5000; ++k) {
+      int rc = 0;
+      const std::string r = sale(api, p, k, &rc);
+      if (rc == 0) {
+        earned[k] = crash::earned_of(r.c_str());
+        ++acknowledged;
+        in_a_row = 0;
+        continue;
+      }
+      ++in_a_row;
+      if (failed.empty()) first_failure = r;
+      failed.push_back(k);
+      EXPECT_EQ(rc, LOYALTY_ERR_UNAVAILABLE) << "sale " << k << " while the disk is full: " << r;
+      EXPECT_NE(r.find("\"code\":\"unavailable\""), std::string::npos) << r;
+    }
+    std::printf("synchronous=%s: filled %lld bytes; %d sales acknowledged, then %zu failed while full; first: %s\n",
+                GetParam().c_str(), static_cast<long long>(filled), acknowledged, failed.size(), first_failure.c_str());
+    EXPECT_GE(failed.size(), 20u) << "the disk never refused a sale: the test injected no fault";
+    EXPECT_NE(first_failure.find("disk full"), std::string::npos)
+        << "the failure should say the disk is full: " << first_failure;
+    return failed;
+  }
+
+  // With space again: resends the refused sales (each now succeeds), sells 50 more, and
+  // resends every acknowledged one (each answers what it answered the first time).
+  void resend_and_sell_on(const Api& api, loyalty_plugin* p, const std::vector<int>& failed, int& k, Earned& earned) {
+    for (int f : failed) {
+      int rc = 0;
+      const std::string r = sale(api, p, f, &rc);
+      ASSERT_EQ(rc, 0) << "resending sale " << f << " once the disk has space again: " << r;
+      earned[f] = crash::earned_of(r.c_str());
+    }
+    for (const int end = k + 50; k < end; ++k) {
+      int rc = 0;
+      const std::string r = sale(api, p, k, &rc);
+      ASSERT_EQ(rc, 0) << r;
+      earned[k] = crash::earned_of(r.c_str());
+    }
+    for (const auto& [n, e] : earned) {
+      int rc = 0;
+      const std::string r = sale(api, p, n, &rc);
+      ASSERT_EQ(rc, 0) << r;
+      EXPECT_EQ(crash::earned_of(r.c_str()), e) << "sale " << n;
+    }
+  }
+
+  // After close: the ledger holds exactly the `earned` sales and `quarantined` requests,
+  // its balances add up, and it verifies clean.
+  void expect_ledger_of(const Earned& earned, int64_t quarantined) {
+    int64_t total = 0;
+    for (const auto& [n, e] : earned) total += e;
+    {
+      Db db(db_path_);
+      EXPECT_EQ(db.scalar("SELECT count(*) FROM sales"), static_cast<int64_t>(earned.size()));
+      EXPECT_EQ(db.scalar("SELECT count(*) FROM requests"), static_cast<int64_t>(earned.size()));
+      EXPECT_EQ(db.scalar("SELECT coalesce(sum(earned), 0) FROM sales"), total);
+      EXPECT_EQ(db.scalar("SELECT coalesce(sum(balance), 0) FROM accounts"), total);
+      EXPECT_EQ(db.scalar("SELECT count(*) FROM quarantine"), quarantined);
+      EXPECT_EQ(db.rows("PRAGMA integrity_check"), std::vector<std::string>{"ok"});
+    }
+    loyalty::ledger::LedgerOptions o;
+    o.path = db_path_;
+    o.read_only = true;
+    auto ledger = loyalty::ledger::SqliteLedger::open(o);
+    const auto report = loyalty::ledger::verify(*ledger);
+    EXPECT_TRUE(report.ok()) << report.problems.size() << " problems, first: "
+                             << (report.problems.empty() ? "" : report.problems.front());
+  }
+
+  std::string filler() const { return disk_ + "/filler"; }
+
+  std::string dir_, disk_, config_, db_path_;
+  bool mounted_ = false;
 };
 
-void run(const std::string& synchronous) {
-  char tmpl[] = "/tmp/loyalty-diskfull-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  const std::string disk = dir + "/disk";
-  fs::create_directory(disk);
-  if (const std::string why = mount_private_tmpfs(disk, "16m"); !why.empty()) {
-    fs::remove_all(dir);
-    GTEST_SKIP() << "cannot give the ledger a small filesystem of its own: " << why;
-  }
-  const std::string config = dir + "/loyalty.toml";
-  const std::string db_path = disk + "/ledger.db";
-  std::ofstream(config) << "[plugin]\nbranch = \"B01\"\ndb = \"disk/ledger.db\"\nsynchronous = \"" << synchronous
-                        << "\"\n\n[program]\npoint_value = \"0.10\"\nearn_percent = \"5\"\n"
-                           "excluded_payment_methods = [\"credit_card\"]\n\n"
-                           "[program.overrides.sku]\n\"GIFT-100\" = \"0\"\n";
-
+TEST_P(DiskFullTest, SalesAreRefusedCleanlyAndResumeWithoutAReopen) {
   const Api api = load_api();
   ASSERT_TRUE(api.so && api.open && api.handle && api.free && api.close) << dlerror();
   loyalty_plugin* p = nullptr;
   char* err = nullptr;
-  ASSERT_EQ(api.open(config.c_str(), &p, &err), 0) << (err != nullptr ? err : "");
-
-  constexpr int kRun = 0;
-  std::map<int, int64_t> earned;  // sale number -> what its acknowledgement said
-  auto sale = [&](int k, int* rc) { return call(api, p, crash::sale_body(kRun, k), rc); };
+  ASSERT_EQ(api.open(config_.c_str(), &p, &err), 0) << (err != nullptr ? err : "");
+  Earned earned;
   int k = 0;
   for (; k < 100; ++k) {
     int rc = 0;
-    const std::string r = sale(k, &rc);
+    const std::string r = sale(api, p, k, &rc);
     ASSERT_EQ(rc, 0) << r;
     earned[k] = crash::earned_of(r.c_str());
   }
-
-  const std::string filler = disk + "/filler";
-  const int64_t filled = fill(filler);
-  ASSERT_GT(filled, 0);
-  Outcome full;
-  for (int in_a_row = 0; in_a_row < 20 && k < 5000; ++k) {
-    int rc = 0;
-    const std::string r = sale(k, &rc);
-    if (rc == 0) {
-      earned[k] = crash::earned_of(r.c_str());
-      ++full.acknowledged_while_full;
-      in_a_row = 0;
-      continue;
-    }
-    ++in_a_row;
-    if (full.failed.empty()) full.first_failure = r;
-    full.failed.push_back(k);
-    EXPECT_EQ(rc, LOYALTY_ERR_UNAVAILABLE) << "sale " << k << " while the disk is full: " << r;
-    EXPECT_NE(r.find("\"code\":\"unavailable\""), std::string::npos) << r;
-  }
-  std::printf("synchronous=%s: filled %lld bytes; %d sales acknowledged, then %zu failed while full; first: %s\n",
-              synchronous.c_str(), static_cast<long long>(filled), full.acknowledged_while_full, full.failed.size(),
-              full.first_failure.c_str());
-  ASSERT_GE(full.failed.size(), 20u) << "the disk never refused a sale: the test injected no fault";
+  const std::vector<int> failed = sell_on_a_full_disk(api, p, k, earned);
+  ASSERT_FALSE(failed.empty());
   // A malformed request cannot be kept in quarantine now: it is refused as `unavailable`
   // (send it again), naming what is wrong with it too, rather than answered and forgotten.
-  const std::string malformed = "{\"type\":\"sale.completed\",";
   {
     int rc = 0;
-    const std::string r = call(api, p, malformed, &rc);
+    const std::string r = call(api, p, kMalformed, &rc);
     EXPECT_EQ(rc, LOYALTY_ERR_UNAVAILABLE) << r;
     EXPECT_NE(r.find("not valid JSON"), std::string::npos) << r;
     EXPECT_NE(r.find("cannot keep the request in quarantine now"), std::string::npos) << r;
@@ -157,85 +236,125 @@ void run(const std::string& synchronous) {
     const std::string r =
         call(api, p, R"({"type":"balance.query","id":"q","at":"2026-11-22T12:00:00-06:00","customer":"card:4000001"})",
              &rc);
-    if (synchronous == "full") {
+    if (GetParam() == "full") {
       EXPECT_EQ(rc, 0) << r;
     } else if (rc != 0) {
       EXPECT_EQ(rc, LOYALTY_ERR_UNAVAILABLE) << r;
       EXPECT_NE(r.find("could not COMMIT writes it had acknowledged"), std::string::npos) << r;
     }
   }
-  EXPECT_NE(full.first_failure.find("disk full"), std::string::npos)
-      << "the failure should say the disk is full: " << full.first_failure;
 
-  // Space comes back. The same plugin, without a reopen, takes the failed sales again: the
-  // first resend may still be refused for up to SqliteLedger::kBrokenRetry (1 s), while a
-  // ledger that could not re-run its acknowledged writes waits to try again; a POS resends.
-  ASSERT_TRUE(fs::remove(filler));
+  // Space comes back. The same plugin, without a reopen, takes the refused sales again:
+  // the first resend may still be refused for up to SqliteLedger::kBrokenRetry (1 s), while
+  // a ledger that could not re-run its acknowledged writes waits to try again; a POS resends.
+  ASSERT_TRUE(fs::remove(filler()));
   const auto began = std::chrono::steady_clock::now();
-  int refused_after = 0;
-  std::string last;
-  for (int rc = -1; rc != 0; ++refused_after) {
-    ASSERT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5))
-        << "still refused 5 s after the disk has space again: " << last;
-    if (rc > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    last = sale(full.failed.front(), &rc);
-    ASSERT_TRUE(rc == 0 || rc == LOYALTY_ERR_UNAVAILABLE) << last;
-  }
-  earned[full.failed.front()] = crash::earned_of(last.c_str());
-  std::printf("  with space again: the first resend succeeded after %d refusals, %.0f ms\n", refused_after - 1,
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
-  for (size_t i = 1; i < full.failed.size(); ++i) {
-    const int f = full.failed[i];
+  int refusals = 0;
+  for (;; ++refusals) {
     int rc = 0;
-    const std::string r = sale(f, &rc);
-    ASSERT_EQ(rc, 0) << "resending sale " << f << " once the disk has space again: " << r;
-    earned[f] = crash::earned_of(r.c_str());
+    const std::string r = sale(api, p, failed.front(), &rc);
+    if (rc == 0) break;
+    ASSERT_EQ(rc, LOYALTY_ERR_UNAVAILABLE) << r;
+    ASSERT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5))
+        << "still refused 5 s after the disk has space again: " << r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  std::printf("  with space again: the first resend succeeded after %d refusals, %.0f ms\n", refusals,
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
+  resend_and_sell_on(api, p, failed, k, earned);
   {
     int rc = 0;
-    const std::string r = call(api, p, malformed, &rc);
+    const std::string r = call(api, p, kMalformed, &rc);
     EXPECT_EQ(rc, LOYALTY_ERR_INVALID_JSON) << "sent again, it is kept in quarantine now: " << r;
   }
-  for (const int end = k + 50; k < end; ++k) {
-    int rc = 0;
-    const std::string r = sale(k, &rc);
-    ASSERT_EQ(rc, 0) << r;
-    earned[k] = crash::earned_of(r.c_str());
-  }
-  // Every acknowledged sale answers what it answered the first time.
-  for (const auto& [n, e] : earned) {
-    int rc = 0;
-    const std::string r = sale(n, &rc);
-    ASSERT_EQ(rc, 0) << r;
-    EXPECT_EQ(crash::earned_of(r.c_str()), e) << "sale " << n;
-  }
   api.close(p);
-
-  int64_t total = 0;
-  for (const auto& [n, e] : earned) total += e;
-  {
-    Db db(db_path);
-    EXPECT_EQ(db.scalar("SELECT count(*) FROM sales"), static_cast<int64_t>(earned.size()));
-    EXPECT_EQ(db.scalar("SELECT count(*) FROM requests"), static_cast<int64_t>(earned.size()));
-    EXPECT_EQ(db.scalar("SELECT coalesce(sum(earned), 0) FROM sales"), total);
-    EXPECT_EQ(db.scalar("SELECT coalesce(sum(balance), 0) FROM accounts"), total);
-    EXPECT_EQ(db.scalar("SELECT count(*) FROM quarantine"), 1) << "the malformed request, once";
-    EXPECT_EQ(db.rows("PRAGMA integrity_check"), std::vector<std::string>{"ok"});
-  }
-  loyalty::ledger::LedgerOptions o;
-  o.path = db_path;
-  o.read_only = true;
-  auto ledger = loyalty::ledger::SqliteLedger::open(o);
-  const auto report = loyalty::ledger::verify(*ledger);
-  EXPECT_TRUE(report.ok()) << report.problems.size() << " problems, first: "
-                           << (report.problems.empty() ? "" : report.problems.front());
-  ledger.reset();
-  umount2(disk.c_str(), MNT_DETACH);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  expect_ledger_of(earned, 1);
 }
 
-TEST(DiskFullTest, FullSyncFailsCleanlyAndRecovers) { run("full"); }
-TEST(DiskFullTest, NormalSyncHeldGroupsFailCleanlyAndRecover) { run("normal"); }
+// The POS is killed (SIGKILL) while the disk is full, perhaps with acknowledged sales whose
+// COMMIT the disk refused; space comes back and the POS starts again: the open re-runs
+// them, and every acknowledged sale is there once.
+TEST_P(DiskFullTest, APosKilledWhileTheDiskIsFullLosesNothingAcknowledged) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();  // the child shares the private mount of this process
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    FILE* out = fdopen(fds[1], "w");
+    const Api api = load_api();
+    loyalty_plugin* p = nullptr;
+    char* err = nullptr;
+    if (!api.so || !api.open || api.open(config_.c_str(), &p, &err) != 0) _exit(3);
+    Earned earned;
+    int k = 0;
+    for (; k < 100; ++k) {
+      int rc = 0;
+      const std::string r = sale(api, p, k, &rc);
+      if (rc != 0) _exit(4);
+      std::fprintf(out, "ack %d %lld\n", k, static_cast<long long>(crash::earned_of(r.c_str())));
+    }
+    const int64_t filled = fill(filler());
+    if (filled <= 0) _exit(5);
+    for (int in_a_row = 0; in_a_row < 20 && k < 5000; ++k) {
+      int rc = 0;
+      const std::string r = sale(api, p, k, &rc);
+      if (rc == 0) {
+        std::fprintf(out, "ack %d %lld\n", k, static_cast<long long>(crash::earned_of(r.c_str())));
+        in_a_row = 0;
+      } else {
+        std::fprintf(out, "fail %d %d\n", k, rc);
+        ++in_a_row;
+      }
+    }
+    std::fflush(out);
+    raise(SIGKILL);
+  }
+  ::close(fds[1]);
+  std::string lines;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) lines.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the child ended with status " << status;
+
+  Earned earned;
+  std::vector<int> failed;
+  std::istringstream in(lines);
+  std::string what;
+  int k = 0;
+  long long v = 0;
+  while (in >> what >> k >> v) {
+    if (what == "ack") {
+      earned[k] = v;
+    } else {
+      EXPECT_EQ(v, LOYALTY_ERR_UNAVAILABLE) << "sale " << k;
+      failed.push_back(k);
+    }
+  }
+  ASSERT_GE(failed.size(), 20u) << "the disk never refused a sale: the test injected no fault";
+  ++k;
+  std::printf("synchronous=%s: killed with %zu sales acknowledged, %zu refused\n", GetParam().c_str(), earned.size(),
+              failed.size());
+
+  ASSERT_TRUE(fs::remove(filler()));
+  const Api api = load_api();
+  ASSERT_TRUE(api.so && api.open && api.handle && api.free && api.close) << dlerror();
+  loyalty_plugin* p = nullptr;
+  char* err = nullptr;
+  ASSERT_EQ(api.open(config_.c_str(), &p, &err), 0) << (err != nullptr ? err : "");
+  {
+    Db db(db_path_);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM requests"), static_cast<int64_t>(earned.size()))
+        << "after the reopen: every acknowledged sale, and none of the refused ones";
+  }
+  resend_and_sell_on(api, p, failed, k, earned);
+  api.close(p);
+  expect_ledger_of(earned, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sync, DiskFullTest, ::testing::Values("full", "normal"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
