@@ -69,11 +69,25 @@ class BalanceProjection {
   BulkTicket begin_bulk(bool full);
   std::optional<size_t> install(const BulkTicket& ticket, std::vector<app::BalanceView>& accounts, Refs& refs);
   void end_bulk();
+  // Room for this many accounts and references, so that a load's installs do not rehash
+  // the maps under the lock (a rehash of 100,000 nodes: milliseconds).
+  void reserve(size_t accounts, size_t refs);
 
  private:
+  using AccountMap = std::unordered_map<std::string, app::BalanceView>;  // by account id
+  using RefMap = std::unordered_map<std::string, std::string>;           // reference -> account id
+
+  // Links a node made outside the lock into `map`; when the key is there already (a read
+  // put it first), its value is moved over and the node is freed (rare).
+  template <class Map>
+  static void link(Map& map, typename Map::node_type node) {
+    auto r = map.insert(std::move(node));
+    if (!r.inserted) r.position->second = std::move(r.node.mapped());
+  }
+
   mutable std::mutex mu_;
-  std::unordered_map<std::string, app::BalanceView> accounts_;  // by account id
-  std::unordered_map<std::string, std::string> refs_;  // reference -> account id
+  AccountMap accounts_;
+  RefMap refs_;
   uint64_t clears_ = 0;
   // While a bulk load runs: every account and reference forgotten since it began, in order.
   int bulk_loads_ = 0;
