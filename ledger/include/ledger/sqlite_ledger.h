@@ -131,7 +131,8 @@ struct LedgerOptions {
   // customers: one load (~0.4 s of the background thread for 100,000 accounts).
   int64_t reload_after_forgotten = 10'000;
   // Accounts a load installs at a time: a POS read waits for the projection's lock at most
-  // that long (1,024: ~0.2 ms), and an interrupted load goes on from the last one installed.
+  // as long as linking them takes (their nodes are made before the lock), and an
+  // interrupted load goes on from the last one installed.
   int64_t preload_chunk_accounts = 1024;
   // Tests: runs on the projection thread before a load installs a chunk of accounts.
   std::function<void()> preload_before_install_for_tests;
