@@ -22,13 +22,10 @@
 // is durable in the redo log and COMMITted with the next ones, so a full disk can also
 // refuse the COMMIT of sales already acknowledged).
 // Needs a private mount namespace (root: CAP_SYS_ADMIN, as CI runs): skipped, saying so, without.
-#include <errno.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +45,7 @@
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "loyalty/loyalty.h"
+#include "private_tmpfs.h"
 
 namespace {
 
@@ -56,32 +54,8 @@ using integration::Api;
 using integration::call;
 using integration::Db;
 using integration::load_api;
-
-// A tmpfs of `size` mounted on `dir`, seen by this process only. Empty on success, else why not.
-std::string mount_private_tmpfs(const std::string& dir, const std::string& size) {
-  if (unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    return std::string("making / private: ") + std::strerror(errno);
-  }
-  const std::string options = "size=" + size + ",mode=0700";
-  if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
-    return std::string("mount tmpfs: ") + std::strerror(errno);
-  }
-  return {};
-}
-
-// Writes `path` until the filesystem refuses (ENOSPC): every byte left, down to 512.
-int64_t fill(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return -1;
-  int64_t total = 0;
-  const std::string chunk(64 << 10, 'x');
-  for (size_t n = chunk.size(); n >= 512; n /= 2) {
-    for (ssize_t w; (w = ::write(fd, chunk.data(), n)) > 0;) total += w;
-  }
-  ::close(fd);
-  return total;
-}
+using test_support::fill;
+using test_support::mount_private_tmpfs;
 
 constexpr int kRun = 0;
 const char kMalformed[] = "{\"type\":\"sale.completed\",";
