@@ -81,14 +81,15 @@ class BranchNet {
   const std::string& token(const std::string& b) { return tokens_.at(b); }
 
   // Opens branch `b` syncing to `url`. `program` is the [program] table body; `sync_extra`
-  // more [sync] keys. `token` overrides the hub-issued one.
+  // more [sync] keys. `token` overrides the hub-issued one. `db_dir`: a directory of dir()
+  // for the branch's ledger (a filesystem of its own), else dir() itself.
   ::testing::AssertionResult open(const std::string& b, const std::string& url,
                                   const std::string& program, const std::string& sync_extra = {},
                                   std::shared_ptr<const app::Clock> clock = nullptr,
-                                  const std::string& token = {}) {
+                                  const std::string& token = {}, const std::string& db_dir = {}) {
     std::ofstream(dir_ / (b + ".token")) << (token.empty() ? tokens_.at(b) : token) << "\n";
     std::ofstream(dir_ / (b + ".toml"))
-        << "[plugin]\nbranch = \"" << b << "\"\ndb = \"" << b
+        << "[plugin]\nbranch = \"" << b << "\"\ndb = \"" << (db_dir.empty() ? "" : db_dir + "/") << b
         << ".db\"\nsynchronous = \"normal\"\nlog = \"" << b << ".log\"\n"
         << "[program]\n"
         << program << "\n[sync]\nurl = \"" << url << "\"\ntoken_file = \"" << b << ".token\"\n"
