@@ -1,6 +1,7 @@
-// Shared helpers of the ABI tests: the real libloyalty.so loaded with dlopen (never
-// linked), a fresh temporary directory and TOML configuration per test, a plugin handle
-// with JSON helpers, and a read-only look at the SQLite ledger underneath.
+// Shared helpers of the ABI tests (and of tests/integration, which drive the same .so): the
+// real libloyalty.so loaded with dlopen (never linked), a fresh temporary directory and TOML
+// configuration per test, a plugin handle with JSON helpers, and a read-only look at the
+// SQLite ledger underneath.
 //
 // Thread-safety: Api is immutable once loaded; Plugin::call may be used from many threads
 // (it only calls loyalty_handle/loyalty_free). Nothing here writes to the ledger directly.
@@ -19,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "loyalty/loyalty.h"
 
@@ -156,6 +158,22 @@ inline size_t code_points(std::string_view s) {
   return n;
 }
 
+// Sends raw bytes (any length, NULs included) on handle `p`, whoever opened it. Thread-safe.
+inline Reply send(loyalty_plugin* p, std::string_view bytes) {
+  Reply r;
+  char* out = nullptr;
+  r.code = api().handle(p, bytes.data(), bytes.size(), &out);
+  EXPECT_NE(out, nullptr) << "loyalty_handle must always set *response_json";
+  if (out != nullptr) {
+    r.text = out;
+    api().free(out);
+    r.body = json::parse(r.text, nullptr, false);
+    EXPECT_FALSE(r.body.is_discarded()) << "response is not JSON: " << r.text.substr(0, 200);
+    if (r.body.is_discarded()) r.body = nullptr;
+  }
+  return r;
+}
+
 // A plugin opened on a fresh directory with `config` written as loyalty.toml.
 class Plugin {
  public:
@@ -193,20 +211,7 @@ class Plugin {
   std::string db_path() const { return dir_.file("ledger.db"); }
 
   // Sends raw bytes (any length, NULs included). Thread-safe.
-  Reply send(std::string_view bytes) const {
-    Reply r;
-    char* out = nullptr;
-    r.code = api().handle(p_, bytes.data(), bytes.size(), &out);
-    EXPECT_NE(out, nullptr) << "loyalty_handle must always set *response_json";
-    if (out != nullptr) {
-      r.text = out;
-      api().free(out);
-      r.body = json::parse(r.text, nullptr, false);
-      EXPECT_FALSE(r.body.is_discarded()) << "response is not JSON: " << r.text.substr(0, 200);
-      if (r.body.is_discarded()) r.body = nullptr;
-    }
-    return r;
-  }
+  Reply send(std::string_view bytes) const { return abi_test::send(p_, bytes); }
   Reply call(const json& request) const { return send(request.dump()); }
 
   // A request that must succeed; returns the body.
@@ -299,6 +304,29 @@ class LedgerReader {
     }
     sqlite3_finalize(s);
     return v;
+  }
+
+  // Every row of `sql`, its columns as text joined by ' ' (NULL as "NULL").
+  std::vector<std::string> rows(const std::string& sql) const {
+    std::vector<std::string> out;
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+      return out;
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      std::string row;
+      for (int i = 0; i < sqlite3_column_count(s); ++i) {
+        const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+        if (i > 0) row += ' ';
+        row += t != nullptr ? t : "NULL";
+      }
+      out.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+    sqlite3_finalize(s);
+    return out;
   }
 
   // The first column of the first row as bytes (blob or text); empty when there is none.

@@ -39,7 +39,7 @@
 #include <vector>
 
 #include "crash_requests.h"
-#include "integration_support.h"
+#include "abi_support.h"
 #include "ledger/admin.h"
 #include "ledger/sqlite_ledger.h"
 #include "loyalty/loyalty.h"
@@ -47,11 +47,11 @@
 namespace {
 
 namespace fs = std::filesystem;
-using integration::Api;
-using integration::call;
-using integration::Db;
-using integration::load_api;
-using integration::quoted;
+using abi_test::api;
+using abi_test::LedgerReader;
+using abi_test::send;
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }  // ids here never hold quotes
 
 struct Child {
   pid_t pid = -1;
@@ -110,12 +110,7 @@ void run_rounds(const std::string& synchronous, int rounds, Totals& totals) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> kill_after_ms(0, 250);
 
-  const Api api = load_api();
-  if (api.so == nullptr) {
-    const char* e = dlerror();
-    FAIL() << "dlopen " << LOYALTY_SO << ": " << (e != nullptr ? e : "?");
-  }
-  ASSERT_TRUE(api.open && api.handle && api.free && api.close);
+  ASSERT_TRUE(api().loaded()) << api().load_error;
 
   char tmpl[] = "/tmp/loyalty-crash-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -187,11 +182,11 @@ void run_rounds(const std::string& synchronous, int rounds, Totals& totals) {
     const auto t0 = std::chrono::steady_clock::now();
     loyalty_plugin* p = nullptr;
     char* err = nullptr;
-    const int open_rc = api.open(config.c_str(), &p, &err);
+    const int open_rc = api().open(config.c_str(), &p, &err);
     const double reopen_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const std::string open_error = err != nullptr ? err : "";
-    api.free(err);
+    api().free(err);
     ASSERT_EQ(open_rc, 0) << "reopen after SIGKILL failed: " << open_error;
     totals.reopen_ms_max = std::max(totals.reopen_ms_max, reopen_ms);
     totals.reopen_ms_sum += reopen_ms;
@@ -199,7 +194,7 @@ void run_rounds(const std::string& synchronous, int rounds, Totals& totals) {
     // What the ledger holds of this round, before anything is resent.
     bool inflight_committed = false;
     {
-      Db db(db_path);
+      LedgerReader db(db_path);
       const std::string like = quoted(std::to_string(run) + "-%");
       std::map<std::string, std::string> sales;  // request id -> "count earned"
       for (const auto& row :
@@ -238,16 +233,16 @@ void run_rounds(const std::string& synchronous, int rounds, Totals& totals) {
 
     // Resending every acknowledged sale returns its stored answer and changes nothing.
     const auto counts = [&] {
-      Db db(db_path);
+      LedgerReader db(db_path);
       return std::to_string(db.scalar("SELECT count(*) FROM entries")) + "/" +
              std::to_string(db.scalar("SELECT count(*) FROM requests")) + "/" +
              std::to_string(db.scalar("SELECT coalesce(sum(balance), 0) FROM accounts"));
     };
     const std::string before_replay = counts();
     for (int k = 0; k < acked; ++k) {
-      int rc = 0;
-      const std::string resp = call(api, p, crash::sale_body(run, k), &rc);
-      ASSERT_EQ(rc, 0) << resp;
+      const abi_test::Reply r = send(p, crash::sale_body(run, k));
+      const std::string& resp = r.text;
+      ASSERT_EQ(r.code, 0) << resp;
       ASSERT_EQ(crash::earned_of(resp.c_str()), acked_earned[static_cast<size_t>(k)])
           << "replay of acknowledged sale " << crash::sale_id(run, k)
           << " answered differently: " << resp;
@@ -258,16 +253,15 @@ void run_rounds(const std::string& synchronous, int rounds, Totals& totals) {
 
     // The sale in flight: committed or not, resending it leaves it applied exactly once.
     {
-      int rc = 0;
-      const std::string resp = call(api, p, crash::sale_body(run, acked), &rc);
-      ASSERT_EQ(rc, 0) << resp;
+      const abi_test::Reply r = send(p, crash::sale_body(run, acked));
+      const std::string& resp = r.text;
+      ASSERT_EQ(r.code, 0) << resp;
       if (inflight_committed) {
         EXPECT_EQ(counts(), before_replay) << "the committed in-flight sale was applied twice";
         ++totals.inflight_committed;
       }
       applied[inflight_id] = {crash::customer_of(run, acked), crash::earned_of(resp.c_str())};
-      int rc2 = 0;
-      EXPECT_EQ(call(api, p, crash::sale_body(run, acked), &rc2), resp);
+      EXPECT_EQ(send(p, crash::sale_body(run, acked)).text, resp);
     }
 
     // Balances: per customer through the ABI, and in total.
@@ -278,18 +272,14 @@ void run_rounds(const std::string& synchronous, int rounds, Totals& totals) {
       expected_total += a.earned;
     }
     for (const auto& [customer, points] : expected) {
-      int rc = 0;
-      const std::string b =
-          call(api, p,
-               R"({"type":"balance.query","id":"q","at":"2026-11-22T12:00:00-06:00","customer":")" +
-                   customer + "\"}",
-               &rc);
-      ASSERT_EQ(rc, 0) << b;
-      EXPECT_EQ(crash::balance_of(b.c_str()), points) << customer;
+      const abi_test::Reply b = send(
+          p, R"({"type":"balance.query","id":"q","at":"2026-11-22T12:00:00-06:00","customer":")" + customer + "\"}");
+      ASSERT_EQ(b.code, 0) << b.text;
+      EXPECT_EQ(crash::balance_of(b.text.c_str()), points) << customer;
     }
-    api.close(p);
+    api().close(p);
     {
-      Db db(db_path);
+      LedgerReader db(db_path);
       EXPECT_EQ(db.scalar("SELECT coalesce(sum(balance), 0) FROM accounts"), expected_total);
       EXPECT_EQ(db.scalar("SELECT count(*) FROM sales"), static_cast<int64_t>(applied.size()));
       const auto integrity = db.rows("PRAGMA integrity_check");
