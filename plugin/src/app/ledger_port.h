@@ -153,6 +153,9 @@ class LedgerTx {
   // The account `ref` names, with its open lots and active holds (balance.query). This
   // default asks the three methods it stands for.
   virtual std::optional<BalanceView> balance_view(const std::string& ref);
+  // The open lots as a BalanceView keeps them (balance_view()): by default from open_lots();
+  // a store may read only these two columns.
+  virtual std::vector<BalanceView::OpenLot> view_lots(const std::string& account_id);
   // Mints a new account id for `branch`, registers `ref` as its first alias.
   virtual Account create_account(const std::string& branch, const std::string& ref,
                                  const std::string& category,
@@ -258,11 +261,17 @@ inline std::optional<BalanceView> LedgerTx::balance_view(const std::string& ref)
   v.account_id = std::move(acct->account_id);
   v.category = std::move(acct->category);
   v.balance = acct->balance;
-  for (const domain::Lot& lot : open_lots(v.account_id)) v.lots.push_back({lot.expires_at, lot.remaining});
+  v.lots = view_lots(v.account_id);
   for (const Hold& h : active_holds_of_account(v.account_id)) {
     v.holds.push_back({h.points, h.business_deadline, h.wall_deadline_ms});
   }
   return v;
+}
+
+inline std::vector<BalanceView::OpenLot> LedgerTx::view_lots(const std::string& account_id) {
+  std::vector<BalanceView::OpenLot> out;
+  for (const domain::Lot& lot : open_lots(account_id)) out.push_back({lot.expires_at, lot.remaining});
+  return out;
 }
 
 // Read-only snapshot for queries (balance.query, history.query). Same methods subset.
