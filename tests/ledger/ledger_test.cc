@@ -1196,6 +1196,18 @@ class HeldGroupTest : public LedgerTest {
     tx->commit();
     return a ? a->balance.value() : -1;
   }
+  // A held group of two acknowledged writes (card:1 45, card:2 10), then the next `n`
+  // COMMITs refused by a commit hook, standing in for a full disk.
+  void held_group_of_two_then_refuse_commits(int n) {
+    reopen();
+    l_->with_db([](sqlite3* db) {
+      sqlite3_commit_hook(db, [](void*) -> int { return refused_commits_ > 0 ? (--refused_commits_, 1) : 0; }, nullptr);
+    });
+    earn("card:1", 45, "r1");
+    earn("card:2", 10, "r2");
+    refused_commits_ = n;
+  }
+  static inline std::atomic<int> refused_commits_{0};  // COMMITs still to refuse
 };
 
 TEST_F(HeldGroupTest, AWriteIsDurableByItsRecordBeforeAnyCommit) {
@@ -1361,16 +1373,9 @@ TEST_F(HeldGroupTest, AnotherProcessWaitsForTheGroupThenSeesIt) {
 }
 
 // A COMMIT that fails after members were acknowledged: the group is rolled back and its
-// records re-run, as at open. (A commit hook that refuses once stands in for a full disk.)
+// records re-run, as at open.
 TEST_F(HeldGroupTest, ACommitThatFailsIsRebuiltFromTheRecords) {
-  reopen();
-  static std::atomic<int> refuse{0};
-  l_->with_db([](sqlite3* db) {
-    sqlite3_commit_hook(db, [](void*) -> int { return refuse.exchange(0); }, nullptr);
-  });
-  earn("card:1", 45, "r1");
-  earn("card:2", 10, "r2");
-  refuse = 1;
+  held_group_of_two_then_refuse_commits(1);
   EXPECT_NO_THROW(l_->flush()) << "the records kept both writes: nothing is lost to report";
   EXPECT_EQ(l_->stats().held_recoveries, 1u);
   EXPECT_EQ(entries_elsewhere(), 2);
@@ -1384,16 +1389,9 @@ TEST_F(HeldGroupTest, ACommitThatFailsIsRebuiltFromTheRecords) {
 // are refused, naming the log, until a re-run succeeds. A call tries it again at most every
 // kBrokenRetry, so the ledger heals by itself once the disk has room (no reopen needed).
 TEST_F(HeldGroupTest, ALedgerThatCouldNotReRunItsRecordsTriesAgainLater) {
-  reopen();
-  static std::atomic<int> refusals{0};
-  l_->with_db([](sqlite3* db) {
-    sqlite3_commit_hook(db, [](void*) -> int { return refusals > 0 ? (--refusals, 1) : 0; }, nullptr);
-  });
-  earn("card:1", 45, "r1");
-  earn("card:2", 10, "r2");
-  refusals = 2;  // the group's COMMIT, then the re-run's
+  held_group_of_two_then_refuse_commits(2);  // the group's COMMIT, then the re-run's
   EXPECT_THROW(l_->flush(), StoreFailure) << "the COMMIT's own failure";
-  EXPECT_EQ(refusals, 0);
+  EXPECT_EQ(refused_commits_, 0);
   EXPECT_EQ(l_->stats().held_recoveries, 1u);
   expect_failure([&] { earn("card:1", 5, "r3"); }, ErrorCode::kUnavailable,
                  "ledger.db-redo; the ledger tries again every 1000 ms");
