@@ -222,23 +222,23 @@ class DaemonFixture : public ::testing::Test {
     return c.request(method, target, body, headers);
   }
 
-  // Rows in the ledger's quarantine (read through SQLite, as an admin would).
-  int quarantined() const {
+  // The first column of `sql`'s first row, read through SQLite as an admin would; -1 when
+  // the ledger cannot be read.
+  int64_t count(const std::string& sql) const {
     sqlite3* db = nullptr;
-    int count = -1;
-    if (sqlite3_open_v2((dir_ + "/ledger.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
-        SQLITE_OK) {
+    int64_t n = -1;
+    if (sqlite3_open_v2((dir_ + "/ledger.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
       sqlite3_stmt* st = nullptr;
-      if (sqlite3_prepare_v2(db, "SELECT count(*) FROM quarantine", -1, &st, nullptr) ==
-              SQLITE_OK &&
-          sqlite3_step(st) == SQLITE_ROW) {
-        count = sqlite3_column_int(st, 0);
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int64(st, 0);
       }
       sqlite3_finalize(st);
     }
     sqlite3_close(db);
-    return count;
+    return n;
   }
+  // Rows in the ledger's quarantine.
+  int quarantined() const { return static_cast<int>(count("SELECT count(*) FROM quarantine")); }
 
   std::string dir_;
   std::unique_ptr<Daemon> daemon_;

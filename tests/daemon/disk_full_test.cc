@@ -35,19 +35,6 @@ class DaemonDiskFull : public DaemonFixture {
     if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
     DaemonFixture::TearDown();
   }
-  int64_t count(const std::string& sql) const {
-    sqlite3* db = nullptr;
-    int64_t n = -1;
-    if (sqlite3_open_v2((dir_ + "/ledger.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-      sqlite3_stmt* st = nullptr;
-      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-        n = sqlite3_column_int64(st, 0);
-      }
-      sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return n;
-  }
   bool mounted_ = false;
 };
 
