@@ -21,10 +21,14 @@
 // Not thread-safe: the ledger calls it holding its connection's lock.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace loyalty::ledger {
@@ -45,6 +49,12 @@ class RedoLog {
   // MiB ahead (synced once), so the record's fdatasync writes data only, not the file's
   // size (measured here: 135 us against 200 us for an append that grows it).
   void append(int64_t offset, int64_t seq, uint64_t log_id, std::string_view payload, bool sync = true);
+  // Writes a record without syncing it; `reserved`: in space extended ahead (as a synced
+  // append), so that a later sync() writes data only. Throws StoreFailure kUnavailable.
+  void write(int64_t offset, int64_t seq, uint64_t log_id, std::string_view payload, bool reserved);
+  // fdatasync of everything written so far. Throws StoreFailure kUnavailable. Safe to call
+  // from another thread while records are written (RedoSyncer).
+  void sync();
   // Overwrites the header of the record at `offset` (a record whose COMMIT failed), so a
   // later scan cannot take it for a committed one. Best effort; fdatasync'd.
   void invalidate(int64_t offset) noexcept;
@@ -62,6 +72,48 @@ class RedoLog {
   int fd_ = -1;
   int64_t size_ = 0;  // the file's size, as far as this object wrote it
 };
+
+// Syncs a RedoLog on a thread of its own, so that a request's work runs while its record
+// reaches the disk (request records, SqliteLedger: with synchronous = full the record of a
+// request is written before its work). Thread-safe.
+class RedoSyncer {
+ public:
+  explicit RedoSyncer(RedoLog& log);
+  ~RedoSyncer();  // joins the thread (a sync in progress finishes)
+  RedoSyncer(const RedoSyncer&) = delete;
+  RedoSyncer& operator=(const RedoSyncer&) = delete;
+
+  // Asks for a sync of what was written so far; returns its ticket.
+  uint64_t ask();
+  // Blocks until the sync of `ticket` (or a later one) has ended; throws StoreFailure
+  // kUnavailable, naming the log, when that sync failed. 0: returns at once.
+  void wait(uint64_t ticket);
+
+  // Whether a sync ever failed: its records' bytes may be lost whatever later syncs say
+  // (Linux reports a failed writeback once), so the caller stops relying on the log.
+  bool failed() const { return ever_failed_.load(std::memory_order_relaxed); }
+
+  static constexpr int kSpinUs = 400;  // wait() spins this long before it sleeps
+
+ private:
+  void loop();
+
+  RedoLog& log_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t asked_ = 0;             // under mu_
+  std::atomic<uint64_t> done_{0};  // written under mu_; every ticket <= done_ has ended
+  uint64_t failed_from_ = 0, failed_to_ = 0;  // tickets in (from, to] failed: failure_
+  std::string failure_;
+  std::atomic<bool> ever_failed_{false};
+  bool stop_ = false;
+  std::thread thread_;  // last: started once the members above exist
+};
+
+// A request record (SqliteLedger::log_request): its payload starts with this tag, which no
+// statement payload can (a statement's SQL text is never 4 GiB long).
+inline constexpr std::string_view kRequestRecordTag{"\xff\xff\xff\xffREQ1", 8};
+inline bool is_request_record(std::string_view payload) { return payload.substr(0, kRequestRecordTag.size()) == kRequestRecordTag; }
 
 // meta.redo_next: where a scan after the last COMMIT starts, as "<next seq> <next offset>
 // <log id, 16 hex digits>".

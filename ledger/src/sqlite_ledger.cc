@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 #include <string_view>
+#include <utility>
 
 #include <openssl/evp.h>
 
@@ -488,6 +489,13 @@ class SqliteTx final : public app::LedgerTx {
   using S = SqliteLedger::Stmt;
 
  public:
+  // A member of the transaction that re-runs the redo log (replay_redo_locked, holding mu_):
+  // a request record's re-run, in a savepoint of its own.
+  struct Replay {};
+  SqliteTx(SqliteLedger& l, Replay) : l_(l), write_(true), member_(true), replay_(true) {
+    l_.stmt(S::kSavepoint).run();
+  }
+
   SqliteTx(SqliteLedger& l, bool write, bool bulk = false) : l_(l), write_(write) {
     // A call waits at most busy_timeout_ms in all, from its start: first for this process's
     // other calls (the connection), then for other processes (SQLite's write lock). Waiting
@@ -535,6 +543,13 @@ class SqliteTx final : public app::LedgerTx {
     }
     --l_.writers_waiting_;
     l_.check_not_broken();
+    if (l_.requests_pending_) {
+      throw StoreFailure(ErrorCode::kUnavailable,
+                         "the redo log " + l_.options_.path +
+                             "-redo holds requests acknowledged before a crash, which only the POS's plugin, "
+                             "loyaltyd or loyaltyctl (with the branch's configuration) re-run when they open "
+                             "the ledger; until then it takes no writes");
+    }
     if (l_.group_open_ && l_.group_held_ && bulk) {
       // A bulk write (the sync client's batches, the expiry sweep) takes the redo log as one
       // record of its own: the held group COMMITs first.
@@ -552,6 +567,9 @@ class SqliteTx final : public app::LedgerTx {
       redo_mark_ = l_.redo_payload_.size();
       group_ = l_.group_id_;
       ++l_.group_members_;
+      // A held group's member records its statements unless it logs its request
+      // (log_request turns this off for itself).
+      if (l_.group_held_) l_.redo_capture_ = l_.redo_ != nullptr;
       return;
     }
     l_.end_held_read();
@@ -597,6 +615,11 @@ class SqliteTx final : public app::LedgerTx {
 
   void commit() override {
     live();
+    if (replay_) {
+      l_.stmt(S::kRelease).run();  // throws: the re-run fails, and so does the open
+      join_group();
+      return;
+    }
     if (!write_) {
       done_ = true;
       // Left open for the next read (LedgerOptions::read_reuse_us); ending a read cannot
@@ -652,6 +675,10 @@ class SqliteTx final : public app::LedgerTx {
       throw;
     }
     join_group();
+    if (sync_ticket_ != 0) {
+      // Our request record holds what we wrote: nothing of it is left to record.
+      l_.group_changes_ = sqlite3_total_changes64(l_.db_);
+    }
     if (!recorded) {
       // The log starts over: COMMIT the group with an fsync of the WAL, which makes this
       // member durable too (end_group).
@@ -665,6 +692,42 @@ class SqliteTx final : public app::LedgerTx {
       l_.after_member();
     }
     lock_.unlock();
+    // Acknowledged once the record is on disk. Its flush began with our work; other calls
+    // go on meanwhile (the group's COMMIT waits for its records' syncs, end_group). When
+    // the sync failed, so does the group's COMMIT, which re-runs the log (recover_held_group).
+    if (sync_ticket_ != 0) l_.syncer_->wait(sync_ticket_);
+  }
+
+  bool log_request(std::string_view record) override {
+    live();
+    if (replay_ || !member_ || !l_.group_held_ || !l_.request_log_) return false;
+    if (l_.redo_payload_.size() != redo_mark_) return false;  // called after a write: keep statements
+    if (!l_.log_request(record, sync_ticket_)) return false;
+    l_.redo_capture_ = false;  // this member's statements are in its request
+    return true;
+  }
+
+  void rollback_work() override {
+    live();
+    if (!write_ || !member_) return app::LedgerTx::rollback_work();
+    l_.exec("ROLLBACK TO member");  // the savepoint stays: the transaction goes on
+    if (l_.redo_payload_.size() > redo_mark_) l_.redo_payload_.resize(redo_mark_);
+    pending_seq_.clear();
+    pending_epoch_.reset();
+  }
+
+  void put_quarantine(const app::QuarantineRow& row) override {
+    live();
+    if (!write_) throw StoreFailure(ErrorCode::kInternal, "put_quarantine in a read transaction");
+    {
+      auto q = q_(S::kInsertQuarantine);
+      q.bind(1, row.received_at_ms).bind(2, row.source).bind_blob(3, row.raw).bind(4, row.error_code);
+      q.bind(5, row.field).bind(6, row.message);
+      q.run();
+    }
+    auto q = q_(S::kTrimQuarantine);
+    q.bind(1, std::max<int64_t>(l_.options_.quarantine_max_rows, 0));
+    q.run();
   }
 
   // ---- idempotency ----
@@ -1315,6 +1378,11 @@ class SqliteTx final : public app::LedgerTx {
 
   void rollback() noexcept {
     done_ = true;
+    if (replay_) {
+      // The re-run failed; the replay's transaction is rolled back by its caller.
+      sqlite3_exec(l_.db_, "ROLLBACK TO member; RELEASE member", nullptr, nullptr, nullptr);
+      return;
+    }
     if (!write_) {
       l_.end_held_read();
       return;
@@ -1368,6 +1436,8 @@ class SqliteTx final : public app::LedgerTx {
   std::unique_lock<std::timed_mutex> lock_;
   bool write_;
   bool member_ = false;  // joined an open group (inside a savepoint)
+  bool replay_ = false;  // re-runs a request record (holding mu_ already; no lock of its own)
+  uint64_t sync_ticket_ = 0;  // log_request(): the sync our acknowledgement waits for
   size_t redo_mark_ = 0;  // a member: the group's redo payload before our savepoint
   uint64_t group_ = 0;
   bool done_ = false;
@@ -1464,6 +1534,10 @@ std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
     for (;;) {
       try {
         l->replay_redo();  // re-checks meta.redo_next under the write lock
+        if (l->requests_pending_) {
+          return unapplied + " (they are requests, which only a program with the branch's configuration re-runs: "
+                             "the POS's plugin, loyaltyd, or a loyaltyctl command that writes)";
+        }
         return "";
       } catch (const std::exception& e) {
         if ((sqlite3_extended_errcode(l->db_) & 0xff) != SQLITE_BUSY) return unapplied + " (" + e.what() + ")";
@@ -1552,7 +1626,9 @@ void SqliteLedger::configure() {
   // comes to. With synchronous = normal the log is kept only for them: a power cut may lose
   // the last records as it may lose the last commits, but a crash of the process loses
   // nothing acknowledged.
-  if (options_.hold_commit_ms < 0) options_.hold_commit_ms = options_.synchronous == 1 ? 100 : 0;
+  if (options_.hold_commit_ms < 0) {
+    options_.hold_commit_ms = options_.synchronous == 1 || (options_.synchronous >= 2 && options_.request_log) ? 100 : 0;
+  }
   const bool hold = options_.hold_commit_ms > 0 && options_.checkpoint_pages > 0;
   const bool redo = (options_.synchronous == 2 || (options_.synchronous == 1 && hold)) && options_.redo_log &&
                     !options_.read_only && !options_.path.empty() && options_.path != ":memory:" &&
@@ -1560,6 +1636,8 @@ void SqliteLedger::configure() {
   if (redo) redo_ = std::make_unique<RedoLog>(options_.path + "-redo");
   redo_sync_ = options_.synchronous >= 2;
   hold_mode_ = redo && hold;
+  request_log_ = hold_mode_ && redo_sync_ && options_.request_log;
+  if (request_log_) syncer_ = std::make_unique<RedoSyncer>(*redo_);
   // In redo mode the COMMIT itself does not sync: a large group's redo record did, and a
   // small group fsyncs the WAL right after (end_group).
   exec(kSync[redo ? 1 : std::clamp(options_.synchronous, 0, 3)]);
@@ -1610,6 +1688,15 @@ void SqliteLedger::migrate() {
     const int64_t v = read_schema_version(*this);
     if (v > kSchemaVersion) too_new(v);
     if (v == kSchemaVersion) return;
+    if (requests_pending_) {
+      // Request records re-run through the program's rules on the schema they were
+      // written for: not through another version's.
+      throw StoreFailure(ErrorCode::kInternal,
+                         "the redo log " + options_.path + "-redo holds requests acknowledged before a crash, " +
+                             "written by the program of ledger schema " + std::to_string(v) + " (this one is " +
+                             std::to_string(kSchemaVersion) + "); open the ledger once with that program so that " +
+                             "it applies them, then upgrade");
+    }
   }
   exec("BEGIN IMMEDIATE");
   try {
@@ -1725,7 +1812,14 @@ void SqliteLedger::end_group() {
       // Rows changed (triggers included) since the group began, or since its last record:
       // a recorded statement that matched no row changed nothing either, and leaves
       // nothing to make durable.
-      const bool wrote = sqlite3_total_changes64(db_) != group_changes_;
+      // After a failed sync of the log (RedoSyncer::failed) the WAL's fsync makes every
+      // group durable, whatever its records.
+      const bool wrote = sqlite3_total_changes64(db_) != group_changes_ || (syncer_ && syncer_->failed());
+      if (group_held_ && group_sync_ticket_ != 0) {
+        // Nothing another connection or the hub could see may vanish: the group's request
+        // records are on disk before its COMMIT (usually long since).
+        syncer_->wait(group_sync_ticket_);
+      }
       if (group_held_ && group_records_ > 0) {
         // The members' records are all before this point: a scan after a crash starts here.
         auto q = stmt(Stmt::kPutRedoNext);
@@ -1761,6 +1855,7 @@ void SqliteLedger::end_group() {
   if (group_held_ && projection_) projection_->release_uncommitted();
   group_held_ = false;
   group_records_ = 0;
+  group_sync_ticket_ = 0;
   held_since_.store(0, std::memory_order_relaxed);
   redo_payload_.clear();
   if (failure) {
@@ -1830,6 +1925,9 @@ SqliteLedger::Stats SqliteLedger::stats() const {
   s.redo_rotations = stats_.redo_rotations.load(std::memory_order_relaxed);
   s.redo_replayed = stats_.redo_replayed.load(std::memory_order_relaxed);
   s.held_commits = stats_.held_commits.load(std::memory_order_relaxed);
+  s.request_records = stats_.request_records.load(std::memory_order_relaxed);
+  s.requests_replayed = stats_.requests_replayed.load(std::memory_order_relaxed);
+  s.requests_skipped = stats_.requests_skipped.load(std::memory_order_relaxed);
   s.held_recoveries = stats_.held_recoveries.load(std::memory_order_relaxed);
   s.held_repairs = stats_.held_repairs.load(std::memory_order_relaxed);
   s.reads = stats_.reads.load(std::memory_order_relaxed);
@@ -1961,6 +2059,64 @@ bool SqliteLedger::record_member() {
   return true;
 }
 
+bool SqliteLedger::log_request(std::string_view record, uint64_t& ticket) {
+  if (syncer_ == nullptr || syncer_->failed()) return false;  // after a failed sync: the WAL's fsyncs
+  request_payload_.assign(kRequestRecordTag);
+  request_payload_.append(record);
+  int64_t offset = redo_next_offset_;
+  if (offset > 0 && offset + static_cast<int64_t>(request_payload_.size()) > options_.redo_rotate_bytes) {
+    if (group_records_ > 0) return false;  // as record_member: this member's statements start the log over
+    sync_wal();
+    offset = 0;
+    stats_.redo_rotations.fetch_add(1, std::memory_order_relaxed);
+  }
+  redo_->write(offset, redo_next_seq_, redo_log_id_, request_payload_, /*reserved=*/true);
+  ticket = syncer_->ask();
+  group_sync_ticket_ = ticket;
+  stats_.redo_records.fetch_add(1, std::memory_order_relaxed);
+  stats_.request_records.fetch_add(1, std::memory_order_relaxed);
+  redo_next_offset_ = offset + RedoLog::kHeaderBytes + static_cast<int64_t>(request_payload_.size());
+  ++redo_next_seq_;
+  ++group_records_;
+  return true;
+}
+
+// A request whose re-run fails for a reason other than the disk (a malformed record, an
+// error of the rules) failed the same way when it first ran, so it was never acknowledged:
+// its savepoint is rolled back and the re-run goes on. Noted for the host's log.
+void SqliteLedger::skip_request(int64_t seq, const std::string& why) {
+  stats_.requests_skipped.fetch_add(1, std::memory_order_relaxed);
+  skipped_requests_.push_back("request record " + std::to_string(seq) + ": " + why);
+  if (skipped_requests_.size() > 100) skipped_requests_.erase(skipped_requests_.begin());
+}
+
+std::vector<std::string> SqliteLedger::take_skipped_requests() {
+  std::lock_guard lock(mu_);
+  return std::exchange(skipped_requests_, {});
+}
+
+void SqliteLedger::set_request_executor(RequestExecutor executor) {
+  std::lock_guard lock(mu_);
+  executor_ = std::move(executor);
+  if (!requests_pending_) return;
+  std::unique_ptr<RedoLog> own;
+  RedoLog* log = redo_.get();
+  if (log == nullptr) {
+    own = std::make_unique<RedoLog>(options_.path + "-redo");
+    log = own.get();
+  }
+  replay_redo_locked(log);
+  requests_pending_ = false;
+  if (projection_) {
+    // Its load (begun at open) may have read the ledger without the re-run requests.
+    projection_->clear();
+    stats_.projection_clears.fetch_add(1, std::memory_order_relaxed);
+    touched_.first.clear();
+    touched_.second.clear();
+    wake_projection_thread(/*full=*/true);
+  }
+}
+
 bool SqliteLedger::held_group_due(bool idle) const {
   if (!group_open_ || !group_held_) return false;
   return group_members_ >= options_.hold_max_members || std::chrono::steady_clock::now() >= held_deadline(idle);
@@ -1978,6 +2134,7 @@ void SqliteLedger::recover_held_group() {
   group_open_ = false;
   group_held_ = false;
   group_records_ = 0;
+  group_sync_ticket_ = 0;
   redo_payload_.clear();
   redo_capture_ = false;
   held_since_.store(0, std::memory_order_relaxed);
@@ -2070,7 +2227,34 @@ void SqliteLedger::replay_redo_locked(RedoLog* log) {
     std::optional<std::string> record = log->read_first(offset, seq, id);
     std::deque<std::string> payloads;  // the prepared statements' keys point into these
     uint64_t replayed = 0;
+    bool stopped = false;
     while (record) {
+      if (is_request_record(*record)) {
+        if (!executor_) {
+          stopped = true;  // open, before the host installed its executor: it goes on from here
+          break;
+        }
+        // A request: run again as it first ran (the same clock, seed and program), against
+        // the state it first ran on, it writes the same rows.
+        try {
+          SqliteTx tx(*this, SqliteTx::Replay{});
+          executor_(tx, std::string_view(*record).substr(kRequestRecordTag.size()));
+        } catch (const StoreFailure& f) {
+          if (f.code() == ErrorCode::kUnavailable) {  // a full disk, a busy ledger: all of it again later
+            throw StoreFailure(ErrorCode::kUnavailable, "re-running request record " + std::to_string(seq) + " of " +
+                                                            log->path() + ": " + f.what());
+          }
+          skip_request(seq, f.what());
+        } catch (const std::exception& e) {
+          skip_request(seq, e.what());
+        }
+        offset += RedoLog::kHeaderBytes + static_cast<int64_t>(record->size());
+        ++seq;
+        ++replayed;
+        stats_.requests_replayed.fetch_add(1, std::memory_order_relaxed);
+        record = log->read(offset, seq, id);
+        continue;
+      }
       payloads.push_back(std::move(*record));
       const std::string& payload = payloads.back();
       for (const RedoStatement& st : decode_redo(payload, seq)) {
@@ -2122,6 +2306,7 @@ void SqliteLedger::replay_redo_locked(RedoLog* log) {
     if (replayed > 0) sync_wal();
     redo_next_seq_ = seq;
     redo_next_offset_ = offset;
+    requests_pending_ = stopped;
     stats_.redo_replayed.fetch_add(replayed, std::memory_order_relaxed);
   } catch (...) {
     finalize_all();
@@ -2243,17 +2428,7 @@ std::unique_ptr<app::LedgerTx> SqliteLedger::begin_read() { return std::make_uni
 void SqliteLedger::quarantine(const app::QuarantineRow& row) {
   if (options_.read_only) return;
   SqliteTx tx(*this, true);
-  {
-    auto q = stmt(Stmt::kInsertQuarantine);
-    q.bind(1, row.received_at_ms).bind(2, row.source).bind_blob(3, row.raw).bind(4, row.error_code);
-    q.bind(5, row.field).bind(6, row.message);
-    q.run();
-  }
-  {
-    auto q = stmt(Stmt::kTrimQuarantine);
-    q.bind(1, std::max<int64_t>(options_.quarantine_max_rows, 0));
-    q.run();
-  }
+  tx.put_quarantine(row);
   tx.commit();
   // The contract names the quarantine table: whoever looks there (an admin, a test) sees the
   // row at once, not when the held group would end.

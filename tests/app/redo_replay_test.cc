@@ -104,10 +104,17 @@ class RedoReplayTest : public ::testing::Test {
     o.redo_min_bytes = min_bytes;
     o.hold_commit_ms = hold_commit_ms_;
     o.hold_idle_us = hold_idle_us_;
+    o.request_log = request_log_;
     ledger_ = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
     ASSERT_TRUE(ledger_->redo_mode());
     service_ = std::make_unique<app::Service>(
         ledger_, std::make_shared<const config::Settings>(std::move(*settings)), clock_);
+    if (request_log_) {
+      // As bootstrap::Runtime does: the requests a crash left in the log run again now.
+      app::Service* service = service_.get();
+      ledger_->set_request_executor(
+          [service](app::LedgerTx& tx, std::string_view record) { service->reexecute(tx, record); });
+    }
   }
   void close() {
     service_.reset();
@@ -116,8 +123,14 @@ class RedoReplayTest : public ::testing::Test {
   // POS requests in held groups, each durable by its own record (opt-in with full).
   int64_t hold_commit_ms_ = 100;
   int64_t hold_idle_us_ = 1000;
+  // Requests write request records (LedgerOptions::request_log, as the plugin's hosts do):
+  // a re-run runs the requests again through the service.
+  bool request_log_ = false;
+  // call() moves the clock on: a re-run must use each request's own time, not the clock's.
+  int64_t tick_ms_ = 0;
 
   json call(const json& request) {
+    clock_->now += tick_ms_;
     auto out = service_->handle(request.dump());
     return json::parse(out.json);
   }
@@ -178,8 +191,8 @@ class RedoReplayTest : public ::testing::Test {
   }
 
   // 30 requests on a 16 KiB log, which starts over every few of them. Returns how often.
-  uint64_t day_on_a_tiny_log() {
-    open(dir_ / "live", 16384);
+  uint64_t day_on_a_tiny_log(int64_t rotate_bytes = 16384) {
+    open(dir_ / "live", rotate_bytes);
     day(0, 30);
     const uint64_t rotations = ledger_->stats().redo_rotations;
     EXPECT_GE(rotations, 2u);
@@ -440,6 +453,180 @@ TEST_F(RedoReplayTest, ALedgerOpenedWithoutRedoModeStillReRunsWhatItLacks) {
   EXPECT_TRUE(ledger::verify(*l).ok());
   l.reset();
   expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
+}
+
+// ---- request records (LedgerOptions::request_log: synchronous = "full" with held groups) ----
+// A request's record is the request itself, with its clock and random seed; after a power
+// cut the ledger runs it again through the service. The same comparisons as above, row by
+// row: a re-run must write exactly what the first run wrote (rowids, hold ids, times).
+class RequestRecordReplayTest : public RedoReplayTest {
+ protected:
+  RequestRecordReplayTest() {
+    request_log_ = true;
+    tick_ms_ = 61'000;  // a minute a request: holds lapse, times differ
+  }
+  // The clock of the open after the power cut: days later.
+  void later() { clock_->now += 5LL * 24 * 3600 * 1000; }
+};
+
+TEST_F(RequestRecordReplayTest, APowerCutLosesNoAcknowledgedRequest) {
+  open(dir_ / "live");
+  day(0, 25);
+  snapshot(dir_ / "cut");
+  day(25, 80);
+  const auto stats = ledger_->stats();
+  EXPECT_GE(stats.request_records, 80u);  // every request that writes; the malformed ones keep statements
+  close();
+  give_redo_log(dir_ / "cut");
+
+  later();
+  open(dir_ / "cut");
+  EXPECT_GE(ledger_->stats().requests_replayed, 55u);  // requests 25..79
+  EXPECT_GE(ledger_->stats().redo_replayed, ledger_->stats().requests_replayed + 5);  // and the quarantined ones
+  EXPECT_TRUE(ledger::verify(*ledger_).ok());
+  close();
+  expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
+
+  open(dir_ / "cut");
+  EXPECT_EQ(ledger_->stats().redo_replayed, 0u);
+  // Every acknowledged request is there: a retry gets its first answer back.
+  for (int i : {25, 50, 79}) EXPECT_EQ(call(request(i)), answers_[i]) << "request " << i;
+}
+
+TEST_F(RequestRecordReplayTest, ConcurrentWritersAreRunAgainInTheirOrder) {
+  open(dir_ / "live");
+  day(0, 5);
+  snapshot(dir_ / "cut");
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const std::string id = "w" + std::to_string(t) + "-" + std::to_string(i);
+        service_->handle(json({{"type", "sale.completed"}, {"id", id}, {"at", kDay}, {"ticket", id},
+                               {"customer", "card:" + std::to_string(i % 3)},
+                               {"lines", {{{"n", 1}, {"amount", "50.00"}}}},
+                               {"tenders", {{{"method", "cash"}, {"amount", "50.00"}}}}})
+                             .dump());
+        // Refused (its answer recorded in the same transaction) or a hold with a random id.
+        service_->handle(json({{"type", "points.authorize"}, {"id", id + "-h"}, {"at", kDay},
+                               {"customer", "card:" + std::to_string(i % 3)}, {"amount", "30.00"}})
+                             .dump());
+        // The same id with another body: conflict, nothing written.
+        if (i % 10 == 0) {
+          service_->handle(json({{"type", "points.adjust"}, {"id", id}, {"at", kDay}, {"customer", "card:1"},
+                                 {"points", 1}, {"reason", "x"}, {"operator", "ana"}})
+                               .dump());
+        }
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  EXPECT_GE(ledger_->stats().request_records, 320u);
+  later();
+  EXPECT_GE(recover_and_compare(), 320u);
+}
+
+TEST_F(RequestRecordReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
+  hold_idle_us_ = 10'000'000;  // the group stays open between requests
+  constexpr int64_t kTiny = 4096;  // a request record is a few hundred bytes
+  const uint64_t rotations = day_on_a_tiny_log(kTiny);
+  int cut_at = -1;
+  for (int i = 30; i < 60 && cut_at < 0; ++i) {
+    answers_[i] = call(request(i));
+    if (ledger_->stats().redo_rotations > rotations) cut_at = i;
+  }
+  ASSERT_GE(cut_at, 0) << "no rotation within 30 requests";
+  snapshot(dir_ / "cut");
+  for (int i = cut_at + 1; i < cut_at + 3; ++i) answers_[i] = call(request(i));
+  later();
+  const uint64_t replayed = recover_and_compare(kTiny);
+  EXPECT_GE(replayed, 2u);
+  EXPECT_LE(replayed, 3u);
+}
+
+TEST_F(RequestRecordReplayTest, ATornLastRecordIsNotRun) {
+  open(dir_ / "live");
+  day(0, 20);
+  snapshot(dir_ / "cut");
+  day(20, 30);
+  ledger_->flush();
+  snapshot(dir_ / "before-last");  // the state after request 29
+  const std::string next = ledger_->with_db([&](sqlite3*) {
+    auto q = ledger_->query("SELECT value FROM meta WHERE key = 'redo_next'");
+    q.step();
+    return q.text(0);
+  });
+  day(30, 31);
+  close();
+  give_redo_log(dir_ / "cut");
+  // The power went while request 30's record was being written: only part of it is on disk.
+  const auto offset = std::stoll(next.substr(next.find(' ') + 1));
+  fs::resize_file(dir_ / "cut" / "ledger.db-redo", static_cast<uintmax_t>(offset + 40));
+  later();
+  open(dir_ / "cut");
+  EXPECT_GE(ledger_->stats().requests_replayed, 9u);
+  EXPECT_TRUE(ledger::verify(*ledger_).ok());
+  close();
+  expect_same(dir_ / "before-last" / "ledger.db", dir_ / "cut" / "ledger.db");
+}
+
+TEST_F(RequestRecordReplayTest, ARecordThatCannotRunAgainIsSkipped) {
+  // A record whose request fails as it runs (here: bytes that are no request) failed when
+  // it first ran too, and was never acknowledged: the re-run skips it, and goes on.
+  open(dir_ / "live");
+  day(0, 10);
+  snapshot(dir_ / "cut");
+  {
+    auto tx = ledger_->begin_write();
+    ASSERT_TRUE(tx->log_request("\x01 not a record"));
+    tx->commit();
+  }
+  day(10, 20);
+  close();
+  give_redo_log(dir_ / "cut");
+  later();
+  open(dir_ / "cut");
+  EXPECT_EQ(ledger_->stats().requests_skipped, 1u);
+  const auto skipped = ledger_->take_skipped_requests();
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("truncated"), std::string::npos) << skipped[0];
+  EXPECT_GE(ledger_->stats().requests_replayed, 10u);
+  EXPECT_TRUE(ledger::verify(*ledger_).ok());
+  close();
+  expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
+}
+
+TEST_F(RequestRecordReplayTest, UntilTheExecutorRunsThemTheLedgerTakesNoWrites) {
+  open(dir_ / "live");
+  day(0, 10);
+  snapshot(dir_ / "cut");
+  day(10, 20);
+  close();
+  give_redo_log(dir_ / "cut");
+  // A host that does not re-run requests (no executor): reads of the last COMMIT, no writes.
+  ledger::LedgerOptions o;
+  o.path = (dir_ / "cut" / "ledger.db").string();
+  o.request_log = true;
+  {
+    auto l = std::shared_ptr<ledger::SqliteLedger>(ledger::SqliteLedger::open(o).release());
+    EXPECT_NO_THROW(l->begin_read()->commit());
+    try {
+      l->begin_write();
+      ADD_FAILURE() << "a write was taken before the log's requests ran again";
+    } catch (const app::StoreFailure& f) {
+      EXPECT_EQ(f.code(), domain::ErrorCode::kUnavailable);
+      EXPECT_NE(std::string(f.what()).find("holds requests acknowledged before a crash"), std::string::npos) << f.what();
+    }
+  }
+  // A reader (loyaltyctl report) is told why it sees less.
+  {
+    ledger::LedgerOptions r = o;
+    r.read_only = true;
+    auto l = ledger::SqliteLedger::open(r);
+    EXPECT_NE(l->unapplied_log().find("they are requests"), std::string::npos) << l->unapplied_log();
+  }
+  later();
+  EXPECT_GE(recover_and_compare(), 10u);
 }
 
 }  // namespace

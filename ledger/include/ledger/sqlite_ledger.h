@@ -53,6 +53,7 @@
 namespace loyalty::ledger {
 
 class RedoLog;
+class RedoSyncer;
 class BalanceProjection;
 
 // The newest schema this code knows (the last step of migrations()).
@@ -95,10 +96,20 @@ struct LedgerOptions {
   // members): a sale no longer writes its ~10 WAL pages itself (docs/performance.md, "Held
   // groups"). Other processes see a commit and get the write lock at most about this much
   // later. 0: every group COMMITs at once. -1 (the default): 100 with synchronous = normal,
-  // 0 with full. With full a sale still waits for its record's fdatasync, and the WAL's
-  // pages then reach the disk in the checkpoints' bursts, which held up those syncs:
-  // loyaltyd at 500 requests/s, p99 15-58 ms against 2.6-4.4 ms (docs/performance.md).
+  // and with full when request_log is set (below), else 0: without request records a full
+  // sale waits for its work and then its record's fdatasync, and the WAL's pages reach the
+  // disk in the checkpoints' bursts, which held up those syncs (loyaltyd at 500
+  // requests/s, p99 15-58 ms against 2.6-4.4 ms; docs/performance.md).
   int64_t hold_commit_ms = -1;
+  // Request records (the host installs set_request_executor() right after open: the
+  // plugin, loyaltyd, loyaltyctl through bootstrap::Runtime). With synchronous = full and
+  // held groups, a request's record (the request as received, with its clock and random
+  // seed) is written before its work and synced on a thread of its own while the work
+  // runs, instead of its statements after it: a sale then waits for about one flush, not
+  // for its work plus a flush (docs/performance.md, "stop 22"). After a crash the ledger
+  // re-runs such a record through the executor, which gives the same rows. With it, -1
+  // above means 100 with full too.
+  bool request_log = false;
   int64_t hold_max_members = 256;
   // ... and once no write has come for this long (the background thread): a POS that is not
   // busy has each write COMMITted about a millisecond after it was acknowledged, so other
@@ -273,6 +284,9 @@ class SqliteLedger final : public app::LedgerStore {
     int64_t max_redo_write_us = 0;        // the slowest record write + fdatasync
     uint64_t redo_rotations = 0;          // times the redo log started over (a WAL fsync)
     uint64_t redo_replayed = 0;           // records re-run at open (after a power cut)
+    uint64_t request_records = 0;         // request records written (request_log)
+    uint64_t requests_replayed = 0;       // ... re-run through the executor
+    uint64_t requests_skipped = 0;        // ... whose re-run failed as their first run had (take_skipped_requests)
     uint64_t held_commits = 0;            // held groups COMMITted (hold_commit_ms)
     uint64_t held_recoveries = 0;         // held groups whose COMMIT failed, rebuilt from the log
     uint64_t held_repairs = 0;            // ... rebuilt by a later call, after the first re-run failed
@@ -330,9 +344,21 @@ class SqliteLedger final : public app::LedgerStore {
     }
   }
 
+  // Re-runs a request record (LedgerOptions::request_log) inside `tx`, as the request first
+  // ran, and commits `tx`; throws on failure. Called holding the connection's lock, so it
+  // must use `tx` only. `record` is what LedgerTx::log_request() was given.
+  using RequestExecutor = std::function<void(app::LedgerTx& tx, std::string_view record)>;
+  // Installs the executor and re-runs the request records a crash left in the log (open
+  // stops at the first one: until then writes are refused). Throws StoreFailure naming the
+  // record when one cannot be re-run.
+  void set_request_executor(RequestExecutor executor);
+  // Why request records were skipped since the last call (their re-run failed other than
+  // for the disk: they had failed when they first ran too, and were never acknowledged).
+  std::vector<std::string> take_skipped_requests();
+
   // COMMITs the held group, if one is open (hold_commit_ms): other connections then see every
   // write this ledger acknowledged. verify() and points_report() call it before their scans.
-  void flush() {
+  void flush() override {
     std::lock_guard lock(mu_);
     if (group_held_) end_group();
   }
@@ -372,6 +398,11 @@ class SqliteLedger final : public app::LedgerStore {
   // earlier members are only in records: the caller COMMITs the group instead (with an
   // fsync of the WAL), which makes this member durable too.
   bool record_member();
+  // Holding mu_, at the start of a member of a held group (request_log): writes `record` as
+  // a request record and asks the syncer for its sync; `ticket` is what the member waits
+  // for after its work. False when the member should record its statements instead (the
+  // log would start over while earlier members are only in records; a sync failed once).
+  bool log_request(std::string_view record, uint64_t& ticket);
   // Holding mu_, after a member of a held group released its savepoint: its changes leave
   // the projection, and the group is COMMITted if it is old or full.
   void after_member() noexcept;
@@ -467,6 +498,9 @@ class SqliteLedger final : public app::LedgerStore {
     std::atomic<int64_t> max_redo_write_us{0};
     std::atomic<uint64_t> redo_rotations{0};
     std::atomic<uint64_t> redo_replayed{0};
+    std::atomic<uint64_t> request_records{0};
+    std::atomic<uint64_t> requests_replayed{0};
+    std::atomic<uint64_t> requests_skipped{0};
     std::atomic<uint64_t> held_commits{0};
     std::atomic<uint64_t> held_recoveries{0};
     std::atomic<uint64_t> held_repairs{0};
@@ -483,6 +517,7 @@ class SqliteLedger final : public app::LedgerStore {
 
   // Redo mode (see ledger/src/redo_log.h); all under mu_.
   std::unique_ptr<RedoLog> redo_;   // null: SQLite's own durability
+  std::unique_ptr<RedoSyncer> syncer_;  // request_log_: syncs redo_ (declared after it: goes first)
   std::string redo_payload_;        // the open group's write statements
   bool redo_capture_ = false;       // the open write group records its statements
   int64_t group_changes_ = 0;       // sqlite3_total_changes64 when the group began
@@ -491,6 +526,13 @@ class SqliteLedger final : public app::LedgerStore {
   uint64_t redo_log_id_ = 0;
   int64_t redo_written_offset_ = -1;  // the record of the group being committed
   bool redo_sync_ = true;             // records are fdatasync'd (synchronous full)
+  bool request_log_ = false;          // held requests write request records (request_log)
+  std::string request_payload_;       // log_request's buffer
+  uint64_t group_sync_ticket_ = 0;    // the open group's last request record's sync
+  RequestExecutor executor_;          // re-runs request records (set_request_executor)
+  bool requests_pending_ = false;     // the log holds request records no executor re-ran yet
+  std::vector<std::string> skipped_requests_;  // take_skipped_requests()
+  void skip_request(int64_t seq, const std::string& why);
 
   // Held groups (LedgerOptions::hold_commit_ms); under mu_ unless atomic.
   bool hold_mode_ = false;          // request groups are held

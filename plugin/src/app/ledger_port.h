@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -252,6 +253,24 @@ class LedgerTx {
   // Commits and ends the transaction (no other call may follow); throws StoreFailure.
   // Without commit() the destructor rolls back.
   virtual void commit() = 0;
+
+  // ---- request records (a store that re-runs requests after a crash) ----
+  // Called first in a write transaction: the store keeps `record` (the request and what it
+  // needs to run again exactly: its clock, its random seed) durably, by the time commit()
+  // returns, in place of the transaction's rows; after a crash it hands the record back to
+  // its executor, which runs the request again in the same way. False: the store keeps the
+  // rows instead (the default), and nothing was written.
+  virtual bool log_request(std::string_view /*record*/) { return false; }
+  // Undoes what this transaction wrote, which stays open (after log_request(): a refusal
+  // records its answer in the same transaction, so that a re-run does the same).
+  virtual void rollback_work() {
+    throw StoreFailure(domain::ErrorCode::kInternal, "this ledger cannot undo part of a transaction");
+  }
+  // A malformed request, kept inside this transaction (LedgerStore::quarantine keeps one in
+  // its own).
+  virtual void put_quarantine(const QuarantineRow& /*row*/) {
+    throw StoreFailure(domain::ErrorCode::kInternal, "this ledger cannot quarantine inside a transaction");
+  }
 };
 
 inline std::optional<BalanceView> LedgerTx::balance_view(const std::string& ref) {
@@ -288,6 +307,9 @@ class LedgerStore {
   // Keeps a malformed request (own small transaction; trims the table to its cap).
   virtual void quarantine(const QuarantineRow& row) = 0;
   virtual int64_t schema_version() = 0;
+  // Makes what this process committed visible to other processes now (a store that holds
+  // commits open for a while, SqliteLedger's held groups); a no-op by default.
+  virtual void flush() {}
 };
 
 }  // namespace loyalty::app

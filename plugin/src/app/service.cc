@@ -49,9 +49,11 @@ std::string month_day(const std::string& birthday) {
 // One request inside one write (or read) transaction.
 class Service::Run {
  public:
-  Run(LedgerTx& tx, const config::Settings& s, const Clock& clock,
+  // `now_ms` and `seed` (hold ids) are the request's: a re-run of its record
+  // (LedgerTx::log_request) passes the same, and so writes the same rows.
+  Run(LedgerTx& tx, const config::Settings& s, int64_t now_ms, uint64_t seed,
       const protocol::ParsedRequest& parsed, int64_t schema_version, const SyncStatus* sync)
-      : tx_(tx), s_(s), p_(s.program), now_ms_(clock.now_ms()), schema_version_(schema_version),
+      : tx_(tx), s_(s), p_(s.program), now_ms_(now_ms), seed_(seed), schema_version_(schema_version),
         parsed_(parsed), h_(domain::header_of(parsed.request)), sync_(sync) {}
 
   Result<domain::Response> execute() {
@@ -859,11 +861,18 @@ class Service::Run {
     return refs.empty() ? a.account_id : refs.front();
   }
 
+  // splitmix64 over the request's seed: random across requests, the same in a re-run.
+  uint64_t next_random() {
+    uint64_t z = (seed_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+
   std::string new_hold_id() {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
     static constexpr char kHex[] = "0123456789ABCDEF";
     std::string id = "H-";
-    uint64_t x = rng(), y = rng();
+    uint64_t x = next_random(), y = next_random();
     for (int i = 0; i < 16; ++i) id += kHex[(x >> (i * 4)) & 0xF];
     for (int i = 0; i < 4; ++i) id += kHex[(y >> (i * 4)) & 0xF];
     return id;
@@ -936,6 +945,7 @@ class Service::Run {
   const config::Settings& s_;
   const domain::ProgramConfig& p_;
   const int64_t now_ms_;
+  uint64_t seed_;
   const int64_t schema_version_;
   const protocol::ParsedRequest& parsed_;
   const domain::RequestHeader& h_;
@@ -960,24 +970,183 @@ std::shared_ptr<const config::Settings> Service::settings() const {
   return settings_;
 }
 
-Error Service::quarantine(std::string_view raw, std::string_view source, const Error& e) {
+QuarantineRow Service::quarantine_row(int64_t at_ms, std::string_view raw, std::string_view source, const Error& e) {
   QuarantineRow row;
-  row.received_at_ms = clock_->now_ms();
+  row.received_at_ms = at_ms;
   row.source = std::string(source);
   row.raw = std::string(raw.substr(0, std::min(raw.size(), kQuarantineHeadBytes)));
   row.error_code = std::string(domain::error_code_word(e.code));
   row.field = e.field;
   row.message = e.message;
+  return row;
+}
+
+// Rule 12: nothing a POS sent is lost. Answered "malformed", the POS would drop the bytes we
+// could not keep; "unavailable" has it send them again, when they are kept.
+std::string Service::unkept_message(const Error& e, const StoreFailure& f) {
+  return e.message + "; the ledger cannot keep the request in quarantine now (" + f.what() + "): send it again";
+}
+
+Error Service::quarantine(std::string_view raw, std::string_view source, const Error& e) {
   try {
-    store_->quarantine(row);
+    store_->quarantine(quarantine_row(clock_->now_ms(), raw, source, e));
     return e;
   } catch (const StoreFailure& f) {
-    // Rule 12: nothing a POS sent is lost. Answered "malformed", the POS would drop the
-    // bytes we could not keep; "unavailable" has it send them again, when they are kept.
-    return domain::make_error(ErrorCode::kUnavailable, e.field,
-                              e.message + "; the ledger cannot keep the request in quarantine now (" + f.what() +
-                                  "): send it again");
+    return domain::make_error(ErrorCode::kUnavailable, e.field, unkept_message(e, f));
   }
+}
+
+// ---- request records (LedgerTx::log_request) ------------------------------------------
+
+// What a request needs to run again exactly as it first ran: its clock, the seed of its
+// random ids, what the sync client knew, the program it ran under, where it came from, and
+// its bytes. Little-endian binary: "v1" below is its first byte.
+struct Service::RecordContext {
+  int64_t now_ms = 0;
+  uint64_t seed = 0;
+  bool has_sync = false;
+  int64_t last_contact_ms = 0;
+  std::string program_version;
+};
+
+namespace {
+
+constexpr char kRecordVersion = 1;
+
+void put_u64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
+void put_text(std::string& out, std::string_view t) {
+  const auto n = static_cast<uint32_t>(t.size());
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
+  out.append(t);
+}
+
+class RecordReader {
+ public:
+  explicit RecordReader(std::string_view in) : in_(in) {}
+  uint64_t u64() {
+    need(8, "a number");
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(in_[at_ + i])) << (8 * i);
+    at_ += 8;
+    return v;
+  }
+  uint8_t u8() {
+    need(1, "a flag");
+    return static_cast<uint8_t>(in_[at_++]);
+  }
+  std::string_view text() {
+    need(4, "a length");
+    uint32_t n = 0;
+    for (int i = 0; i < 4; ++i) n |= static_cast<uint32_t>(static_cast<unsigned char>(in_[at_ + i])) << (8 * i);
+    at_ += 4;
+    need(n, "a text");
+    const std::string_view t = in_.substr(at_, n);
+    at_ += n;
+    return t;
+  }
+  std::string_view rest() { return in_.substr(at_); }
+
+ private:
+  void need(size_t n, const char* what) const {
+    if (in_.size() - at_ < n) {
+      throw StoreFailure(ErrorCode::kInternal, std::string("request record truncated where ") + what + " belongs");
+    }
+  }
+  std::string_view in_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+Service::RecordContext Service::context_now(const config::Settings& settings) const {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  RecordContext c;
+  c.now_ms = clock_->now_ms();
+  c.seed = rng();
+  c.has_sync = sync_status_ != nullptr;
+  if (c.has_sync) c.last_contact_ms = sync_status_->last_contact_ms.load(std::memory_order_relaxed);
+  c.program_version = settings.program.version;
+  return c;
+}
+
+std::string Service::encode_record(const RecordContext& c, std::string_view source, std::string_view raw) {
+  std::string out;
+  out.reserve(64 + c.program_version.size() + source.size() + raw.size());
+  out.push_back(kRecordVersion);
+  put_u64(out, static_cast<uint64_t>(c.now_ms));
+  put_u64(out, c.seed);
+  out.push_back(c.has_sync ? 1 : 0);
+  put_u64(out, static_cast<uint64_t>(c.last_contact_ms));
+  put_text(out, c.program_version);
+  put_text(out, source);
+  out.append(raw);
+  return out;
+}
+
+void Service::reexecute(LedgerTx& tx, std::string_view record) {
+  RecordReader in(record);
+  if (in.u8() != kRecordVersion) throw StoreFailure(ErrorCode::kInternal, "request record of an unknown version");
+  RecordContext c;
+  c.now_ms = static_cast<int64_t>(in.u64());
+  c.seed = in.u64();
+  c.has_sync = in.u8() != 0;
+  c.last_contact_ms = static_cast<int64_t>(in.u64());
+  c.program_version = std::string(in.text());
+  const std::string_view source = in.text();
+  const std::string_view raw = in.rest();
+
+  auto settings = this->settings();
+  if (settings->program.version != c.program_version && program_lookup_) {
+    // The program changed between the record and now (an admin's change raced the request).
+    if (auto then = program_lookup_(c.program_version)) settings = std::move(then);
+  }
+  std::string request_id;
+  auto parsed = protocol::parse_request(raw, settings->branch, &request_id);
+  if (!parsed) {
+    throw StoreFailure(ErrorCode::kInternal, "request '" + request_id + "' no longer parses: " + parsed.error().message);
+  }
+  bool quarantined = false;
+  write_logged(tx, *settings, *parsed, c, raw, source, quarantined);
+  tx.commit();
+}
+
+Outcome Service::write_logged(LedgerTx& tx, const config::Settings& settings, const protocol::ParsedRequest& parsed,
+                              const RecordContext& c, std::string_view raw, std::string_view source,
+                              bool& quarantined) {
+  const domain::RequestHeader& h = domain::header_of(parsed.request);
+  auto fail = [&](const Error& e) { return Outcome{static_cast<int>(e.code), protocol::encode_error(e, h.id)}; };
+  // Rule 11: an id seen before gets its first answer, or `conflict` for another body.
+  if (auto stored = tx.find_request(h.branch, h.id)) {
+    if (stored->body_hash == parsed.body_hash) return Outcome{stored->code, stored->response_json};
+    return fail(domain::make_error(ErrorCode::kConflict, "id",
+                                   "request id '" + h.id + "' was already used with a different body"));
+  }
+  SyncStatus sync;
+  sync.last_contact_ms.store(c.last_contact_ms, std::memory_order_relaxed);
+  auto r = Run(tx, settings, c.now_ms, c.seed, parsed, store_->schema_version(), c.has_sync ? &sync : nullptr).execute();
+  Outcome out;
+  if (r) {
+    out = Outcome{0, protocol::encode_response(h, *r)};
+  } else if (is_business_error(r.error().code)) {
+    // A refusal changes nothing but the record of its answer (as in handle()).
+    out = fail(r.error());
+    tx.rollback_work();
+  } else {
+    // Malformed input changes nothing and is kept in the quarantine, in this transaction.
+    tx.rollback_work();
+    QuarantineRow row = quarantine_row(c.now_ms, raw, source, r.error());
+    try {
+      tx.put_quarantine(row);
+    } catch (const StoreFailure& f) {
+      throw StoreFailure(ErrorCode::kUnavailable, unkept_message(r.error(), f));
+    }
+    quarantined = true;
+    return fail(r.error());
+  }
+  tx.put_request(h.branch, h.id, StoredRequest{parsed.body_hash, out.code, out.json}, c.now_ms);
+  return out;
 }
 
 Outcome Service::handle(std::string_view raw, std::string_view source) {
@@ -1000,7 +1169,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
   try {
     if (domain::is_query(parsed->request)) {
       auto tx = store_->begin_read();
-      Run run(*tx, *settings, *clock_, *parsed, store_->schema_version(), sync_status_.get());
+      Run run(*tx, *settings, clock_->now_ms(), 0, *parsed, store_->schema_version(), sync_status_.get());
       auto r = run.execute();
       tx->commit();
       if (!r) return fail(r.error(), h.id);
@@ -1008,6 +1177,18 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
     }
 
     auto tx = store_->begin_write();
+    const RecordContext c = context_now(*settings);
+    if (tx->log_request(encode_record(c, source, raw))) {
+      // The store keeps the request itself, durable by the time commit() returns, and
+      // re-runs it after a crash (reexecute): everything it does happens in this one
+      // transaction, as a re-run would do it.
+      bool quarantined = false;
+      Outcome out = write_logged(*tx, *settings, *parsed, c, raw, source, quarantined);
+      tx->commit();
+      if (quarantined) store_->flush();  // whoever looks at the quarantine sees it at once
+      if (on_commit_) on_commit_();
+      return out;
+    }
     // Rule 11: an id seen before gets its first answer, or `conflict` for another body.
     auto seen_before = [&]() -> std::optional<Outcome> {
       auto stored = tx->find_request(h.branch, h.id);
@@ -1018,7 +1199,10 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
                   h.id);
     };
     if (auto answer = seen_before()) return *answer;
-    auto r = Run(*tx, *settings, *clock_, *parsed, store_->schema_version(), sync_status_.get()).execute();
+    SyncStatus sync;
+    sync.last_contact_ms.store(c.last_contact_ms, std::memory_order_relaxed);
+    auto r = Run(*tx, *settings, c.now_ms, c.seed, *parsed, store_->schema_version(), c.has_sync ? &sync : nullptr)
+                 .execute();
     Outcome out;
     if (r) {
       out = Outcome{0, protocol::encode_response(h, *r)};
@@ -1033,7 +1217,7 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
       tx.reset();  // roll back: malformed input changes nothing
       return fail(quarantine(raw, source, r.error()), h.id);
     }
-    tx->put_request(h.branch, h.id, StoredRequest{parsed->body_hash, out.code, out.json}, clock_->now_ms());
+    tx->put_request(h.branch, h.id, StoredRequest{parsed->body_hash, out.code, out.json}, c.now_ms);
     tx->commit();
     if (on_commit_) on_commit_();
     return out;

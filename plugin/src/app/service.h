@@ -21,6 +21,10 @@
 #include "domain/requests.h"
 #include "domain/responses.h"
 
+namespace loyalty::protocol {
+struct ParsedRequest;
+}
+
 namespace loyalty::app {
 
 struct Outcome {
@@ -68,8 +72,28 @@ class Service {
   // Installs the sync status (call before serving; with [sync] configured).
   void set_sync_status(std::shared_ptr<const SyncStatus> status) { sync_status_ = std::move(status); }
 
+  // Runs again, inside `tx`, the request of a record this service gave LedgerTx::log_request,
+  // exactly as it first ran (same clock, same random seed, same program), and commits `tx`.
+  // The store calls it after a crash (ledger::SqliteLedger::set_request_executor). Throws
+  // StoreFailure when the record is malformed or the request cannot run again.
+  void reexecute(LedgerTx& tx, std::string_view record);
+  // The settings of an earlier program version, for a record written under it (an admin's
+  // change raced the request); null when unknown. Install before serving.
+  using ProgramLookup = std::function<std::shared_ptr<const config::Settings>(const std::string& version)>;
+  void set_program_lookup(ProgramLookup lookup) { program_lookup_ = std::move(lookup); }
+
  private:
   class Run;  // one request's work (service.cc)
+  struct RecordContext;
+  RecordContext context_now(const config::Settings& settings) const;
+  static std::string encode_record(const RecordContext& c, std::string_view source, std::string_view raw);
+  // A write request whose record the store keeps: a refusal and a quarantine happen in `tx`
+  // too, so that a re-run does the same. `quarantined`: the request was quarantined.
+  Outcome write_logged(LedgerTx& tx, const config::Settings& settings, const protocol::ParsedRequest& parsed,
+                       const RecordContext& c, std::string_view raw, std::string_view source, bool& quarantined);
+  static QuarantineRow quarantine_row(int64_t at_ms, std::string_view raw, std::string_view source,
+                                      const domain::Error& e);
+  static std::string unkept_message(const domain::Error& e, const StoreFailure& f);
   domain::Error quarantine(std::string_view raw, std::string_view source, const domain::Error& e);
 
   std::shared_ptr<LedgerStore> store_;
@@ -78,6 +102,7 @@ class Service {
   std::shared_ptr<const config::Settings> settings_;
   std::shared_ptr<const SyncStatus> sync_status_;
   std::function<void()> on_commit_;
+  ProgramLookup program_lookup_;
 };
 
 }  // namespace loyalty::app

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/load.h"
+#include "ledger/program_store.h"
 #include "ledger/sqlite_ledger.h"
 #include "sync/client/sync_client.h"
 
@@ -57,6 +58,7 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
     lo.hold_commit_ms = s.commit_hold_ms;
     lo.quarantine_max_rows = s.quarantine_max_rows;
     lo.read_only = options.read_only;
+    lo.request_log = options.request_records;  // whichever: the executor is installed below
     lo.preload_balances = options.preload_balances;
     rt->store_ = ledger::SqliteLedger::open(lo);
   } catch (const app::StoreFailure& f) {
@@ -83,6 +85,35 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
   if (auto applied = rt->program_->refresh(); !applied) {
     rt->logger_->error("stored program not applied, running the file's: {}",
                        applied.error().message);
+  }
+  // Requests a crash left in the ledger's redo log run again now, before any other write,
+  // under the program each first ran with.
+  try {
+    auto ledger = std::static_pointer_cast<ledger::SqliteLedger>(rt->store_);
+    if (!options.read_only) {
+      auto versions = std::make_shared<std::map<std::string, std::shared_ptr<const config::Settings>>>();
+      for (const auto& row : ledger::program_history(*ledger, 64)) {
+        auto doc = config::parse_program_document(row.document);
+        if (doc && !versions->count(doc->program.version)) {
+          versions->emplace(doc->program.version, ProgramManager::compose(s, *doc));
+        }
+      }
+      rt->service_->set_program_lookup([versions](const std::string& version) {
+        auto it = versions->find(version);
+        return it == versions->end() ? nullptr : it->second;
+      });
+      app::Service* service = rt->service_.get();
+      ledger->set_request_executor([service](app::LedgerTx& tx, std::string_view record) {
+        service->reexecute(tx, record);
+      });
+      for (const auto& why : ledger->take_skipped_requests()) {
+        rt->logger_->warn("not re-run from the redo log (it failed when it first ran, so it was never "
+                          "acknowledged): {}", why);
+      }
+    }
+  } catch (const app::StoreFailure& f) {
+    rt->logger_->error("cannot re-run the requests in the redo log of {}: {}", s.db_path, f.what());
+    return domain::make_error(f.code(), "plugin.db", std::string("ledger ") + s.db_path + ": " + f.what());
   }
   if (options.program_watch_ms > 0) {
     rt->program_->start_watching(std::chrono::milliseconds(options.program_watch_ms));

@@ -63,7 +63,8 @@ struct Settings {
   int64_t busy_timeout_ms = 5000;
   // Held groups (ledger::LedgerOptions::hold_commit_ms): a write is durable by its redo
   // record and COMMITted with the next ones within this many ms; 0: a COMMIT per write;
-  // -1 (not set): 100 with synchronous = "normal", 0 with "full".
+  // -1 (not set): 100 with synchronous = "normal"; with "full", 100 where the host writes
+  // request records (bootstrap::OpenOptions::request_records: the plugin), else 0 (loyaltyd).
   int64_t commit_hold_ms = -1;
   std::string log_path;     // empty: no log file (the plugin never writes to stdout)
   std::string log_level = "info";
