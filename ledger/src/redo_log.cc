@@ -298,19 +298,33 @@ RedoSyncer::RedoSyncer(RedoLog& log) : log_(log), thread_([this] { loop(); }) {}
 RedoSyncer::~RedoSyncer() {
   {
     std::lock_guard lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_.notify_all();
   thread_.join();
 }
 
+namespace {
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+}  // namespace
+
 uint64_t RedoSyncer::ask() {
-  uint64_t ticket;
-  {
+  const uint64_t ticket = asked_.fetch_add(1) + 1;
+  // A thread that is spinning sees the ticket by itself; one that sleeps is woken. (Either
+  // the sleeper sees the new ticket before it sleeps, or we see that it sleeps: both are
+  // sequentially consistent.)
+  if (sleeping_.load()) {
     std::lock_guard lock(mu_);
-    ticket = ++asked_;
+    cv_.notify_all();
   }
-  cv_.notify_all();
   return ticket;
 }
 
@@ -319,13 +333,9 @@ void RedoSyncer::wait(uint64_t ticket) {
   // The work of the request usually takes less than the flush: spin a little (the flush
   // needs no CPU), then sleep. Waking from a condition variable costs tens of
   // microseconds on a paravirtualized kernel, a tenth of the flush.
-  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinUs);
+  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_ ? kSpinUs : 0);
   while (done_.load(std::memory_order_acquire) < ticket && std::chrono::steady_clock::now() < spin_until) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    std::this_thread::yield();
-#endif
+    cpu_relax();
   }
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return done_.load(std::memory_order_acquire) >= ticket; });
@@ -333,20 +343,31 @@ void RedoSyncer::wait(uint64_t ticket) {
 }
 
 void RedoSyncer::loop() {
-  std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || asked_ > done_.load(std::memory_order_relaxed); });
-    const uint64_t target = asked_;
+    // Between the syncs of back-to-back requests the next one asks within tens of
+    // microseconds: spin for it (measured: waking this thread took 16-17 us at p50, a
+    // sixth of the flush it then starts), and sleep when none comes.
     const uint64_t before = done_.load(std::memory_order_relaxed);
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_ ? kIdleSpinUs : 0);
+    while (asked_.load() == before && !stop_.load(std::memory_order_relaxed) &&
+           std::chrono::steady_clock::now() < spin_until) {
+      cpu_relax();
+    }
+    if (asked_.load() == before) {
+      std::unique_lock lock(mu_);
+      sleeping_.store(true);
+      cv_.wait(lock, [&] { return stop_.load(std::memory_order_relaxed) || asked_.load() != before; });
+      sleeping_.store(false);
+    }
+    const uint64_t target = asked_.load();
     if (target == before) return;  // stopping, nothing asked
-    lock.unlock();
     std::string failure;
     try {
       log_.sync();  // covers every record written before ask() returned its ticket
     } catch (const std::exception& e) {
       failure = e.what();
     }
-    lock.lock();
+    std::lock_guard lock(mu_);
     if (!failure.empty()) {
       failed_from_ = before;
       failed_to_ = target;

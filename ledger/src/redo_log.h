@@ -93,20 +93,25 @@ class RedoSyncer {
   // (Linux reports a failed writeback once), so the caller stops relying on the log.
   bool failed() const { return ever_failed_.load(std::memory_order_relaxed); }
 
-  static constexpr int kSpinUs = 400;  // wait() spins this long before it sleeps
+  static constexpr int kSpinUs = 400;      // wait() spins this long before it sleeps
+  static constexpr int kIdleSpinUs = 200;  // the thread spins this long for the next ask()
 
  private:
   void loop();
 
   RedoLog& log_;
+  // Spinning only pays with a second core: on one, the spinner keeps the CPU from the
+  // thread it waits for.
+  const bool spin_ = std::thread::hardware_concurrency() > 1;
   std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t asked_ = 0;             // under mu_
-  std::atomic<uint64_t> done_{0};  // written under mu_; every ticket <= done_ has ended
+  std::atomic<uint64_t> asked_{0};   // tickets handed out
+  std::atomic<bool> sleeping_{false};  // the thread waits on cv_ (ask() must notify)
+  std::atomic<uint64_t> done_{0};    // written under mu_; every ticket <= done_ has ended
   uint64_t failed_from_ = 0, failed_to_ = 0;  // tickets in (from, to] failed: failure_
   std::string failure_;
   std::atomic<bool> ever_failed_{false};
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   std::thread thread_;  // last: started once the members above exist
 };
 

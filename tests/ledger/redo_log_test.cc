@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "redo_log.h"
 
@@ -90,6 +93,50 @@ TEST_F(RedoLogTest, AMalformedPayloadIsAnErrorNamingTheRecord) {
       EXPECT_NE(std::string(e.what()).find("redo record 17"), std::string::npos) << e.what();
     }
   }
+}
+
+// The syncer of request records: every ticket's wait returns once a sync that began after
+// the ticket was asked for has ended, from many threads at once, while the thread spins
+// between requests and sleeps when none come.
+TEST_F(RedoLogTest, TheSyncerAnswersEveryTicketFromManyThreads) {
+  RedoLog log(path());
+  RedoSyncer syncer(log);
+  std::atomic<int64_t> offset{0};
+  std::atomic<int> waited{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const std::string payload(100 + t, static_cast<char>('a' + t));
+        log.write(offset.fetch_add(RedoLog::kHeaderBytes + 200), 1 + t * 1000 + i, kId, payload, true);
+        const uint64_t ticket = syncer.ask();
+        EXPECT_GT(ticket, 0u);
+        syncer.wait(ticket);
+        ++waited;
+        if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the thread sleeps, then wakes
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(waited.load(), 1600);
+  EXPECT_FALSE(syncer.failed());
+  syncer.wait(0);  // nothing to wait for
+}
+
+TEST_F(RedoLogTest, TheSyncerFinishesWhatWasAskedBeforeItStops) {
+  RedoLog log(path());
+  uint64_t last = 0;
+  {
+    RedoSyncer syncer(log);
+    log.write(0, 1, kId, "one", true);
+    last = syncer.ask();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // asleep by now
+    log.write(RedoLog::kHeaderBytes + 3, 2, kId, "two", true);
+    last = syncer.ask();
+    syncer.wait(last);
+  }  // joins
+  EXPECT_EQ(last, 2u);
+  EXPECT_EQ(log.read(RedoLog::kHeaderBytes + 3, 2, kId), "two");
 }
 
 }  // namespace

@@ -352,6 +352,7 @@ class SqliteLedger final : public app::LedgerStore {
   // stops at the first one: until then writes are refused). Throws StoreFailure naming the
   // record when one cannot be re-run.
   void set_request_executor(RequestExecutor executor);
+  bool logs_requests() const override { return request_log_; }
   // Why request records were skipped since the last call (their re-run failed other than
   // for the disk: they had failed when they first ran too, and were never acknowledged).
   std::vector<std::string> take_skipped_requests();

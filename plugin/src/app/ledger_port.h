@@ -307,6 +307,9 @@ class LedgerStore {
   // Keeps a malformed request (own small transaction; trims the table to its cap).
   virtual void quarantine(const QuarantineRow& row) = 0;
   virtual int64_t schema_version() = 0;
+  // Whether a write transaction's LedgerTx::log_request() may keep the request (callers
+  // that can record a request before they parse it ask first).
+  virtual bool logs_requests() const { return false; }
   // Makes what this process committed visible to other processes now (a store that holds
   // commits open for a while, SqliteLedger's held groups); a no-op by default.
   virtual void flush() {}

@@ -1102,14 +1102,90 @@ void Service::reexecute(LedgerTx& tx, std::string_view record) {
     // The program changed between the record and now (an admin's change raced the request).
     if (auto then = program_lookup_(c.program_version)) settings = std::move(then);
   }
-  std::string request_id;
-  auto parsed = protocol::parse_request(raw, settings->branch, &request_id);
-  if (!parsed) {
-    throw StoreFailure(ErrorCode::kInternal, "request '" + request_id + "' no longer parses: " + parsed.error().message);
-  }
   bool quarantined = false;
-  write_logged(tx, *settings, *parsed, c, raw, source, quarantined);
+  std::string id;
+  run_logged(tx, *settings, c, raw, source, quarantined, id);
   tx.commit();
+}
+
+Outcome Service::run_logged(LedgerTx& tx, const config::Settings& settings, const RecordContext& c,
+                            std::string_view raw, std::string_view source, bool& quarantined, std::string& id) {
+  auto parsed = protocol::parse_request(raw, settings.branch, &id);
+  if (!parsed) {
+    keep_in_quarantine(tx, c.now_ms, raw, source, parsed.error());
+    quarantined = true;
+    return Outcome{static_cast<int>(parsed.error().code), protocol::encode_error(parsed.error(), id)};
+  }
+  const domain::RequestHeader& h = domain::header_of(parsed->request);
+  id = h.id;
+  if (domain::is_query(parsed->request)) {
+    // A query that looked like a write (looks_like_query): answered inside the write.
+    auto r = Run(tx, settings, c.now_ms, c.seed, *parsed, store_->schema_version(), sync_status_.get()).execute();
+    if (!r) return Outcome{static_cast<int>(r.error().code), protocol::encode_error(r.error(), h.id)};
+    return Outcome{0, protocol::encode_response(h, *r)};
+  }
+  return write_logged(tx, settings, *parsed, c, raw, source, quarantined);
+}
+
+void Service::keep_in_quarantine(LedgerTx& tx, int64_t at_ms, std::string_view raw, std::string_view source,
+                                 const Error& e) {
+  try {
+    tx.put_quarantine(quarantine_row(at_ms, raw, source, e));
+  } catch (const StoreFailure& f) {
+    throw StoreFailure(ErrorCode::kUnavailable, unkept_message(e, f));
+  }
+}
+
+// Only a guess, which errs towards "a write": a query taken for a write is answered inside
+// a write transaction (a little slower), a write taken for a query takes handle()'s
+// other path, which records its statements instead.
+bool Service::looks_like_query(std::string_view raw) {
+  for (std::string_view type : {"\"balance.query\"", "\"history.query\"", "\"plugin.info\""}) {
+    if (raw.find(type) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+std::optional<Outcome> Service::handle_logged(std::string_view raw, std::string_view source,
+                                              const config::Settings& settings) {
+  std::unique_ptr<LedgerTx> tx;
+  RecordContext c;
+  try {
+    tx = store_->begin_write();
+    c = context_now(settings);
+    if (!tx->log_request(encode_record(c, source, raw))) return std::nullopt;  // handle()'s other path
+  } catch (const StoreFailure& f) {
+    // Refused before any work (a full disk, a busy ledger): the answer names the request.
+    std::string id;
+    auto parsed = protocol::parse_request(raw, settings.branch, &id);
+    if (!parsed) {
+      const Error e = domain::make_error(ErrorCode::kUnavailable, parsed.error().field, unkept_message(parsed.error(), f));
+      return Outcome{static_cast<int>(e.code), protocol::encode_error(e, id)};
+    }
+    const Error e = domain::make_error(f.code(), "", f.what());
+    return Outcome{static_cast<int>(e.code), protocol::encode_error(e, domain::header_of(parsed->request).id)};
+  }
+  // The record is on its way to the disk while the request is parsed and run.
+  bool quarantined = false;
+  std::string id;
+  Outcome out;
+  try {
+    out = run_logged(*tx, settings, c, raw, source, quarantined, id);
+    tx->commit();
+    if (on_commit_) on_commit_();
+  } catch (const StoreFailure& f) {
+    const Error e = domain::make_error(f.code(), "", f.what());
+    return Outcome{static_cast<int>(e.code), protocol::encode_error(e, id)};
+  }
+  if (quarantined) {
+    // Whoever looks at the quarantine sees it at once. Kept already (the record is on
+    // disk): if the COMMIT fails now, the row shows when the group's re-run COMMITs.
+    try {
+      store_->flush();
+    } catch (const StoreFailure&) {
+    }
+  }
+  return out;
 }
 
 Outcome Service::write_logged(LedgerTx& tx, const config::Settings& settings, const protocol::ParsedRequest& parsed,
@@ -1136,12 +1212,7 @@ Outcome Service::write_logged(LedgerTx& tx, const config::Settings& settings, co
   } else {
     // Malformed input changes nothing and is kept in the quarantine, in this transaction.
     tx.rollback_work();
-    QuarantineRow row = quarantine_row(c.now_ms, raw, source, r.error());
-    try {
-      tx.put_quarantine(row);
-    } catch (const StoreFailure& f) {
-      throw StoreFailure(ErrorCode::kUnavailable, unkept_message(r.error(), f));
-    }
+    keep_in_quarantine(tx, c.now_ms, raw, source, r.error());
     quarantined = true;
     return fail(r.error());
   }
@@ -1161,6 +1232,13 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
                                      std::to_string(settings->max_request_bytes));
     return fail(quarantine(raw, source, e));
   }
+  if (store_->logs_requests() && !looks_like_query(raw)) {
+    // The store keeps the request itself, durable by the time its transaction commits, and
+    // re-runs it after a crash (reexecute): recorded first, it reaches the disk while it is
+    // parsed and run, and everything it does happens in that one transaction, as a re-run
+    // would do it.
+    if (auto out = handle_logged(raw, source, *settings)) return *out;
+  }
   std::string request_id;
   auto parsed = protocol::parse_request(raw, settings->branch, &request_id);
   if (!parsed) return fail(quarantine(raw, source, parsed.error()), request_id);
@@ -1178,17 +1256,6 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
 
     auto tx = store_->begin_write();
     const RecordContext c = context_now(*settings);
-    if (tx->log_request(encode_record(c, source, raw))) {
-      // The store keeps the request itself, durable by the time commit() returns, and
-      // re-runs it after a crash (reexecute): everything it does happens in this one
-      // transaction, as a re-run would do it.
-      bool quarantined = false;
-      Outcome out = write_logged(*tx, *settings, *parsed, c, raw, source, quarantined);
-      tx->commit();
-      if (quarantined) store_->flush();  // whoever looks at the quarantine sees it at once
-      if (on_commit_) on_commit_();
-      return out;
-    }
     // Rule 11: an id seen before gets its first answer, or `conflict` for another body.
     auto seen_before = [&]() -> std::optional<Outcome> {
       auto stored = tx->find_request(h.branch, h.id);
