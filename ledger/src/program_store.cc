@@ -72,6 +72,23 @@ std::vector<ProgramVersionRow> versions(SqliteLedger& ledger, const std::string&
 
 }  // namespace
 
+void remember_program_document(SqliteLedger& ledger, const std::string& version, const std::string& document) {
+  ledger.with_db([&](sqlite3*) {
+    auto q = ledger.query("INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)");
+    q.bind_copy(1, "program_document:" + version).bind(2, document);
+    q.run();
+  });
+}
+
+std::vector<std::pair<std::string, std::string>> remembered_program_documents(SqliteLedger& ledger) {
+  return ledger.with_db([&](sqlite3*) {
+    auto q = ledger.query("SELECT substr(key, 18), value FROM meta WHERE key GLOB 'program_document:*'");
+    std::vector<std::pair<std::string, std::string>> out;
+    while (q.step()) out.emplace_back(q.text(0), q.text(1));
+    return out;
+  });
+}
+
 ProgramVersionRow store_program_version(SqliteLedger& ledger, ProgramVersionRow row,
                                         const std::optional<ProgramVersionRow>& bootstrap,
                                         const std::vector<AuditRow>& audit,

@@ -254,5 +254,47 @@ TEST_F(ProgramManagerTest, SaleInFlightFinishesUnderTheOldProgram) {
   EXPECT_EQ(json::parse(after.json)["earned"], 0) << after.json;
 }
 
+// A power cut left acknowledged sales only in the redo log (request records, "full"), and
+// the TOML file was edited before the POS started again: the sales run again under the
+// program they first ran with (remembered in the ledger when the plugin opened), so they
+// earn what their receipts said.
+TEST_F(ProgramManagerTest, RequestsReRunAfterACrashUnderTheProgramTheyFirstRanWith) {
+  std::string full = kConfig;
+  full.replace(full.find("synchronous = \"normal\""), std::string("synchronous = \"normal\"").size(),
+               "synchronous = \"full\"\ncommit_hold_ms = 1000");
+  std::ofstream(dir_ + "/loyalty.toml") << full;
+  const std::string cut = dir_ + "/cut";
+  fs::create_directories(cut);
+  int64_t earned = 0;
+  {
+    auto rt = open();
+    ASSERT_TRUE(rt);
+    // What a power cut right now can leave: the ledger as opened, nothing of the sales below.
+    for (const char* f : {"ledger.db", "ledger.db-wal"}) {
+      if (fs::exists(dir_ + "/" + f)) fs::copy_file(dir_ + "/" + f, cut + "/" + f);
+    }
+    for (const char* id : {"s1", "s2", "s3"}) earned += sale(*rt, id, "cash")["earned"].get<int64_t>();
+    EXPECT_EQ(earned, 3 * 45);
+  }
+  fs::copy_file(dir_ + "/ledger.db-redo", cut + "/ledger.db-redo");
+  // The admin doubles the rate in the file before the POS starts again.
+  std::string edited = full;
+  edited.replace(edited.find("earn_percent = \"5\""), std::string("earn_percent = \"5\"").size(),
+                 "earn_percent = \"10\"");
+  std::ofstream(cut + "/loyalty.toml") << edited;
+  OpenOptions o;
+  o.program_watch_ms = 0;
+  auto rt = Runtime::open(cut + "/loyalty.toml", o);
+  ASSERT_TRUE(rt.ok()) << rt.error().message;
+  auto ledger = std::static_pointer_cast<ledger::SqliteLedger>((*rt)->store());
+  EXPECT_EQ(ledger->stats().requests_replayed, 3u);
+  auto q = (*rt)->service().handle(
+      R"({"type":"balance.query","id":"q","at":"2026-11-22T12:00:00-06:00","customer":"card:1"})");
+  ASSERT_EQ(q.code, 0) << q.json;
+  EXPECT_EQ(json::parse(q.json)["balance"], earned) << "re-run under the program they first ran with";
+  // New sales earn by the edited file.
+  EXPECT_EQ(sale(**rt, "s4", "cash")["earned"], 90);
+}
+
 }  // namespace
 }  // namespace loyalty::bootstrap

@@ -61,6 +61,15 @@ std::vector<ProgramVersionRow> program_history(SqliteLedger& ledger, int64_t lim
 std::optional<ProgramVersionRow> find_program_version(SqliteLedger& ledger,
                                                       const std::string& version);
 
+// Program documents a request may have run under, by program version, for the re-run of
+// request records after a crash (SqliteLedger::set_request_executor): the stored versions
+// are in program_versions; a TOML file's document is remembered here (in `meta`, as
+// "program_document:<version>"; a no-op when already there), since the file may be edited
+// before the re-run. Durable when it returns.
+void remember_program_document(SqliteLedger& ledger, const std::string& version, const std::string& document);
+// Every remembered document: version -> TOML text.
+std::vector<std::pair<std::string, std::string>> remembered_program_documents(SqliteLedger& ledger);
+
 // Appends audit rows in their own transaction.
 void append_audit(SqliteLedger& ledger, const std::vector<AuditRow>& rows);
 // Newest first, at most `limit` rows; only rows for `target` when it is not empty.

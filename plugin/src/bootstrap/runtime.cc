@@ -91,13 +91,17 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
   try {
     auto ledger = std::static_pointer_cast<ledger::SqliteLedger>(rt->store_);
     if (!options.read_only) {
+      // The programs requests may have run under: the stored versions, and the documents
+      // of TOML files this ledger ran with (the file may have been edited since).
       auto versions = std::make_shared<std::map<std::string, std::shared_ptr<const config::Settings>>>();
-      for (const auto& row : ledger::program_history(*ledger, 64)) {
-        auto doc = config::parse_program_document(row.document);
+      auto add = [&](const std::string& text) {
+        auto doc = config::parse_program_document(text);
         if (doc && !versions->count(doc->program.version)) {
           versions->emplace(doc->program.version, ProgramManager::compose(s, *doc));
         }
-      }
+      };
+      for (const auto& row : ledger::program_history(*ledger, 64)) add(row.document);
+      for (const auto& [version, text] : ledger::remembered_program_documents(*ledger)) add(text);
       rt->service_->set_program_lookup([versions](const std::string& version) {
         auto it = versions->find(version);
         return it == versions->end() ? nullptr : it->second;
@@ -110,6 +114,9 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
         rt->logger_->warn("not re-run from the redo log (it failed when it first ran, so it was never "
                           "acknowledged): {}", why);
       }
+      // Before any request runs under it: the file's program, for a re-run after a crash.
+      const config::ProgramDocument& file = rt->program_->file_document();
+      ledger::remember_program_document(*ledger, file.program.version, file.text);
     }
   } catch (const app::StoreFailure& f) {
     rt->logger_->error("cannot re-run the requests in the redo log of {}: {}", s.db_path, f.what());
