@@ -180,7 +180,9 @@ admin_password_file = "admin.pw"
     }
     // Chromium writes the port it bound and the browser's websocket path to this file.
     const std::string port_file = profile + "/DevToolsActivePort";
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    // 60 s: under the sanitizer run's full load (fuzzers on both cores) Chromium once took
+    // more than 20 s to start; alone it takes about a second.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     for (;;) {
       std::ifstream in(port_file);
       unsigned port = 0;
