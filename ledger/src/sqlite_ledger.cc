@@ -1487,7 +1487,7 @@ void SqliteLedger::exec(const char* sql) {
 // is then taken), or a dead writer's, whose lock is free: then this re-runs them. So: until
 // nothing is pending, try the write lock without waiting, and between tries wait 1 ms for
 // the live writer's COMMIT (never for a whole busy_timeout behind a lock it keeps retaking).
-std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
+std::string SqliteLedger::replay_for_reader(const LedgerOptions& options, bool& requests_left) {
   const std::string log_path = options.path + "-redo";
   std::error_code ec;
   if (options.path.empty() || options.path == ":memory:" || !std::filesystem::exists(log_path, ec)) return "";
@@ -1535,6 +1535,7 @@ std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
       try {
         l->replay_redo();  // re-checks meta.redo_next under the write lock
         if (l->requests_pending_) {
+          requests_left = true;
           return unapplied + " (they are requests, which only a program with the branch's configuration re-runs: "
                              "the POS's plugin, loyaltyd, or a loyaltyctl command that writes)";
         }
@@ -1556,9 +1557,11 @@ std::string SqliteLedger::replay_for_reader(const LedgerOptions& options) {
 }
 
 std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
-  std::string unapplied = options.read_only ? replay_for_reader(options) : "";
+  bool requests_left = false;
+  std::string unapplied = options.read_only ? replay_for_reader(options, requests_left) : "";
   std::unique_ptr<SqliteLedger> l(new SqliteLedger(options));
   l->unapplied_log_ = std::move(unapplied);
+  l->unapplied_requests_ = requests_left;
   const int flags =
       (options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) |
       SQLITE_OPEN_NOMUTEX;

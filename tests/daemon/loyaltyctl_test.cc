@@ -178,6 +178,42 @@ TEST_F(LoyaltyctlTest, AReaderWarnsOfAcknowledgedSalesLeftInTheRedoLog) {
   EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << "what it shows is consistent";
 }
 
+// With "full" the POS's sales are durable as request records, which a read-only open cannot
+// run again itself: a reading command after a crash opens the ledger for writing once (its
+// user may), which re-runs them through the service, and then shows every acknowledged sale.
+TEST_F(LoyaltyctlTest, AReaderAfterACrashShowsSalesLeftAsRequestRecords) {
+  const std::string live = dir_ + "/live";
+  fs::create_directories(live);
+  {
+    auto settings = config::load_settings(dir_ + "/loyalty.toml");
+    ASSERT_TRUE(settings.ok()) << settings.error().message;
+    ledger::LedgerOptions o;
+    o.path = live + "/ledger.db";
+    o.branch = "B01";
+    o.synchronous = 2;
+    o.request_log = true;
+    o.hold_commit_ms = 60'000;  // nothing COMMITs the group before the "crash" below
+    o.hold_idle_us = 600'000'000;
+    o.hold_max_members = 1000;
+    std::shared_ptr<ledger::SqliteLedger> store(ledger::SqliteLedger::open(o).release());
+    app::Service service(store, std::make_shared<const config::Settings>(std::move(*settings)),
+                         std::make_shared<app::SystemClock>());
+    for (const char* id : {"S1", "S2", "S3"}) {
+      ASSERT_EQ(service.handle(sale(id, "2026-11-22T10:00:00-06:00").dump()).code, 0);
+    }
+    ASSERT_EQ(store->stats().commits, 0u);
+    ASSERT_EQ(store->stats().request_records, 3u);
+    for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-redo"}) {  // what kill -9 leaves
+      if (fs::exists(live + "/" + f)) fs::copy_file(live + "/" + f, dir_ + "/" + f);
+    }
+  }
+  const std::string out = output_of(ctl_ + "verify 2>&1");
+  EXPECT_EQ(out.find("warning"), std::string::npos) << out;
+  EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << out;
+  const std::string history = output_of(ctl_ + "history card:9 --json");
+  for (const char* id : {"S1", "S2", "S3"}) EXPECT_NE(history.find(id), std::string::npos) << history;
+}
+
 // A damaged page is a finding of verify (exit 1), not std::terminate (exit 134).
 TEST_F(LoyaltyctlTest, VerifyOfADamagedLedgerReportsItAndExitsOne) {
   std::vector<json> sales;

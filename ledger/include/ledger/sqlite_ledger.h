@@ -374,6 +374,9 @@ class SqliteLedger final : public app::LedgerStore {
   // (its writer died and this process may not write the files): what to tell the reader.
   // Empty otherwise.
   const std::string& unapplied_log() const { return unapplied_log_; }
+  // ... because they are request records, which need the service to run again (a host with
+  // the configuration can open the ledger for writing once, which re-runs them).
+  bool unapplied_requests() const { return unapplied_requests_; }
 
   // True when commits are made durable by the redo log (synchronous full, redo_log).
   bool redo_mode() const { return redo_ != nullptr; }
@@ -421,8 +424,9 @@ class SqliteLedger final : public app::LedgerStore {
   // its held group, or re-runs a dead writer's records on a read-write connection of its
   // own. Returns what the reader should be told when neither happened (it then sees the
   // ledger as of the last COMMIT); empty otherwise.
-  static std::string replay_for_reader(const LedgerOptions& options);
+  static std::string replay_for_reader(const LedgerOptions& options, bool& requests_left);
   std::string unapplied_log_;  // read-only: replay_for_reader's note
+  bool unapplied_requests_ = false;
   // Holding mu_: the group's COMMIT failed after some members were acknowledged by their
   // records: rolls back and re-runs the log (as at open). On failure (the disk is still
   // full) the ledger refuses every later call (broken_) until a re-run succeeds.

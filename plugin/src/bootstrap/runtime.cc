@@ -61,6 +61,21 @@ domain::Result<std::unique_ptr<Runtime>> Runtime::open(const std::string& config
     lo.request_log = options.request_records;  // whichever: the executor is installed below
     lo.preload_balances = options.preload_balances;
     rt->store_ = ledger::SqliteLedger::open(lo);
+    if (options.read_only && std::static_pointer_cast<ledger::SqliteLedger>(rt->store_)->unapplied_requests()) {
+      // A crash left acknowledged requests in the redo log, which only the service re-runs:
+      // open the ledger for writing once (this user may), which re-runs them, so that the
+      // reader shows them too. When that fails, the reader shows the last COMMIT and says so.
+      OpenOptions writer = options;
+      writer.read_only = false;
+      writer.start_sync = false;
+      writer.preload_balances = false;
+      writer.program_watch_ms = 0;
+      rt->store_.reset();
+      if (auto w = Runtime::open(config_path, writer); !w) {
+        rt->logger_->warn("cannot re-run the requests in the redo log of {}: {}", s.db_path, w.error().message);
+      }
+      rt->store_ = ledger::SqliteLedger::open(lo);
+    }
   } catch (const app::StoreFailure& f) {
     rt->logger_->error("cannot open the ledger {}: {}", s.db_path, f.what());
     return domain::make_error(f.code(), "plugin.db", std::string("ledger ") + s.db_path + ": " + f.what());
