@@ -1051,8 +1051,12 @@ TEST_F(LedgerTest, AnIdleHeldReadIsEndedSoTheWalCanStartOver) {
   opts_.idle_wake_ms = 10;
   l_ = SqliteLedger::open(opts_);
   earn("card:1", 45, "r1");  // the WAL holds frames: a reader of them pins it
+  const auto read_at = std::chrono::steady_clock::now();
   EXPECT_EQ(balance_of(*l_, "card:1"), 45);
-  EXPECT_FALSE(wal_truncates(opts_.path));  // the held read, at most 100 ms old
+  const bool pinned = !wal_truncates(opts_.path);
+  // The held read, at most 100 ms old, pins the WAL (unless this thread was descheduled past
+  // the window: it failed once so under the sanitizer run's full load).
+  if (std::chrono::steady_clock::now() - read_at < std::chrono::milliseconds(50)) EXPECT_TRUE(pinned);
   // No other call comes; the background thread ends the read once the window has passed.
   bool done = false;
   for (int i = 0; i < 100 && !done; ++i) {
