@@ -155,7 +155,7 @@ TEST(Config, EverythingButTheBranchHasADefault) {
   EXPECT_EQ(s.db_path, "/srv/x/ledger.db");
   EXPECT_EQ(s.synchronous, Synchronous::kFull);
   EXPECT_EQ(s.busy_timeout_ms, 5000);
-  EXPECT_EQ(s.commit_hold_ms, -1);  // the ledger's choice: held with "normal" only
+  EXPECT_EQ(s.commit_hold_ms, -1);  // the host's choice (bootstrap::OpenOptions::request_records)
   EXPECT_EQ(s.log_path, "");
   EXPECT_EQ(s.log_level, "info");
   EXPECT_EQ(s.max_request_bytes, 16 * 1024 * 1024);
