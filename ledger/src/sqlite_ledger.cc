@@ -709,11 +709,21 @@ class SqliteTx final : public app::LedgerTx {
 
   void rollback_work() override {
     live();
-    if (!write_ || !member_) return app::LedgerTx::rollback_work();
-    l_.exec("ROLLBACK TO member");  // the savepoint stays: the transaction goes on
-    if (l_.redo_payload_.size() > redo_mark_) l_.redo_payload_.resize(redo_mark_);
+    if (!write_) return app::LedgerTx::rollback_work();
     pending_seq_.clear();
     pending_epoch_.reset();
+    if (member_) {
+      l_.exec("ROLLBACK TO member");  // the savepoint stays: the transaction goes on
+      if (l_.redo_payload_.size() > redo_mark_) l_.redo_payload_.resize(redo_mark_);
+      return;
+    }
+    // The opener of a group that is not held is alone in its transaction until its commit():
+    // begin it again, keeping the connection (another process may write in between).
+    l_.exec("ROLLBACK");
+    l_.stmt(S::kBeginImmediate).run();
+    l_.redo_payload_.clear();
+    l_.group_changes_ = sqlite3_total_changes64(l_.db_);
+    l_.observe_data_version();
   }
 
   void put_quarantine(const app::QuarantineRow& row) override {
@@ -2036,28 +2046,36 @@ void SqliteLedger::commit_held_if_due() {
   if (ckpt_deferred_) wake_checkpoint(ckpt_triggered_at_pages_ + options_.checkpoint_pages);
 }
 
-bool SqliteLedger::record_member() {
-  if (redo_payload_.empty()) return true;  // wrote nothing: nothing to make durable
-  int64_t offset = redo_next_offset_;
-  if (offset > 0 && offset + static_cast<int64_t>(redo_payload_.size()) > options_.redo_rotate_bytes) {
-    // The log starts over. Records of earlier members of this group would be lost to a scan
-    // from offset 0: COMMIT the group instead (commit_held).
-    if (group_records_ > 0) return false;
-    // Alone in the group: only this member's work is uncommitted, and this record holds it.
-    sync_wal();
-    offset = 0;
-    stats_.redo_rotations.fetch_add(1, std::memory_order_relaxed);
+std::optional<int64_t> SqliteLedger::member_record_offset(size_t bytes) {
+  if (redo_next_offset_ == 0 || redo_next_offset_ + static_cast<int64_t>(bytes) <= options_.redo_rotate_bytes) {
+    return redo_next_offset_;
   }
-  const auto began = std::chrono::steady_clock::now();
-  redo_->append(offset, redo_next_seq_, redo_log_id_, redo_payload_, redo_sync_);
-  const int64_t next = offset + RedoLog::kHeaderBytes + static_cast<int64_t>(redo_payload_.size());
+  // The log starts over. Records of earlier members of this group would be lost to a scan
+  // from offset 0: COMMIT the group instead (commit_held).
+  if (group_records_ > 0) return std::nullopt;
+  // Alone in the group: only this member's work is uncommitted, and this record holds it.
+  sync_wal();
+  stats_.redo_rotations.fetch_add(1, std::memory_order_relaxed);
+  return 0;
+}
+
+void SqliteLedger::passed_member_record(int64_t offset, size_t bytes) {
   // meta.redo_next moves past the group's last record once, when the group COMMITs
   // (end_group): it only counts committed, and an UPDATE per member cost ~2 % of a request.
   stats_.redo_records.fetch_add(1, std::memory_order_relaxed);
-  raise_max(stats_.max_redo_write_us, micros_since(began));
-  redo_next_offset_ = next;
+  redo_next_offset_ = offset + RedoLog::kHeaderBytes + static_cast<int64_t>(bytes);
   ++redo_next_seq_;
   ++group_records_;
+}
+
+bool SqliteLedger::record_member() {
+  if (redo_payload_.empty()) return true;  // wrote nothing: nothing to make durable
+  const auto offset = member_record_offset(redo_payload_.size());
+  if (!offset) return false;
+  const auto began = std::chrono::steady_clock::now();
+  redo_->append(*offset, redo_next_seq_, redo_log_id_, redo_payload_, redo_sync_);
+  raise_max(stats_.max_redo_write_us, micros_since(began));
+  passed_member_record(*offset, redo_payload_.size());
   group_changes_ = sqlite3_total_changes64(db_);
   redo_payload_.clear();
   return true;
@@ -2067,21 +2085,13 @@ bool SqliteLedger::log_request(std::string_view record, uint64_t& ticket) {
   if (syncer_ == nullptr || syncer_->failed()) return false;  // after a failed sync: the WAL's fsyncs
   request_payload_.assign(kRequestRecordTag);
   request_payload_.append(record);
-  int64_t offset = redo_next_offset_;
-  if (offset > 0 && offset + static_cast<int64_t>(request_payload_.size()) > options_.redo_rotate_bytes) {
-    if (group_records_ > 0) return false;  // as record_member: this member's statements start the log over
-    sync_wal();
-    offset = 0;
-    stats_.redo_rotations.fetch_add(1, std::memory_order_relaxed);
-  }
-  redo_->write(offset, redo_next_seq_, redo_log_id_, request_payload_, /*reserved=*/true);
+  const auto offset = member_record_offset(request_payload_.size());
+  if (!offset) return false;  // this member records its statements, which start the log over
+  redo_->write(*offset, redo_next_seq_, redo_log_id_, request_payload_, /*reserved=*/true);
   ticket = syncer_->ask();
   group_sync_ticket_ = ticket;
-  stats_.redo_records.fetch_add(1, std::memory_order_relaxed);
   stats_.request_records.fetch_add(1, std::memory_order_relaxed);
-  redo_next_offset_ = offset + RedoLog::kHeaderBytes + static_cast<int64_t>(request_payload_.size());
-  ++redo_next_seq_;
-  ++group_records_;
+  passed_member_record(*offset, request_payload_.size());
   return true;
 }
 

@@ -413,6 +413,11 @@ class SqliteLedger final : public app::LedgerStore {
   // for after its work. False when the member should record its statements instead (the
   // log would start over while earlier members are only in records; a sync failed once).
   bool log_request(std::string_view record, uint64_t& ticket);
+  // Holding mu_, for both: where a member's record of `bytes` goes (0 when the log starts
+  // over, after an fsync of the WAL), or nothing when it would start over while earlier
+  // members are only in records; then, once written, the log's position past it.
+  std::optional<int64_t> member_record_offset(size_t bytes);
+  void passed_member_record(int64_t offset, size_t bytes);
   // Holding mu_, after a member of a held group released its savepoint: its changes leave
   // the projection, and the group is COMMITted if it is old or full.
   void after_member() noexcept;

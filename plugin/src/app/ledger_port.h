@@ -261,8 +261,8 @@ class LedgerTx {
   // its executor, which runs the request again in the same way. False: the store keeps the
   // rows instead (the default), and nothing was written.
   virtual bool log_request(std::string_view /*record*/) { return false; }
-  // Undoes what this transaction wrote, which stays open (after log_request(): a refusal
-  // records its answer in the same transaction, so that a re-run does the same).
+  // Undoes what this transaction wrote, which stays open: a refusal records its answer in
+  // the same transaction (so that a re-run of a logged request does the same).
   virtual void rollback_work() {
     throw StoreFailure(domain::ErrorCode::kInternal, "this ledger cannot undo part of a transaction");
   }

@@ -1102,29 +1102,64 @@ void Service::reexecute(LedgerTx& tx, std::string_view record) {
     // The program changed between the record and now (an admin's change raced the request).
     if (auto then = program_lookup_(c.program_version)) settings = std::move(then);
   }
-  bool quarantined = false;
+  Kept kept = Kept::kNothing;
   std::string id;
-  run_logged(tx, *settings, c, raw, source, quarantined, id);
+  run_request(tx, *settings, c, raw, source, nullptr, kept, id);
   tx.commit();
 }
 
-Outcome Service::run_logged(LedgerTx& tx, const config::Settings& settings, const RecordContext& c,
-                            std::string_view raw, std::string_view source, bool& quarantined, std::string& id) {
-  auto parsed = protocol::parse_request(raw, settings.branch, &id);
-  if (!parsed) {
-    keep_in_quarantine(tx, c.now_ms, raw, source, parsed.error());
-    quarantined = true;
-    return Outcome{static_cast<int>(parsed.error().code), protocol::encode_error(parsed.error(), id)};
+Outcome Service::run_request(LedgerTx& tx, const config::Settings& settings, const RecordContext& c,
+                             std::string_view raw, std::string_view source, const protocol::ParsedRequest* parsed,
+                             Kept& kept, std::string& id) {
+  std::optional<domain::Result<protocol::ParsedRequest>> own;
+  if (parsed == nullptr) {
+    own.emplace(protocol::parse_request(raw, settings.branch, &id));
+    if (!*own) {
+      keep_in_quarantine(tx, c.now_ms, raw, source, own->error());
+      kept = Kept::kQuarantine;
+      return Outcome{static_cast<int>(own->error().code), protocol::encode_error(own->error(), id)};
+    }
+    parsed = &**own;
   }
   const domain::RequestHeader& h = domain::header_of(parsed->request);
   id = h.id;
+  auto fail = [&](const Error& e) { return Outcome{static_cast<int>(e.code), protocol::encode_error(e, h.id)}; };
+  SyncStatus sync;
+  sync.last_contact_ms.store(c.last_contact_ms, std::memory_order_relaxed);
+  auto run = [&] {
+    return Run(tx, settings, c.now_ms, c.seed, *parsed, store_->schema_version(), c.has_sync ? &sync : nullptr)
+        .execute();
+  };
   if (domain::is_query(parsed->request)) {
     // A query that looked like a write (looks_like_query): answered inside the write.
-    auto r = Run(tx, settings, c.now_ms, c.seed, *parsed, store_->schema_version(), sync_status_.get()).execute();
-    if (!r) return Outcome{static_cast<int>(r.error().code), protocol::encode_error(r.error(), h.id)};
-    return Outcome{0, protocol::encode_response(h, *r)};
+    auto r = run();
+    return r ? Outcome{0, protocol::encode_response(h, *r)} : fail(r.error());
   }
-  return write_logged(tx, settings, *parsed, c, raw, source, quarantined);
+  // Rule 11: an id seen before gets its first answer, or `conflict` for another body.
+  if (auto stored = tx.find_request(h.branch, h.id)) {
+    if (stored->body_hash == parsed->body_hash) return Outcome{stored->code, stored->response_json};
+    return fail(domain::make_error(ErrorCode::kConflict, "id",
+                                   "request id '" + h.id + "' was already used with a different body"));
+  }
+  auto r = run();
+  Outcome out;
+  if (r) {
+    out = Outcome{0, protocol::encode_response(h, *r)};
+  } else if (is_business_error(r.error().code)) {
+    // A refusal changes nothing but the record of its answer: what the run wrote before it
+    // refused (an upsert's new account before a conflicting alias, say) is undone.
+    out = fail(r.error());
+    tx.rollback_work();
+  } else {
+    // Malformed input changes nothing and is kept in the quarantine, in this transaction.
+    tx.rollback_work();
+    keep_in_quarantine(tx, c.now_ms, raw, source, r.error());
+    kept = Kept::kQuarantine;
+    return fail(r.error());
+  }
+  tx.put_request(h.branch, h.id, StoredRequest{parsed->body_hash, out.code, out.json}, c.now_ms);
+  kept = Kept::kAnswer;
+  return out;
 }
 
 void Service::keep_in_quarantine(LedgerTx& tx, int64_t at_ms, std::string_view raw, std::string_view source,
@@ -1146,77 +1181,49 @@ bool Service::looks_like_query(std::string_view raw) {
   return false;
 }
 
-std::optional<Outcome> Service::handle_logged(std::string_view raw, std::string_view source,
-                                              const config::Settings& settings) {
+Outcome Service::write(std::string_view raw, std::string_view source, const config::Settings& settings,
+                       const protocol::ParsedRequest* parsed) {
+  std::string id = parsed != nullptr ? domain::header_of(parsed->request).id : std::string();
+  auto fail = [&](const Error& e) { return Outcome{static_cast<int>(e.code), protocol::encode_error(e, id)}; };
   std::unique_ptr<LedgerTx> tx;
   RecordContext c;
   try {
     tx = store_->begin_write();
     c = context_now(settings);
-    if (!tx->log_request(encode_record(c, source, raw))) return std::nullopt;  // handle()'s other path
+    // Not parsed yet: the store keeps the request itself (log_request), which reaches the disk
+    // while it is parsed and run. Else (or if the store declines) it keeps the rows.
+    if (parsed == nullptr) tx->log_request(encode_record(c, source, raw));
   } catch (const StoreFailure& f) {
     // Refused before any work (a full disk, a busy ledger): the answer names the request.
-    std::string id;
-    auto parsed = protocol::parse_request(raw, settings.branch, &id);
-    if (!parsed) {
-      const Error e = domain::make_error(ErrorCode::kUnavailable, parsed.error().field, unkept_message(parsed.error(), f));
-      return Outcome{static_cast<int>(e.code), protocol::encode_error(e, id)};
+    if (parsed == nullptr) {
+      auto p = protocol::parse_request(raw, settings.branch, &id);
+      if (!p) {
+        return fail(domain::make_error(ErrorCode::kUnavailable, p.error().field, unkept_message(p.error(), f)));
+      }
+      id = domain::header_of(p->request).id;
     }
-    const Error e = domain::make_error(f.code(), "", f.what());
-    return Outcome{static_cast<int>(e.code), protocol::encode_error(e, domain::header_of(parsed->request).id)};
+    return fail(domain::make_error(f.code(), "", f.what()));
   }
-  // The record is on its way to the disk while the request is parsed and run.
-  bool quarantined = false;
-  std::string id;
+  Kept kept = Kept::kNothing;
   Outcome out;
   try {
-    out = run_logged(*tx, settings, c, raw, source, quarantined, id);
+    out = run_request(*tx, settings, c, raw, source, parsed, kept, id);
+    // Nothing kept (an id seen before, a conflict, a query): rolled back; a record it
+    // logged runs again to the same answer.
+    if (kept == Kept::kNothing) return out;
     tx->commit();
     if (on_commit_) on_commit_();
   } catch (const StoreFailure& f) {
-    const Error e = domain::make_error(f.code(), "", f.what());
-    return Outcome{static_cast<int>(e.code), protocol::encode_error(e, id)};
+    return fail(domain::make_error(f.code(), "", f.what()));
   }
-  if (quarantined) {
+  if (kept == Kept::kQuarantine) {
     // Whoever looks at the quarantine sees it at once. Kept already (the record is on
-    // disk): if the COMMIT fails now, the row shows when the group's re-run COMMITs.
+    // disk, or the row is committed): if this COMMIT fails, the row shows after the re-run.
     try {
       store_->flush();
     } catch (const StoreFailure&) {
     }
   }
-  return out;
-}
-
-Outcome Service::write_logged(LedgerTx& tx, const config::Settings& settings, const protocol::ParsedRequest& parsed,
-                              const RecordContext& c, std::string_view raw, std::string_view source,
-                              bool& quarantined) {
-  const domain::RequestHeader& h = domain::header_of(parsed.request);
-  auto fail = [&](const Error& e) { return Outcome{static_cast<int>(e.code), protocol::encode_error(e, h.id)}; };
-  // Rule 11: an id seen before gets its first answer, or `conflict` for another body.
-  if (auto stored = tx.find_request(h.branch, h.id)) {
-    if (stored->body_hash == parsed.body_hash) return Outcome{stored->code, stored->response_json};
-    return fail(domain::make_error(ErrorCode::kConflict, "id",
-                                   "request id '" + h.id + "' was already used with a different body"));
-  }
-  SyncStatus sync;
-  sync.last_contact_ms.store(c.last_contact_ms, std::memory_order_relaxed);
-  auto r = Run(tx, settings, c.now_ms, c.seed, parsed, store_->schema_version(), c.has_sync ? &sync : nullptr).execute();
-  Outcome out;
-  if (r) {
-    out = Outcome{0, protocol::encode_response(h, *r)};
-  } else if (is_business_error(r.error().code)) {
-    // A refusal changes nothing but the record of its answer (as in handle()).
-    out = fail(r.error());
-    tx.rollback_work();
-  } else {
-    // Malformed input changes nothing and is kept in the quarantine, in this transaction.
-    tx.rollback_work();
-    keep_in_quarantine(tx, c.now_ms, raw, source, r.error());
-    quarantined = true;
-    return fail(r.error());
-  }
-  tx.put_request(h.branch, h.id, StoredRequest{parsed.body_hash, out.code, out.json}, c.now_ms);
   return out;
 }
 
@@ -1237,57 +1244,20 @@ Outcome Service::handle(std::string_view raw, std::string_view source) {
     // re-runs it after a crash (reexecute): recorded first, it reaches the disk while it is
     // parsed and run, and everything it does happens in that one transaction, as a re-run
     // would do it.
-    if (auto out = handle_logged(raw, source, *settings)) return *out;
+    return write(raw, source, *settings, nullptr);
   }
   std::string request_id;
   auto parsed = protocol::parse_request(raw, settings->branch, &request_id);
   if (!parsed) return fail(quarantine(raw, source, parsed.error()), request_id);
+  if (!domain::is_query(parsed->request)) return write(raw, source, *settings, &*parsed);
   const domain::RequestHeader& h = domain::header_of(parsed->request);
-
   try {
-    if (domain::is_query(parsed->request)) {
-      auto tx = store_->begin_read();
-      Run run(*tx, *settings, clock_->now_ms(), 0, *parsed, store_->schema_version(), sync_status_.get());
-      auto r = run.execute();
-      tx->commit();
-      if (!r) return fail(r.error(), h.id);
-      return Outcome{0, protocol::encode_response(h, *r)};
-    }
-
-    auto tx = store_->begin_write();
-    const RecordContext c = context_now(*settings);
-    // Rule 11: an id seen before gets its first answer, or `conflict` for another body.
-    auto seen_before = [&]() -> std::optional<Outcome> {
-      auto stored = tx->find_request(h.branch, h.id);
-      if (!stored) return std::nullopt;
-      if (stored->body_hash == parsed->body_hash) return Outcome{stored->code, stored->response_json};
-      return fail(domain::make_error(ErrorCode::kConflict, "id",
-                                     "request id '" + h.id + "' was already used with a different body"),
-                  h.id);
-    };
-    if (auto answer = seen_before()) return *answer;
-    SyncStatus sync;
-    sync.last_contact_ms.store(c.last_contact_ms, std::memory_order_relaxed);
-    auto r = Run(*tx, *settings, c.now_ms, c.seed, *parsed, store_->schema_version(), c.has_sync ? &sync : nullptr)
-                 .execute();
-    Outcome out;
-    if (r) {
-      out = Outcome{0, protocol::encode_response(h, *r)};
-    } else if (is_business_error(r.error().code)) {
-      // A refusal changes nothing but the record of its answer: what the run wrote before
-      // it refused (an upsert's new account before a conflicting alias, say) is rolled back.
-      out = fail(r.error(), h.id);
-      tx.reset();
-      tx = store_->begin_write();
-      if (auto answer = seen_before()) return *answer;  // another thread recorded it meanwhile
-    } else {
-      tx.reset();  // roll back: malformed input changes nothing
-      return fail(quarantine(raw, source, r.error()), h.id);
-    }
-    tx->put_request(h.branch, h.id, StoredRequest{parsed->body_hash, out.code, out.json}, c.now_ms);
+    auto tx = store_->begin_read();
+    Run run(*tx, *settings, clock_->now_ms(), 0, *parsed, store_->schema_version(), sync_status_.get());
+    auto r = run.execute();
     tx->commit();
-    if (on_commit_) on_commit_();
-    return out;
+    if (!r) return fail(r.error(), h.id);
+    return Outcome{0, protocol::encode_response(h, *r)};
   } catch (const StoreFailure& f) {
     return fail(domain::make_error(f.code(), "", f.what()), h.id);
   }

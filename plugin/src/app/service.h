@@ -12,7 +12,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -88,23 +87,22 @@ class Service {
   struct RecordContext;
   RecordContext context_now(const config::Settings& settings) const;
   static std::string encode_record(const RecordContext& c, std::string_view source, std::string_view raw);
-  // handle() for a store that logs requests: the record first, then the work in the same
-  // transaction. Nothing: the store did not log it (take the other path).
-  std::optional<Outcome> handle_logged(std::string_view raw, std::string_view source,
-                                       const config::Settings& settings);
+  // A write request in one write transaction: the record first when the request is not
+  // parsed yet (LedgerTx::log_request), then run_request(), the commit, and the answer.
+  Outcome write(std::string_view raw, std::string_view source, const config::Settings& settings,
+                const protocol::ParsedRequest* parsed);
   static bool looks_like_query(std::string_view raw);
-  // A logged request's work inside `tx` (live and re-run alike): parse, run, record the
-  // answer. `id`: the request's id, once known.
-  Outcome run_logged(LedgerTx& tx, const config::Settings& settings, const RecordContext& c, std::string_view raw,
-                     std::string_view source, bool& quarantined, std::string& id);
+  enum class Kept { kNothing, kAnswer, kQuarantine };  // what run_request wrote in its transaction
+  // A request's work inside `tx`, live and re-run alike: parse (unless `parsed`), check the
+  // id (rule 11), run, record the answer; a refusal undoes its work and a malformed request
+  // is quarantined, both in `tx`. `kept`: what it wrote; `id`: the request's id, once known.
+  Outcome run_request(LedgerTx& tx, const config::Settings& settings, const RecordContext& c, std::string_view raw,
+                      std::string_view source, const protocol::ParsedRequest* parsed, Kept& kept,
+                      std::string& id);
   // Keeps a malformed request in `tx` (throws StoreFailure kUnavailable, saying to send it
   // again, when it cannot).
   static void keep_in_quarantine(LedgerTx& tx, int64_t at_ms, std::string_view raw, std::string_view source,
                                  const domain::Error& e);
-  // A write request whose record the store keeps: a refusal and a quarantine happen in `tx`
-  // too, so that a re-run does the same. `quarantined`: the request was quarantined.
-  Outcome write_logged(LedgerTx& tx, const config::Settings& settings, const protocol::ParsedRequest& parsed,
-                       const RecordContext& c, std::string_view raw, std::string_view source, bool& quarantined);
   static QuarantineRow quarantine_row(int64_t at_ms, std::string_view raw, std::string_view source,
                                       const domain::Error& e);
   static std::string unkept_message(const domain::Error& e, const StoreFailure& f);
