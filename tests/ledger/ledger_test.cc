@@ -1056,7 +1056,9 @@ TEST_F(LedgerTest, AnIdleHeldReadIsEndedSoTheWalCanStartOver) {
   const bool pinned = !wal_truncates(opts_.path);
   // The held read, at most 100 ms old, pins the WAL (unless this thread was descheduled past
   // the window: it failed once so under the sanitizer run's full load).
-  if (std::chrono::steady_clock::now() - read_at < std::chrono::milliseconds(50)) EXPECT_TRUE(pinned);
+  if (std::chrono::steady_clock::now() - read_at < std::chrono::milliseconds(50)) {
+    EXPECT_TRUE(pinned);
+  }
   // No other call comes; the background thread ends the read once the window has passed.
   bool done = false;
   for (int i = 0; i < 100 && !done; ++i) {
