@@ -390,29 +390,23 @@ TEST_F(AbiPlugin, WithNormalSyncASaleIsInTheRedoLogAndCommittedRightAfter) {
 // while it runs (ledger/README.md, "Request records"); its transaction is COMMITted right
 // after, as with "normal".
 TEST_F(AbiLib, WithFullASaleIsARequestRecordAndCommittedRightAfter) {
-  TempDir dir;
   ConfigOptions o;
   o.synchronous = "full";
-  dir.write("loyalty.toml", config_text(o));
-  loyalty_plugin* p = nullptr;
-  char* err = nullptr;
-  ASSERT_EQ(api().open(dir.file("loyalty.toml").c_str(), &p, &err), 0) << (err ? err : "");
-  char* out = nullptr;
-  EXPECT_EQ(api().handle(p, kContractSale, std::strlen(kContractSale), &out), 0) << (out ? out : "");
-  api().free(out);
+  Plugin plugin(o);
+  ASSERT_TRUE(plugin.opened()) << plugin.open_error();
+  ASSERT_EQ(plugin.send(kContractSale).code, 0);
   {
     // The record holds the request's bytes as the POS sent them.
-    std::ifstream in(dir.file("ledger.db-redo"), std::ios::binary);
+    std::ifstream in(plugin.db_path() + "-redo", std::ios::binary);
     const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_NE(log.find(kContractSale), std::string::npos) << "the request is not in the redo log";
   }
   int64_t seen = 0;
   for (int i = 0; i < 500 && seen == 0; ++i) {  // ~1 ms expected; 5 s for a loaded machine
-    seen = entries_seen_by_another_connection(dir.file("ledger.db"));
+    seen = entries_seen_by_another_connection(plugin.db_path());
     if (seen == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_GT(seen, 0) << "the held group was never COMMITted";
-  api().close(p);
 }
 
 TEST_F(AbiLib, CommitHoldZeroCommitsEveryRequestBeforeItsAnswer) {

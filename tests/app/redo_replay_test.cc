@@ -190,6 +190,35 @@ class RedoReplayTest : public ::testing::Test {
     }
   }
 
+  // 4 threads, 40 rounds each: a sale, a points.authorize that spends more than the
+  // customer may have (refused, its answer recorded; or a hold with a random id), and every
+  // tenth round the sale's id again with another body (conflict, nothing written). Group
+  // commit: they share COMMITs and records; a refused member undoes only its own work.
+  void four_terminals() {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t) {
+      ts.emplace_back([&, t] {
+        for (int i = 0; i < 40; ++i) {
+          const std::string id = "w" + std::to_string(t) + "-" + std::to_string(i);
+          const std::string customer = "card:" + std::to_string(i % 3);
+          service_->handle(json({{"type", "sale.completed"}, {"id", id}, {"at", kDay}, {"ticket", id},
+                                 {"customer", customer}, {"lines", {{{"n", 1}, {"amount", "50.00"}}}},
+                                 {"tenders", {{{"method", "cash"}, {"amount", "50.00"}}}}})
+                               .dump());
+          service_->handle(json({{"type", "points.authorize"}, {"id", id + "-h"}, {"at", kDay},
+                                 {"customer", customer}, {"amount", "30.00"}})
+                               .dump());
+          if (i % 10 == 0) {
+            service_->handle(json({{"type", "points.adjust"}, {"id", id}, {"at", kDay}, {"customer", "card:1"},
+                                   {"points", 1}, {"reason", "x"}, {"operator", "ana"}})
+                                 .dump());
+          }
+        }
+      });
+    }
+    for (auto& th : ts) th.join();
+  }
+
   // 30 requests on a 16 KiB log, which starts over every few of them. Returns how often.
   uint64_t day_on_a_tiny_log(int64_t rotate_bytes = 16384) {
     open(dir_ / "live", rotate_bytes);
@@ -326,29 +355,10 @@ TEST_F(RedoReplayTest, ALogThatStartedOverIsFollowedFromItsBeginningWithoutHeldG
 }
 
 TEST_F(RedoReplayTest, ConcurrentWritersSharingCommitsReplayExactly) {
-  // Group commit: requests from 4 threads share COMMITs (and so redo records); some
-  // members fail and roll back their savepoint alone.
   open(dir_ / "live");
   day(0, 5);
   snapshot(dir_ / "cut");
-  std::vector<std::thread> ts;
-  for (int t = 0; t < 4; ++t) {
-    ts.emplace_back([&, t] {
-      for (int i = 0; i < 40; ++i) {
-        const std::string id = "w" + std::to_string(t) + "-" + std::to_string(i);
-        service_->handle(json({{"type", "sale.completed"}, {"id", id}, {"at", kDay}, {"ticket", id},
-                               {"customer", "card:" + std::to_string(i % 3)},
-                               {"lines", {{{"n", 1}, {"amount", "50.00"}}}},
-                               {"tenders", {{{"method", "cash"}, {"amount", "50.00"}}}}})
-                             .dump());
-        // Spends more than the customer may have: refused, or recorded with a warning.
-        service_->handle(json({{"type", "points.authorize"}, {"id", id + "-h"}, {"at", kDay},
-                               {"customer", "card:" + std::to_string(i % 3)}, {"amount", "30.00"}})
-                             .dump());
-      }
-    });
-  }
-  for (auto& th : ts) th.join();
+  four_terminals();
   EXPECT_GT(recover_and_compare(), 0u);
 }
 
@@ -497,30 +507,7 @@ TEST_F(RequestRecordReplayTest, ConcurrentWritersAreRunAgainInTheirOrder) {
   open(dir_ / "live");
   day(0, 5);
   snapshot(dir_ / "cut");
-  std::vector<std::thread> ts;
-  for (int t = 0; t < 4; ++t) {
-    ts.emplace_back([&, t] {
-      for (int i = 0; i < 40; ++i) {
-        const std::string id = "w" + std::to_string(t) + "-" + std::to_string(i);
-        service_->handle(json({{"type", "sale.completed"}, {"id", id}, {"at", kDay}, {"ticket", id},
-                               {"customer", "card:" + std::to_string(i % 3)},
-                               {"lines", {{{"n", 1}, {"amount", "50.00"}}}},
-                               {"tenders", {{{"method", "cash"}, {"amount", "50.00"}}}}})
-                             .dump());
-        // Refused (its answer recorded in the same transaction) or a hold with a random id.
-        service_->handle(json({{"type", "points.authorize"}, {"id", id + "-h"}, {"at", kDay},
-                               {"customer", "card:" + std::to_string(i % 3)}, {"amount", "30.00"}})
-                             .dump());
-        // The same id with another body: conflict, nothing written.
-        if (i % 10 == 0) {
-          service_->handle(json({{"type", "points.adjust"}, {"id", id}, {"at", kDay}, {"customer", "card:1"},
-                                 {"points", 1}, {"reason", "x"}, {"operator", "ana"}})
-                               .dump());
-        }
-      }
-    });
-  }
-  for (auto& th : ts) th.join();
+  four_terminals();
   EXPECT_GE(ledger_->stats().request_records, 320u);
   later();
   EXPECT_GE(recover_and_compare(), 320u);

@@ -42,6 +42,34 @@ class LoyaltyctlTest : public ::testing::Test {
             {"ticket", id},             {"customer", "card:9"}, {"lines", {{{"amount", "10.00"}}}}};
   }
 
+  // What kill -9 leaves of a POS whose held group (never COMMITted) holds `ids`: its files,
+  // copied into dir_ (the ledger loyaltyctl opens). `synchronous` 2 with request records.
+  void crash_with_held_sales(int synchronous, const std::vector<std::string>& ids) {
+    const std::string live = dir_ + "/live";
+    fs::create_directories(live);
+    auto settings = config::load_settings(dir_ + "/loyalty.toml");
+    ASSERT_TRUE(settings.ok()) << settings.error().message;
+    ledger::LedgerOptions o;
+    o.path = live + "/ledger.db";
+    o.branch = "B01";
+    o.synchronous = synchronous;
+    o.request_log = synchronous == 2;
+    o.hold_commit_ms = 60'000;  // nothing COMMITs the group before the "crash"
+    o.hold_idle_us = 600'000'000;
+    o.hold_max_members = 1000;
+    std::shared_ptr<ledger::SqliteLedger> store(ledger::SqliteLedger::open(o).release());
+    app::Service service(store, std::make_shared<const config::Settings>(std::move(*settings)),
+                         std::make_shared<app::SystemClock>());
+    for (const auto& id : ids) ASSERT_EQ(service.handle(sale(id, "2026-11-22T10:00:00-06:00").dump()).code, 0);
+    ASSERT_EQ(store->stats().commits, 0u);
+    if (synchronous == 2) {
+      ASSERT_EQ(store->stats().request_records, ids.size());
+    }
+    for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-redo"}) {
+      if (fs::exists(live + "/" + f)) fs::copy_file(live + "/" + f, dir_ + "/" + f);
+    }
+  }
+
   std::string dir_;
   std::string ctl_;
 };
@@ -147,26 +175,7 @@ TEST_F(LoyaltyctlTest, VerifyOfALedgerOfAnOlderSchemaSaysHowToMigrateIt) {
 // "normal"), and loyaltyctl cannot re-run them: it says so on stderr and shows the ledger as
 // of the last COMMIT. (A trigger that refuses the re-run stands in for files it may not write.)
 TEST_F(LoyaltyctlTest, AReaderWarnsOfAcknowledgedSalesLeftInTheRedoLog) {
-  const std::string live = dir_ + "/live";
-  fs::create_directories(live);
-  {
-    auto settings = config::load_settings(dir_ + "/loyalty.toml");
-    ASSERT_TRUE(settings.ok()) << settings.error().message;
-    ledger::LedgerOptions o;
-    o.path = live + "/ledger.db";
-    o.branch = "B01";
-    o.synchronous = 1;
-    o.hold_commit_ms = 60'000;      // nothing COMMITs the group before the "crash" below
-    o.hold_idle_us = 600'000'000;
-    std::shared_ptr<ledger::SqliteLedger> store(ledger::SqliteLedger::open(o).release());
-    app::Service service(store, std::make_shared<const config::Settings>(std::move(*settings)),
-                         std::make_shared<app::SystemClock>());
-    ASSERT_EQ(service.handle(sale("S1", "2026-11-22T10:00:00-06:00").dump()).code, 0);
-    ASSERT_EQ(store->stats().commits, 0u);
-    for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-redo"}) {  // what kill -9 leaves
-      if (fs::exists(live + "/" + f)) fs::copy_file(live + "/" + f, dir_ + "/" + f);
-    }
-  }
+  crash_with_held_sales(1, {"S1"});
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ + "/ledger.db").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'refused'); END",
@@ -182,31 +191,7 @@ TEST_F(LoyaltyctlTest, AReaderWarnsOfAcknowledgedSalesLeftInTheRedoLog) {
 // run again itself: a reading command after a crash opens the ledger for writing once (its
 // user may), which re-runs them through the service, and then shows every acknowledged sale.
 TEST_F(LoyaltyctlTest, AReaderAfterACrashShowsSalesLeftAsRequestRecords) {
-  const std::string live = dir_ + "/live";
-  fs::create_directories(live);
-  {
-    auto settings = config::load_settings(dir_ + "/loyalty.toml");
-    ASSERT_TRUE(settings.ok()) << settings.error().message;
-    ledger::LedgerOptions o;
-    o.path = live + "/ledger.db";
-    o.branch = "B01";
-    o.synchronous = 2;
-    o.request_log = true;
-    o.hold_commit_ms = 60'000;  // nothing COMMITs the group before the "crash" below
-    o.hold_idle_us = 600'000'000;
-    o.hold_max_members = 1000;
-    std::shared_ptr<ledger::SqliteLedger> store(ledger::SqliteLedger::open(o).release());
-    app::Service service(store, std::make_shared<const config::Settings>(std::move(*settings)),
-                         std::make_shared<app::SystemClock>());
-    for (const char* id : {"S1", "S2", "S3"}) {
-      ASSERT_EQ(service.handle(sale(id, "2026-11-22T10:00:00-06:00").dump()).code, 0);
-    }
-    ASSERT_EQ(store->stats().commits, 0u);
-    ASSERT_EQ(store->stats().request_records, 3u);
-    for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-redo"}) {  // what kill -9 leaves
-      if (fs::exists(live + "/" + f)) fs::copy_file(live + "/" + f, dir_ + "/" + f);
-    }
-  }
+  crash_with_held_sales(2, {"S1", "S2", "S3"});
   const std::string out = output_of(ctl_ + "verify 2>&1");
   EXPECT_EQ(out.find("warning"), std::string::npos) << out;
   EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << out;
