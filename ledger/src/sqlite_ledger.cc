@@ -709,7 +709,7 @@ class SqliteTx final : public app::LedgerTx {
 
   void rollback_work() override {
     live();
-    if (!write_) return app::LedgerTx::rollback_work();
+    if (!write_) throw StoreFailure(ErrorCode::kInternal, "rollback_work in a read transaction");
     pending_seq_.clear();
     pending_epoch_.reset();
     if (member_) {

@@ -263,14 +263,10 @@ class LedgerTx {
   virtual bool log_request(std::string_view /*record*/) { return false; }
   // Undoes what this transaction wrote, which stays open: a refusal records its answer in
   // the same transaction (so that a re-run of a logged request does the same).
-  virtual void rollback_work() {
-    throw StoreFailure(domain::ErrorCode::kInternal, "this ledger cannot undo part of a transaction");
-  }
+  virtual void rollback_work() = 0;
   // A malformed request, kept inside this transaction (LedgerStore::quarantine keeps one in
   // its own).
-  virtual void put_quarantine(const QuarantineRow& /*row*/) {
-    throw StoreFailure(domain::ErrorCode::kInternal, "this ledger cannot quarantine inside a transaction");
-  }
+  virtual void put_quarantine(const QuarantineRow& row) = 0;
 };
 
 inline std::optional<BalanceView> LedgerTx::balance_view(const std::string& ref) {
