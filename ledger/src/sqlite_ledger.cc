@@ -169,6 +169,7 @@ enum class SqliteLedger::Stmt : int {
   kEntryExists,
   kOpenLots,
   kViewLots,
+  kExpiredLots,
   kFindSale,
   kPutSale,
   kInsertHold,
@@ -279,6 +280,10 @@ constexpr const char* kStatements[] = {
     "ORDER BY account_id, expires_at_ms, earned_at_ms, lot_id",
     /* kViewLots */
     "SELECT expires_at_ms, expires_offset, remaining FROM lots WHERE account_id = ?1 AND remaining > 0 "
+    "ORDER BY account_id, expires_at_ms, earned_at_ms, lot_id",
+    /* kExpiredLots */
+    "SELECT lot_id, earned_at_ms, earned_offset, expires_at_ms, expires_offset, original, "
+    "remaining FROM lots WHERE account_id = ?1 AND expires_at_ms <= ?2 AND remaining > 0 "
     "ORDER BY account_id, expires_at_ms, earned_at_ms, lot_id",
     /* kFindSale */
     "SELECT request_id, account_id, earn_entry_id, earned, clawed_back, redeemed, restored, "
@@ -1123,6 +1128,18 @@ class SqliteTx final : public app::LedgerTx {
   std::vector<domain::Lot> open_lots(const std::string& account_id) override {
     auto q = q_(S::kOpenLots);
     q.bind(1, account_id);
+    return lots_of(q, account_id);
+  }
+
+  // Seeks the account's lots up to `at` in the primary key: a sale of a customer with many
+  // lots and none due reads no row (it read them all, twice a sale, before).
+  std::vector<domain::Lot> expired_lots(const std::string& account_id, const BusinessTime& at) override {
+    auto q = q_(S::kExpiredLots);
+    q.bind(1, account_id).bind(2, at.unix_ms);
+    return lots_of(q, account_id);
+  }
+
+  static std::vector<domain::Lot> lots_of(Query& q, const std::string& account_id) {
     std::vector<domain::Lot> out;
     while (q.step()) {
       out.push_back(domain::Lot{q.text(0), account_id, bt(q.i64(1), q.i64(2)), bt(q.i64(3), q.i64(4)),

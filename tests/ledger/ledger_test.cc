@@ -405,6 +405,38 @@ TEST_F(LedgerTest, ReadOnlyLedgerReadsAndRefusesWrites) {
 
 // ---- entries, lots --------------------------------------------------------------------
 
+// The store's own expired_lots() (a seek to `at` in the lots' key) answers what the port's
+// default does (open_lots() filtered by domain::expired_lots): due at `at` is expired, a
+// spent lot is not, and the order is the consumption order.
+TEST_F(LedgerTest, ExpiredLotsAreTheOpenLotsDueByThen) {
+  const BusinessTime t1 = at("2026-01-10T09:00:00-06:00");
+  const BusinessTime t2 = at("2026-01-10T09:00:00-08:00");  // two hours later
+  const BusinessTime t3 = at("2026-03-10T09:00:00-06:00");
+  const std::string account = earn("card:1", 50, "r1", t3);
+  earn("card:1", 30, "r2", t2);
+  earn("card:1", 20, "r3", t1);
+  earn("card:1", 10, "r4", t1);
+  debit(account, "redeem", 20, "r5", {{"r3", Points(20)}}, t3);
+  auto tx = l_->begin_read();
+  app::LedgerTx& port = *tx;
+  const auto ids = [](const std::vector<domain::Lot>& lots) {
+    std::vector<std::string> out;
+    for (const auto& lot : lots) out.push_back(lot.lot_id);
+    return out;
+  };
+  for (const BusinessTime& when :
+       {t1.plus_days(365).plus_minutes(-1), t1.plus_days(365), t2.plus_days(365), t3.plus_days(365), t3.plus_days(900)}) {
+    const auto own = port.expired_lots(account, when);
+    EXPECT_EQ(ids(own), ids(domain::expired_lots(port.open_lots(account), when))) << when.unix_ms;
+  }
+  EXPECT_TRUE(port.expired_lots(account, t1.plus_days(365).plus_minutes(-1)).empty());
+  EXPECT_EQ(ids(port.expired_lots(account, t1.plus_days(365))), std::vector<std::string>{"r4"});  // r3 is spent
+  EXPECT_EQ(ids(port.expired_lots(account, t2.plus_days(365))), (std::vector<std::string>{"r4", "r2"}));
+  EXPECT_EQ(ids(port.expired_lots(account, t3.plus_days(365))), (std::vector<std::string>{"r4", "r2", "r1"}));
+  EXPECT_EQ(port.expired_lots(account, t3.plus_days(365))[2].remaining, Points(50));
+  EXPECT_TRUE(port.expired_lots("A-unknown", t3.plus_days(900)).empty());
+}
+
 TEST_F(LedgerTest, AppendEntryUpdatesBalanceSequenceLotsAndAllocations) {
   const BusinessTime t1 = at("2026-01-10T09:00:00-06:00");
   const BusinessTime t2 = at("2026-02-10T09:00:00-06:00");

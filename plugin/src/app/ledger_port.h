@@ -178,6 +178,9 @@ class LedgerTx {
   virtual bool entry_exists(const std::string& entry_id) = 0;
   // The account's lots with remaining > 0 in consumption order (expires_at, earned_at, lot_id).
   virtual std::vector<domain::Lot> open_lots(const std::string& account_id) = 0;
+  // The open lots whose expiry is at or before `at` (rule 6), in consumption order. This
+  // default filters open_lots(); a store may read only those.
+  virtual std::vector<domain::Lot> expired_lots(const std::string& account_id, const domain::BusinessTime& at);
 
   // ---- sales (rule 7 bookkeeping) ----
   virtual std::optional<domain::SaleRecord> find_sale(const std::string& branch,
@@ -281,6 +284,11 @@ inline std::optional<BalanceView> LedgerTx::balance_view(const std::string& ref)
     v.holds.push_back({h.points, h.business_deadline, h.wall_deadline_ms});
   }
   return v;
+}
+
+inline std::vector<domain::Lot> LedgerTx::expired_lots(const std::string& account_id,
+                                                      const domain::BusinessTime& at) {
+  return domain::expired_lots(open_lots(account_id), at);
 }
 
 inline std::vector<BalanceView::OpenLot> LedgerTx::view_lots(const std::string& account_id) {

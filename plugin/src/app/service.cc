@@ -582,7 +582,7 @@ class Service::Run {
     // Read-only, like balance.query: this branch's own lots expired by `at` that no write
     // has expired yet appear as the expiry entries touch() will write (rule 6), in
     // business-time order. Another branch's lot shows its expiry once that branch wrote it.
-    for (const auto& lot : domain::expired_lots(tx_.open_lots(acct->account_id), h_.at)) {
+    for (const auto& lot : tx_.expired_lots(acct->account_id, h_.at)) {
       if ((from && lot.expires_at.unix_ms < *from) || (to && lot.expires_at.unix_ms > *to)) continue;
       if (foreign(lot)) continue;
       domain::HistoryEntry e{domain::expiry_entry_id(lot.lot_id), "expire", -lot.remaining, h_.branch, "",
@@ -690,7 +690,7 @@ class Service::Run {
   // here: still in the balance until their branch's expiry entry arrives, but not to be spent.
   Points touch(Account& a) {
     Points foreign_expired{0};
-    for (const domain::Lot& lot : domain::expired_lots(tx_.open_lots(a.account_id), h_.at)) {
+    for (const domain::Lot& lot : tx_.expired_lots(a.account_id, h_.at)) {
       // Expiry authority (docs/sync.md): only the branch that wrote the credit expires its
       // lot; the others apply that entry when it arrives.
       if (foreign(lot)) {
@@ -842,7 +842,7 @@ class Service::Run {
     balance = a.balance;
     available = a.balance - active_held(a.account_id);
     value = domain::value_of(p_, a.balance);
-    list_expiring(tx_.open_lots(a.account_id), expiring);
+    list_expiring(tx_.view_lots(a.account_id), expiring);
   }
 
   // The next expiry dates of `lots` (in consumption order) after `at`. A lot past its expiry
