@@ -1667,7 +1667,7 @@ void SqliteLedger::configure() {
   redo_sync_ = options_.synchronous >= 2;
   hold_mode_ = redo && hold;
   request_log_ = hold_mode_ && redo_sync_ && options_.request_log;
-  if (options_.hold_max_members < 0) options_.hold_max_members = request_log_ ? 16 : 256;
+  if (options_.hold_max_members < 0) options_.hold_max_members = request_log_ ? 16 : 1024;
   if (request_log_) syncer_ = std::make_unique<RedoSyncer>(*redo_);
   // In redo mode the COMMIT itself does not sync: a large group's redo record did, and a
   // small group fsyncs the WAL right after (end_group).

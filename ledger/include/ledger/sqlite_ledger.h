@@ -110,12 +110,16 @@ struct LedgerOptions {
   // re-runs such a record through the executor, which gives the same rows. With it, -1
   // above means 100 with full too.
   bool request_log = false;
-  // -1 (the default): 256, or 16 with request records. A group's COMMIT writes its pages
+  // -1 (the default): 1024, or 16 with request records. A group's COMMIT writes its pages
   // to the WAL on the calling sale's thread (~0.3 ms a member at 100,000 customers) and
   // leaves them to the disk in one burst, which the next records' flushes queue behind:
   // with request records, back-to-back full sales had p99 1.0-6.9 ms at 256 members
   // (p99 of the COMMIT alone 7-9 ms at every 256th sale), 1.2-3.8 ms at 32, 1.0-1.3 ms at
-  // 16 (docs/performance.md, "stop 22"). With normal the larger groups write fewer pages.
+  // 16 (docs/performance.md, "stop 22"). With normal the larger groups write fewer pages:
+  // a sale dirties a leaf of accounts, lots and entries_account each, which the group's
+  // other sales share more often the larger it is (the 100,000-sale replay: 3.4 WAL pages a
+  // request at 256, 2.2-2.4 at 1024, where hold_commit_ms ends most groups first; and 11
+  // foreground checkpoints instead of 18; docs/performance.md, "stop 23").
   int64_t hold_max_members = -1;
   // ... and once no write has come for this long (the background thread): a POS that is not
   // busy has each write COMMITted about a millisecond after it was acknowledged, so other
