@@ -1666,9 +1666,9 @@ void SqliteLedger::configure() {
   if (redo) redo_ = std::make_unique<RedoLog>(options_.path + "-redo");
   redo_sync_ = options_.synchronous >= 2;
   hold_mode_ = redo && hold;
-  request_log_ = hold_mode_ && redo_sync_ && options_.request_log;
-  if (options_.hold_max_members < 0) options_.hold_max_members = request_log_ ? 16 : 1024;
-  if (request_log_) syncer_ = std::make_unique<RedoSyncer>(*redo_);
+  request_log_ = hold_mode_ && options_.request_log;
+  if (options_.hold_max_members < 0) options_.hold_max_members = request_log_ && redo_sync_ ? 16 : 1024;
+  if (request_log_ && redo_sync_) syncer_ = std::make_unique<RedoSyncer>(*redo_);
   // In redo mode the COMMIT itself does not sync: a large group's redo record did, and a
   // small group fsyncs the WAL right after (end_group).
   exec(kSync[redo ? 1 : std::clamp(options_.synchronous, 0, 3)]);
@@ -2099,14 +2099,19 @@ bool SqliteLedger::record_member() {
 }
 
 bool SqliteLedger::log_request(std::string_view record, uint64_t& ticket) {
-  if (syncer_ == nullptr || syncer_->failed()) return false;  // after a failed sync: the WAL's fsyncs
+  // With synchronous = full the record is synced by the syncer (none: after a failed sync,
+  // the WAL's fsyncs make each group durable); with normal it is written, not synced, as
+  // the statement records were.
+  if (redo_sync_ && (syncer_ == nullptr || syncer_->failed())) return false;
   request_payload_.assign(kRequestRecordTag);
   request_payload_.append(record);
   const auto offset = member_record_offset(request_payload_.size());
   if (!offset) return false;  // this member records its statements, which start the log over
-  redo_->write(*offset, redo_next_seq_, redo_log_id_, request_payload_, /*reserved=*/true);
-  ticket = syncer_->ask();
-  group_sync_ticket_ = ticket;
+  redo_->write(*offset, redo_next_seq_, redo_log_id_, request_payload_, /*reserved=*/redo_sync_);
+  if (syncer_) {
+    ticket = syncer_->ask();
+    group_sync_ticket_ = ticket;
+  }
   stats_.request_records.fetch_add(1, std::memory_order_relaxed);
   passed_member_record(*offset, request_payload_.size());
   return true;

@@ -108,7 +108,9 @@ struct LedgerOptions {
   // runs, instead of its statements after it: a sale then waits for about one flush, not
   // for its work plus a flush (docs/performance.md, "stop 22"). After a crash the ledger
   // re-runs such a record through the executor, which gives the same rows. With it, -1
-  // above means 100 with full too.
+  // above means 100 with full too. With synchronous = normal and held groups the record is
+  // written, not synced, instead of the member's statements (a smaller record, no copy of
+  // every bound value; docs/performance.md, "stop 23").
   bool request_log = false;
   // -1 (the default): 1024, or 16 with request records. A group's COMMIT writes its pages
   // to the WAL on the calling sale's thread (~0.3 ms a member at 100,000 customers) and
