@@ -264,7 +264,8 @@ constexpr const char* kStatements[] = {
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
     "?20)",
     /* kAddBalance */
-    "UPDATE accounts SET balance = balance + ?2, updated_seq = ?3 WHERE account_id = ?1",
+    "UPDATE accounts SET balance = balance + ?2, updated_seq = ?3, sales_count = sales_count + ?4 "
+    "WHERE account_id = ?1",
     /* kTakeFromLot */
     "UPDATE lots SET remaining = remaining - ?2 WHERE lot_id = ?1 AND account_id = ?3 "
     "AND remaining >= ?2",
@@ -1300,7 +1301,7 @@ class SqliteTx final : public app::LedgerTx {
     if (local) note_seq(e.origin_branch, seq);
     {
       auto q = q_(S::kAddBalance);
-      q.bind(1, e.account_id).bind(2, e.points.value()).bind(3, seq);
+      q.bind(1, e.account_id).bind(2, e.points.value()).bind(3, seq).bind(4, int64_t{e.counts_sale ? 1 : 0});
       q.run();
       expect_one_change(
           [&] { return "entry " + e.entry_id + " names unknown account " + e.account_id; });

@@ -132,6 +132,32 @@ TEST_F(ServiceTest, ContractSaleEarnsAndPrintsTheReceipt) {
   EXPECT_TRUE(mentions_gift);
 }
 
+// A sale with a customer counts once on the account (promotions' first visit), whether it
+// earned (the earn entry) or not (the 0-point sale entry); a retry, a query or an
+// adjustment does not.
+TEST_F(ServiceTest, ASaleCountsOnceOnItsAccount) {
+  const auto sales_count = [&] { return count("SELECT coalesce(sum(sales_count), -1) FROM accounts"); };
+  auto first = call({{"type", "sale.completed"}, {"id", "s1"}, {"at", kAt}, {"ticket", "T1"}, {"customer", "card:1"},
+                     {"lines", {{{"n", 1}, {"sku", "CAFE"}, {"qty", "1"}, {"amount", "90.00"}}}},
+                     {"tenders", {{{"method", "cash"}, {"amount", "90.00"}}}}});
+  EXPECT_EQ(first["earned"], 45);
+  EXPECT_EQ(sales_count(), 1);
+  call({{"type", "sale.completed"}, {"id", "s1"}, {"at", kAt}, {"ticket", "T1"}, {"customer", "card:1"},
+        {"lines", {{{"n", 1}, {"sku", "CAFE"}, {"qty", "1"}, {"amount", "90.00"}}}},
+        {"tenders", {{{"method", "cash"}, {"amount", "90.00"}}}}});
+  EXPECT_EQ(sales_count(), 1) << "a retry counted again";
+  EXPECT_EQ(sale("card:1", "50.00", kAt, "credit_card")["earned"], 0);
+  EXPECT_EQ(sales_count(), 2) << "a sale that earned nothing was not counted";
+  balance("card:1", kAt);
+  call({{"type", "points.adjust"}, {"id", next_id()}, {"at", kAt}, {"customer", "card:1"}, {"points", 10},
+        {"reason", "goodwill"}, {"operator", "ana"}});
+  EXPECT_EQ(sales_count(), 2);
+  call({{"type", "sale.completed"}, {"id", next_id()}, {"at", kAt}, {"ticket", "T9"},  // anonymous
+        {"lines", {{{"n", 1}, {"sku", "CAFE"}, {"qty", "1"}, {"amount", "20.00"}}}},
+        {"tenders", {{{"method", "cash"}, {"amount", "20.00"}}}}});
+  EXPECT_EQ(sales_count(), 2);
+}
+
 TEST_F(ServiceTest, SameIdSameBodyReturnsTheFirstResponseAndChangesNothing) {
   json req = {{"type", "sale.completed"}, {"id", "dup"}, {"at", kAt}, {"ticket", "1"}, {"customer", "card:1"},
               {"lines", {{{"amount", "90.00"}}}}};

@@ -71,6 +71,9 @@ struct EntryRow {
   // append_entry) and kind-specific facts as JSON text ("" = none) that travel with the entry.
   std::string node_epoch;
   std::string data;
+  // Not a column: append_entry also counts a sale on the account (count_sale()), in the
+  // same UPDATE as the balance. Set on the one entry a sale with a customer writes.
+  bool counts_sale = false;
 };
 
 // Where this branch stands with the hub (sync_state row of one peer).
@@ -171,8 +174,9 @@ class LedgerTx {
 
   // ---- entries, lots ----
   // Appends the entry (origin_seq assigned and written back), adds `points` to the
-  // account's balance, takes `allocations` from their lots (recording lot_allocations),
-  // and creates `new_lot` when given (lot_id = entry_id). One call, one entry.
+  // account's balance (and counts a sale when `entry.counts_sale`), takes `allocations`
+  // from their lots (recording lot_allocations), and creates `new_lot` when given
+  // (lot_id = entry_id). One call, one entry.
   virtual void append_entry(EntryRow& entry, const std::vector<domain::Allocation>& allocations,
                             const std::optional<domain::Lot>& new_lot) = 0;
   virtual bool entry_exists(const std::string& entry_id) = 0;

@@ -192,14 +192,16 @@ class Service::Run {
         }
         rec.earn_entry_id = entry_id_of("earn");
         facts.sale = rec;
-        credit(*acct, earned, "earn", sale.ticket, "", reason, protocol::encode_facts(facts));
+        EntryRow e = credit_entry(*acct, earned, "earn", sale.ticket, "", reason, protocol::encode_facts(facts));
+        e.counts_sale = true;
+        append_credit(*acct, e);
       } else {
         facts.sale = rec;
         EntryRow e = entry(*acct, "sale", Points(0), sale.ticket, "", "");
         e.data = protocol::encode_facts(facts);
+        e.counts_sale = true;
         tx_.append_entry(e, {}, std::nullopt);
       }
-      tx_.count_sale(acct->account_id);
     }
     explain_zero_earn(*earning, acct.has_value(), earned, sale, acct ? acct->category : std::string(), out.notes);
     tx_.put_sale(rec);
@@ -804,16 +806,27 @@ class Service::Run {
   std::string credit(Account& a, Points points, const std::string& kind, const std::string& ticket,
                      const std::string& ref_entry, const std::string& reason,
                      const std::string& data = {}, std::optional<domain::BusinessTime> expires = std::nullopt) {
+    EntryRow e = credit_entry(a, points, kind, ticket, ref_entry, reason, data, expires);
+    append_credit(a, e);
+    return e.entry_id;
+  }
+
+  EntryRow credit_entry(const Account& a, Points points, const std::string& kind, const std::string& ticket,
+                        const std::string& ref_entry, const std::string& reason, const std::string& data,
+                        std::optional<domain::BusinessTime> expires = std::nullopt) {
     EntryRow e = entry(a, kind, points, ticket, ref_entry, reason);
     e.data = data;
     e.expires_at = expires ? *expires : h_.at.plus_days(p_.expiry_days);
-    domain::Lot lot{e.entry_id, a.account_id, h_.at, *e.expires_at, points,
-                    domain::lot_remaining_for_credit(a.balance, points)};
+    return e;
+  }
+
+  void append_credit(Account& a, EntryRow& e) {
+    domain::Lot lot{e.entry_id, a.account_id, h_.at, *e.expires_at, e.points,
+                    domain::lot_remaining_for_credit(a.balance, e.points)};
     std::optional<domain::Lot> new_lot;
     if (lot.remaining > Points(0)) new_lot = lot;
     tx_.append_entry(e, {}, new_lot);
-    a.balance += points;
-    return e.entry_id;
+    a.balance += e.points;
   }
 
   // A debit consumes lots oldest expiry first (a clawback its own sale's lot first).
