@@ -43,8 +43,9 @@ class LoyaltyctlTest : public ::testing::Test {
   }
 
   // What kill -9 leaves of a POS whose held group (never COMMITted) holds `ids`: its files,
-  // copied into dir_ (the ledger loyaltyctl opens). `synchronous` 2 with request records.
-  void crash_with_held_sales(int synchronous, const std::vector<std::string>& ids) {
+  // copied into dir_ (the ledger loyaltyctl opens). With request records, as the plugin
+  // writes them (either setting), or records of the statements (loyaltyd).
+  void crash_with_held_sales(int synchronous, const std::vector<std::string>& ids, bool request_records = true) {
     const std::string live = dir_ + "/live";
     fs::create_directories(live);
     auto settings = config::load_settings(dir_ + "/loyalty.toml");
@@ -53,7 +54,7 @@ class LoyaltyctlTest : public ::testing::Test {
     o.path = live + "/ledger.db";
     o.branch = "B01";
     o.synchronous = synchronous;
-    o.request_log = synchronous == 2;
+    o.request_log = request_records;
     o.hold_commit_ms = 60'000;  // nothing COMMITs the group before the "crash"
     o.hold_idle_us = 600'000'000;
     o.hold_max_members = 1000;
@@ -62,9 +63,7 @@ class LoyaltyctlTest : public ::testing::Test {
                          std::make_shared<app::SystemClock>());
     for (const auto& id : ids) ASSERT_EQ(service.handle(sale(id, "2026-11-22T10:00:00-06:00").dump()).code, 0);
     ASSERT_EQ(store->stats().commits, 0u);
-    if (synchronous == 2) {
-      ASSERT_EQ(store->stats().request_records, ids.size());
-    }
+    ASSERT_EQ(store->stats().request_records, request_records ? ids.size() : 0u);
     for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-redo"}) {
       if (fs::exists(live + "/" + f)) fs::copy_file(live + "/" + f, dir_ + "/" + f);
     }
@@ -175,7 +174,7 @@ TEST_F(LoyaltyctlTest, VerifyOfALedgerOfAnOlderSchemaSaysHowToMigrateIt) {
 // "normal"), and loyaltyctl cannot re-run them: it says so on stderr and shows the ledger as
 // of the last COMMIT. (A trigger that refuses the re-run stands in for files it may not write.)
 TEST_F(LoyaltyctlTest, AReaderWarnsOfAcknowledgedSalesLeftInTheRedoLog) {
-  crash_with_held_sales(1, {"S1"});
+  crash_with_held_sales(1, {"S1"}, /*request_records=*/false);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ + "/ledger.db").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'refused'); END",
@@ -187,16 +186,22 @@ TEST_F(LoyaltyctlTest, AReaderWarnsOfAcknowledgedSalesLeftInTheRedoLog) {
   EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << "what it shows is consistent";
 }
 
-// With "full" the POS's sales are durable as request records, which a read-only open cannot
-// run again itself: a reading command after a crash opens the ledger for writing once (its
-// user may), which re-runs them through the service, and then shows every acknowledged sale.
+// The POS's sales are durable as request records (with "full" and "normal"), which a
+// read-only open cannot run again itself: a reading command after a crash opens the ledger
+// for writing once (its user may), which re-runs them through the service, and then shows
+// every acknowledged sale.
 TEST_F(LoyaltyctlTest, AReaderAfterACrashShowsSalesLeftAsRequestRecords) {
-  crash_with_held_sales(2, {"S1", "S2", "S3"});
-  const std::string out = output_of(ctl_ + "verify 2>&1");
-  EXPECT_EQ(out.find("warning"), std::string::npos) << out;
-  EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << out;
-  const std::string history = output_of(ctl_ + "history card:9 --json");
-  for (const char* id : {"S1", "S2", "S3"}) EXPECT_NE(history.find(id), std::string::npos) << history;
+  for (const int synchronous : {2, 1}) {
+    SCOPED_TRACE(synchronous);
+    for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger.db-redo"}) fs::remove(dir_ + "/" + f);
+    fs::remove_all(dir_ + "/live");
+    crash_with_held_sales(synchronous, {"S1", "S2", "S3"});
+    const std::string out = output_of(ctl_ + "verify 2>&1");
+    EXPECT_EQ(out.find("warning"), std::string::npos) << out;
+    EXPECT_EQ(exit_code(ctl_ + "verify"), 0) << out;
+    const std::string history = output_of(ctl_ + "history card:9 --json");
+    for (const char* id : {"S1", "S2", "S3"}) EXPECT_NE(history.find(id), std::string::npos) << history;
+  }
 }
 
 // A damaged page is a finding of verify (exit 1), not std::terminate (exit 134).
