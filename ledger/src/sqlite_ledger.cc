@@ -681,8 +681,9 @@ class SqliteTx final : public app::LedgerTx {
       throw;
     }
     join_group();
-    if (sync_ticket_ != 0) {
-      // Our request record holds what we wrote: nothing of it is left to record.
+    if (request_logged_) {
+      // Our request record holds what we wrote (synced or not): nothing of it is left to
+      // record, and a failed group COMMIT re-runs it (end_group's `unrecorded`).
       l_.group_changes_ = sqlite3_total_changes64(l_.db_);
     }
     if (!recorded) {
@@ -710,6 +711,7 @@ class SqliteTx final : public app::LedgerTx {
     if (l_.redo_payload_.size() != redo_mark_) return false;  // called after a write: keep statements
     if (!l_.log_request(record, sync_ticket_)) return false;
     l_.redo_capture_ = false;  // this member's statements are in its request
+    request_logged_ = true;
     return true;
   }
 
@@ -1465,7 +1467,8 @@ class SqliteTx final : public app::LedgerTx {
   bool write_;
   bool member_ = false;  // joined an open group (inside a savepoint)
   bool replay_ = false;  // re-runs a request record (holding mu_ already; no lock of its own)
-  uint64_t sync_ticket_ = 0;  // log_request(): the sync our acknowledgement waits for
+  bool request_logged_ = false;  // log_request() kept our request: our rows need no record
+  uint64_t sync_ticket_ = 0;  // log_request() with full: the sync our acknowledgement waits for
   size_t redo_mark_ = 0;  // a member: the group's redo payload before our savepoint
   uint64_t group_ = 0;
   bool done_ = false;

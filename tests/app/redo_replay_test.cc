@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -99,7 +100,7 @@ class RedoReplayTest : public ::testing::Test {
     ledger::LedgerOptions o;
     o.path = settings->db_path;
     o.branch = settings->branch;
-    o.synchronous = 2;  // the default: redo mode
+    o.synchronous = synchronous_;
     o.redo_rotate_bytes = rotate_bytes;
     o.redo_min_bytes = min_bytes;
     o.hold_commit_ms = hold_commit_ms_;
@@ -120,6 +121,7 @@ class RedoReplayTest : public ::testing::Test {
     service_.reset();
     ledger_.reset();
   }
+  int synchronous_ = 2;  // the default ("full"): redo mode
   // POS requests in held groups, each durable by its own record (opt-in with full).
   int64_t hold_commit_ms_ = 100;
   int64_t hold_idle_us_ = 1000;
@@ -465,21 +467,49 @@ TEST_F(RedoReplayTest, ALedgerOpenedWithoutRedoModeStillReRunsWhatItLacks) {
   expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
 }
 
-// ---- request records (LedgerOptions::request_log: synchronous = "full" with held groups) ----
+// ---- request records (LedgerOptions::request_log: held groups, "full" and "normal") ----
 // A request's record is the request itself, with its clock and random seed; after a power
-// cut the ledger runs it again through the service. The same comparisons as above, row by
-// row: a re-run must write exactly what the first run wrote (rowids, hold ids, times).
-class RequestRecordReplayTest : public RedoReplayTest {
+// cut (or a kill -9, with "normal", whose records are not synced) the ledger runs it again
+// through the service. The same comparisons as above, row by row: a re-run must write
+// exactly what the first run wrote (rowids, hold ids, times).
+class RequestRecordReplayTest : public RedoReplayTest, public ::testing::WithParamInterface<int> {
  protected:
   RequestRecordReplayTest() {
+    synchronous_ = GetParam();
     request_log_ = true;
     tick_ms_ = 61'000;  // a minute a request: holds lapse, times differ
   }
   // The clock of the open after the power cut: days later.
   void later() { clock_->now += 5LL * 24 * 3600 * 1000; }
+  // Requests [0, cut) committed as the snapshot in cut/ has them, [cut, end) only in the
+  // live ledger's log, which cut/ then gets: the files a power cut after `end` leaves.
+  void power_cut_after(int cut, int end) {
+    open(dir_ / "live");
+    day(0, cut);
+    snapshot(dir_ / "cut");
+    day(cut, end);
+    close();
+    give_redo_log(dir_ / "cut");
+  }
+  // Opens cut/ days later (which re-runs what it lacks): it must verify clean.
+  void reopen_cut_later() {
+    later();
+    open(dir_ / "cut");
+    EXPECT_TRUE(ledger::verify(*ledger_).ok());
+  }
+  static inline std::atomic<int> refused_commits_{0};  // COMMITs the hook below still refuses
+  void refuse_commits() {
+    ledger_->with_db([](sqlite3* db) {
+      sqlite3_commit_hook(db, [](void*) -> int { return refused_commits_ > 0 ? (--refused_commits_, 1) : 0; },
+                          nullptr);
+    });
+  }
 };
 
-TEST_F(RequestRecordReplayTest, APowerCutLosesNoAcknowledgedRequest) {
+INSTANTIATE_TEST_SUITE_P(Sync, RequestRecordReplayTest, ::testing::Values(2, 1),
+                         [](const ::testing::TestParamInfo<int>& p) { return p.param == 2 ? "full" : "normal"; });
+
+TEST_P(RequestRecordReplayTest, APowerCutLosesNoAcknowledgedRequest) {
   open(dir_ / "live");
   day(0, 25);
   snapshot(dir_ / "cut");
@@ -489,11 +519,9 @@ TEST_F(RequestRecordReplayTest, APowerCutLosesNoAcknowledgedRequest) {
   close();
   give_redo_log(dir_ / "cut");
 
-  later();
-  open(dir_ / "cut");
+  reopen_cut_later();
   EXPECT_GE(ledger_->stats().requests_replayed, 61u);  // requests 25..79 and the 6 malformed ones
   EXPECT_EQ(ledger_->stats().redo_replayed, ledger_->stats().requests_replayed);
-  EXPECT_TRUE(ledger::verify(*ledger_).ok());
   close();
   expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
 
@@ -503,7 +531,7 @@ TEST_F(RequestRecordReplayTest, APowerCutLosesNoAcknowledgedRequest) {
   for (int i : {25, 50, 79}) EXPECT_EQ(call(request(i)), answers_[i]) << "request " << i;
 }
 
-TEST_F(RequestRecordReplayTest, ConcurrentWritersAreRunAgainInTheirOrder) {
+TEST_P(RequestRecordReplayTest, ConcurrentWritersAreRunAgainInTheirOrder) {
   open(dir_ / "live");
   day(0, 5);
   snapshot(dir_ / "cut");
@@ -513,7 +541,7 @@ TEST_F(RequestRecordReplayTest, ConcurrentWritersAreRunAgainInTheirOrder) {
   EXPECT_GE(recover_and_compare(), 320u);
 }
 
-TEST_F(RequestRecordReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
+TEST_P(RequestRecordReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
   hold_idle_us_ = 10'000'000;  // the group stays open between requests
   constexpr int64_t kTiny = 2048;  // a request record is a few hundred bytes
   const uint64_t rotations = day_on_a_tiny_log(kTiny);
@@ -531,7 +559,7 @@ TEST_F(RequestRecordReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
   EXPECT_LE(replayed, 3u);
 }
 
-TEST_F(RequestRecordReplayTest, ATornLastRecordIsNotRun) {
+TEST_P(RequestRecordReplayTest, ATornLastRecordIsNotRun) {
   open(dir_ / "live");
   day(0, 20);
   snapshot(dir_ / "cut");
@@ -549,15 +577,13 @@ TEST_F(RequestRecordReplayTest, ATornLastRecordIsNotRun) {
   // The power went while request 30's record was being written: only part of it is on disk.
   const auto offset = std::stoll(next.substr(next.find(' ') + 1));
   fs::resize_file(dir_ / "cut" / "ledger.db-redo", static_cast<uintmax_t>(offset + 40));
-  later();
-  open(dir_ / "cut");
+  reopen_cut_later();
   EXPECT_GE(ledger_->stats().requests_replayed, 9u);
-  EXPECT_TRUE(ledger::verify(*ledger_).ok());
   close();
   expect_same(dir_ / "before-last" / "ledger.db", dir_ / "cut" / "ledger.db");
 }
 
-TEST_F(RequestRecordReplayTest, ARecordThatCannotRunAgainIsSkipped) {
+TEST_P(RequestRecordReplayTest, ARecordThatCannotRunAgainIsSkipped) {
   // A record whose request fails as it runs (here: bytes that are no request) failed when
   // it first ran too, and was never acknowledged: the re-run skips it, and goes on.
   open(dir_ / "live");
@@ -571,25 +597,40 @@ TEST_F(RequestRecordReplayTest, ARecordThatCannotRunAgainIsSkipped) {
   day(10, 20);
   close();
   give_redo_log(dir_ / "cut");
-  later();
-  open(dir_ / "cut");
+  reopen_cut_later();
   EXPECT_EQ(ledger_->stats().requests_skipped, 1u);
   const auto skipped = ledger_->take_skipped_requests();
   ASSERT_EQ(skipped.size(), 1u);
   EXPECT_NE(skipped[0].find("truncated"), std::string::npos) << skipped[0];
   EXPECT_GE(ledger_->stats().requests_replayed, 10u);
-  EXPECT_TRUE(ledger::verify(*ledger_).ok());
   close();
   expect_same(dir_ / "live" / "ledger.db", dir_ / "cut" / "ledger.db");
 }
 
-TEST_F(RequestRecordReplayTest, UntilTheExecutorRunsThemTheLedgerTakesNoWrites) {
+// The held group's COMMIT is refused (a commit hook stands in for a full disk): the group is
+// rebuilt by re-running its members' requests, and since every member's rows were in its
+// request, the COMMIT's caller has nothing lost to report.
+TEST_P(RequestRecordReplayTest, AGroupWhoseCommitFailsIsRebuiltFromItsRequests) {
+  hold_commit_ms_ = 60'000;
+  hold_idle_us_ = 600'000'000;  // nothing COMMITs the group but the flush below
   open(dir_ / "live");
-  day(0, 10);
-  snapshot(dir_ / "cut");
-  day(10, 20);
-  close();
-  give_redo_log(dir_ / "cut");
+  refuse_commits();
+  day(0, 6);
+  EXPECT_EQ(ledger_->stats().commits, 0u);
+  refused_commits_ = 1;
+  EXPECT_NO_THROW(ledger_->flush()) << "the requests kept every member: nothing is lost to report";
+  EXPECT_EQ(refused_commits_, 0) << "the hook refused no COMMIT";
+  EXPECT_EQ(ledger_->stats().held_recoveries, 1u);
+  EXPECT_GE(ledger_->stats().requests_replayed, 6u);
+  EXPECT_TRUE(ledger::verify(*ledger_).ok());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(call(request(i)), answers_[i]) << "request " << i;
+  day(6, 10);
+  ledger_->flush();
+  EXPECT_TRUE(ledger::verify(*ledger_).ok());
+}
+
+TEST_P(RequestRecordReplayTest, UntilTheExecutorRunsThemTheLedgerTakesNoWrites) {
+  power_cut_after(10, 20);
   // A host that does not re-run requests (no executor): reads of the last COMMIT, no writes.
   ledger::LedgerOptions o;
   o.path = (dir_ / "cut" / "ledger.db").string();
