@@ -158,7 +158,6 @@ enum class SqliteLedger::Stmt : int {
   kAliases,
   kSetCategory,
   kUpsertPii,
-  kCountSale,
   kMaxSeq,
   kInsertEntry,
   kAddBalance,
@@ -255,7 +254,6 @@ constexpr const char* kStatements[] = {
     "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(account_id) DO UPDATE SET "
     "name = coalesce(?2, name), email = coalesce(?3, email), phone = coalesce(?4, phone), "
     "birthday = coalesce(?5, birthday)",
-    /* kCountSale */ "UPDATE accounts SET sales_count = sales_count + 1 WHERE account_id = ?1",
     /* kMaxSeq */ "SELECT coalesce(max(origin_seq), 0) FROM entries WHERE origin_branch = ?1",
     /* kInsertEntry */
     "INSERT INTO entries(entry_id, origin_branch, origin_seq, node_epoch, account_id, kind, "
@@ -935,13 +933,6 @@ class SqliteTx final : public app::LedgerTx {
       q.bind(1, ref).bind(2, token);
       q.run();
     }
-  }
-
-  void count_sale(const std::string& account_id) override {
-    auto q = q_(S::kCountSale);
-    q.bind(1, account_id);
-    q.run();
-    expect_one_change([&] { return "count_sale: unknown account " + account_id; });
   }
 
   // ---- entries, lots ----

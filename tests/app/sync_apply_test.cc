@@ -206,6 +206,16 @@ TEST_F(SyncApplyTest, EarnInOneBranchRedeemInAnotherConverges) {
   EXPECT_EQ(balance("B1", "card:7"), 25);
   expect_converged("card:7");
   EXPECT_EQ(entry_set("B1").size(), 6u);  // 2 x (enroll + earn), sale (0 points), redeem
+  // Each branch counts both sales on the account: its own, and the other's as it arrives.
+  for (const char* b : {"B1", "B2", "B3"}) {
+    auto& l = *nodes_.at(b).ledger;
+    const int64_t sales = l.with_db([&](sqlite3*) {
+      auto q = l.query("SELECT a.sales_count FROM accounts a JOIN aliases s ON s.account_id = a.account_id "
+                       "WHERE s.ref = 'card:7'");
+      return q.step() ? q.i64(0) : -1;
+    });
+    EXPECT_EQ(sales, 2) << b;
+  }
 }
 
 TEST_F(SyncApplyTest, RefundInAnotherBranchClawsBackExactlyWhatTheSaleEarned) {

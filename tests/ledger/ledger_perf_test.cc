@@ -177,6 +177,7 @@ TEST(LedgerPerf, SaleAndVerifyWithOneMillionEntries) {
     e.expires_at = at.plus_days(365);
     e.program_version = "p";
     e.body_hash = hash;
+    e.counts_sale = true;
     tx->append_entry(e, {}, domain::Lot{e.entry_id, a->account_id, at, *e.expires_at, Points(7), Points(7)});
     phase(2);
     domain::SaleRecord s;
@@ -192,7 +193,6 @@ TEST(LedgerPerf, SaleAndVerifyWithOneMillionEntries) {
                          domain::Percent::from_units(5), {}});
     }
     tx->put_sale(s);
-    tx->count_sale(a->account_id);
     tx->put_request("B01", id, app::StoredRequest{hash, 0, std::string(600, 'j')}, at.unix_ms);
     phase(3);
     auto tc = Clock::now();

@@ -71,8 +71,9 @@ struct EntryRow {
   // append_entry) and kind-specific facts as JSON text ("" = none) that travel with the entry.
   std::string node_epoch;
   std::string data;
-  // Not a column: append_entry also counts a sale on the account (count_sale()), in the
-  // same UPDATE as the balance. Set on the one entry a sale with a customer writes.
+  // Not a column: append_entry / insert_remote_entry also count a sale on the account
+  // (sales_count += 1), in the same UPDATE as the balance. Set on the one entry a sale with
+  // a customer writes (its earn entry, or its 0-point "sale" entry).
   bool counts_sale = false;
 };
 
@@ -170,7 +171,6 @@ class LedgerTx {
   virtual std::vector<std::string> aliases(const std::string& account_id) = 0;
   virtual void set_category(const std::string& account_id, const std::string& category) = 0;
   virtual void upsert_pii(const std::string& account_id, const Pii& pii) = 0;
-  virtual void count_sale(const std::string& account_id) = 0;  // sales_count += 1
 
   // ---- entries, lots ----
   // Appends the entry (origin_seq assigned and written back), adds `points` to the

@@ -82,7 +82,13 @@ class Applier {
         }
       }
     }
-    tx_.insert_remote_entry(e, alloc, lot);
+    if (facts.sale) {
+      EntryRow sale_entry = e;  // a sale's entry counts the sale on its account, as here
+      sale_entry.counts_sale = true;
+      tx_.insert_remote_entry(sale_entry, alloc, lot);
+    } else {
+      tx_.insert_remote_entry(e, alloc, lot);
+    }
     ++counts.applied;
 
     if ((e.kind == "enroll" || e.kind == "alias") && !facts.ref.empty()) {
@@ -99,7 +105,6 @@ class Applier {
     if (e.kind == "welcome") settle_welcome(acct.account_id, counts);
     if (facts.sale) {
       tx_.put_sale(*facts.sale);
-      tx_.count_sale(acct.account_id);
       correct_unmatched_refunds(*facts.sale, counts);
     }
     if (facts.is_refund && facts.matched) {
