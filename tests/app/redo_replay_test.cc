@@ -230,6 +230,16 @@ class RedoReplayTest : public ::testing::Test {
     return rotations;
   }
 
+  // Requests from 30 on until one starts the log over again (past `rotations`): its index,
+  // or -1 when none did within 30.
+  int until_the_log_starts_over(uint64_t rotations) {
+    for (int i = 30; i < 60; ++i) {
+      answers_[i] = call(request(i));
+      if (ledger_->stats().redo_rotations > rotations) return i;
+    }
+    return -1;
+  }
+
   // The power cut: the snapshot in cut/ gets the log as the live ledger left it and is opened
   // (which re-runs what it lacks); it must verify clean and equal the live ledger. Returns
   // the number of records re-run.
@@ -325,11 +335,7 @@ TEST_F(RedoReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
   // record): its fsync of the WAL is the last one before the cut, so a power cut can leave
   // no older database than this copy. The copy's meta.redo_next names the end of the old
   // log, and the next record is at offset 0.
-  int cut_at = -1;
-  for (int i = 30; i < 60 && cut_at < 0; ++i) {
-    answers_[i] = call(request(i));
-    if (ledger_->stats().redo_rotations > rotations) cut_at = i;
-  }
+  const int cut_at = until_the_log_starts_over(rotations);
   ASSERT_GE(cut_at, 0) << "no rotation within 30 requests";
   snapshot(dir_ / "cut");
   // Two more (a record is 1-3 KiB): the log does not start over again.
@@ -545,11 +551,7 @@ TEST_P(RequestRecordReplayTest, ALogThatStartedOverIsFollowedFromItsBeginning) {
   hold_idle_us_ = 10'000'000;  // the group stays open between requests
   constexpr int64_t kTiny = 2048;  // a request record is a few hundred bytes
   const uint64_t rotations = day_on_a_tiny_log(kTiny);
-  int cut_at = -1;
-  for (int i = 30; i < 60 && cut_at < 0; ++i) {
-    answers_[i] = call(request(i));
-    if (ledger_->stats().redo_rotations > rotations) cut_at = i;
-  }
+  const int cut_at = until_the_log_starts_over(rotations);
   ASSERT_GE(cut_at, 0) << "no rotation within 30 requests";
   snapshot(dir_ / "cut");
   for (int i = cut_at + 1; i < cut_at + 3; ++i) answers_[i] = call(request(i));
