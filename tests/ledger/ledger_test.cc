@@ -408,6 +408,30 @@ TEST_F(LedgerTest, ReadOnlyLedgerReadsAndRefusesWrites) {
 // The store's own expired_lots() (a seek to `at` in the lots' key) answers what the port's
 // default does (open_lots() filtered by domain::expired_lots): due at `at` is expired, a
 // spent lot is not, and the order is the consumption order.
+// SQLite's allocation statistics take a global mutex on every allocation (~7 % of a replayed
+// sale); the ledger turns them off before its first connection. Run in a process of its own
+// (the "threadsafe" death-test style starts a fresh one for the body), where the ledger is
+// SQLite's first user, SQLite then counts nothing at all.
+TEST(LedgerProcessTest, SqliteKeepsNoAllocationStatistics) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        char tmpl[] = "/tmp/loyalty-memstat-XXXXXX";
+        const std::string dir = mkdtemp(tmpl);
+        LedgerOptions o;
+        o.path = dir + "/ledger.db";
+        o.branch = "B01";
+        int64_t counted = -1;
+        {
+          auto l = SqliteLedger::open(o);  // creates the schema: SQLite allocates plenty
+          counted = sqlite3_memory_used();
+        }
+        fs::remove_all(dir);
+        std::exit(counted == 0 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST_F(LedgerTest, ExpiredLotsAreTheOpenLotsDueByThen) {
   const BusinessTime t1 = at("2026-01-10T09:00:00-06:00");
   const BusinessTime t2 = at("2026-01-10T09:00:00-08:00");  // two hours later
