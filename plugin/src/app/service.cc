@@ -1,6 +1,8 @@
 #include "app/service.h"
 #include "app/sync_apply.h"
 
+#include <string.h>
+
 #include <algorithm>
 #include <optional>
 #include <random>
@@ -1187,9 +1189,13 @@ void Service::keep_in_quarantine(LedgerTx& tx, int64_t at_ms, std::string_view r
 // Only a guess, which errs towards "a write": a query taken for a write is answered inside
 // a write transaction (a little slower), a write taken for a query takes handle()'s
 // other path, which records its statements instead.
+// A guess, never a verdict: a request that only looks like a query is parsed first and, if it
+// is a write after all, written without a request record. memmem, with needles that do not
+// start with a quote: string_view::find stops at every '"' of the JSON (1.6 % of a replayed
+// sale with the three quoted type names).
 bool Service::looks_like_query(std::string_view raw) {
-  for (std::string_view type : {"\"balance.query\"", "\"history.query\"", "\"plugin.info\""}) {
-    if (raw.find(type) != std::string_view::npos) return true;
+  for (std::string_view type : {std::string_view("query\""), std::string_view("plugin.info\"")}) {
+    if (memmem(raw.data(), raw.size(), type.data(), type.size()) != nullptr) return true;
   }
   return false;
 }
