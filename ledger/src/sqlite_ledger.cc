@@ -53,15 +53,23 @@ bool had_io_failure(sqlite3* db) {
   return g_io_failed.count(db) != 0;
 }
 
-// SQLite counts every allocation it makes in process-wide statistics, under a global mutex
-// (SQLITE_CONFIG_MEMSTATUS, on by default). Nothing of ours reads them, and they cost a
-// replayed sale ~7 % of its time (docs/performance.md, stop 24). Only possible before SQLite's
-// first use in the process: in a host that started SQLite before opening the ledger the call
-// fails, harmlessly, and the statistics stay on. sqlite3_config is not thread-safe: this runs
-// once, before our first connection (docs/contract.md, section 1, says what a host must know).
-void skip_sqlite_memory_statistics() {
-  static std::once_flag once;
-  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+// Statement journals in memory in pieces of this size, spilled to a temporary file beyond it.
+constexpr int kStatementJournalBytes = 1 << 20;
+
+// Process-wide SQLite settings, possible only before SQLite's first use in the process: in a
+// host that started SQLite before opening the ledger they are refused, harmlessly, and
+// SQLite's defaults stay. sqlite3_config is not thread-safe: this runs once, before our first
+// connection (docs/contract.md, section 1, says what a host must know).
+//  - No allocation statistics (SQLITE_CONFIG_MEMSTATUS, on by default): a global mutex on
+//    every allocation SQLite makes, ~7 % of a replayed sale; nothing of ours reads them.
+//  - Statement journals of 1 MiB (SQLITE_CONFIG_STMTJRNL_SPILL, 64 KiB by default): see
+//    configure(), which uses them only when this returns true.
+bool configure_sqlite_process() {
+  static const bool large_statement_journals = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kStatementJournalBytes) == SQLITE_OK;
+  }();
+  return large_statement_journals;
 }
 
 }  // namespace
@@ -1590,7 +1598,7 @@ std::string SqliteLedger::replay_for_reader(const LedgerOptions& options, bool& 
 }
 
 std::unique_ptr<SqliteLedger> SqliteLedger::open(const LedgerOptions& options) {
-  skip_sqlite_memory_statistics();
+  configure_sqlite_process();
   bool requests_left = false;
   std::string unapplied = options.read_only ? replay_for_reader(options, requests_left) : "";
   std::unique_ptr<SqliteLedger> l(new SqliteLedger(options));
@@ -1681,7 +1689,14 @@ void SqliteLedger::configure() {
   exec(kSync[redo ? 1 : std::clamp(options_.synchronous, 0, 3)]);
   exec("PRAGMA foreign_keys=ON");
   exec("PRAGMA recursive_triggers=ON");  // REPLACE on entries would otherwise skip the DELETE guard
-  exec("PRAGMA temp_store=MEMORY");
+  // A held group's member is a SAVEPOINT, so SQLite first copies every page a member changes
+  // into the statement journal. With temp_store = MEMORY that journal grows in 1 KiB pieces,
+  // a malloc each (~40 for a sale; with the copies ~8 % of a replayed sale); with the
+  // process's 1 MiB statement journals it is one piece, in memory unless one member changes
+  // more than 1 MiB. Temporary tables and large sorts then go to files beyond the cache.
+  // Where the process setting was refused (configure_sqlite_process), a 64 KiB journal would
+  // spill to a file under most groups: MEMORY stays.
+  exec(configure_sqlite_process() ? "PRAGMA temp_store=FILE" : "PRAGMA temp_store=MEMORY");
   // A small page cache on purpose: at the end of every transaction SQLite trims its page
   // cache, and at times that walks the whole cache hash table. With 64 MiB this cost ~20 %
   // of the CPU of a sale and 4 ms at p99 (100k accounts, 1M entries); with 8 MiB, 2 %. The

@@ -408,26 +408,56 @@ TEST_F(LedgerTest, ReadOnlyLedgerReadsAndRefusesWrites) {
 // The store's own expired_lots() (a seek to `at` in the lots' key) answers what the port's
 // default does (open_lots() filtered by domain::expired_lots): due at `at` is expired, a
 // spent lot is not, and the order is the consumption order.
-// SQLite's allocation statistics take a global mutex on every allocation (~7 % of a replayed
-// sale); the ledger turns them off before its first connection. Run in a process of its own
-// (the "threadsafe" death-test style starts a fresh one for the body), where the ledger is
-// SQLite's first user, SQLite then counts nothing at all.
-TEST(LedgerProcessTest, SqliteKeepsNoAllocationStatistics) {
+// SQLite's process-wide settings (configure_sqlite_process) apply only before its first use
+// in the process. Each test runs its body in a process of its own (the "threadsafe" death-test
+// style starts a fresh one), where exit code 0 means every expectation held.
+
+// PRAGMA temp_store of the ledger's connection: 1 = FILE, 2 = MEMORY.
+int64_t temp_store_of(SqliteLedger& l) {
+  int64_t v = -1;
+  l.with_db([&](sqlite3* db) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA temp_store", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+      v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  });
+  return v;
+}
+
+// Opens a ledger in a new directory, writes to it, and exits 0 when SQLite kept `counted`
+// allocation statistics (or none) and the connection has `temp_store`.
+[[noreturn]] void open_and_exit(bool counted, int64_t temp_store) {
+  char tmpl[] = "/tmp/loyalty-process-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  LedgerOptions o;
+  o.path = dir + "/ledger.db";
+  o.branch = "B01";
+  bool ok = false;
+  {
+    auto l = SqliteLedger::open(o);  // creates the schema: SQLite allocates plenty
+    ok = (sqlite3_memory_used() > 0) == counted && temp_store_of(*l) == temp_store;
+  }
+  fs::remove_all(dir);
+  std::exit(ok ? 0 : 1);
+}
+
+// Where the ledger is SQLite's first user: no allocation statistics (a global mutex on every
+// allocation, ~7 % of a replayed sale), and statement journals of 1 MiB in memory, which the
+// connection uses by keeping temporary data in files (temp_store = FILE).
+TEST(LedgerProcessTest, AsSqlitesFirstUserTheLedgerSetsUpTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(open_and_exit(/*counted=*/false, /*temp_store=*/1), ::testing::ExitedWithCode(0), "");
+}
+
+// A host that started SQLite first keeps its settings: statistics on, and the connection's
+// statement journals in memory (64 KiB journals would spill to files under most held groups).
+TEST(LedgerProcessTest, AHostThatStartedSqliteFirstKeepsItsSettings) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        char tmpl[] = "/tmp/loyalty-memstat-XXXXXX";
-        const std::string dir = mkdtemp(tmpl);
-        LedgerOptions o;
-        o.path = dir + "/ledger.db";
-        o.branch = "B01";
-        int64_t counted = -1;
-        {
-          auto l = SqliteLedger::open(o);  // creates the schema: SQLite allocates plenty
-          counted = sqlite3_memory_used();
-        }
-        fs::remove_all(dir);
-        std::exit(counted == 0 ? 0 : 1);
+        sqlite3_initialize();
+        open_and_exit(/*counted=*/true, /*temp_store=*/2);
       },
       ::testing::ExitedWithCode(0), "");
 }
