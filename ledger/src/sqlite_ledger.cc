@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include <openssl/evp.h>
@@ -319,10 +320,10 @@ constexpr const char* kStatements[] = {
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     /* kFindHold */ LOYALTY_HOLD_SELECT "WHERE hold_id = ?1",
     /* kHoldsOfAccount */
-    LOYALTY_HOLD_SELECT "WHERE account_id = ?1 AND status = 'active' ORDER BY created_at_ms, hold_id",
+    LOYALTY_HOLD_SELECT "WHERE account_id = ?1 AND status = 'active'",  // sorted by active_holds()
     /* kHoldsOfTicket */
     LOYALTY_HOLD_SELECT
-    "WHERE branch = ?1 AND ticket = ?2 AND status = 'active' ORDER BY created_at_ms, hold_id",
+    "WHERE branch = ?1 AND ticket = ?2 AND status = 'active'",  // sorted by active_holds()
     /* kResolveHold */
     "UPDATE holds SET status = ?2, resolved_at_ms = ?3 WHERE hold_id = ?1 AND status = 'active'",
     /* kEntriesOfAccount */
@@ -1232,17 +1233,26 @@ class SqliteTx final : public app::LedgerTx {
   std::vector<Hold> active_holds_of_account(const std::string& account_id) override {
     auto q = q_(S::kHoldsOfAccount);
     q.bind(1, account_id);
-    std::vector<Hold> out;
-    while (q.step()) out.push_back(hold_of(q));
-    return out;
+    return active_holds(q);
   }
 
   std::vector<Hold> active_holds_of_ticket(const std::string& branch,
                                            const std::string& ticket) override {
     auto q = q_(S::kHoldsOfTicket);
     q.bind(1, branch).bind(2, ticket);
+    return active_holds(q);
+  }
+
+  // The active holds a statement found, oldest first (then by id). Sorted here rather than
+  // by ORDER BY: the partial indexes do not keep that order, so SQLite set up a sorter on
+  // every call, nearly always for no row at all (a sale asks twice: 1.4 % of its time).
+  template <class Q>
+  std::vector<Hold> active_holds(Q& q) {
     std::vector<Hold> out;
     while (q.step()) out.push_back(hold_of(q));
+    std::sort(out.begin(), out.end(), [](const Hold& a, const Hold& b) {
+      return std::tie(a.created_at.unix_ms, a.hold_id) < std::tie(b.created_at.unix_ms, b.hold_id);
+    });
     return out;
   }
 

@@ -744,6 +744,40 @@ TEST_F(LedgerTest, SalesAndTheirLinesRoundTrip) {
   EXPECT_EQ(scalar("SELECT count(*) FROM sales"), 2);
 }
 
+// Active holds come oldest first, then by id, whatever order they were written in.
+TEST_F(LedgerTest, ActiveHoldsComeOldestFirst) {
+  const std::string account = earn("card:1", 50, "r1");
+  auto tx = l_->begin_write();
+  app::Hold h;
+  h.account_id = account;
+  h.branch = "B01";
+  h.request_id = "a1";
+  h.ticket = "T";
+  h.points = Points(5);
+  h.amount = domain::Money::from_units(1);
+  h.status = "active";
+  h.wall_deadline_ms = 99;
+  const std::pair<const char*, const char*> written[] = {{"H-C", "2026-11-22T10:20:00-06:00"},
+                                                         {"H-B", "2026-11-22T10:15:00-06:00"},
+                                                         {"H-A", "2026-11-22T10:20:00-06:00"},
+                                                         {"H-D", "2026-11-22T10:05:00-06:00"}};
+  for (const auto& [id, when] : written) {
+    h.hold_id = id;
+    h.created_at = at(when);
+    h.business_deadline = h.created_at.plus_minutes(15);
+    tx->insert_hold(h);
+  }
+  auto ids = [](const std::vector<app::Hold>& holds) {
+    std::vector<std::string> out;
+    for (const auto& x : holds) out.push_back(x.hold_id);
+    return out;
+  };
+  const std::vector<std::string> oldest_first = {"H-D", "H-B", "H-A", "H-C"};
+  EXPECT_EQ(ids(tx->active_holds_of_account(account)), oldest_first);
+  EXPECT_EQ(ids(tx->active_holds_of_ticket("B01", "T")), oldest_first);
+  tx->commit();
+}
+
 TEST_F(LedgerTest, HoldsLifecycleAndResolveOnce) {
   const std::string account = earn("card:1", 50, "r1");
   auto tx = l_->begin_write();
