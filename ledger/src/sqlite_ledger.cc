@@ -182,6 +182,7 @@ enum class SqliteLedger::Stmt : int {
   kInsertEntry,
   kAddBalance,
   kTakeFromLot,
+  kTakeFromPlacedLot,
   kLotRemaining,
   kInsertAllocation,
   kInsertLot,
@@ -287,6 +288,9 @@ constexpr const char* kStatements[] = {
     /* kTakeFromLot */
     "UPDATE lots SET remaining = remaining - ?2 WHERE lot_id = ?1 AND account_id = ?3 "
     "AND remaining >= ?2",
+    /* kTakeFromPlacedLot */
+    "UPDATE lots SET remaining = remaining - ?2 WHERE account_id = ?3 AND expires_at_ms = ?4 "
+    "AND earned_at_ms = ?5 AND lot_id = ?1 AND remaining >= ?2",
     /* kLotRemaining */ "SELECT remaining FROM lots WHERE account_id = ?2 AND lot_id = ?1",
     /* kInsertAllocation */ "INSERT INTO lot_allocations(entry_id, lot_id, points) VALUES (?1, ?2, ?3)",
     /* kInsertLot */
@@ -1334,7 +1338,13 @@ class SqliteTx final : public app::LedgerTx {
                                                      std::to_string(a.points.value()) +
                                                      " points from lot " + a.lot_id);
       }
-      {
+      if (a.place) {
+        // By the lot's whole key: the account's other lots are not read.
+        auto q = q_(S::kTakeFromPlacedLot);
+        q.bind(1, a.lot_id).bind(2, a.points.value()).bind(3, e.account_id);
+        q.bind(4, a.place->expires_at.unix_ms).bind(5, a.place->earned_at.unix_ms);
+        q.run();
+      } else {
         auto q = q_(S::kTakeFromLot);
         q.bind(1, a.lot_id).bind(2, a.points.value()).bind(3, e.account_id);
         q.run();

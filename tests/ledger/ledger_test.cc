@@ -491,6 +491,39 @@ TEST_F(LedgerTest, ExpiredLotsAreTheOpenLotsDueByThen) {
   EXPECT_TRUE(port.expired_lots("A-unknown", t3.plus_days(900)).empty());
 }
 
+// A debit's allocation that knows its lot's place takes from that lot by its key; a place
+// that is not the lot's is refused like a lot without the points, and nothing is taken.
+TEST_F(LedgerTest, AnAllocationWithItsLotsPlaceTakesFromThatLot) {
+  const BusinessTime t1 = at("2026-01-10T09:00:00-06:00");
+  const BusinessTime t2 = at("2026-02-10T09:00:00-06:00");
+  const std::string account = earn("card:1", 50, "r1", t1);
+  earn("card:1", 30, "r2", t2);
+  std::vector<domain::Lot> lots;
+  {
+    auto tx = l_->begin_read();
+    lots = tx->open_lots(account);
+    tx->commit();
+  }
+  ASSERT_EQ(lots.size(), 2u);
+  debit(account, "redeem", 35, "r3", {domain::take_from(lots[1], Points(25)), domain::take_from(lots[0], Points(10))}, t2);
+  {
+    auto tx = l_->begin_read();
+    auto after = tx->open_lots(account);
+    ASSERT_EQ(after.size(), 2u);
+    EXPECT_EQ(after[0].remaining, Points(40));
+    EXPECT_EQ(after[1].remaining, Points(5));
+    tx->commit();
+  }
+  domain::Allocation misplaced = domain::take_from(lots[0], Points(1));
+  misplaced.place->earned_at = t2;  // r1's id with another lot's place
+  auto tx = l_->begin_write();
+  app::EntryRow e = entry("r4", account, "redeem", -1, t2);
+  expect_failure([&] { tx->append_entry(e, {misplaced}, std::nullopt); }, ErrorCode::kInternal, "lot r1 has 40 points");
+  tx.reset();  // rolled back
+  EXPECT_EQ(scalar("SELECT remaining FROM lots WHERE lot_id = 'r1'"), 40);
+  EXPECT_TRUE(verify(*l_).ok());
+}
+
 TEST_F(LedgerTest, AppendEntryUpdatesBalanceSequenceLotsAndAllocations) {
   const BusinessTime t1 = at("2026-01-10T09:00:00-06:00");
   const BusinessTime t2 = at("2026-02-10T09:00:00-06:00");

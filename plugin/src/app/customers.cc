@@ -121,7 +121,7 @@ domain::Result<MergeReport> merge_customers(LedgerStore& store, const Clock& clo
     for (const domain::Lot& lot : tx->open_lots(from->account_id)) {
       const int64_t r = lot.remaining.value();
       EntryRow out = entry("merge_out", from->account_id, -r, lot.lot_id, lot.lot_id);
-      tx->append_entry(out, {domain::Allocation{lot.lot_id, lot.remaining}}, std::nullopt);
+      tx->append_entry(out, {domain::take_from(lot, lot.remaining)}, std::nullopt);
       EntryRow in = entry("merge_in", to->account_id, r, lot.lot_id, out.entry_id);
       in.expires_at = lot.expires_at;
       domain::Lot moved;

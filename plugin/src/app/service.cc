@@ -704,7 +704,7 @@ class Service::Run {
       EntryRow e = entry(a, "expire", -lot.remaining, "", lot.lot_id, "");
       e.entry_id = domain::expiry_entry_id(lot.lot_id);
       e.business_at = lot.expires_at;
-      tx_.append_entry(e, {domain::Allocation{lot.lot_id, lot.remaining}}, std::nullopt);
+      tx_.append_entry(e, {domain::take_from(lot, lot.remaining)}, std::nullopt);
       a.balance -= lot.remaining;
     }
     for (const Hold& h : tx_.active_holds_of_account(a.account_id)) {

@@ -440,7 +440,7 @@ int64_t expire_due_lots(LedgerStore& store, const config::Settings& settings, co
     e.program_version = settings.program.version;
     e.reason = "expiry sweep";
     e.body_hash = protocol::sha256_hex(id);
-    tx->append_entry(e, {domain::Allocation{lot.lot_id, lot.remaining}}, std::nullopt);
+    tx->append_entry(e, {domain::take_from(lot, lot.remaining)}, std::nullopt);
     ++expired;
   }
   tx->commit();

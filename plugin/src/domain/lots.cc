@@ -9,7 +9,7 @@ std::vector<Allocation> allocate_debit(const std::vector<Lot>& lots, Points debi
   auto take = [&](const Lot& lot) {
     if (todo <= Points(0) || lot.remaining <= Points(0)) return;
     const Points t = min(todo, lot.remaining);
-    out.push_back(Allocation{lot.lot_id, t});
+    out.push_back(take_from(lot, t));
     todo -= t;
   };
   if (!preferred_lot.empty()) {

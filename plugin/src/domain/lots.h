@@ -2,7 +2,9 @@
 // Σ lot.remaining == max(0, balance).
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/fixed.h"
@@ -20,10 +22,29 @@ struct Lot {
   Points remaining{0};
 };
 
+// Where a lot sits in its account's consumption order: with its id, its whole key.
+struct LotPlace {
+  BusinessTime expires_at;
+  BusinessTime earned_at;
+};
+
 struct Allocation {
+  Allocation() = default;
+  Allocation(std::string lot, Points taken, std::optional<LotPlace> at = std::nullopt)
+      : lot_id(std::move(lot)), points(taken), place(at) {}
+
   std::string lot_id;
   Points points{0};  // taken from the lot (> 0)
+  // Known when the allocation was made from the lot itself (every caller here): a store
+  // then finds the lot by its key instead of among all of the account's lots (a frequent
+  // customer has dozens). Unknown, the store looks it up by id.
+  std::optional<LotPlace> place;
 };
+
+// `points` of `lot`, with its place.
+inline Allocation take_from(const Lot& lot, Points points) {
+  return Allocation{lot.lot_id, points, LotPlace{lot.expires_at, lot.earned_at}};
+}
 
 // Takes up to `debit` points from `lots`, which must be in consumption order
 // (expires_at, earned_at, lot_id). A `preferred_lot` (a clawback's own sale) goes first.
