@@ -1702,7 +1702,7 @@ void SqliteLedger::configure() {
   redo_sync_ = options_.synchronous >= 2;
   hold_mode_ = redo && hold;
   request_log_ = hold_mode_ && options_.request_log;
-  if (options_.hold_max_members < 0) options_.hold_max_members = request_log_ && redo_sync_ ? 16 : 1024;
+  if (options_.hold_max_members < 0) options_.hold_max_members = request_log_ && redo_sync_ ? 16 : 2048;
   if (request_log_ && redo_sync_) syncer_ = std::make_unique<RedoSyncer>(*redo_);
   // In redo mode the COMMIT itself does not sync: a large group's redo record did, and a
   // small group fsyncs the WAL right after (end_group).
@@ -1721,11 +1721,16 @@ void SqliteLedger::configure() {
   // cache, and at times that walks the whole cache hash table. With 64 MiB this cost ~20 %
   // of the CPU of a sale and 4 ms at p99 (100k accounts, 1M entries); with 8 MiB, 2 %. The
   // OS page cache and mmap serve the rest. Except under large held groups (normal: up to
-  // 1,024 requests a transaction), which dirty 2,000-3,000 pages: 8 MiB holds 2,048, so
-  // SQLite spilled pages to the WAL in mid-group (23,299 in a 100,000-sale replay) and read
-  // them back with a system call each; 16 MiB spills none, misses 6x less, and the trim
-  // comes once a group (docs/performance.md, stop 24).
-  exec(hold_mode_ && options_.hold_max_members > 64 ? "PRAGMA cache_size=-16384" : "PRAGMA cache_size=-8192");
+  // 2,048 requests a transaction), whose dirty pages must stay in the cache until their
+  // COMMIT: 1,024 members dirtied 2,000-3,000 pages, and with 8 MiB (2,048 pages) SQLite
+  // spilled them to the WAL in mid-group (23,299 in a 100,000-sale replay) and read them
+  // back with a system call each. 16 KiB a member (32 MiB for 2,048) spills none, and the
+  // trim comes once a group (docs/performance.md, stop 24).
+  int64_t cache_kib = 8192;
+  if (hold_mode_ && options_.hold_max_members > 64) {
+    cache_kib = std::clamp<int64_t>(options_.hold_max_members * 16, cache_kib, 65536);
+  }
+  exec(("PRAGMA cache_size=-" + std::to_string(cache_kib)).c_str());
   exec("PRAGMA mmap_size=268435456");  // reads without copies, up to 256 MiB
   exec("PRAGMA journal_size_limit=67108864");  // a WAL that grew in a burst shrinks back to 64 MiB
 }

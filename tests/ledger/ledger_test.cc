@@ -1391,28 +1391,29 @@ TEST_F(HeldGroupTest, AWriteIsDurableByItsRecordBeforeAnyCommit) {
   EXPECT_EQ(entries_elsewhere(), 3);
 }
 
-// A held group of normal's size (up to 1,024 writes) stays in SQLite's page cache until its
-// COMMIT. With 8 MiB (2,048 pages) SQLite spilled such a group to the WAL in mid-group and
-// read the pages back with a system call each (23,299 spills in a 100,000-sale replay).
+// A held group of normal's size (up to 2,048 writes by default) stays in SQLite's page cache
+// until its COMMIT. With 8 MiB (2,048 pages) SQLite spilled a group of 1,024 sales to the
+// WAL in mid-group and read the pages back with a system call each (23,299 spills in a
+// 100,000-sale replay); the cache is now 16 KiB a member.
 TEST_F(HeldGroupTest, ALargeGroupIsNotSpilledBeforeItsCommit) {
-  opts_.redo_rotate_bytes = 64 << 20;  // the rows' records (~20 KiB each) would start the log over
-  reopen(/*hold_ms=*/60'000, /*idle_us=*/600'000'000, /*max_members=*/1024, /*synchronous=*/1);
+  opts_.redo_rotate_bytes = 128 << 20;  // the rows' records (~20 KiB each) would start the log over
+  reopen(/*hold_ms=*/60'000, /*idle_us=*/600'000'000, /*max_members=*/-1, /*synchronous=*/1);
   app::QuarantineRow row;
   row.source = "test";
-  row.raw = std::string(10'000, 'x');  // three pages a row: ~2,700 in the group
+  row.raw = std::string(10'000, 'x');  // three pages a row: ~5,700 in the group, 22 MiB
   row.error_code = "invalid_event";
   const uint64_t commits_before = l_->stats().commits;
-  for (int i = 0; i < 900; ++i) {
+  for (int i = 0; i < 1900; ++i) {
     row.received_at_ms = i;
     auto tx = l_->begin_write();
     tx->put_quarantine(row);
     tx->commit();
   }
-  EXPECT_EQ(l_->stats().commits, commits_before) << "the 900 writes were to be one held group";
+  EXPECT_EQ(l_->stats().commits, commits_before) << "the 1,900 writes were to be one held group";
   int spilled = -1, highwater = 0;  // with_db COMMITs the group first; the count stays
   l_->with_db([&](sqlite3* db) { sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_SPILL, &spilled, &highwater, 0); });
   EXPECT_EQ(spilled, 0);
-  EXPECT_EQ(seen_elsewhere("SELECT count(*) FROM quarantine"), 900);
+  EXPECT_EQ(seen_elsewhere("SELECT count(*) FROM quarantine"), 1900);
 }
 
 // The default: synchronous = normal holds groups too, and its records are written to the OS

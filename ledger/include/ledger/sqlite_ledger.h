@@ -112,7 +112,7 @@ struct LedgerOptions {
   // written, not synced, instead of the member's statements (a smaller record, no copy of
   // every bound value; docs/performance.md, "stop 23").
   bool request_log = false;
-  // -1 (the default): 1024, or 16 with request records. A group's COMMIT writes its pages
+  // -1 (the default): 2048, or 16 with request records. A group's COMMIT writes its pages
   // to the WAL on the calling sale's thread (~0.3 ms a member at 100,000 customers) and
   // leaves them to the disk in one burst, which the next records' flushes queue behind:
   // with request records, back-to-back full sales had p99 1.0-6.9 ms at 256 members
@@ -121,7 +121,10 @@ struct LedgerOptions {
   // a sale dirties a leaf of accounts, lots and entries_account each, which the group's
   // other sales share more often the larger it is (the 100,000-sale replay: 3.4 WAL pages a
   // request at 256, 2.2-2.4 at 1024, where hold_commit_ms ends most groups first; and 11
-  // foreground checkpoints instead of 18; docs/performance.md, "stop 23").
+  // foreground checkpoints instead of 18; docs/performance.md, "stop 23"); at 2048,
+  // which hold_commit_ms ends at ~1,700 in that replay, 60 COMMITs instead of 105 and
+  // 7-8 foreground checkpoints instead of 10-11, with a page cache of 16 KiB a member
+  // (docs/performance.md, "stop 24").
   int64_t hold_max_members = -1;
   // ... and once no write has come for this long (the background thread): a POS that is not
   // busy has each write COMMITted about a millisecond after it was acknowledged, so other
