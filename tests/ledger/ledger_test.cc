@@ -141,6 +141,25 @@ class LedgerTest : public ::testing::Test {
     tx->commit();
   }
 
+  // An active hold of `points` (worth points / 10 in money) on ticket T of B01, for 15
+  // minutes from `when`, request a1.
+  static app::Hold active_hold(const std::string& account, const std::string& id, int64_t points,
+                               BusinessTime when) {
+    app::Hold h;
+    h.hold_id = id;
+    h.account_id = account;
+    h.branch = "B01";
+    h.request_id = "a1";
+    h.ticket = "T";
+    h.points = Points(points);
+    h.amount = domain::Money::from_units(points / 10);
+    h.status = "active";
+    h.created_at = when;
+    h.business_deadline = when.plus_minutes(15);
+    h.wall_deadline_ms = 99;
+    return h;
+  }
+
   // Runs SQL on a separate connection; returns the error message ("" when it worked).
   std::string raw_sql(const std::string& sql) {
     sqlite3* db = nullptr;
@@ -781,25 +800,11 @@ TEST_F(LedgerTest, SalesAndTheirLinesRoundTrip) {
 TEST_F(LedgerTest, ActiveHoldsComeOldestFirst) {
   const std::string account = earn("card:1", 50, "r1");
   auto tx = l_->begin_write();
-  app::Hold h;
-  h.account_id = account;
-  h.branch = "B01";
-  h.request_id = "a1";
-  h.ticket = "T";
-  h.points = Points(5);
-  h.amount = domain::Money::from_units(1);
-  h.status = "active";
-  h.wall_deadline_ms = 99;
   const std::pair<const char*, const char*> written[] = {{"H-C", "2026-11-22T10:20:00-06:00"},
                                                          {"H-B", "2026-11-22T10:15:00-06:00"},
                                                          {"H-A", "2026-11-22T10:20:00-06:00"},
                                                          {"H-D", "2026-11-22T10:05:00-06:00"}};
-  for (const auto& [id, when] : written) {
-    h.hold_id = id;
-    h.created_at = at(when);
-    h.business_deadline = h.created_at.plus_minutes(15);
-    tx->insert_hold(h);
-  }
+  for (const auto& [id, when] : written) tx->insert_hold(active_hold(account, id, 5, at(when)));
   auto ids = [](const std::vector<app::Hold>& holds) {
     std::vector<std::string> out;
     for (const auto& x : holds) out.push_back(x.hold_id);
@@ -814,18 +819,7 @@ TEST_F(LedgerTest, ActiveHoldsComeOldestFirst) {
 TEST_F(LedgerTest, HoldsLifecycleAndResolveOnce) {
   const std::string account = earn("card:1", 50, "r1");
   auto tx = l_->begin_write();
-  app::Hold h;
-  h.hold_id = "H-1";
-  h.account_id = account;
-  h.branch = "B01";
-  h.request_id = "a1";
-  h.ticket = "T";
-  h.points = Points(20);
-  h.amount = domain::Money::from_units(2);
-  h.status = "active";
-  h.created_at = at("2026-11-22T10:15:00-06:00");
-  h.business_deadline = h.created_at.plus_minutes(15);
-  h.wall_deadline_ms = 99;
+  app::Hold h = active_hold(account, "H-1", 20, at("2026-11-22T10:15:00-06:00"));
   tx->insert_hold(h);
   h.hold_id = "H-2";
   h.ticket = "U";
