@@ -1715,8 +1715,10 @@ void SqliteLedger::configure() {
   // process's 1 MiB statement journals it is one piece, in memory unless one member changes
   // more than 1 MiB. Temporary tables and large sorts then go to files beyond the cache.
   // Where the process setting was refused (configure_sqlite_process), a 64 KiB journal would
-  // spill to a file under most groups: MEMORY stays.
-  exec(configure_sqlite_process() ? "PRAGMA temp_store=FILE" : "PRAGMA temp_store=MEMORY");
+  // spill to a file under most groups: MEMORY stays. A reader (loyaltyctl, a report) writes
+  // no journal: MEMORY too, so that it needs no writable temporary directory.
+  const bool journals_in_one_piece = !options_.read_only && configure_sqlite_process();
+  exec(journals_in_one_piece ? "PRAGMA temp_store=FILE" : "PRAGMA temp_store=MEMORY");
   // A small page cache on purpose: at the end of every transaction SQLite trims its page
   // cache, and at times that walks the whole cache hash table. With 64 MiB this cost ~20 %
   // of the CPU of a sale and 4 ms at p99 (100k accounts, 1M entries); with 8 MiB, 2 %. The

@@ -445,7 +445,8 @@ int64_t temp_store_of(SqliteLedger& l) {
 }
 
 // Opens a ledger in a new directory, writes to it, and exits 0 when SQLite kept `counted`
-// allocation statistics (or none) and the connection has `temp_store`.
+// allocation statistics (or none) and the connection has `temp_store`; a reader of the same
+// file always keeps its temporary data in memory (it writes no journal).
 [[noreturn]] void open_and_exit(bool counted, int64_t temp_store) {
   char tmpl[] = "/tmp/loyalty-process-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
@@ -456,6 +457,10 @@ int64_t temp_store_of(SqliteLedger& l) {
   {
     auto l = SqliteLedger::open(o);  // creates the schema: SQLite allocates plenty
     ok = (sqlite3_memory_used() > 0) == counted && temp_store_of(*l) == temp_store;
+    LedgerOptions r = o;
+    r.read_only = true;
+    auto reader = SqliteLedger::open(r);
+    ok = ok && temp_store_of(*reader) == 2;
   }
   fs::remove_all(dir);
   std::exit(ok ? 0 : 1);
