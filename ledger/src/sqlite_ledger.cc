@@ -182,7 +182,6 @@ enum class SqliteLedger::Stmt : int {
   kInsertEntry,
   kAddBalance,
   kTakeFromLot,
-  kTakeFromPlacedLot,
   kLotRemaining,
   kInsertAllocation,
   kInsertLot,
@@ -285,10 +284,7 @@ constexpr const char* kStatements[] = {
     /* kAddBalance */
     "UPDATE accounts SET balance = balance + ?2, updated_seq = ?3, sales_count = sales_count + ?4 "
     "WHERE account_id = ?1",
-    /* kTakeFromLot */
-    "UPDATE lots SET remaining = remaining - ?2 WHERE lot_id = ?1 AND account_id = ?3 "
-    "AND remaining >= ?2",
-    /* kTakeFromPlacedLot */
+    /* kTakeFromLot: by the lot's whole key, so the account's other lots are not read */
     "UPDATE lots SET remaining = remaining - ?2 WHERE account_id = ?3 AND expires_at_ms = ?4 "
     "AND earned_at_ms = ?5 AND lot_id = ?1 AND remaining >= ?2",
     /* kLotRemaining */ "SELECT remaining FROM lots WHERE account_id = ?2 AND lot_id = ?1",
@@ -1338,15 +1334,10 @@ class SqliteTx final : public app::LedgerTx {
                                                      std::to_string(a.points.value()) +
                                                      " points from lot " + a.lot_id);
       }
-      if (a.place) {
-        // By the lot's whole key: the account's other lots are not read.
-        auto q = q_(S::kTakeFromPlacedLot);
-        q.bind(1, a.lot_id).bind(2, a.points.value()).bind(3, e.account_id);
-        q.bind(4, a.place->expires_at.unix_ms).bind(5, a.place->earned_at.unix_ms);
-        q.run();
-      } else {
+      {
         auto q = q_(S::kTakeFromLot);
         q.bind(1, a.lot_id).bind(2, a.points.value()).bind(3, e.account_id);
+        q.bind(4, a.place.expires_at.unix_ms).bind(5, a.place.earned_at.unix_ms);
         q.run();
       }
       if (sqlite3_changes(l_.db_) != 1) lot_failure(e, a);

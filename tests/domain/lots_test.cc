@@ -124,11 +124,10 @@ TEST(LotsAllocate, AllocationsCarryTheirLotsPlace) {
   const std::vector<Lot> lots = {lot("a", 10, 5), lot("b", 20, 5), lot("c", 30, 5)};
   const auto got = allocate_debit(lots, Points(7), "c");
   ASSERT_EQ(flat(got), (Flat{{"c", 5}, {"a", 2}}));
-  ASSERT_TRUE(got[0].place && got[1].place);
-  EXPECT_EQ(got[0].place->expires_at.unix_ms, lots[2].expires_at.unix_ms);
-  EXPECT_EQ(got[0].place->earned_at.unix_ms, lots[2].earned_at.unix_ms);
-  EXPECT_EQ(got[1].place->expires_at.unix_ms, lots[0].expires_at.unix_ms);
-  EXPECT_EQ(got[1].place->earned_at.unix_ms, lots[0].earned_at.unix_ms);
+  EXPECT_EQ(got[0].place.expires_at.unix_ms, lots[2].expires_at.unix_ms);
+  EXPECT_EQ(got[0].place.earned_at.unix_ms, lots[2].earned_at.unix_ms);
+  EXPECT_EQ(got[1].place.expires_at.unix_ms, lots[0].expires_at.unix_ms);
+  EXPECT_EQ(got[1].place.earned_at.unix_ms, lots[0].earned_at.unix_ms);
 }
 
 TEST(LotsAllocate, DebitBeyondAllLotsTakesWhatThereIs) {

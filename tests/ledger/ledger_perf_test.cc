@@ -150,7 +150,7 @@ TEST(LedgerPerf, SaleAndVerifyWithOneMillionEntries) {
     phase(1);
     std::vector<domain::Allocation> take;
     if (i % 3 == 0 && !lots.empty()) {
-      take.push_back({lots.front().lot_id, Points(std::min<int64_t>(5, lots.front().remaining.value()))});
+      take.push_back(domain::take_from(lots.front(), Points(std::min<int64_t>(5, lots.front().remaining.value()))));
       app::EntryRow r;
       r.entry_id = id + "/redeem";
       r.origin_branch = "B01";

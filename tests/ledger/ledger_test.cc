@@ -130,13 +130,28 @@ class LedgerTest : public ::testing::Test {
     return a->account_id;
   }
 
-  // A debit taking `allocations`, committed with its request.
+  using Takes = std::vector<std::pair<std::string, int64_t>>;  // lot id, points
+
+  // `takes` as allocations, each with the place `tx` has for that open lot of `account` (an
+  // empty place for a lot it has not: the store then finds no such lot).
+  static std::vector<domain::Allocation> allocations(app::LedgerTx& tx, const std::string& account,
+                                                     const Takes& takes) {
+    const std::vector<domain::Lot> lots = tx.open_lots(account);
+    std::vector<domain::Allocation> out;
+    for (const auto& [lot_id, points] : takes) {
+      const auto it = std::find_if(lots.begin(), lots.end(), [&](const domain::Lot& l) { return l.lot_id == lot_id; });
+      out.push_back(it != lots.end() ? domain::take_from(*it, Points(points))
+                                     : domain::Allocation{lot_id, Points(points), {}});
+    }
+    return out;
+  }
+
+  // A debit taking `takes` from the account's lots, committed with its request.
   void debit(const std::string& account, const std::string& kind, int64_t points, const std::string& id,
-             const std::vector<domain::Allocation>& allocations,
-             BusinessTime when = at("2026-11-22T10:15:00-06:00")) {
+             const Takes& takes, BusinessTime when = at("2026-11-22T10:15:00-06:00")) {
     auto tx = l_->begin_write();
     app::EntryRow e = entry(id, account, kind, -points, when);
-    tx->append_entry(e, allocations, std::nullopt);
+    tx->append_entry(e, allocations(*tx, account, takes), std::nullopt);
     tx->put_request("B01", id, app::StoredRequest{kHash, 0, "{}"}, 0);
     tx->commit();
   }
@@ -494,7 +509,7 @@ TEST_F(LedgerTest, ExpiredLotsAreTheOpenLotsDueByThen) {
   earn("card:1", 30, "r2", t2);
   earn("card:1", 20, "r3", t1);
   earn("card:1", 10, "r4", t1);
-  debit(account, "redeem", 20, "r5", {{"r3", Points(20)}}, t3);
+  debit(account, "redeem", 20, "r5", {{"r3", 20}}, t3);
   auto tx = l_->begin_read();
   app::LedgerTx& port = *tx;
   const auto ids = [](const std::vector<domain::Lot>& lots) {
@@ -515,9 +530,10 @@ TEST_F(LedgerTest, ExpiredLotsAreTheOpenLotsDueByThen) {
   EXPECT_TRUE(port.expired_lots("A-unknown", t3.plus_days(900)).empty());
 }
 
-// A debit's allocation that knows its lot's place takes from that lot by its key; a place
-// that is not the lot's is refused like a lot without the points, and nothing is taken.
-TEST_F(LedgerTest, AnAllocationWithItsLotsPlaceTakesFromThatLot) {
+// A debit takes from the lots its allocations name, found by their whole key (id and
+// place); a place that is not the lot's is refused like a lot without the points, and
+// nothing is taken.
+TEST_F(LedgerTest, AnAllocationTakesFromTheLotItsPlaceNames) {
   const BusinessTime t1 = at("2026-01-10T09:00:00-06:00");
   const BusinessTime t2 = at("2026-02-10T09:00:00-06:00");
   const std::string account = earn("card:1", 50, "r1", t1);
@@ -529,7 +545,7 @@ TEST_F(LedgerTest, AnAllocationWithItsLotsPlaceTakesFromThatLot) {
     tx->commit();
   }
   ASSERT_EQ(lots.size(), 2u);
-  debit(account, "redeem", 35, "r3", {domain::take_from(lots[1], Points(25)), domain::take_from(lots[0], Points(10))}, t2);
+  debit(account, "redeem", 35, "r3", {{"r2", 25}, {"r1", 10}}, t2);
   {
     auto tx = l_->begin_read();
     auto after = tx->open_lots(account);
@@ -539,7 +555,7 @@ TEST_F(LedgerTest, AnAllocationWithItsLotsPlaceTakesFromThatLot) {
     tx->commit();
   }
   domain::Allocation misplaced = domain::take_from(lots[0], Points(1));
-  misplaced.place->earned_at = t2;  // r1's id with another lot's place
+  misplaced.place.earned_at = t2;  // r1's id with another lot's place
   auto tx = l_->begin_write();
   app::EntryRow e = entry("r4", account, "redeem", -1, t2);
   expect_failure([&] { tx->append_entry(e, {misplaced}, std::nullopt); }, ErrorCode::kInternal, "lot r1 has 40 points");
@@ -562,7 +578,7 @@ TEST_F(LedgerTest, AppendEntryUpdatesBalanceSequenceLotsAndAllocations) {
     EXPECT_EQ(lots[0].expires_at.offset_minutes, -360);
     EXPECT_EQ(lots[1].lot_id, "r2");
   }
-  debit(account, "redeem", 60, "r3", {{"r1", Points(50)}, {"r2", Points(10)}}, t2);
+  debit(account, "redeem", 60, "r3", {{"r1", 50}, {"r2", 10}}, t2);
   auto tx = l_->begin_read();
   EXPECT_EQ(tx->find_account(account)->balance, Points(20));
   auto lots = tx->open_lots(account);
@@ -627,13 +643,13 @@ TEST_F(LedgerTest, BadAllocationsAndUnknownAccountsAreInternalErrors) {
   const std::string a2 = earn("card:2", 50, "r2");
   auto tx = l_->begin_write();
   app::EntryRow e = entry("x1", a1, "redeem", -51, at("2026-11-22T10:15:00-06:00"));
-  expect_failure([&] { tx->append_entry(e, {{"r1", Points(51)}}, std::nullopt); }, ErrorCode::kInternal,
+  expect_failure([&] { tx->append_entry(e, allocations(*tx, a1, {{"r1", 51}}), std::nullopt); }, ErrorCode::kInternal,
                  "has 50 points, cannot give 51");
   e.entry_id = "x2";
-  expect_failure([&] { tx->append_entry(e, {{"nope", Points(1)}}, std::nullopt); }, ErrorCode::kInternal,
+  expect_failure([&] { tx->append_entry(e, allocations(*tx, a1, {{"nope", 1}}), std::nullopt); }, ErrorCode::kInternal,
                  "has no lot nope");
   e.entry_id = "x3";
-  expect_failure([&] { tx->append_entry(e, {{"r2", Points(1)}}, std::nullopt); }, ErrorCode::kInternal,
+  expect_failure([&] { tx->append_entry(e, allocations(*tx, a1, {{"r2", 1}}), std::nullopt); }, ErrorCode::kInternal,
                  "has no lot r2");  // r2 is card:2's lot
   e.entry_id = "x6";
   e.points = Points(5);
@@ -905,7 +921,7 @@ TEST_F(LedgerTest, QuarantineKeepsRawBytesAndIsCapped) {
 TEST_F(LedgerTest, VerifyIsCleanThenFindsTampering) {
   const std::string a1 = earn("card:1", 45, "r1");
   earn("card:2", 10, "r2");
-  debit(a1, "redeem", 5, "r3", {{"r1", Points(5)}});
+  debit(a1, "redeem", 5, "r3", {{"r1", 5}});
   auto clean = verify(*l_);
   EXPECT_TRUE(clean.ok()) << clean.problems.front();
   EXPECT_EQ(clean.accounts_checked, 2);
@@ -1231,13 +1247,13 @@ TEST_F(LedgerTest, PointsReportSumsByBusinessDayAndBranch) {
   const BusinessTime next = at("2026-11-23T08:00:00-06:00");
   const std::string a1 = earn("card:1", 45, "r1", late);
   earn("card:2", 10, "r2", late);
-  debit(a1, "redeem", 20, "r3", {{"r1", Points(20)}}, late);
-  debit(a1, "clawback", 5, "r4", {{"r1", Points(5)}}, next);
-  debit(a1, "expire", 3, "r5", {{"r1", Points(3)}}, next);
+  debit(a1, "redeem", 20, "r3", {{"r1", 20}}, late);
+  debit(a1, "clawback", 5, "r4", {{"r1", 5}}, next);
+  debit(a1, "expire", 3, "r5", {{"r1", 3}}, next);
   {
     auto tx = l_->begin_write();
     app::EntryRow e = entry("r6", a1, "adjust", -2, next);
-    tx->append_entry(e, {{"r1", Points(2)}}, std::nullopt);
+    tx->append_entry(e, allocations(*tx, a1, {{"r1", 2}}), std::nullopt);
     e = entry("r7", a1, "restore", 4, next);
     e.expires_at = next.plus_days(365);
     tx->append_entry(e, {}, domain::Lot{"r7", a1, next, *e.expires_at, Points(4), Points(4)});

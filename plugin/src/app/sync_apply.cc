@@ -73,22 +73,15 @@ class Applier {
     } else if (e.points < Points(0)) {
       // Remote debits take this node's lots oldest expiry first (an expiry or clawback its
       // own lot first): lots are derived per node, balances are what converge.
-      const std::vector<domain::Lot> lots = tx_.open_lots(acct.account_id);
-      alloc = domain::allocate_debit(lots, -e.points, e.ref_entry_id);
+      alloc = domain::allocate_debit(tx_.open_lots(acct.account_id), -e.points, e.ref_entry_id);
       for (const domain::Allocation& a : alloc) {
         if (a.lot_id == e.ref_entry_id) continue;
-        for (const domain::Lot& l : lots) {
-          if (l.lot_id == a.lot_id && (!taken_expiry || l.expires_at < *taken_expiry)) taken_expiry = l.expires_at;
-        }
+        if (!taken_expiry || a.place.expires_at < *taken_expiry) taken_expiry = a.place.expires_at;
       }
     }
-    if (facts.sale) {
-      EntryRow sale_entry = e;  // a sale's entry counts the sale on its account, as here
-      sale_entry.counts_sale = true;
-      tx_.insert_remote_entry(sale_entry, alloc, lot);
-    } else {
-      tx_.insert_remote_entry(e, alloc, lot);
-    }
+    EntryRow row = e;
+    row.counts_sale = facts.sale.has_value();  // a sale's entry counts the sale on its account, as at its branch
+    tx_.insert_remote_entry(row, alloc, lot);
     ++counts.applied;
 
     if ((e.kind == "enroll" || e.kind == "alias") && !facts.ref.empty()) {
