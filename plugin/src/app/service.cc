@@ -1188,13 +1188,12 @@ void Service::keep_in_quarantine(LedgerTx& tx, int64_t at_ms, std::string_view r
 
 // Only a guess, which errs towards "a write": a query taken for a write is answered inside
 // a write transaction (a little slower), a write taken for a query takes handle()'s
-// other path, which records its statements instead.
-// A guess, never a verdict: a request that only looks like a query is parsed first and, if it
-// is a write after all, written without a request record. memmem, with needles that do not
-// start with a quote: string_view::find stops at every '"' of the JSON (1.6 % of a replayed
-// sale with the three quoted type names).
+// other path, which records its statements instead. memmem, not string_view::find, which
+// stops at every '"' of the JSON to compare (1.6 % of a replayed sale; memmem 0.18 µs a
+// request for the three names).
 bool Service::looks_like_query(std::string_view raw) {
-  for (std::string_view type : {std::string_view("query\""), std::string_view("plugin.info\"")}) {
+  for (std::string_view type : {std::string_view("\"balance.query\""), std::string_view("\"history.query\""),
+                                std::string_view("\"plugin.info\"")}) {
     if (memmem(raw.data(), raw.size(), type.data(), type.size()) != nullptr) return true;
   }
   return false;
