@@ -138,10 +138,10 @@ class LedgerTest : public ::testing::Test {
                                                      const Takes& takes) {
     const std::vector<domain::Lot> lots = tx.open_lots(account);
     std::vector<domain::Allocation> out;
-    for (const auto& [lot_id, points] : takes) {
-      const auto it = std::find_if(lots.begin(), lots.end(), [&](const domain::Lot& l) { return l.lot_id == lot_id; });
-      out.push_back(it != lots.end() ? domain::take_from(*it, Points(points))
-                                     : domain::Allocation{lot_id, Points(points), {}});
+    for (const auto& take : takes) {  // not a structured binding: clang 14 cannot capture one
+      const auto it = std::find_if(lots.begin(), lots.end(), [&](const domain::Lot& l) { return l.lot_id == take.first; });
+      out.push_back(it != lots.end() ? domain::take_from(*it, Points(take.second))
+                                     : domain::Allocation{take.first, Points(take.second), {}});
     }
     return out;
   }
